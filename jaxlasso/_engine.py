@@ -1,0 +1,312 @@
+"""Host-side driver of the kernels: dtype scope, working-set growth, status handling.
+
+The kernels have a static working-set capacity ``k``. A lane whose active set outgrows it stops
+with ``Status.OVERFLOW`` at some lambda; this driver resumes those lanes from that lambda with
+twice the capacity, warm-started from their previous solution, and merges the outputs. Each
+capacity compiles once per shape (cached by jit and, across processes, by JAX's persistent
+compilation cache), so a path uses small working sets where the active set is small.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import warnings
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from kernels import Problem, Settings, Status, lanes_solver, single_solver
+
+from ._config import PATH
+from .exceptions import ConvergenceWarning
+
+log = logging.getLogger("jaxlasso")
+
+
+def precision_scope(dtype: np.dtype):
+    """float64 work runs inside ``jax.enable_x64(True)``; the global flag is never touched."""
+    if np.dtype(dtype) == np.float64:
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
+
+
+_CACHE_READY = False
+
+
+def enable_compilation_cache(path: str | None = None) -> str | None:
+    """Turn on JAX's persistent compilation cache (idempotent).
+
+    Compiling a path solver takes seconds; with the cache a second process reuses the executable.
+    The location is ``$JAXLASSO_CACHE_DIR``, else ``~/.cache/jaxlasso/xla``; set
+    ``JAXLASSO_CACHE_DIR=off`` to disable it.
+    """
+    global _CACHE_READY
+    target = path or os.environ.get("JAXLASSO_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "jaxlasso", "xla")
+    if target == "off":
+        return None
+    if not _CACHE_READY:
+        try:
+            os.makedirs(target, exist_ok=True)
+            jax.config.update("jax_compilation_cache_dir", target)
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+            jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+            _CACHE_READY = True
+        except (OSError, AttributeError) as exc:  # read-only home, older jax
+            log.debug("persistent compilation cache unavailable: %s", exc)
+            return None
+    return target
+
+
+def default_lane_mode() -> str:
+    """How B lanes run: ``"vmap"`` (one batched call) on accelerators, ``"loop"`` on CPU.
+
+    ``JAXLASSO_LANE_MODE=vmap|loop`` overrides. See :mod:`kernels.batched` for the measurements.
+    """
+    env = os.environ.get("JAXLASSO_LANE_MODE")
+    if env in ("vmap", "loop"):
+        return env
+    return "loop" if jax.default_backend() == "cpu" else "vmap"
+
+
+def next_pow2(x: int) -> int:
+    return 1 << max(0, math.ceil(math.log2(max(1, x))))
+
+
+def initial_capacity(n: int, p: int, l1_ratio: float) -> int:
+    """Working-set capacity to start with: all features for ridge-like penalties, else small."""
+    if l1_ratio <= 0.0:
+        return p
+    return min(p, PATH.min_working_set)
+
+
+@dataclass
+class LaneOutputs:
+    """Per-lane kernel outputs as numpy arrays (leading axis B = lanes)."""
+
+    idx: np.ndarray  # (B, L, K) int
+    coef: np.ndarray  # (B, L, K) standardised scale
+    intercept: np.ndarray  # (B, L)
+    n_iter: np.ndarray  # (B, L)
+    n_kkt_rounds: np.ndarray  # (B, L)
+    ws_needed: np.ndarray  # (B, L) working-set slots needed (active + KKT violators)
+    kkt_gap: np.ndarray  # (B, L)
+    deviance: np.ndarray  # (B, L)
+    status: np.ndarray  # (B, L)
+    eta: np.ndarray | None  # (B, L, n)
+    xm: np.ndarray  # (B, p)
+    xs: np.ndarray  # (B, p)
+    excluded: np.ndarray  # (B, p)
+    null_deviance: np.ndarray  # (B,)
+    capacities: tuple[int, ...]  # working-set capacities used (one compile each)
+
+    def path_length(self) -> np.ndarray:
+        """(B,) number of lambdas solved before the path stopped."""
+        return path_lengths(self.status)
+
+    def dense_coef(self, lane: int, p: int) -> np.ndarray:
+        """(L, p) standardised coefficients of one lane."""
+        L = self.idx.shape[1]
+        out = np.zeros((L, p), dtype=self.coef.dtype)
+        rows = np.repeat(np.arange(L), self.idx.shape[2])
+        np.add.at(out, (rows, self.idx[lane].ravel()), self.coef[lane].ravel())
+        return out
+
+
+def path_lengths(status: np.ndarray) -> np.ndarray:
+    """(B,) index after the last solved lambda of each lane (0 if none was solved)."""
+    solved = status != Status.SKIPPED
+    last = solved.shape[1] - np.argmax(solved[:, ::-1], axis=1)
+    return np.where(solved.any(axis=1), last, 0)
+
+
+def _pad_k(a: np.ndarray, K: int, fill=0) -> np.ndarray:
+    if a.shape[-1] == K:
+        return a
+    pad = [(0, 0)] * (a.ndim - 1) + [(0, K - a.shape[-1])]
+    return np.pad(a, pad, constant_values=fill)
+
+
+def _bucket_lanes(B: int) -> int:
+    """Lane counts are padded to powers of two so that 5- and 7-fold CV share one executable."""
+    return 1 if B == 1 else next_pow2(B)
+
+
+def _bucket_lambdas(L: int) -> int:
+    """Grid lengths are padded to powers of two (>= 8); padded steps are skipped at no cost."""
+    return max(8, next_pow2(L))
+
+
+def _to_numpy(out, mom, null_dev, B, L):
+    out = jax.tree.map(lambda a: np.asarray(a)[:B, :L], out)
+    mom = jax.tree.map(lambda a: np.asarray(a)[:B], mom)
+    return out, mom, np.asarray(null_dev)[:B]
+
+
+def _segments(run, B: int, L: int, Lp: int, p: int, k: int, stop: np.ndarray):
+    """Run ``run(k, beta_init, b0_init, start, stop)`` for B lanes, growing ``k`` on overflow.
+
+    A lane that overflows at lambda m is resumed from m with twice the capacity, warm-started
+    from its solution at m - 1; the other lanes are skipped (``start = Lp``).
+    """
+    start = np.zeros(B, np.int32)
+    beta_init = np.zeros((B, p))
+    b0_init = np.full(B, np.nan)
+    merged = moments = null_dev = None
+    capacities = []
+    while True:
+        capacities.append(k)
+        out, mom, nd = run(k, beta_init, b0_init, start, stop)
+        if moments is None:
+            moments, null_dev = mom, nd
+        merged = _merge(merged, out, start, k)
+        overflow = merged["status"] == Status.OVERFLOW
+        if not overflow.any():
+            return merged, moments, null_dev, tuple(capacities)
+        if k >= p:  # cannot happen: with k = p nothing overflows
+            raise RuntimeError("working set overflow at full capacity")
+        first = np.where(overflow.any(axis=1), np.argmax(overflow, axis=1), L)
+        # At least double; jump straight to what the overflowing lambda needed (ridge-like
+        # penalties fill the working set at once), so each capacity compiles at most once.
+        needed = max(int(merged["ws_needed"][b, first[b]]) for b in range(B) if first[b] < L)
+        k = min(p, max(2 * k, next_pow2(needed)))
+        for b in range(B):
+            if first[b] >= L:
+                start[b] = Lp
+                continue
+            start[b] = first[b]
+            m = first[b] - 1
+            beta_init[b] = 0.0
+            b0_init[b] = np.nan
+            if m >= 0:
+                np.add.at(beta_init[b], merged["idx"][b, m], merged["coef"][b, m])
+                b0_init[b] = merged["intercept"][b, m]
+        log.debug("working set overflow: resuming %d lane(s) with capacity %d", int((first < L).sum()), k)
+
+
+def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: bool,
+                standardize: bool, early_stop: bool, keep_eta: bool, is_master: np.ndarray,
+                tol: float, max_iter: int, max_sweeps: int, dtype, k0: int | None = None,
+                mode: str | None = None) -> LaneOutputs:
+    """Solve B paths sharing ``X`` (numpy in, numpy out), growing the working set as needed.
+
+    ``y`` is (n,) or (B, n); ``W`` (B, n); ``pf`` (p,) or (B, p) (already rescaled). With
+    ``early_stop``, glmnet's stopping rule is decided by the ``is_master`` lanes and ends every
+    lane at the same lambda (cv.glmnet: the folds use the full fit's shortened grid).
+
+    Lane counts (vmap) and grid lengths are padded to buckets -- padded lanes and steps cost
+    nothing -- so that one compiled executable serves many problem sizes.
+    """
+    mode = mode or default_lane_mode()
+    if mode not in ("vmap", "loop"):
+        raise ValueError(f"mode must be 'vmap' or 'loop' (got mode={mode!r})")
+    enable_compilation_cache()
+    W = np.asarray(W, dtype=np.float64)
+    B, n = W.shape
+    p = X.shape[1]
+    L = len(lambdas)
+    y = np.asarray(y, dtype=np.float64)
+    pf = np.asarray(pf, dtype=np.float64)
+    master = np.asarray(is_master, bool)
+    k = min(p, k0 if k0 is not None else initial_capacity(n, p, l1_ratio))
+    Lp = _bucket_lambdas(L)
+    lam_p = np.concatenate([lambdas, np.repeat(lambdas[-1:], Lp - L)])
+    statics = dict(fit_intercept=fit_intercept, standardize=standardize, keep_eta=keep_eta)
+
+    with precision_scope(dtype):
+        jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32
+        Xd = jnp.asarray(X, dtype=jdt)
+        lam_d = jnp.asarray(lam_p, jdt)
+        settings = Settings(jnp.asarray(tol, jdt), jnp.asarray(max_iter, jnp.int32),
+                            jnp.asarray(max_sweeps, jnp.int32), jnp.asarray(bool(early_stop)))
+        l1 = jnp.asarray(l1_ratio, jdt)
+
+        if mode == "vmap":
+            Bp = _bucket_lanes(B)
+
+            def pad(a):
+                return np.concatenate([a, np.repeat(a[:1], Bp - B, axis=0)]) if Bp > B else a
+
+            problem = Problem(Xd, jnp.asarray(pad(y) if y.ndim == 2 else y, jdt), jnp.asarray(pad(W), jdt),
+                              jnp.asarray(pad(pf) if pf.ndim == 2 else pf, jdt), l1)
+            master_d = jnp.asarray(np.r_[master, np.zeros(Bp - B, bool)])
+
+            def run(k, beta_init, b0_init, start, stop):
+                fn = lanes_solver(k=k, y_batched=y.ndim == 2, pf_batched=pf.ndim == 2, **statics)
+                pad_start = np.r_[start, np.full(Bp - B, Lp, np.int32)]
+                res = fn(problem, lam_d, jnp.asarray(pad(beta_init), jdt), jnp.asarray(pad(b0_init), jdt),
+                         jnp.asarray(pad_start), jnp.asarray(pad(stop)), settings, master_d)
+                return _to_numpy(*res, B, L)
+
+            merged, moments, null_dev, caps = _segments(run, B, L, Lp, p, k, np.full(B, L, np.int32))
+        else:
+            lanes = [None] * B
+            bound = L
+            # Masters first: their early stop bounds every other lane.
+            for b in sorted(range(B), key=lambda b: not master[b]):
+                problem = Problem(Xd, jnp.asarray(y[b] if y.ndim == 2 else y, jdt), jnp.asarray(W[b], jdt),
+                                  jnp.asarray(pf[b] if pf.ndim == 2 else pf, jdt), l1)
+
+                def run(k, beta_init, b0_init, start, stop, problem=problem, b=b):
+                    fn = single_solver(k=k, fit_intercept=fit_intercept, standardize=standardize)
+                    res = fn(problem, lam_d, jnp.asarray(beta_init[0], jdt), jnp.asarray(b0_init[0], jdt),
+                             jnp.asarray(start[0]), jnp.asarray(stop[0]), settings, jnp.asarray(master[b]))
+                    return _to_numpy(*jax.tree.map(lambda a: a[None], res), 1, L)
+
+                lanes[b] = _segments(run, 1, L, Lp, p, k, np.array([bound], np.int32))
+                if master[b] and early_stop:
+                    # As the psum under vmap: the first master to stop ends every lane.
+                    bound = min(bound, int(path_lengths(lanes[b][0]["status"])[0]))
+            K = max(lane[0]["idx"].shape[-1] for lane in lanes)
+            merged = {key: np.concatenate([_pad_k(lane[0][key], K) if key in ("idx", "coef") else lane[0][key]
+                                           for lane in lanes]) for key in lanes[0][0]}
+            moments = jax.tree.map(lambda *a: np.concatenate(a), *[lane[1] for lane in lanes])
+            null_dev = np.concatenate([lane[2] for lane in lanes])
+            caps = tuple(sorted({c for lane in lanes for c in lane[3]}))
+    eta = merged.pop("eta")
+    eta = eta if keep_eta else None
+    return LaneOutputs(**merged, eta=eta, xm=moments.xm, xs=moments.xs, excluded=moments.excluded,
+                       null_deviance=null_dev, capacities=caps)
+
+
+def _merge(merged, out, start, k):
+    """Overlay a segment's outputs on the lanes' earlier results from each lane's start index."""
+    new = {
+        "idx": out.ws_idx, "coef": out.ws_coef, "intercept": out.intercept, "n_iter": out.n_iter,
+        "n_kkt_rounds": out.n_kkt_rounds, "ws_needed": out.ws_needed, "kkt_gap": out.kkt_gap, "deviance": out.deviance,
+        "status": out.status, "eta": out.eta,
+    }
+    if merged is None:
+        return {key: np.array(v) for key, v in new.items()}
+    K = max(k, merged["idx"].shape[-1])
+    for key in ("idx", "coef"):
+        merged[key] = _pad_k(merged[key], K)
+        new[key] = _pad_k(new[key], K)
+    L = merged["status"].shape[1]
+    take = np.arange(L)[None, :] >= start[:, None]  # (B, L)
+    for key, value in new.items():
+        mask = take.reshape(take.shape + (1,) * (value.ndim - 2))
+        merged[key] = np.where(mask, value, merged[key])
+    return merged
+
+
+def report_status(status: np.ndarray, lambdas: np.ndarray, what: str = "path") -> None:
+    """Raise on non-finite fits, warn on unconverged lambdas (statuses are per lambda)."""
+    status = np.asarray(status)
+    if np.any(status == Status.NONFINITE):
+        bad = np.nonzero((status == Status.NONFINITE).any(axis=tuple(range(status.ndim - 1))))[0]
+        raise ValueError(
+            f"the {what} produced non-finite values at lambda={lambdas[bad[0]]:.4g}: "
+            f"{Status.NONFINITE.message} (got NONFINITE at {len(bad)} lambda(s))")
+    unconverged = status == Status.MAX_ITER
+    if np.any(unconverged):
+        idx = np.nonzero(unconverged.any(axis=tuple(range(status.ndim - 1))))[0]
+        warnings.warn(
+            f"the {what} did not reach the KKT tolerance at {len(idx)} lambda(s) "
+            f"(smallest lambda={lambdas[idx[-1]]:.4g}): {Status.MAX_ITER.message}",
+            ConvergenceWarning, stacklevel=3)

@@ -1,0 +1,25 @@
+"""The jitted numerical core of jaxlasso: pure ``jax.numpy`` functions on NamedTuple pytrees.
+
+No numpy/pandas, no I/O, no validation and no Python branching on array values: the functional
+API in :mod:`jaxlasso` validates and prepares inputs and maps status codes to messages.
+"""
+
+from ._types import Moments, PathOut, Problem, Settings, Status
+from .batched import DATASET_AXIS, LANE_AXIS, datasets_solver, lanes_solver, single_solver
+from .path import moments, solve_path, solve_path_jit
+
+__all__ = [
+    "DATASET_AXIS",
+    "LANE_AXIS",
+    "Moments",
+    "PathOut",
+    "Problem",
+    "Settings",
+    "Status",
+    "datasets_solver",
+    "lanes_solver",
+    "single_solver",
+    "moments",
+    "solve_path",
+    "solve_path_jit",
+]

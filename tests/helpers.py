@@ -1,0 +1,124 @@
+"""Shared helpers for the tests: datasets, R glmnet comparisons, objective checks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+REAL_DATASETS = ("tissue_cerebellum_vs_hippocampus", "all_bcrabl", "all_bt")
+
+
+def load_shared(name: str):
+    """(X float64, y 0/1, genes) of one of the real datasets in ../shared/data."""
+    d = np.load(SHARED_DATA / f"{name}.npz", allow_pickle=False)
+    return d["X"].astype(np.float64), d["y"].astype(np.float64), d["genes"]
+
+
+def synthetic(n: int, p: int, *, n_signal: int = 5, rho: float = 0.3, seed: int = 0,
+              effect: float = 1.0, scale_spread: bool = False):
+    """Correlated Gaussian design with a sparse logistic signal (deterministic)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 1))
+    X = np.sqrt(1 - rho) * rng.normal(size=(n, p)) + np.sqrt(rho) * z
+    if scale_spread:
+        X = X * np.exp(rng.uniform(-2, 2, size=p)) + rng.uniform(-5, 5, size=p)
+    beta = np.zeros(p)
+    beta[:n_signal] = effect * rng.choice([-1.0, 1.0], n_signal)
+    eta = X @ beta / (np.std(X @ beta) + 1e-12) * 1.5
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(np.float64)
+    if y.min() == y.max():
+        y[:2] = [0.0, 1.0]
+    return X, y
+
+
+def digest(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(np.asarray(a, dtype=np.float64)).tobytes())
+    return h.hexdigest()[:16]
+
+
+def load_golden(name: str) -> dict:
+    return json.loads((GOLDEN / f"{name}.json").read_text())
+
+
+def dense_from_sparse(entries, L: int, p: int) -> np.ndarray:
+    out = np.zeros((L, p))
+    for li, j, v in entries:
+        out[int(li), int(j)] = v
+    return out
+
+
+def support_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Fraction of lambdas at which two (L, p) coefficient arrays have the same nonzero set."""
+    return float(np.mean(np.all((a != 0) == (b != 0), axis=1)))
+
+
+# --- parity cases: shared by tests/golden/make_golden.py and the tests -----------------------
+# Each case: data source + jaxlasso keyword arguments (glmnet gets the translated ones).
+PATH_CASES = {
+    "tissue_lasso": dict(data="tissue_cerebellum_vs_hippocampus"),
+    "all_bcrabl_lasso": dict(data="all_bcrabl"),
+    "all_bt_lasso": dict(data="all_bt"),
+    "synthetic_wide_lasso": dict(data=("synthetic", 40, 1500, 0)),
+    "synthetic_enet_weights_pf": dict(data=("synthetic", 80, 200, 1), l1_ratio=0.5, weights=True,
+                                      penalty_factor=True),
+    "synthetic_unstandardized": dict(data=("synthetic_scaled", 60, 120, 2), standardize=False),
+    "synthetic_no_intercept": dict(data=("synthetic", 60, 120, 3), fit_intercept=False),
+    "tissue_ridge_like": dict(data="tissue_cerebellum_vs_hippocampus", l1_ratio=0.05, n_lambdas=30),
+}
+
+CV_CASES = {
+    "tissue_cv_deviance": dict(data="tissue_cerebellum_vs_hippocampus", measure="deviance", nfolds=10),
+    "all_bcrabl_cv_deviance": dict(data="all_bcrabl", measure="deviance", nfolds=10),
+    "all_bcrabl_cv_auc": dict(data="all_bcrabl", measure="auc", nfolds=10),
+    "all_bt_cv_class": dict(data="all_bt", measure="class", nfolds=5),
+    "synthetic_cv_mse_enet": dict(data=("synthetic", 80, 200, 4), measure="mse", nfolds=8, l1_ratio=0.7),
+    "seedlike_cv_ungrouped": dict(data="seedlike_log", measure="deviance", nfolds=7),
+}
+
+
+def case_data(spec):
+    """(X, y) of a case's data spec."""
+    if spec == "seedlike_log":
+        from jaxlasso.simulate import simulate_rnaseq
+
+        sim = simulate_rnaseq(seed=0)
+        X = np.log2(sim.counts.to_numpy(dtype=np.float64) + 1.0)
+        X = X[:, X.std(axis=0) > 0]
+        return X, (sim.y.to_numpy() == "case").astype(np.float64)
+    if isinstance(spec, str):
+        X, y, _ = load_shared(spec)
+        return X, y
+    kind, n, p, seed = spec
+    return synthetic(n, p, seed=seed, scale_spread=(kind == "synthetic_scaled"))
+
+
+def case_inputs(case: dict, X: np.ndarray):
+    """(jaxlasso kwargs without lambdas, extra arrays) for a case."""
+    n, p = X.shape
+    rng = np.random.default_rng(123)
+    kw = {k: case[k] for k in ("l1_ratio", "standardize", "fit_intercept", "n_lambdas") if k in case}
+    if case.get("weights"):
+        w = rng.uniform(0.2, 3.0, n)
+        w[:3] = 0.0
+        kw["sample_weight"] = w
+    if case.get("penalty_factor"):
+        pf = rng.uniform(0.5, 2.0, p)
+        pf[:2] = 0.0
+        pf[5:8] = np.inf
+        kw["penalty_factor"] = pf
+    return kw
+
+
+def case_foldid(case: dict, n: int) -> np.ndarray:
+    """glmnet-style 1-based fold ids, deterministic per case."""
+    rng = np.random.default_rng(7)
+    return rng.permutation(np.resize(np.arange(1, case["nfolds"] + 1), n))
