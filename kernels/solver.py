@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
+import jax.scipy.linalg  # noqa: F401  (cho_solve)
 from jax import lax
 
 from . import kkt, losses, prox
@@ -68,11 +70,11 @@ def _gradients(ws: WorkingSet, eta: Array, y: Array, w: Array, fit_intercept: bo
 
 def _cd(G: Array, q: Array, c: Array, h: Array, a1: Array, a2: Array, mask: Array, m: Array,
         tol: Array, max_sweeps: Array):
-    """Cyclic coordinate descent on ``1/2 c'Gc - ... `` given its gradient ``q`` at ``c``.
+    """Cyclic coordinate descent on the penalised quadratic model with Gram matrix ``G``.
 
-    ``q`` is the gradient of the smooth part of the model at ``c``; each coordinate update
-    refreshes it with one column of ``G`` (O(k)). Sweeps stop when the largest change of a
-    coordinate's gradient, ``|delta| * (h + a2)``, is <= ``tol``.
+    ``q`` is the gradient of the model's smooth part at ``c``; each coordinate update refreshes
+    it with one row of ``G`` (O(k)). Sweeps stop when the largest change of a coordinate's
+    gradient, ``|delta| * (h + a2)``, is <= ``tol``, or after ``max_sweeps``.
     """
 
     def coordinate(j, carry):
@@ -80,7 +82,7 @@ def _cd(G: Array, q: Array, c: Array, h: Array, a1: Array, a2: Array, mask: Arra
         new = prox.coordinate_update(c[j], q[j], h[j], a1[j], a2[j])
         new = jnp.where(mask[j], new, 0.0)
         delta = new - c[j]
-        q = q + delta * G[:, j]
+        q = q + delta * G[j]  # G is symmetric: a row is the column, and contiguous
         worst = jnp.maximum(worst, jnp.abs(delta) * (h[j] + a2[j]))
         return c.at[j].set(new), q, worst
 
@@ -93,34 +95,97 @@ def _cd(G: Array, q: Array, c: Array, h: Array, a1: Array, a2: Array, mask: Arra
         return (carry[2] > tol) & (carry[3] < max_sweeps)
 
     init = (c, q, jnp.asarray(jnp.inf, c.dtype), jnp.zeros((), jnp.int32))
-    c, q, _, sweeps = lax.while_loop(not_done, sweep, init)
-    return c, q, sweeps
+    return lax.while_loop(not_done, sweep, init)
+
+
+# Active-set corrections per exact-solve attempt, and CD sweeps between attempts.
+_ACTIVE_SET_ROUNDS = 4
+_SWEEPS_PER_POLISH = 8
 
 
 def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask: Array,
-            tol: Array):
-    """Solve the model exactly on the support and signs of ``c`` (one linear solve).
+            tol: Array, max_rounds: int = _ACTIVE_SET_ROUNDS):
+    """Solve the model exactly on a support, correcting the support a few times (active set).
 
-    With the support ``A`` and signs ``s`` fixed the model is a smooth quadratic whose
-    minimiser solves ``(G_AA + diag(a2_A)) c_A = (G b)_A - lin_A - a1_A s_A``. The candidate is
-    kept only if it is the model's minimiser: same signs on ``A`` and ``|q_j| <= a1_j + tol``
-    off it. Coordinate descent then needs only to find the support, not to converge on it.
+    With the support ``A`` and signs ``s`` fixed the model is a smooth quadratic whose minimiser
+    solves ``(G_AA + diag(a2_A)) c_A = (G b)_A - lin_A - a1_A s_A``. The candidate is the
+    model's minimiser iff it keeps the signs on ``A`` and ``|q_j| <= a1_j`` off it. If not,
+    coordinates whose sign flipped leave ``A`` and violators join it with the sign that
+    decreases the model (a primal-dual active-set step), and the system is solved again.
+    Starting from CD's support, this usually ends in one or two solves -- CD alone needs
+    thousands of sweeps on correlated columns.
+
+    Returns ``(c, q, valid)``: the last candidate, the model gradient there, and whether it is
+    the model's minimiser.
     """
-    active = mask & (c != 0)
-    s = jnp.sign(c)
-    both = active[:, None] & active[None, :]
-    M = jnp.where(both, G, 0.0) + jnp.diag(jnp.where(active, a2, 1.0))
-    rhs = jnp.where(active, G @ b - lin - a1 * s, 0.0)
-    # LU rather than Cholesky + two triangular solves: same answer on this small SPD system and
-    # about 0.3 s less XLA compile time per executable. A singular system gives non-finite
-    # values and the candidate is rejected below.
-    sol = jnp.where(active, jnp.linalg.solve(M, rhs), 0.0)
-    q = lin + G @ (sol - b)
-    signs_ok = jnp.all(jnp.where(active, sol * s > 0, True))
-    off_ok = jnp.all(jnp.where(mask & ~active, jnp.abs(q) <= a1 + tol, True))
-    on_ok = jnp.all(jnp.where(active, jnp.abs(q + a2 * sol + a1 * s) <= tol, True))
-    valid = signs_ok & off_ok & on_ok & jnp.all(jnp.isfinite(sol))
+    Gb = G @ b
+
+    def solve(active, s):
+        both = active[:, None] & active[None, :]
+        M = jnp.where(both, G, 0.0) + jnp.diag(jnp.where(active, a2, 1.0))
+        rhs = jnp.where(active, Gb - lin - a1 * s, 0.0)
+        # Cholesky: 2x faster than LU at k = 256 on CPU (1.1 vs 2.4 ms). A singular system
+        # gives non-finite values and the candidate is rejected.
+        chol = jnp.linalg.cholesky(M)
+        sol = jnp.where(active, jax.scipy.linalg.cho_solve((chol, True), rhs), 0.0)
+        q = lin + G @ sol - Gb
+        return sol, q
+
+    def check(active, s, sol, q):
+        flipped = active & (sol * s <= 0)
+        violating = mask & ~active & (jnp.abs(q) > a1 + tol)
+        stationary = jnp.all(jnp.where(active, jnp.abs(q + a2 * sol + a1 * s) <= tol, True))
+        valid = ~jnp.any(flipped) & ~jnp.any(violating) & stationary & jnp.all(jnp.isfinite(sol))
+        return flipped, violating, valid
+
+    def cond(st):
+        _, _, _, _, valid, r = st
+        return ~valid & (r < max_rounds)
+
+    def body(st):
+        active, s, _, _, _, r = st
+        sol, q = solve(active, s)
+        flipped, violating, valid = check(active, s, sol, q)
+        new_active = jnp.where(valid, active, (active & ~flipped) | violating)
+        new_s = jnp.where(violating & ~valid, -jnp.sign(q), s)
+        return new_active, new_s, sol, q, valid, r + 1
+
+    active0 = mask & (c != 0)
+    init = (active0, jnp.sign(c), c, lin + G @ c - Gb, jnp.asarray(False), jnp.zeros((), jnp.int32))
+    _, _, sol, q, valid, _ = lax.while_loop(cond, body, init)
     return sol, q, valid
+
+
+def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps):
+    """Minimise the penalised quadratic model: exact solves on a support that CD corrects.
+
+    Each round first tries :func:`_polish` on the support and signs of the current point -- at
+    the second Newton step of a lambda, or when a new lambda adds no feature, that is already
+    the right support and the model is solved exactly without a single CD sweep. If the
+    candidate is not the model's minimiser, CD sweeps until the support stops changing (CD
+    identifies support and signs long before it converges on correlated columns, where it needs
+    thousands of sweeps) and the next round solves on the new support. If CD itself reaches
+    ``tol`` first, its point is used. One CD loop and one solve in the program keep compile
+    time down.
+    """
+    def cond(st):
+        _, _, worst, sweeps, valid = st
+        return ~valid & (worst > tol) & (sweeps < max_sweeps)
+
+    def body(st):
+        c, q, worst, sweeps, _ = st
+        pol, pol_q, valid = _polish(G, lin, b, c, a1, a2, mask, tol)
+        # Zero sweeps (tolerance inf) when the polish succeeded.
+        cd_tol = jnp.where(valid, jnp.inf, tol)
+        c2, q2, worst2, done = _cd(G, q, c, h, a1, a2, mask, m, cd_tol,
+                                   jnp.minimum(_SWEEPS_PER_POLISH, max_sweeps - sweeps))
+        c = jnp.where(valid, pol, c2)
+        q = jnp.where(valid, pol_q, q2)
+        return c, q, jnp.where(valid, worst, worst2), sweeps + done, valid
+
+    init = (b, lin, jnp.asarray(jnp.inf, b.dtype), jnp.zeros((), jnp.int32), jnp.asarray(False))
+    c, _, _, _, _ = lax.while_loop(cond, body, init)
+    return c
 
 
 def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: Array,
@@ -163,16 +228,7 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
         # Solve the model to an accuracy that tracks the outer KKT gap (inexact Newton):
         # loose far from the optimum, quadratic-rate tight close to it.
         inner_tol = jnp.maximum(0.1 * tol, jnp.minimum(0.1 * s.kkt, s.kkt * s.kkt))
-        loose = jnp.maximum(inner_tol, 0.1 * s.kkt)
-        c, q, _ = _cd(G, lin, s.b, h, ws.a1, ws.a2, ws.mask, m_loop, loose, max_sweeps)
-        pol, _, valid = _polish(G, lin, s.b, c, ws.a1, ws.a2, ws.mask, inner_tol)
-
-        # If the polished point is not the model's minimiser, finish with coordinate descent.
-        # (A tolerance of inf makes the loop run zero sweeps: unlike lax.cond, this costs
-        # nothing under vmap, where both branches of a cond would execute.)
-        refine_tol = jnp.where(valid, jnp.inf, inner_tol)
-        c2, _, _ = _cd(G, q, c, h, ws.a1, ws.a2, ws.mask, m_loop, refine_tol, max_sweeps)
-        c = jnp.where(valid, pol, c2)
+        c = _solve_model(G, lin, s.b, h, ws.a1, ws.a2, ws.mask, m_loop, inner_tol, max_sweeps)
         d = c - s.b
         if fit_intercept:
             d0 = -(s.g0 / sv) - jnp.dot(xbar, d)

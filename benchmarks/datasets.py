@@ -1,0 +1,55 @@
+"""Benchmark workloads: the seed-like RNA-seq study, ALL BCR/ABL and Gaussian designs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    description: str
+
+
+def seedlike() -> Workload:
+    """The seed problem: 16 x 16,293 simulated RNA-seq counts (7 vs 9), log2(x+1), constant genes dropped."""
+    from jaxlasso.simulate import simulate_rnaseq
+
+    sim = simulate_rnaseq(seed=0)
+    X = np.log2(sim.counts.to_numpy(dtype=np.float64) + 1.0)
+    X = X[:, X.std(axis=0) > 0]
+    return Workload("seedlike_16x16k", X, (sim.y.to_numpy() == "case").astype(float),
+                    f"simulated RNA-seq, log2(x+1), {X.shape[0]} x {X.shape[1]}, 7 vs 9")
+
+
+def all_bcrabl() -> Workload:
+    d = np.load(SHARED / "all_bcrabl.npz", allow_pickle=False)
+    X = d["X"].astype(np.float64)
+    return Workload("all_bcrabl_111x12625", X, d["y"].astype(float), "ALL BCR/ABL vs NEG, log2 RMA")
+
+
+def gaussian(n: int, p: int, *, seed: int = 0, n_signal: int = 20, rho: float = 0.5) -> Workload:
+    """Equicorrelated Gaussian design (rho) with a sparse logistic signal."""
+    rng = np.random.default_rng(seed)
+    X = np.sqrt(1 - rho) * rng.standard_normal((n, p)) + np.sqrt(rho) * rng.standard_normal((n, 1))
+    beta = np.zeros(p)
+    beta[:n_signal] = rng.choice([-1.0, 1.0], n_signal) * rng.uniform(0.5, 1.0, n_signal)
+    eta = X @ beta
+    eta = 2.0 * eta / eta.std()
+    y = (rng.uniform(size=n) < 1.0 / (1.0 + np.exp(-eta))).astype(float)
+    return Workload(f"gaussian_{n}x{p}", X, y, f"Gaussian rho={rho}, {n_signal} signals")
+
+
+WORKLOADS = {
+    "seedlike": seedlike,
+    "all_bcrabl": all_bcrabl,
+    "gauss200": lambda: gaussian(200, 20000),
+    "gauss1000": lambda: gaussian(1000, 20000, seed=1),
+}
