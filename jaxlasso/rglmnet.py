@@ -74,8 +74,9 @@ def run_glmnet(X, y, *, task: str = "path", lambdas=None, nlambda: int = 100,
                maxit: int = 100000, standardize: bool = True, intercept: bool = True,
                weights=None, penalty_factor=None, foldid=None, nfolds: int = 10,
                type_measure: str = "deviance", exact_path: bool = False, repeats: int = 1,
-               timeout: float = 3600) -> GlmnetOutput:
-    """Fit ``glmnet`` (task="path") or ``cv.glmnet`` (task="cv") in R.
+               weight_sets=None, timeout: float = 3600) -> GlmnetOutput:
+    """Fit ``glmnet`` (task="path"), ``cv.glmnet`` (task="cv") or one path per row of
+    ``weight_sets`` (task="bootstrap", timed as one loop inside R) in R.
 
     ``exact_path=True`` sets ``glmnet.control(fdev=0, devmax=1)`` so that glmnet never stops the
     path early (the setting used for parity). ``foldid`` is passed as given (1-based in R).
@@ -109,6 +110,10 @@ def run_glmnet(X, y, *, task: str = "path", lambdas=None, nlambda: int = 100,
         if penalty_factor is not None:
             _write(d / "pf.bin", penalty_factor)
             job["has_penalty_factor"] = True
+        if weight_sets is not None:
+            ws = np.asarray(weight_sets, dtype=np.float64)
+            _write(d / "weight_sets.bin", ws.ravel(order="C"))
+            job["n_sets"] = ws.shape[0]
         if foldid is not None:
             _write(d / "foldid.bin", np.asarray(foldid, dtype=np.float64))
             job["has_foldid"] = True
@@ -127,7 +132,9 @@ def run_glmnet(X, y, *, task: str = "path", lambdas=None, nlambda: int = 100,
         out = GlmnetOutput(lambdas=lam, coef=B[:, 1:], intercept=B[:, 0], times=_read(d / "times.bin"),
                            wall=wall, version=(d / "version.txt").read_text().strip())
         out.extra["stderr"] = res.stderr
-        if task == "path":
+        if task == "bootstrap":
+            out.extra["total_df"] = _read(d / "nnz.bin")
+        elif task == "path":
             out.dev_ratio = _read(d / "dev_ratio.bin")
             out.extra["nulldev"] = float(_read(d / "nulldev.bin")[0])
         else:

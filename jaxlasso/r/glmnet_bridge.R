@@ -50,6 +50,22 @@ if (task == "path") {
   wr("nzero.bin", cv$nzero)
   wr("index.bin", c(cv$index[1], cv$index[2]))
   wr("coef.bin", as.matrix(coef(cv$glmnet.fit)))
+} else if (task == "bootstrap") {
+  # One path per row of the weight matrix (n_sets x n, row-major on disk), timed as one loop.
+  sets <- num("n_sets")
+  W <- matrix(rd("weight_sets.bin", sets * n), nrow = sets, byrow = TRUE)
+  nnz <- numeric(0)
+  for (r in seq_len(repeats)) {
+    times[r] <- system.time(for (s in seq_len(sets)) {
+      a <- args_fit
+      a$weights <- W[s, ]
+      fit <- do.call(glmnet, a)
+      if (r == 1) nnz <- c(nnz, sum(fit$df))
+    })[["elapsed"]]
+  }
+  wr("lambda_out.bin", args_fit$lambda)
+  wr("nnz.bin", nnz)
+  wr("coef.bin", numeric((p + 1) * length(args_fit$lambda)))
 } else {
   stop(paste("unknown task", task))
 }

@@ -1,0 +1,194 @@
+"""Benchmark adapters with one signature: jaxlasso, R glmnet, scikit-learn (+ optional peers).
+
+Every adapter answers ``path(X, y, lambdas, repeats)`` and, where it can, ``cv(X, y, lambdas,
+foldid, repeats)`` with a :class:`Timing`: the fitted values plus the per-repeat seconds. An
+adapter whose package is missing reports ``available() == False`` and is skipped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Timing:
+    seconds: list[float]
+    """Per-repeat wall seconds of the fit itself (after warm-up)."""
+    first: float | None = None
+    """The first call (compile + run for JAX; None where there is no separate first call)."""
+    coef: np.ndarray | None = None  # (L, p)
+    intercept: np.ndarray | None = None  # (L,)
+    cvm: np.ndarray | None = None
+    cvsd: np.ndarray | None = None
+    index_min: int | None = None
+    index_1se: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.seconds))
+
+    @property
+    def compile(self) -> float | None:
+        return None if self.first is None else max(0.0, self.first - self.median)
+
+
+class Adapter:
+    name = "base"
+
+    def available(self) -> bool:
+        return True
+
+    def path(self, X, y, lambdas, repeats: int) -> Timing:
+        raise NotImplementedError
+
+    def cv(self, X, y, lambdas, foldid, repeats: int) -> Timing:
+        raise NotImplementedError
+
+
+class Jaxlasso(Adapter):
+    """jaxlasso on float64 (the default), timed around the public API call."""
+
+    name = "jaxlasso"
+
+    def __init__(self, dtype=np.float64, tol: float | None = None):
+        self.dtype = dtype
+        self.tol = tol
+        if dtype == np.float32:
+            self.name = "jaxlasso-f32"
+
+    def _timed(self, fn, repeats):
+        t = time.perf_counter()
+        res = fn()
+        first = time.perf_counter() - t
+        secs = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            res = fn()
+            secs.append(time.perf_counter() - t)
+        return res, first, secs
+
+    def path(self, X, y, lambdas, repeats):
+        import jaxlasso
+
+        res, first, secs = self._timed(
+            lambda: jaxlasso.logistic_path(X, y, lambdas=lambdas, dtype=self.dtype, tol=self.tol), repeats)
+        return Timing(secs, first, coef=res.coef, intercept=res.intercept,
+                      extra={"capacities": res.info["working_set_capacities"]})
+
+    def cv(self, X, y, lambdas, foldid, repeats):
+        import jaxlasso
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res, first, secs = self._timed(
+                lambda: jaxlasso.cv_logistic_path(X, y, lambdas=lambdas, foldid=foldid, dtype=self.dtype,
+                                                  tol=self.tol), repeats)
+        return Timing(secs, first, cvm=res.cv_mean, cvsd=res.cv_sd, index_min=res.index_min,
+                      index_1se=res.index_1se)
+
+    def bootstrap(self, X, y, lambdas, weights, repeats):
+        """Many paths on resampling weights (the stability-selection workload)."""
+        from jaxlasso._engine import solve_lanes
+        from jaxlasso.path import PreparedProblem
+
+        prob = PreparedProblem(X, y, l1_ratio=1.0, lambdas=lambdas, n_lambdas=len(lambdas),
+                               lambda_min_ratio=None, standardize=True, fit_intercept=True,
+                               sample_weight=None, penalty_factor=None, early_stop=False, tol=self.tol,
+                               max_iter=200, dtype=self.dtype)
+
+        def run():
+            return solve_lanes(prob.X, prob.y, weights, prob.pf, 1.0, prob.lambdas, fit_intercept=True,
+                               standardize=True, early_stop=False, keep_eta=False,
+                               is_master=np.zeros(len(weights), bool), tol=prob.tol, max_iter=200,
+                               max_sweeps=1000, dtype=self.dtype)
+
+        _, first, secs = self._timed(run, repeats)
+        return Timing(secs, first)
+
+
+class Glmnet(Adapter):
+    """R glmnet in an Rscript subprocess; the timing is taken inside R around the call."""
+
+    name = "glmnet"
+
+    def __init__(self, thresh: float = 1e-7):
+        self.thresh = thresh
+
+    def available(self):
+        from jaxlasso import rglmnet
+
+        return rglmnet.available()
+
+    def path(self, X, y, lambdas, repeats):
+        from jaxlasso import rglmnet
+
+        out = rglmnet.run_glmnet(X, y, lambdas=lambdas, thresh=self.thresh, repeats=repeats)
+        return Timing(list(out.times), None, coef=out.coef, intercept=out.intercept,
+                      extra={"wall": out.wall, "version": out.version})
+
+    def cv(self, X, y, lambdas, foldid, repeats):
+        from jaxlasso import rglmnet
+
+        out = rglmnet.run_glmnet(X, y, task="cv", lambdas=lambdas, foldid=foldid, thresh=self.thresh,
+                                 repeats=repeats)
+        return Timing(list(out.times), None, cvm=out.cvm, cvsd=out.cvsd, index_min=out.index_min,
+                      index_1se=out.index_1se, extra={"wall": out.wall})
+
+    def bootstrap(self, X, y, lambdas, weights, repeats):
+        """A loop of glmnet fits, one per bootstrap weight vector, timed inside one R process."""
+        from jaxlasso import rglmnet
+
+        out = rglmnet.run_glmnet(X, y, task="bootstrap", lambdas=lambdas, thresh=self.thresh,
+                                 weight_sets=weights, repeats=repeats)
+        return Timing(list(out.times), None)
+
+
+class SklearnSaga(Adapter):
+    """scikit-learn LogisticRegression(l1, saga) warm-started along the path on standardised X.
+
+    ``C = 1 / (n * lambda)``; saga leaves the intercept unpenalised (liblinear would penalise
+    it, which changes the problem). Coefficients are mapped back to the original scale.
+    """
+
+    name = "sklearn-saga"
+
+    def available(self):
+        return importlib.util.find_spec("sklearn") is not None
+
+    def path(self, X, y, lambdas, repeats):
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+
+        mu, sd = X.mean(axis=0), X.std(axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        Xs = (X - mu) / sd
+        n = len(y)
+
+        def run():
+            model = LogisticRegression(penalty="l1", solver="saga", warm_start=True, tol=1e-6, max_iter=2000)
+            coefs, b0s = [], []
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                for lam in lambdas:
+                    model.set_params(C=1.0 / (n * lam))
+                    model.fit(Xs, y)
+                    coefs.append(model.coef_[0] / sd)
+                    b0s.append(model.intercept_[0] - (model.coef_[0] / sd) @ mu)
+            return np.array(coefs), np.array(b0s)
+
+        secs = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            coef, b0 = run()
+            secs.append(time.perf_counter() - t)
+        return Timing(secs, None, coef=coef, intercept=b0)
+
+
+def all_adapters() -> list[Adapter]:
+    return [a for a in (Jaxlasso(), Glmnet(), SklearnSaga()) if a.available()]

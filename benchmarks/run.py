@@ -1,0 +1,192 @@
+"""Run the benchmark table side by side with R glmnet and print / write ratios.
+
+    python benchmarks/run.py                       # the full table (about 20-30 minutes)
+    python benchmarks/run.py --quick               # seed-like + ALL BCR/ABL only, 3 repeats
+    python benchmarks/run.py --workloads gauss200 --tasks path cv
+
+Every row is measured in this one run, on this machine: the same lambdas (jaxlasso's glmnet
+grid on the full data) and the same folds for everyone; medians of ``--repeats`` runs after a
+warm-up; jaxlasso's compile time is reported apart (first call minus the median; the persistent
+compilation cache is switched off for the run so compilation is really measured). Accuracy: the
+largest relative excess of jaxlasso's objective over glmnet's across lambdas (negative = lower).
+Writes benchmarks/results.csv, benchmarks/RESULTS.md and benchmarks/results.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("JAXLASSO_CACHE_DIR", "off")  # measure compilation honestly
+
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from adapters import Glmnet, Jaxlasso, SklearnSaga  # noqa: E402
+from datasets import WORKLOADS, gaussian  # noqa: E402
+
+import jaxlasso  # noqa: E402
+
+
+def glmnet_grid(X, y):
+    """glmnet's default 100-lambda grid on the full data (no early stop): shared by all solvers."""
+    from jaxlasso.path import PreparedProblem
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return PreparedProblem(X, y, l1_ratio=1.0, lambdas=None, n_lambdas=100, lambda_min_ratio=None,
+                               standardize=True, fit_intercept=True, sample_weight=None,
+                               penalty_factor=None, early_stop=False, tol=None, max_iter=200,
+                               dtype=np.float64).lambdas
+
+
+def accuracy(X, y, lambdas, ours, ref) -> float:
+    o = jaxlasso.logistic_objective(X, y, ours.coef, ours.intercept, lambdas)
+    r = jaxlasso.logistic_objective(X, y, ref.coef, ref.intercept, lambdas)
+    return float(np.max((o - r) / np.abs(r)))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workloads", nargs="*", default=list(WORKLOADS))
+    ap.add_argument("--tasks", nargs="*", default=["path", "cv", "bootstrap", "datasets"])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--bootstrap", type=int, default=100, help="bootstrap paths on ALL BCR/ABL")
+    ap.add_argument("--datasets", type=int, default=10, help="200 x 20,000 datasets for the throughput row")
+    ap.add_argument("--sklearn", action="store_true", help="also time scikit-learn saga (slow)")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=str(HERE))
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.workloads = ["seedlike", "all_bcrabl"]
+        args.tasks = ["path", "cv"]
+        args.repeats = 3
+    jx, gl = Jaxlasso(), Glmnet()
+    if not gl.available():
+        print("R glmnet is not available: install r-base-core r-cran-glmnet (ratios need it)", file=sys.stderr)
+        return 2
+    rows = []
+
+    def add(workload, task, ours, ref, acc=None, note=""):
+        row = {
+            "workload": workload, "task": task,
+            "jaxlasso_s": ours.median, "jaxlasso_min": min(ours.seconds), "jaxlasso_max": max(ours.seconds),
+            "compile_s": ours.compile, "glmnet_s": ref.median, "glmnet_min": min(ref.seconds),
+            "glmnet_max": max(ref.seconds), "ratio": ours.median / ref.median, "accuracy": acc, "note": note,
+        }
+        rows.append(row)
+        comp = "" if ours.compile is None else f" (+{ours.compile:.1f}s compile)"
+        print(f"{workload:>22} {task:>9}: jaxlasso {ours.median:8.3f}s{comp}  glmnet {ref.median:8.3f}s  "
+              f"ratio {row['ratio']:.2f}  {'' if acc is None else f'obj {acc:+.1e}'} {note}", flush=True)
+
+    for name in args.workloads:
+        wl = WORKLOADS[name]()
+        X, y = wl.X, wl.y
+        lam = glmnet_grid(X, y)
+        if "path" in args.tasks:
+            ours = jx.path(X, y, lam, args.repeats)
+            ref = gl.path(X, y, lam, args.repeats)
+            add(wl.name, "path", ours, ref, accuracy(X, y, lam, ours, ref))
+            if args.sklearn and X.shape[1] <= 20000:
+                sk = SklearnSaga().path(X, y, lam, 1)
+                add(wl.name, "path-sk", sk, ref, accuracy(X, y, lam, sk, ref), "scikit-learn saga vs glmnet")
+        if "cv" in args.tasks:
+            foldid = np.random.default_rng(0).permutation(np.resize(np.arange(1, 11), len(y)))
+            ours = jx.cv(X, y, lam, foldid, args.repeats)
+            ref = gl.cv(X, y, lam, foldid, args.repeats)
+            same = (ours.index_min, ours.index_1se) == (ref.index_min, ref.index_1se)
+            add(wl.name, "cv", ours, ref, None, f"lambda.min/1se {'match' if same else 'DIFFER'}")
+    if "bootstrap" in args.tasks:
+        wl = WORKLOADS["all_bcrabl"]()
+        lam = glmnet_grid(wl.X, wl.y)
+        rng = np.random.default_rng(1)
+        n = len(wl.y)
+        weights = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(args.bootstrap)]).astype(float)
+        ours = jx.bootstrap(wl.X, wl.y, lam, weights, max(1, args.repeats // 2))
+        ref = gl.bootstrap(wl.X, wl.y, lam, weights, 1)
+        add(wl.name, f"boot{args.bootstrap}", ours, ref, None,
+            f"{args.bootstrap / ours.median:.1f} vs {args.bootstrap / ref.median:.1f} paths/s")
+    if "datasets" in args.tasks:
+        sets = [gaussian(200, 20000, seed=100 + i) for i in range(args.datasets)]
+        secs_j, secs_r = [], []
+        first = None
+        for i, wl in enumerate(sets):
+            lam = glmnet_grid(wl.X, wl.y)
+            foldid = np.random.default_rng(i).permutation(np.resize(np.arange(1, 11), len(wl.y)))
+            t = jx.cv(wl.X, wl.y, lam, foldid, 1)
+            if first is None:
+                first = t.first
+            secs_j.append(t.median)
+            secs_r.append(gl.cv(wl.X, wl.y, lam, foldid, 1).median)
+        from adapters import Timing
+
+        ours = Timing([float(np.sum(secs_j))], float(np.sum(secs_j)) + (first - secs_j[0]))
+        ref = Timing([float(np.sum(secs_r))], None)
+        add(f"{args.datasets}x gaussian_200x20000", "cv-batch", ours, ref, None,
+            f"{args.datasets / ours.median * 60:.1f} vs {args.datasets / ref.median * 60:.1f} datasets/min")
+    write(rows, Path(args.out), args)
+    return 0
+
+
+def write(rows, out: Path, args) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    from jaxlasso import rglmnet
+
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.system()} {platform.release()}; Python {platform.python_version()}; "
+        f"jax {__import__('jax').__version__}; R glmnet {rglmnet.glmnet_version()}; "
+        f"{time.strftime('%Y-%m-%d %H:%M')}.",
+        "",
+        f"Command: `python benchmarks/run.py {' '.join(sys.argv[1:])}`. Medians of {args.repeats} runs "
+        "after warm-up (min-max in brackets); ratio = jaxlasso / glmnet (< 1: jaxlasso faster); "
+        "compile time apart; objective = largest relative excess of jaxlasso's objective over "
+        "glmnet's (default thresh) across the grid.",
+        "",
+        "| workload | task | jaxlasso s | compile s | glmnet s | ratio | objective | note |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        comp = "" if r["compile_s"] is None else f"{r['compile_s']:.1f}"
+        acc = "" if r["accuracy"] is None else f"{r['accuracy']:+.1e}"
+        lines.append(
+            f"| {r['workload']} | {r['task']} | {r['jaxlasso_s']:.3f} [{r['jaxlasso_min']:.3f}-{r['jaxlasso_max']:.3f}] "
+            f"| {comp} | {r['glmnet_s']:.3f} [{r['glmnet_min']:.3f}-{r['glmnet_max']:.3f}] | "
+            f"**{r['ratio']:.2f}** | {acc} | {r['note']} |")
+    (out / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+        labels = [f"{r['workload']} {r['task']}" for r in rows]
+        ax.barh(labels, [r["ratio"] for r in rows], color=["#2a7" if r["ratio"] <= 1 else "#c52" for r in rows])
+        ax.axvline(1.0, color="k", lw=1)
+        ax.set_xlabel("time ratio jaxlasso / glmnet (< 1: faster)")
+        ax.invert_yaxis()
+        fig.tight_layout()
+        fig.savefig(out / "results.png", dpi=120)
+    except ImportError:
+        pass
+    print(f"wrote {out / 'RESULTS.md'}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""One entry point for the whole gene-selection workflow: :func:`select_features`.
+
+preprocess (count detection, log2(x + 1), constant genes, optional variance filter)
+  -> cross-validated lasso (glmnet's rules)
+  -> diagnosis with a label-permutation test
+  -> when the lasso selects nothing or looks shaky: stability selection, a univariate ranking
+     with FDR control, optionally random-forest / Boruta rankings and the honest
+     "rank then lasso" comparison
+
+Each method keeps its own genes, scores and (where one exists) honest error estimate side by
+side. Only the cross-validated lasso at the chosen rule, with a diagnosis that finds signal,
+is presented as a validated selection; every other list is labelled exploratory.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import _validation as V
+from ._version import __version__
+from .cv import cv_logistic_path
+from .diagnose import Diagnosis, diagnose
+from .exceptions import FewObservationsWarning
+from .results import CVResult
+from .selection.filters import PreprocessReport, preprocess
+
+STRATEGIES = ("auto", "lasso", "full")
+RULES = ("lambda_1se", "lambda_min")
+
+
+@dataclass(frozen=True)
+class SelectionReport:
+    """Everything :func:`select_features` found, method by method."""
+
+    verdict: str
+    """One sentence: how many genes were selected and whether the evidence supports them."""
+    validated: bool
+    """True when the lasso selected genes *and* the diagnosis found predictive signal."""
+    selected: tuple[str, ...]
+    """The lasso's genes at ``rule`` (largest |coefficient| first); may be empty."""
+    coefficients: pd.Series
+    """Nonzero original-scale coefficients at ``rule``, indexed by gene."""
+    rule: str
+    lambda_: float
+    classes: tuple[Any, Any]
+    """(control, case): positive coefficients raise the probability of ``classes[1]``."""
+    preprocess: PreprocessReport
+    cv: CVResult
+    diagnosis: Diagnosis
+    X: pd.DataFrame = field(repr=False)
+    """The preprocessed matrix the methods ran on."""
+    stability: Any = None
+    univariate: Any = None
+    forest: Any = None
+    boruta: Any = None
+    rank_then_lasso: Any = None
+    seed: int = 0
+    timings: dict = field(default_factory=dict, compare=False)
+
+    def table(self) -> pd.DataFrame:
+        """One row per gene that any method ranked highly, one column block per method."""
+        frames = []
+        coef = self.coefficients.rename("coefficient")
+        frames.append(coef)
+        if self.stability is not None:
+            st = self.stability.to_frame().set_index("feature")
+            frames.append(st["selection_probability"])
+            frames.append(st["rank"].rename("stability_rank"))
+        if self.univariate is not None:
+            uv = self.univariate.to_frame().set_index("feature")
+            top = uv.nsmallest(100, "rank")
+            frames.append(top["q_value"].rename("univariate_q"))
+            frames.append(top["rank"].rename("univariate_rank"))
+        if self.forest is not None:
+            fr = self.forest.to_frame().set_index("feature")
+            frames.append(fr.nsmallest(100, "rank")["rank"].rename("forest_rank"))
+        if self.boruta is not None:
+            br = self.boruta.to_frame().set_index("feature")
+            br = br[br["decision"] != "rejected"]
+            frames.append(br["decision"].rename("boruta_decision"))
+            frames.append(br["rank"].rename("boruta_rank"))
+        table = pd.concat(frames, axis=1) if frames else pd.DataFrame()
+        table.index.name = "feature"
+        if table.empty:
+            return table.reset_index()
+        table["lasso_selected"] = table.index.isin(self.selected)
+        # Lasso genes first (largest |coefficient|), then by stability, then univariate rank.
+        keys = pd.DataFrame({
+            "coef": -table["coefficient"].abs().fillna(0.0),
+            "stab": -table["selection_probability"].fillna(0.0) if "selection_probability" in table else 0.0,
+            "uni": table["univariate_rank"].fillna(np.inf) if "univariate_rank" in table else 0.0,
+        }, index=table.index)
+        order = keys.sort_values(["coef", "stab", "uni"], kind="stable").index
+        return table.loc[order].reset_index()
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table()
+
+
+def _verdict(selected, rule, cv: CVResult, diag: Diagnosis) -> tuple[str, bool]:
+    label = rule.replace("_", ".")
+    best, se, null = cv.cv_mean[cv.index_min], cv.cv_sd[cv.index_min], cv.cv_mean[0]
+    perm = diag.permutation
+    ptxt = f", permutation p = {perm.p_value:.3g}" if perm is not None else ""
+    cvtxt = f"CV {cv.measure} {best:.3f} ± {se:.3f} vs {null:.3f} for the intercept-only model{ptxt}"
+    if diag.no_signal:
+        if selected:
+            return (f"{len(selected)} genes at {label}, but NOT validated: the data show no predictive "
+                    f"signal ({cvtxt}).", False)
+        return f"No gene selected: the data show no predictive signal ({cvtxt}).", False
+    if selected:
+        return f"{len(selected)} genes selected at {label} ({cvtxt}).", True
+    return (f"No gene selected at {label}, although the CV curve shows some signal ({cvtxt}); "
+            f"see the diagnosis and the exploratory rankings.", False)
+
+
+def select_features(X: Any, y: Any, *, strategy: str = "auto", rule: str = "lambda_1se",
+                    log: str = "auto", cpm: bool = False, top_variance: float | int | None = None,
+                    l1_ratio: float = 1.0, nfolds: int | None = None, n_repeats: int = 1,
+                    measure: str = "deviance", n_permutations: int = 50, stability: int | None = None,
+                    forest: bool | None = None, boruta: bool = False, rank_then_lasso_top: int = 30,
+                    seed: int = 0, dtype: Any = np.float64, progress=None) -> SelectionReport:
+    """Run the gene-selection workflow and report every method side by side.
+
+    Parameters
+    ----------
+    X : DataFrame or array, samples x genes (raw counts or log-scale expression).
+    y : labels (two levels; the case is the second in sorted order, as in glmnet).
+    strategy : {"auto", "lasso", "full"}
+        ``lasso``: preprocess, CV lasso and diagnosis only. ``auto``: also stability selection
+        and a univariate ranking when the lasso selects nothing at ``rule`` or the diagnosis
+        flags NO_SIGNAL / LAMBDA_RULE (plus a random forest when asked). ``full``: everything,
+        including the honest "rank then lasso" comparison.
+    rule : {"lambda_1se", "lambda_min"}
+    log, cpm, top_variance : see :func:`jaxlasso.selection.filters.preprocess`.
+    nfolds, n_repeats, measure, l1_ratio : passed to :func:`jaxlasso.cv_logistic_path`.
+    n_permutations : int
+        Label permutations for the NO_SIGNAL test (0 to skip).
+    stability : int, optional
+        Number of stability-selection subsamples (default 100 when it runs; 0 disables it).
+    forest, boruta : bool
+        Random-forest permutation importance / Boruta rankings (scikit-learn); ``forest=None``
+        runs the forest in ``full`` mode only.
+    rank_then_lasso_top : int
+        ``k`` of the rank-then-lasso comparison (run in ``full`` mode, or when forest/boruta run).
+    seed : int
+        Seed of every random step (folds, permutations, subsamples, forests).
+    progress : callable, optional
+        ``progress(step_name)`` is called before each step (the CLI's progress display).
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES} (got strategy={strategy!r})")
+    if rule not in RULES:
+        raise ValueError(f"rule must be 'lambda_1se' or 'lambda_min' (got rule={rule!r})")
+    say = progress or (lambda step: None)
+    timings: dict[str, float] = {}
+
+    def timed(name, fn):
+        say(name)
+        t = time.perf_counter()
+        out = fn()
+        timings[name] = time.perf_counter() - t
+        return out
+
+    frame, prep = timed("preprocess", lambda: preprocess(X, log=log, cpm_normalize=cpm, top_variance=top_variance))
+    if isinstance(y, pd.Series) and isinstance(X, pd.DataFrame) and set(y.index) == set(frame.index):
+        y = y.loc[frame.index]  # align labels to the matrix's sample order
+    labels = V.check_y(y, frame.shape[0])
+    # A Series keeps a Categorical's level order (which level is the case); arrays are fine too.
+    y_arr = y if isinstance(y, pd.Series) else np.asarray(y)
+    with warnings.catch_warnings():
+        # The diagnosis reports small classes as a finding; the raw warning would repeat it.
+        warnings.simplefilter("ignore", FewObservationsWarning)
+        cv = timed("cross-validated lasso", lambda: cv_logistic_path(
+            frame, y_arr, nfolds=nfolds, n_repeats=n_repeats, measure=measure, seed=seed,
+            l1_ratio=l1_ratio, dtype=dtype, keep=True))
+    diag = timed("diagnosis", lambda: diagnose(frame, y_arr, cv, preprocess_report=prep,
+                                               n_permutations=n_permutations, seed=seed))
+    b0, coef = cv.coef(rule)
+    names = list(frame.columns)
+    nz = np.nonzero(coef)[0]
+    order = nz[np.argsort(-np.abs(coef[nz]), kind="stable")]
+    selected = tuple(names[j] for j in order)
+    coefficients = pd.Series(coef[order], index=[names[j] for j in order], name="coefficient", dtype=float)
+    verdict, validated = _verdict(selected, rule, cv, diag)
+    shaky = (not selected) or diag.no_signal or diag.get("LAMBDA_RULE") is not None
+    run_more = strategy == "full" or (strategy == "auto" and shaky)
+    n_stab = (100 if stability is None else stability) if run_more else (stability or 0)
+    stab = uni = fr = br = rtl = None
+    if n_stab:
+        from .selection.stability import stability_selection
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FewObservationsWarning)
+            stab = timed("stability selection", lambda: stability_selection(
+                frame, y_arr, n_resamples=n_stab + (n_stab % 2), l1_ratio=l1_ratio, seed=seed, dtype=dtype))
+    if run_more:
+        from .selection.univariate import univariate_ranking
+
+        uni = timed("univariate ranking", lambda: univariate_ranking(frame, y_arr))
+    do_forest = (strategy == "full") if forest is None else forest
+    if do_forest:
+        from .selection.forest import forest_importance
+
+        fr = timed("random forest", lambda: forest_importance(frame, y_arr, seed=seed))
+    if boruta:
+        from .selection.forest import boruta as run_boruta
+
+        br = timed("boruta", lambda: run_boruta(frame, y_arr, seed=seed))
+    if strategy == "full" or do_forest or boruta:
+        from .selection.pipeline import rank_then_lasso
+
+        ranker = "boruta" if boruta and not do_forest else ("forest" if do_forest else "univariate")
+        rtl = timed("rank then lasso (honest vs leaky)", lambda: rank_then_lasso(
+            frame, y_arr, ranker=ranker, top_k=rank_then_lasso_top, seed=seed, foldid=cv.foldid[0]))
+    timings["total"] = float(sum(timings.values()))
+    return SelectionReport(
+        verdict=verdict, validated=validated, selected=selected, coefficients=coefficients, rule=rule,
+        lambda_=cv.lambda_1se if rule == "lambda_1se" else cv.lambda_min, classes=labels.classes,
+        preprocess=prep, cv=cv, diagnosis=diag, X=frame, stability=stab, univariate=uni, forest=fr,
+        boruta=br, rank_then_lasso=rtl, seed=seed,
+        timings={**timings, "python": platform.python_version(), "jaxlasso": __version__},
+    )
