@@ -1,50 +1,412 @@
-"""Command-line interface (a minimal demo until the full ``jaxlasso select`` lands)."""
+"""The ``jaxlasso`` command: from an expression table and a sample sheet to a readable answer.
+
+    jaxlasso demo --out demo-out
+    jaxlasso select counts.tsv --samples samples.tsv --outcome group --case tumour --out results
+    jaxlasso screen manifest.tsv --out screen-out
+
+Errors exit with status 2 and one line ``error: ...`` on stderr (``--debug`` shows the
+traceback). Selecting no gene is a result, not a failure: the exit status is 0 and the verdict
+says why. Output directories are written to a temporary sibling and moved into place at the end,
+so a failed run leaves the output directory as it was.
+"""
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import io as _io
+import json
+import logging
+import os
+import platform
 import sys
+import time
+import traceback
 import warnings
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from . import __version__
+from ._config import CV, MEASURES
+
+SUMMARY_SCHEMA = "jaxlasso.summary/1"
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+EPILOG_SELECT = """examples:
+  jaxlasso select counts.tsv.gz --samples samples.tsv --outcome condition --case tumour --out results
+  jaxlasso select expr.h5ad --outcome status --out results --rule lambda.min --stability 200 --rf
+  jaxlasso select GSE12345_series_matrix.txt.gz --samples pheno.csv --outcome group --out r --json
+
+input layout: genes in rows and samples in columns (first column = gene IDs), as GEO series
+matrices and featureCounts / HTSeq / DESeq2 exports; samples in rows is detected from the sample
+sheet's IDs (or forced with --samples-in-rows). Formats: .tsv/.csv/.txt (optionally .gz),
+.parquet, .h5ad (obs = sample sheet), .npz (X, y, genes, samples)."""
+
+EPILOG_DEMO = """examples:
+  jaxlasso demo --out demo-out            # the seed study: 16 samples x 16,293 genes, 7 vs 9
+  jaxlasso demo --out null-out --null     # the same design with no signal at all"""
 
 
-def _demo(args) -> int:
-    from .cv import cv_logistic_path
+class _Progress:
+    """Step messages on stderr: only when stderr is a terminal and --quiet is not given."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        if self.enabled:
+            print(f"[{time.perf_counter() - self.t0:6.1f}s] {step} ...", file=sys.stderr, flush=True)
+
+
+def _fraction_or_count(text: str) -> float | int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] or a count >= 1 (got {text!r})") from None
+    if 0 < value <= 1 and "." in text:
+        return value
+    if value >= 1 and value.is_integer():
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] or a whole count >= 1 (got {text!r})")
+
+
+def _rule(text: str) -> str:
+    key = text.replace(".", "_")
+    if key not in ("lambda_1se", "lambda_min"):
+        raise argparse.ArgumentTypeError(f"rule must be lambda.1se or lambda.min (got {text!r})")
+    return key
+
+
+def _add_method_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model and cross-validation")
+    g.add_argument("--l1-ratio", type=float, default=1.0, help="elastic-net mixing, glmnet's alpha (default 1: lasso)")
+    g.add_argument("--nfolds", type=int, default=None,
+                   help="CV folds (default: 10, or the size of the smaller class when smaller)")
+    g.add_argument("--repeats", type=int, default=CV.n_repeats, help="repeated CV: average the curves of N fold assignments")
+    g.add_argument("--measure", choices=MEASURES, default=CV.measure, help="CV measure (glmnet's type.measure)")
+    g.add_argument("--rule", type=_rule, default="lambda_1se", help="lambda.1se (default) or lambda.min")
+    g.add_argument("--strategy", choices=("auto", "lasso", "full"), default="auto",
+                   help="auto: add stability/univariate rankings when the lasso selects nothing or looks shaky")
+    g = p.add_argument_group("preprocessing")
+    g.add_argument("--log", choices=("auto", "yes", "no"), default="auto",
+                   help="log2(x+1): auto applies it when the data look like raw counts")
+    g.add_argument("--cpm", action="store_true", help="scale samples to counts per million before the log")
+    g.add_argument("--top-variance", type=_fraction_or_count, default=None, metavar="FRACTION_OR_COUNT",
+                   help="keep the most variable genes (e.g. 0.25 or 2000); unsupervised, so no leakage")
+    g = p.add_argument_group("rankings and tests")
+    g.add_argument("--stability", type=int, default=None, metavar="N",
+                   help="stability-selection subsamples (default 100 when it runs; 0 = off)")
+    g.add_argument("--rf", action="store_true", help="random-forest permutation importance")
+    g.add_argument("--boruta", action="store_true", help="Boruta all-relevant selection")
+    g.add_argument("--permutations", type=int, default=50, metavar="N",
+                   help="label permutations for the no-signal test (0 = off)")
+    g = p.add_argument_group("run")
+    g.add_argument("--seed", type=int, default=0, help="seed of every random step (folds, permutations, forests)")
+    g.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    g.add_argument("--quiet", action="store_true", help="no progress messages")
+    g.add_argument("--json", action="store_true", help="print summary.json to stdout")
+    g.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    g.add_argument("--no-plots", action="store_true", help="skip the PNG/SVG plots and keep the HTML report text-only")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jaxlasso",
+        description="Find the genes that predict a binary outcome when p >> n: glmnet-exact lasso "
+                    "logistic regression in JAX, cross-validation, stability selection and an "
+                    "honest diagnosis when nothing is selected.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"jaxlasso {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sel = sub.add_parser("select", help="select genes for a binary outcome", epilog=EPILOG_SELECT,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    sel.add_argument("expression", help="expression matrix (tsv/csv[.gz], parquet, h5ad, npz)")
+    sel.add_argument("--samples", help="sample sheet (tsv/csv); optional for h5ad/npz, whose obs is used")
+    sel.add_argument("--outcome", required=True, help="column of the sample sheet holding the outcome")
+    sel.add_argument("--case", help="outcome level treated as the case (default: the second level in sorted order)")
+    sel.add_argument("--out", required=True, help="output directory")
+    sel.add_argument("--id-column", help="sample-ID column of the sheet (default: auto-detected)")
+    sel.add_argument("--samples-in-rows", action="store_true", default=None,
+                     help="the matrix has samples in rows (default: auto-detected)")
+    sel.add_argument("--allow-missing", action="store_true",
+                     help="drop samples missing from the matrix or the sheet instead of failing")
+    _add_method_options(sel)
+
+    demo = sub.add_parser("demo", help="run the whole workflow on the built-in simulated study",
+                          epilog=EPILOG_DEMO, formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_argument("--out", required=True, help="output directory")
+    demo.add_argument("--null", action="store_true", help="simulate a study with no signal at all")
+    demo.add_argument("--genes", type=int, default=16293, help="number of simulated genes (default 16,293)")
+    _add_method_options(demo)
+
+    return parser
+
+
+# --- output writers --------------------------------------------------------------------------
+def _tsv(frame: pd.DataFrame) -> str:
+    return frame.to_csv(sep="\t", index=False, lineterminator="\n", float_format="%.10g")
+
+
+def _gzip_bytes(text: str) -> bytes:
+    buf = _io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, filename="") as fh:  # mtime=0: reproducible
+        fh.write(text.encode())
+    return buf.getvalue()
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        v = float(x)
+        return v if np.isfinite(v) else None
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    return x
+
+
+def build_summary(report, *, inputs: dict, argv: list[str], classes_info: dict) -> dict:
+    """The versioned ``summary.json`` (schema in the README)."""
+    import jax
+
+    cv = report.cv
+    prob = {}
+    if report.stability is not None:
+        st = report.stability
+        prob = dict(zip(st.feature_names, st.max_probability))
+    selected = [{"feature": f, "coefficient": float(c), "selection_probability": prob.get(f)}
+                for f, c in report.coefficients.items()]
+    methods: dict[str, Any] = {}
+    if report.stability is not None:
+        st = report.stability
+        methods["stability"] = {"n_resamples": st.n_resamples, "cutoff": st.cutoff, "q": st.q,
+                                "pfer_bound": st.pfer_bound, "selected": list(st.selected)}
+    if report.univariate is not None:
+        uv = report.univariate.to_frame()
+        methods["univariate"] = {"method": getattr(report.univariate, "method", "welch"),
+                                 "n_q_below_0.05": int((uv["q_value"] < 0.05).sum()),
+                                 "top": uv.nsmallest(20, "rank")["feature"].tolist()}
+    if report.forest is not None:
+        fr = report.forest.to_frame()
+        methods["random_forest"] = {"oob_score": getattr(report.forest, "oob_score", None),
+                                    "top": fr.nsmallest(20, "rank")["feature"].tolist()}
+    if report.boruta is not None:
+        br = report.boruta.to_frame()
+        methods["boruta"] = {"confirmed": br.loc[br["decision"] == "confirmed", "feature"].tolist(),
+                             "tentative": br.loc[br["decision"] == "tentative", "feature"].tolist()}
+    if report.rank_then_lasso is not None:
+        r = report.rank_then_lasso
+        methods["rank_then_lasso"] = {"ranker": r.ranker, "top_k": r.top_k, "leaky_cv": r.leaky_cv,
+                                      "honest_cv": r.honest_cv, "intercept_only_cv": r.null_cv,
+                                      "leaky_selected": list(r.leaky_selected)}
+    perm = report.diagnosis.permutation
+    return _jsonable({
+        "schema": SUMMARY_SCHEMA,
+        "jaxlasso_version": __version__,
+        "command_line": argv,
+        "seed": report.seed,
+        "input": inputs,
+        "classes": classes_info,
+        "preprocessing": {"steps": list(report.preprocess.steps), "log_applied": report.preprocess.log_applied,
+                          "cpm_applied": report.preprocess.cpm_applied,
+                          "n_constant_dropped": report.preprocess.n_constant_dropped,
+                          "n_features_used": int(report.X.shape[1])},
+        "cv": {"measure": cv.measure, "nfolds": cv.nfolds, "n_repeats": cv.n_repeats, "grouped": cv.grouped,
+               "lambda_min": cv.lambda_min, "lambda_1se": cv.lambda_1se, "index_min": cv.index_min,
+               "index_1se": cv.index_1se, "cv_at_lambda_min": cv.cv_mean[cv.index_min],
+               "cv_sd_at_lambda_min": cv.cv_sd[cv.index_min], "cv_intercept_only": cv.cv_mean[0],
+               "n_lambdas": len(cv.lambdas)},
+        "rule": report.rule.replace("_", "."),
+        "lambda": report.lambda_,
+        "verdict": report.verdict,
+        "validated": report.validated,
+        "no_signal": report.diagnosis.no_signal,
+        "permutation_p": None if perm is None else perm.p_value,
+        "selected": selected,
+        "diagnosis": [f.as_dict() for f in report.diagnosis.findings],
+        "methods": methods,
+        "versions": {"jaxlasso": __version__, "jax": jax.__version__, "numpy": np.__version__,
+                     "pandas": pd.__version__, "python": platform.python_version()},
+        "timings": {k: v for k, v in report.timings.items() if isinstance(v, float)},
+    })
+
+
+def display_summary(summary: dict) -> dict[str, str]:
+    """The few run facts shown at the top of report.html (the full record is summary.json)."""
+    inp, cls, cv = summary["input"], summary["classes"], summary["cv"]
+    shown = {
+        "input": f"{inp.get('expression')} ({inp.get('n_samples')} samples x {inp.get('n_features')} features)",
+        "classes": f"case = {cls['case']} (n={cls['n_case']}), control = {cls['control']} "
+                   f"(n={cls['n_control']}); {cls['case_reason']}",
+        "cross-validation": f"{cv['nfolds']} folds x {cv['n_repeats']} repeat(s), measure {cv['measure']}"
+                            f"{'' if cv['grouped'] else ' (ungrouped SE)'}; lambda.min = {cv['lambda_min']:.4g},"
+                            f" lambda.1se = {cv['lambda_1se']:.4g}",
+        "command": " ".join(summary["command_line"]),
+        "seed": str(summary["seed"]),
+    }
+    missing = inp.get("missing_in_sheet", []) + inp.get("missing_in_matrix", [])
+    if missing:
+        shown["samples left out"] = ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")
+    return shown
+
+
+def write_outputs(out_dir: Path, report, summary: dict, *, plots: bool) -> list[str]:
+    """Write every output file of a selection run into ``out_dir`` (an atomic temp dir)."""
+    written = []
+
+    def put(name: str, data: str | bytes) -> None:
+        path = out_dir / name
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+        written.append(name)
+
+    table = report.table()
+    if "lasso_selected" in table:
+        table = table.rename(columns={"lasso_selected": "selected_by_lasso"})
+    put("selected.tsv", _tsv(table))
+    put("cv.tsv", _tsv(report.cv.to_frame()))
+    put("path.tsv.gz", _gzip_bytes(_tsv(report.cv.path.coef_frame())))
+    put("diagnosis.tsv", _tsv(report.diagnosis.to_frame()))
+    if report.stability is not None:
+        put("stability.tsv", _tsv(report.stability.to_frame()))
+    if report.univariate is not None:
+        put("univariate.tsv", _tsv(report.univariate.to_frame()))
+    if report.forest is not None:
+        put("random_forest.tsv", _tsv(report.forest.to_frame()))
+    if report.boruta is not None:
+        put("boruta.tsv", _tsv(report.boruta.to_frame()))
+    if report.rank_then_lasso is not None:
+        put("rank_then_lasso.tsv", _tsv(report.rank_then_lasso.to_frame()))
+    pngs: dict[str, bytes] = {}
+    if plots:
+        from .plots import all_figures, save_figure
+
+        for name, fig in all_figures(report).items():
+            paths = save_figure(fig, out_dir, name)
+            written.extend(p.name for p in paths)
+            png = next(p for p in paths if p.suffix == ".png")
+            pngs[name] = png.read_bytes()
+    from .report import render_html
+
+    put("report.html", render_html(report, figures=pngs, summary=display_summary(summary)))
+    put("summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return written
+
+
+# --- commands --------------------------------------------------------------------------------
+def _run_selection(X: pd.DataFrame, y: pd.Series, args, *, inputs: dict, classes_info: dict,
+                   argv: list[str], progress) -> int:
+    from .io import atomic_output_dir
+    from .workflow import select_features
+
+    out = Path(args.out)
+    with atomic_output_dir(out) as tmp:
+        report = select_features(
+            X, y, strategy=args.strategy, rule=args.rule, log=args.log, cpm=args.cpm,
+            top_variance=args.top_variance, l1_ratio=args.l1_ratio, nfolds=args.nfolds,
+            n_repeats=args.repeats, measure=args.measure, n_permutations=args.permutations,
+            stability=args.stability, forest=True if args.rf else None, boruta=args.boruta,
+            seed=args.seed, dtype=np.float32 if args.dtype == "float32" else np.float64,
+            progress=progress)
+        progress("writing outputs")
+        summary = build_summary(report, inputs=inputs, argv=argv, classes_info=classes_info)
+        write_outputs(Path(tmp), report, summary, plots=not args.no_plots)
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    elif not args.quiet:
+        print(report.verdict)
+        if report.selected:
+            print("genes: " + ", ".join(report.selected[:20]) + (" ..." if len(report.selected) > 20 else ""))
+        print(f"outputs: {out}/ (report.html, summary.json, selected.tsv, ...)")
+    return EXIT_OK
+
+
+def cmd_select(args, argv, progress) -> int:
+    from .io import align_samples, read_expression, read_sample_sheet
+
+    progress("reading inputs")
+    sheet = read_sample_sheet(args.samples, id_column=args.id_column) if args.samples else None
+    expr = read_expression(args.expression, sample_ids=None if sheet is None else list(sheet.index),
+                           samples_in_rows=args.samples_in_rows)
+    aligned = align_samples(expr, sheet, outcome=args.outcome, case=args.case,
+                            allow_missing=args.allow_missing)
+    # A Categorical with categories (control, case) makes the case explicit whatever the level
+    # names sort to, and keeps the names in every table and plot.
+    y = pd.Series(pd.Categorical(aligned.y, categories=[aligned.control, aligned.case]),
+                  index=aligned.y.index, name=args.outcome)
+    inputs = {"expression": str(args.expression), "samples": args.samples, "outcome": args.outcome,
+              "n_samples": int(aligned.X.shape[0]), "n_features": int(aligned.X.shape[1]),
+              "orientation": expr.orientation, "notes": list(expr.notes),
+              "missing_in_sheet": list(aligned.missing_in_sheet),
+              "missing_in_matrix": list(aligned.missing_in_matrix),
+              "dropped_missing_outcome": list(aligned.dropped_missing_outcome)}
+    classes_info = {"case": aligned.case, "control": aligned.control, "case_reason": aligned.case_reason,
+                    "n_case": int((y == aligned.case).sum()), "n_control": int((y == aligned.control).sum())}
+    return _run_selection(aligned.X, y, args, inputs=inputs, classes_info=classes_info, argv=argv,
+                          progress=progress)
+
+
+def cmd_demo(args, argv, progress) -> int:
     from .simulate import simulate_rnaseq
 
-    sim = simulate_rnaseq(seed=args.seed)
-    counts = sim.counts
-    print(f"simulated RNA-seq study: {counts.shape[0]} samples x {counts.shape[1]} genes, "
-          f"{int((sim.y == 'case').sum())} cases vs {int((sim.y == 'control').sum())} controls")
-    logged = np.log2(counts.astype(float) + 1.0)
-    logged = logged.loc[:, logged.std(axis=0) > 0]
-    for label, X in (("raw counts", counts.loc[:, counts.std(axis=0) > 0].astype(float)),
-                     ("log2(x+1)", logged)):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cv = cv_logistic_path(X, sim.y, seed=args.seed)
-        print(f"{label:>11}: lambda.min keeps {len(cv.selected('lambda_min'))} genes, "
-              f"lambda.1se keeps {len(cv.selected('lambda_1se'))} "
-              f"(CV deviance {cv.cv_mean[cv.index_min]:.3f} vs null {cv.cv_mean[0]:.3f})")
-    return 0
+    progress("simulating the study")
+    sim = simulate_rnaseq(n_genes=args.genes, seed=args.seed, null=args.null)
+    y = pd.Series(pd.Categorical(sim.y, categories=["control", "case"]), index=sim.y.index, name="group")
+    inputs = {"expression": "simulated (jaxlasso.simulate.simulate_rnaseq)", "null": bool(args.null),
+              "n_samples": int(sim.counts.shape[0]), "n_features": int(sim.counts.shape[1]),
+              "n_true_de_genes": len(sim.de_genes)}
+    classes_info = {"case": "case", "control": "control", "case_reason": "simulated",
+                    "n_case": int((y == "case").sum()), "n_control": int((y == "control").sum())}
+    code = _run_selection(sim.counts, y, args, inputs=inputs, classes_info=classes_info, argv=argv,
+                          progress=progress)
+    if code == EXIT_OK and not args.quiet and not args.json:
+        print(f"(the simulation planted {len(sim.de_genes)} differentially expressed genes"
+              f"{'' if not args.null else '; --null planted none'})")
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="jaxlasso", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"jaxlasso {__version__}")
-    sub = parser.add_subparsers(dest="command")
-    demo = sub.add_parser("demo", help="run the workflow on the built-in simulated study")
-    demo.add_argument("--seed", type=int, default=0)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in (None, "demo"):
-        if args.command is None:
-            args.seed = 0
-        return _demo(args)
-    return 2
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    quiet = getattr(args, "quiet", False) or getattr(args, "json", False)
+    progress = _Progress(enabled=not quiet and sys.stderr.isatty())
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    commands = {"select": cmd_select, "demo": cmd_demo}
+    try:
+        with warnings.catch_warnings():
+            if quiet:
+                warnings.simplefilter("ignore")
+            else:
+                warnings.simplefilter("default")
+                warnings.formatwarning = lambda m, c, *a, **k: f"warning: {m}\n"
+            return commands[args.command](args, ["jaxlasso", *argv], progress)
+    except (ValueError, TypeError, OSError, KeyError) as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    raise SystemExit(main())

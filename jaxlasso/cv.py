@@ -11,6 +11,7 @@ possibly shortened grid).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -76,16 +77,52 @@ def cv_logistic_path(X: Any, y: Any, *, nfolds: int | None = None, foldid: Any =
         (largest lambda within one SE of it), chosen by glmnet's rule.
     """
     t0 = time.perf_counter()
+    plan = plan_cv(X, y, nfolds=nfolds, foldid=foldid, stratified=stratified, n_repeats=n_repeats,
+                   measure=measure, seed=seed, l1_ratio=l1_ratio, lambdas=lambdas, n_lambdas=n_lambdas,
+                   lambda_min_ratio=lambda_min_ratio, standardize=standardize,
+                   fit_intercept=fit_intercept, sample_weight=sample_weight,
+                   penalty_factor=penalty_factor, early_stop=early_stop, tol=tol, max_iter=max_iter,
+                   dtype=dtype)
+    prob = plan.prob
+    t1 = time.perf_counter()
+    out = solve_lanes(prob.X, prob.y, plan.W, prob.pf, prob.l1_ratio, prob.lambdas,
+                      fit_intercept=prob.fit_intercept, standardize=prob.standardize,
+                      early_stop=prob.early_stop, keep_eta=True, is_master=plan.master,
+                      tol=prob.tol, max_iter=prob.max_iter, max_sweeps=PATH.max_sweeps,
+                      dtype=prob.dtype)
+    return finish_cv(plan, out, keep=keep, seconds_solve=time.perf_counter() - t1,
+                     seconds_total=time.perf_counter() - t0)
+
+
+@dataclass
+class CVPlan:
+    """A validated CV problem: the prepared data, the folds and the lanes to solve.
+
+    Lane 0 is the full-data fit (the master of glmnet's early stop); lane ``1 + r * nfolds + f``
+    is fold ``f`` of repeat ``r`` (zero weights on its held-out rows).
+    """
+
+    prob: PreparedProblem
+    foldid: np.ndarray  # (R, n)
+    W: np.ndarray  # (1 + R * F, n)
+    master: np.ndarray  # (1 + R * F,) bool
+    measure: str  # after glmnet's fallbacks
+    grouped: bool
+
+    @property
+    def nfolds(self) -> int:
+        return int(self.foldid.max()) + 1
+
+
+def plan_cv(X: Any, y: Any, *, nfolds=None, foldid=None, stratified=CV.stratified, n_repeats=CV.n_repeats,
+            measure=CV.measure, seed=CV.seed, **path_args) -> CVPlan:
+    """Validate a CV problem and lay out its lanes (shared by cv_logistic_path and screen)."""
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {', '.join(MEASURES)} (got measure={measure!r})")
     n_repeats = V.check_positive_int(n_repeats, "n_repeats")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an integer (got seed={seed!r})")
-    prob = PreparedProblem(X, y, l1_ratio=l1_ratio, lambdas=lambdas, n_lambdas=n_lambdas,
-                           lambda_min_ratio=lambda_min_ratio, standardize=standardize,
-                           fit_intercept=fit_intercept, sample_weight=sample_weight,
-                           penalty_factor=penalty_factor, early_stop=early_stop, tol=tol,
-                           max_iter=max_iter, dtype=dtype)
+    prob = PreparedProblem(X, y, **path_args)
     if foldid is None:
         k = default_nfolds(prob.y, prob.w, nfolds, bool(stratified))
         fid = make_foldid(prob.y, prob.w, nfolds=k, stratified=bool(stratified), n_repeats=n_repeats,
@@ -95,21 +132,20 @@ def cv_logistic_path(X: Any, y: Any, *, nfolds: int | None = None, foldid: Any =
     check_folds(fid, prob.y, prob.w, prob.classes)
     k = int(fid.max()) + 1
     measure_used, grouped = resolve_measure(measure, int(np.sum(prob.w > 0)), k)
-
     W = np.vstack([prob.w[None, :], fold_weights(fid, prob.w)])
     master = np.zeros(len(W), bool)
     master[0] = True
-    t1 = time.perf_counter()
-    out = solve_lanes(prob.X, prob.y, W, prob.pf, prob.l1_ratio, prob.lambdas,
-                      fit_intercept=prob.fit_intercept, standardize=prob.standardize,
-                      early_stop=prob.early_stop, keep_eta=True, is_master=master,
-                      tol=prob.tol, max_iter=prob.max_iter, max_sweeps=PATH.max_sweeps,
-                      dtype=prob.dtype)
-    t_solve = time.perf_counter() - t1
-    path = path_result_from_lane(prob, out, 0, t_solve)
+    return CVPlan(prob, fid, W, master, measure_used, grouped)
+
+
+def finish_cv(plan: CVPlan, out, *, keep: bool = False, seconds_solve: float = 0.0,
+              seconds_total: float = 0.0) -> CVResult:
+    """Turn the lanes' kernel outputs into a :class:`CVResult` (glmnet's statistics and rules)."""
+    prob, fid = plan.prob, plan.foldid
+    path = path_result_from_lane(prob, out, 0, seconds_solve)
     L = len(path.lambdas)
     report_status(out.status[1:, :L], path.lambdas, what="cross-validation")
-
+    k = plan.nfolds
     # Held-out predictions: lane 1 + r * k + f predicts the rows of fold f in repeat r.
     R = fid.shape[0]
     prevalidated = np.empty((R, prob.n, L))
@@ -117,7 +153,7 @@ def cv_logistic_path(X: Any, y: Any, *, nfolds: int | None = None, foldid: Any =
         for f in range(k):
             rows = fid[r] == f
             prevalidated[r][rows] = _sigmoid(out.eta[1 + r * k + f, :L][:, rows].T.astype(np.float64))
-    stats = cv_statistics(measure_used, grouped, prob.y, prob.w, fid, prevalidated)
+    stats = cv_statistics(plan.measure, plan.grouped, prob.y, prob.w, fid, prevalidated)
     idx_min, idx_1se = select_lambdas(path.lambdas, stats.cv_mean, stats.cv_sd,
                                       LARGER_IS_BETTER[stats.measure])
     return CVResult(
@@ -135,10 +171,10 @@ def cv_logistic_path(X: Any, y: Any, *, nfolds: int | None = None, foldid: Any =
         prevalidated=prevalidated.mean(axis=0) if keep else None,
         prevalidated_repeats=prevalidated if keep else None,
         info={
-            "lanes": len(W),
+            "lanes": len(plan.W),
             "working_set_capacities": out.capacities,
-            "seconds_solve": t_solve,
-            "seconds_total": time.perf_counter() - t0,
+            "seconds_solve": seconds_solve,
+            "seconds_total": seconds_total,
             "kkt_passes": int(out.n_kkt_rounds.sum()),
         },
     )

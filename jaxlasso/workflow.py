@@ -104,6 +104,10 @@ class SelectionReport:
         return self.table()
 
 
+def _genes(k: int) -> str:
+    return f"{k} gene" if k == 1 else f"{k} genes"
+
+
 def _verdict(selected, rule, cv: CVResult, diag: Diagnosis) -> tuple[str, bool]:
     label = rule.replace("_", ".")
     best, se, null = cv.cv_mean[cv.index_min], cv.cv_sd[cv.index_min], cv.cv_mean[0]
@@ -112,11 +116,11 @@ def _verdict(selected, rule, cv: CVResult, diag: Diagnosis) -> tuple[str, bool]:
     cvtxt = f"CV {cv.measure} {best:.3f} ± {se:.3f} vs {null:.3f} for the intercept-only model{ptxt}"
     if diag.no_signal:
         if selected:
-            return (f"{len(selected)} genes at {label}, but NOT validated: the data show no predictive "
+            return (f"{_genes(len(selected))} at {label}, but NOT validated: the data show no predictive "
                     f"signal ({cvtxt}).", False)
         return f"No gene selected: the data show no predictive signal ({cvtxt}).", False
     if selected:
-        return f"{len(selected)} genes selected at {label} ({cvtxt}).", True
+        return f"{_genes(len(selected))} selected at {label} ({cvtxt}).", True
     return (f"No gene selected at {label}, although the CV curve shows some signal ({cvtxt}); "
             f"see the diagnosis and the exploratory rankings.", False)
 
