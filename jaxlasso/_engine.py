@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kernels import Problem, Settings, Status, lanes_solver, single_solver
+from kernels import Problem, Settings, Status, datasets_solver, lanes_solver, single_solver
 
 from ._config import PATH
 from .exceptions import ConvergenceWarning
@@ -297,6 +297,107 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
     merged["coef"] = np.where(padded, 0.0, merged["coef"])
     return LaneOutputs(**merged, eta=eta, xm=moments.xm[:, :p_real], xs=moments.xs[:, :p_real],
                        excluded=moments.excluded[:, :p_real], null_deviance=null_dev, capacities=caps)
+
+
+@dataclass
+class DatasetLanes:
+    """One dataset of a batched solve: its lanes share its ``X``."""
+
+    X: np.ndarray  # (n, p) shifted design
+    y: np.ndarray  # (n,)
+    W: np.ndarray  # (B, n) lane weights
+    pf: np.ndarray  # (p,)
+    lambdas: np.ndarray  # (L,)
+    is_master: np.ndarray  # (B,)
+
+
+def solve_datasets(datasets: list[DatasetLanes], *, l1_ratio: float, fit_intercept: bool, standardize: bool,
+                   early_stop: bool, keep_eta: bool, tol: float, max_iter: int, max_sweeps: int, dtype,
+                   devices=None, k0: int | None = None) -> tuple[list[LaneOutputs], dict]:
+    """Solve several datasets' lanes in one vmapped call, sharded over ``devices``.
+
+    Every dataset is padded to the largest (bucketed) rows, columns, lanes and grid length of
+    the batch: zero-weight rows, zero columns with an infinite penalty factor, skipped lanes
+    and steps -- none of which changes a result. The dataset axis is sharded across ``devices``
+    (default: all local devices) with ``jax.sharding``; on one device it is a plain vmap.
+
+    Returns the per-dataset :class:`LaneOutputs` and bookkeeping (padding overhead, shapes).
+    """
+    enable_compilation_cache()
+    devices = list(jax.local_devices() if devices is None else devices)
+    D = len(datasets)
+    nb = max(bucket_size(d.X.shape[0]) for d in datasets)
+    pb = max(bucket_size(d.X.shape[1]) for d in datasets)
+    Bb = _bucket_lanes(max(d.W.shape[0] for d in datasets))
+    Lb = _bucket_lambdas(max(len(d.lambdas) for d in datasets))
+    Dp = -(-D // len(devices)) * len(devices)  # whole number of datasets per device
+    cap = max(d.X.shape[1] for d in datasets)
+    k = min(cap, k0 if k0 is not None else initial_capacity(nb, cap, l1_ratio))
+    X = np.zeros((Dp, nb, pb))
+    Y = np.zeros((Dp, nb))
+    W = np.zeros((Dp, Bb, nb))
+    PF = np.full((Dp, pb), np.inf)
+    LAM = np.ones((Dp, Lb))
+    MASTER = np.zeros((Dp, Bb), bool)
+    stop = np.zeros((Dp, Bb), np.int32)  # padding lanes / datasets: nothing to solve
+    for i in range(Dp):
+        d = datasets[i] if i < D else datasets[0]
+        n, p = d.X.shape
+        B, L = d.W.shape[0], len(d.lambdas)
+        X[i, :n, :p] = d.X
+        Y[i, :n] = d.y
+        W[i, :B, :n] = d.W
+        W[i, B:, :n] = d.W[:1]  # valid weights for skipped padding lanes (no 0/0 moments)
+        PF[i, :p] = d.pf
+        LAM[i, :L] = d.lambdas
+        LAM[i, L:] = d.lambdas[-1]
+        MASTER[i, :B] = d.is_master
+        if i < D:
+            stop[i, :B] = L
+    real = sum(d.X.shape[0] * d.X.shape[1] for d in datasets)
+    stats = {"datasets": D, "padded_shape": (Dp, nb, pb), "lanes": Bb, "lambdas": Lb,
+             "padding_overhead": float(Dp * nb * pb / max(real, 1) - 1.0), "devices": len(devices)}
+
+    with precision_scope(dtype):
+        jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32
+        if len(devices) > 1:
+            from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+            mesh = Mesh(np.array(devices), ("d",))
+            put = lambda a: jax.device_put(a, NamedSharding(mesh, PartitionSpec("d")))  # noqa: E731
+        else:
+            put = lambda a: jax.device_put(a, devices[0])  # noqa: E731
+        problem = Problem(put(jnp.asarray(X, jdt)), put(jnp.asarray(Y, jdt)), put(jnp.asarray(W, jdt)),
+                          put(jnp.asarray(PF, jdt)), jnp.asarray(l1_ratio, jdt))
+        lam_d = put(jnp.asarray(LAM, jdt))
+        master_d = put(jnp.asarray(MASTER))
+        settings = Settings(jnp.asarray(tol, jdt), jnp.asarray(max_iter, jnp.int32),
+                            jnp.asarray(max_sweeps, jnp.int32), jnp.asarray(bool(early_stop)))
+
+        def run(k, beta_init, b0_init, start, stop_flat):
+            fn = datasets_solver(k=k, fit_intercept=fit_intercept, standardize=standardize, keep_eta=keep_eta)
+            res = fn(problem, lam_d, put(jnp.asarray(beta_init.reshape(Dp, Bb, pb), jdt)),
+                     put(jnp.asarray(b0_init.reshape(Dp, Bb), jdt)), put(jnp.asarray(start.reshape(Dp, Bb))),
+                     put(jnp.asarray(stop_flat.reshape(Dp, Bb))), settings, master_d)
+            flat = jax.tree.map(lambda a: np.asarray(a).reshape((Dp * Bb,) + a.shape[2:]), res)
+            return flat[0], flat[1], flat[2]
+
+        merged, moments, null_dev, caps = _segments(run, Dp * Bb, Lb, Lb, pb, k, stop.reshape(-1), cap)
+    outs = []
+    for i, d in enumerate(datasets):
+        n, p = d.X.shape
+        B, L = d.W.shape[0], len(d.lambdas)
+        lanes = slice(i * Bb, i * Bb + B)
+        part = {key: v[lanes, :L] for key, v in merged.items()}
+        eta = part.pop("eta")
+        padded = part["idx"] >= p
+        part["idx"] = np.where(padded, 0, part["idx"])
+        part["coef"] = np.where(padded, 0.0, part["coef"])
+        outs.append(LaneOutputs(**part, eta=eta[..., :n] if keep_eta else None, xm=moments.xm[lanes, :p],
+                                xs=moments.xs[lanes, :p], excluded=moments.excluded[lanes, :p],
+                                null_deviance=null_dev[lanes], capacities=caps))
+    stats["capacities"] = caps
+    return outs, stats
 
 
 def _merge(merged, out, start, k):

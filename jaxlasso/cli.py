@@ -50,6 +50,20 @@ EPILOG_DEMO = """examples:
   jaxlasso demo --out null-out --null     # the same design with no signal at all"""
 
 
+EPILOG_SCREEN = """manifest (TSV, paths relative to the manifest's folder):
+  name    expression          samples           outcome    case
+  gse1    gse1_counts.tsv.gz  gse1_samples.tsv  condition  tumour
+  gse2    gse2.h5ad                             status     1
+optional columns override options per dataset: log, cpm, top_variance, l1_ratio, nfolds,
+n_repeats, measure, rule, permutations, stability, seed, id_column, samples_in_rows, allow_missing.
+
+examples:
+  jaxlasso screen manifest.tsv --out screen-out
+  jaxlasso screen manifest.tsv --out screen-out --resume          # finish an interrupted screen
+  jaxlasso screen manifest.tsv --out screen-out --host-devices 2  # shard over 2 CPU devices
+  jaxlasso screen manifest.tsv --out screen-out --dask tcp://scheduler:8786"""
+
+
 class _Progress:
     """Step messages on stderr: only when stderr is a terminal and --quiet is not given."""
 
@@ -144,6 +158,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--genes", type=int, default=16293, help="number of simulated genes (default 16,293)")
     _add_method_options(demo)
 
+    scr = sub.add_parser("screen", help="screen many datasets listed in a manifest", epilog=EPILOG_SCREEN,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    scr.add_argument("manifest", help="TSV with columns name, expression, samples, outcome, case (+ overrides)")
+    scr.add_argument("--out", required=True, help="output directory (one folder per dataset + screen.tsv)")
+    scr.add_argument("--resume", action="store_true", help="skip datasets whose folder is complete")
+    scr.add_argument("--mode", choices=("vmap", "loop"), default=None,
+                     help="vmap: stack same-shape datasets into one call (default with several devices)")
+    scr.add_argument("--host-devices", type=int, default=None, metavar="N",
+                     help="split the CPU into N XLA devices and shard datasets over them")
+    scr.add_argument("--dask", default=None, metavar="ADDRESS",
+                     help="run buckets on a Dask cluster (scheduler address, or 'local')")
+    scr.add_argument("--max-memory", default=None, metavar="SIZE",
+                     help="memory budget per bucket, e.g. 8G or 500M; larger buckets are split")
+    _add_method_options(scr)
+    scr.set_defaults(permutations=0, strategy="lasso")
     return parser
 
 
@@ -378,6 +407,224 @@ def cmd_demo(args, argv, progress) -> int:
     return code
 
 
+# --- screen ----------------------------------------------------------------------------------
+MANIFEST_REQUIRED = ("name", "expression", "outcome")
+MANIFEST_OPTIONS = {
+    "log": str, "cpm": "bool", "top_variance": "fraction_or_count", "l1_ratio": float, "nfolds": int,
+    "n_repeats": int, "measure": str, "rule": "rule", "permutations": int, "stability": int, "seed": int,
+}
+MANIFEST_IO = ("samples", "case", "id_column", "samples_in_rows", "allow_missing")
+_SAFE_NAME = __import__("re").compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _parse_size(text: str | None) -> float | None:
+    if text is None:
+        return None
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    t = text.strip().lower().rstrip("b")
+    try:
+        if t and t[-1] in units:
+            return float(t[:-1]) * units[t[-1]]
+        return float(t)
+    except ValueError:
+        raise ValueError(f"--max-memory must be a size such as 8G, 500M or 1e9 (got {text!r})") from None
+
+
+def _cell_bool(value) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "y")
+
+
+def read_manifest(path: str) -> tuple[list[dict], Path]:
+    """Rows of a screen manifest with validated names and options (paths stay relative)."""
+    from .io import InputError, read_sample_sheet  # noqa: F401  (InputError is raised by callers)
+
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"manifest {path!r} does not exist or is not a file; give the path of a TSV "
+                         f"with columns {', '.join(MANIFEST_REQUIRED)} (got manifest={path!r})")
+    try:
+        frame = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, comment=None)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"manifest {p.name!r} is empty; it needs a header line with columns "
+                         f"{', '.join(MANIFEST_REQUIRED)} (got an empty file)") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    missing = [c for c in MANIFEST_REQUIRED if c not in frame.columns]
+    if missing:
+        raise ValueError(f"manifest {p.name!r} lacks column(s) {missing}; it has {list(frame.columns)} "
+                         f"(got columns={list(frame.columns)})")
+    unknown = [c for c in frame.columns if c not in (*MANIFEST_REQUIRED, *MANIFEST_IO, *MANIFEST_OPTIONS)]
+    if unknown:
+        raise ValueError(f"manifest {p.name!r} has unknown column(s) {unknown}; option columns are "
+                         f"{sorted(MANIFEST_OPTIONS)} (got columns={list(frame.columns)})")
+    if frame.empty:
+        raise ValueError(f"manifest {p.name!r} lists no dataset (got a header only)")
+    rows = []
+    seen = set()
+    for i, rec in enumerate(frame.to_dict("records"), start=2):
+        name = rec["name"].strip()
+        if not _SAFE_NAME.match(name) or name in (".", ".."):
+            raise ValueError(
+                f"manifest {p.name!r} line {i}: dataset name {name!r} is not a safe folder name; use "
+                f"letters, digits, '.', '_' and '-' only (no '/', no leading '.') "
+                f"(got name={name!r})")
+        if name in seen:
+            raise ValueError(f"manifest {p.name!r} line {i}: duplicated dataset name (got name={name!r})")
+        seen.add(name)
+        opts = {}
+        for col, kind in MANIFEST_OPTIONS.items():
+            raw = str(rec.get(col, "")).strip()
+            if raw == "":
+                continue
+            try:
+                if kind == "bool":
+                    value = _cell_bool(raw)
+                elif kind == "fraction_or_count":
+                    value = _fraction_or_count(raw)
+                elif kind == "rule":
+                    value = _rule(raw)
+                else:
+                    value = kind(raw)
+            except (ValueError, argparse.ArgumentTypeError) as exc:
+                raise ValueError(f"manifest {p.name!r} line {i}, column {col!r}: {exc} (got {col}={raw!r})") from None
+            opts["n_permutations" if col == "permutations" else col] = value
+        rows.append({"line": i, "name": name, "expression": rec["expression"].strip(),
+                     "samples": rec.get("samples", "").strip() or None, "outcome": rec["outcome"].strip(),
+                     "case": rec.get("case", "").strip() or None, "id_column": rec.get("id_column", "").strip() or None,
+                     "samples_in_rows": (_cell_bool(rec["samples_in_rows"]) if str(rec.get("samples_in_rows", "")).strip()
+                                         else None),
+                     "allow_missing": _cell_bool(rec.get("allow_missing", "")), "options": opts})
+    return rows, p.parent
+
+
+def _load_dataset(row: dict, base: Path):
+    """(X, y, inputs, classes_info) of one manifest row; files are resolved against ``base``."""
+    from .io import align_samples, read_expression, read_sample_sheet
+
+    def resolve(rel: str) -> Path:
+        q = Path(rel)
+        return q if q.is_absolute() else base / q
+
+    sheet = read_sample_sheet(resolve(row["samples"]), id_column=row["id_column"]) if row["samples"] else None
+    expr = read_expression(resolve(row["expression"]), sample_ids=None if sheet is None else list(sheet.index),
+                           samples_in_rows=row["samples_in_rows"])
+    aligned = align_samples(expr, sheet, outcome=row["outcome"], case=row["case"],
+                            allow_missing=row["allow_missing"])
+    y = pd.Series(pd.Categorical(aligned.y, categories=[aligned.control, aligned.case]), index=aligned.y.index,
+                  name=row["outcome"])
+    inputs = {"expression": row["expression"], "samples": row["samples"], "outcome": row["outcome"],
+              "n_samples": int(aligned.X.shape[0]), "n_features": int(aligned.X.shape[1]),
+              "orientation": expr.orientation, "notes": list(expr.notes),
+              "missing_in_sheet": list(aligned.missing_in_sheet),
+              "missing_in_matrix": list(aligned.missing_in_matrix),
+              "dropped_missing_outcome": list(aligned.dropped_missing_outcome)}
+    classes = {"case": aligned.case, "control": aligned.control, "case_reason": aligned.case_reason,
+               "n_case": int((y == aligned.case).sum()), "n_control": int((y == aligned.control).sum())}
+    return aligned.X, y, inputs, classes
+
+
+def cmd_screen(args, argv, progress) -> int:
+    from .io import atomic_output_dir, write_text_atomic
+    from .screen import SCREEN_COLUMNS, ScreenDataset, config_hash, screen
+
+    if args.host_devices:
+        flag = f"--xla_force_host_platform_device_count={int(args.host_devices)}"
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
+    max_memory = _parse_size(args.max_memory)
+    rows, base = read_manifest(args.manifest)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} exists and is not a directory; choose another path (got out={str(out)!r})")
+    out.mkdir(parents=True, exist_ok=True)
+    defaults = {"log": args.log, "cpm": args.cpm, "top_variance": args.top_variance, "l1_ratio": args.l1_ratio,
+                "nfolds": args.nfolds, "n_repeats": args.repeats, "measure": args.measure, "rule": args.rule,
+                "n_permutations": args.permutations, "stability": args.stability or 0, "seed": args.seed}
+    items, skip, previous, meta = [], set(), {}, {}
+    errors: dict[str, str] = {}
+    for row in rows:
+        opts = {**defaults, **row["options"]}
+        chash = config_hash({**opts, "strategy": args.strategy, "dtype": args.dtype,
+                             "expression": row["expression"], "samples": row["samples"],
+                             "outcome": row["outcome"], "case": row["case"]})
+        done_summary = out / row["name"] / "summary.json"
+        if args.resume and done_summary.is_file():
+            try:
+                saved = json.loads(done_summary.read_text())
+            except (OSError, ValueError):
+                saved = {}
+            if saved.get("screen", {}).get("config_hash") == chash:
+                skip.add(row["name"])
+                previous[row["name"]] = saved["screen"]["row"]
+                items.append(ScreenDataset(row["name"], None, None))
+                continue
+        try:
+            X, y, inputs, classes = _load_dataset(row, base)
+        except (ValueError, TypeError, OSError, KeyError) as exc:
+            errors[row["name"]] = str(exc).strip().splitlines()[0]
+            continue
+        meta[row["name"]] = (inputs, classes, chash)
+        items.append(ScreenDataset(row["name"], X, y, row["options"]))
+
+    table_rows: dict[str, dict] = {}
+
+    def write_table():
+        order = [r["name"] for r in rows]
+        recs = [table_rows[n] for n in order if n in table_rows]
+        frame = pd.DataFrame(recs, columns=SCREEN_COLUMNS)
+        write_text_atomic(out / "screen.tsv", _tsv(frame))
+
+    for name, message in errors.items():
+        from .screen import _row_error
+
+        table_rows[name] = _row_error(name, message)
+    for name, saved_row in previous.items():
+        table_rows[name] = saved_row
+
+    def on_result(name, report, row):
+        inputs, classes, chash = meta[name]
+        summary = build_summary(report, inputs=inputs, argv=argv, classes_info=classes)
+        clean_row = {k: row.get(k) for k in SCREEN_COLUMNS}
+        summary["screen"] = {"config_hash": chash, "row": _jsonable(clean_row)}
+        with atomic_output_dir(out / name) as tmp:
+            write_outputs(Path(tmp), report, summary, plots=not args.no_plots)
+        table_rows[name] = clean_row
+        write_table()
+
+    def on_error(name, message):
+        table_rows[name] = {**dict.fromkeys(SCREEN_COLUMNS), "name": name, "status": "error", "error": message}
+        write_table()
+
+    total = len(rows)
+
+    def tick(done, _total, name):
+        progress(f"[{done + len(errors)}/{total}] {name}")
+
+    t0 = time.perf_counter()
+    result = screen([it for it in items if it.name not in skip] + [it for it in items if it.name in skip],
+                    options=defaults, strategy=args.strategy,
+                    dtype=np.float32 if args.dtype == "float32" else np.float64, mode=args.mode,
+                    dask=args.dask, max_memory=max_memory, skip=skip, on_result=on_result, on_error=on_error,
+                    progress=tick)
+    write_table()
+    frame = pd.read_csv(out / "screen.tsv", sep="\t")
+    import jax
+
+    summary = _jsonable({
+        "schema": "jaxlasso.screen/1", "jaxlasso_version": __version__, "command_line": argv,
+        "manifest": str(args.manifest), "n_datasets": total,
+        "n_ok": int((frame["status"] == "ok").sum()), "n_error": int((frame["status"] == "error").sum()),
+        "resumed": sorted(skip), "stats": result.stats,
+        "versions": {"jaxlasso": __version__, "jax": jax.__version__, "devices": len(jax.devices())},
+        "seconds": time.perf_counter() - t0,
+    })
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    elif not args.quiet:
+        print(f"screened {total} datasets: {summary['n_ok']} ok, {summary['n_error']} failed"
+              f"{f', {len(skip)} resumed' if skip else ''}; see {out}/screen.tsv")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -388,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet = getattr(args, "quiet", False) or getattr(args, "json", False)
     progress = _Progress(enabled=not quiet and sys.stderr.isatty())
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    commands = {"select": cmd_select, "demo": cmd_demo}
+    commands = {"select": cmd_select, "demo": cmd_demo, "screen": cmd_screen}
     try:
         with warnings.catch_warnings():
             if quiet:

@@ -159,24 +159,12 @@ def select_features(X: Any, y: Any, *, strategy: str = "auto", rule: str = "lamb
     progress : callable, optional
         ``progress(step_name)`` is called before each step (the CLI's progress display).
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES} (got strategy={strategy!r})")
-    if rule not in RULES:
-        raise ValueError(f"rule must be 'lambda_1se' or 'lambda_min' (got rule={rule!r})")
-    say = progress or (lambda step: None)
+    _check_choices(strategy, rule)
     timings: dict[str, float] = {}
-
-    def timed(name, fn):
-        say(name)
-        t = time.perf_counter()
-        out = fn()
-        timings[name] = time.perf_counter() - t
-        return out
-
+    timed = _timer(progress, timings)
     frame, prep = timed("preprocess", lambda: preprocess(X, log=log, cpm_normalize=cpm, top_variance=top_variance))
     if isinstance(y, pd.Series) and isinstance(X, pd.DataFrame) and set(y.index) == set(frame.index):
         y = y.loc[frame.index]  # align labels to the matrix's sample order
-    labels = V.check_y(y, frame.shape[0])
     # A Series keeps a Categorical's level order (which level is the case); arrays are fine too.
     y_arr = y if isinstance(y, pd.Series) else np.asarray(y)
     with warnings.catch_warnings():
@@ -185,6 +173,47 @@ def select_features(X: Any, y: Any, *, strategy: str = "auto", rule: str = "lamb
         cv = timed("cross-validated lasso", lambda: cv_logistic_path(
             frame, y_arr, nfolds=nfolds, n_repeats=n_repeats, measure=measure, seed=seed,
             l1_ratio=l1_ratio, dtype=dtype, keep=True))
+    return report_from_cv(frame, y_arr, prep, cv, strategy=strategy, rule=rule,
+                          n_permutations=n_permutations, stability=stability, forest=forest,
+                          boruta=boruta, rank_then_lasso_top=rank_then_lasso_top, seed=seed,
+                          dtype=dtype, progress=progress, timings=timings)
+
+
+def _check_choices(strategy: str, rule: str) -> None:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES} (got strategy={strategy!r})")
+    if rule not in RULES:
+        raise ValueError(f"rule must be 'lambda_1se' or 'lambda_min' (got rule={rule!r})")
+
+
+def _timer(progress, timings: dict):
+    say = progress or (lambda step: None)
+
+    def timed(name, fn):
+        say(name)
+        t = time.perf_counter()
+        out = fn()
+        timings[name] = time.perf_counter() - t
+        return out
+
+    return timed
+
+
+def report_from_cv(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVResult, *,
+                   strategy: str = "auto", rule: str = "lambda_1se", n_permutations: int = 50,
+                   stability: int | None = None, forest: bool | None = None, boruta: bool = False,
+                   rank_then_lasso_top: int = 30, seed: int = 0, dtype: Any = np.float64,
+                   progress=None, timings: dict | None = None) -> SelectionReport:
+    """The steps of :func:`select_features` after the cross-validated lasso.
+
+    ``frame`` is the preprocessed matrix ``cv`` was fitted on (the batch screen fits many CVs
+    in one call and finishes each dataset here).
+    """
+    _check_choices(strategy, rule)
+    timings = {} if timings is None else timings
+    timed = _timer(progress, timings)
+    labels = V.check_y(y, frame.shape[0])
+    y_arr = y
     diag = timed("diagnosis", lambda: diagnose(frame, y_arr, cv, preprocess_report=prep,
                                                n_permutations=n_permutations, seed=seed))
     b0, coef = cv.coef(rule)
@@ -204,7 +233,8 @@ def select_features(X: Any, y: Any, *, strategy: str = "auto", rule: str = "lamb
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FewObservationsWarning)
             stab = timed("stability selection", lambda: stability_selection(
-                frame, y_arr, n_resamples=n_stab + (n_stab % 2), l1_ratio=l1_ratio, seed=seed, dtype=dtype))
+                frame, y_arr, n_resamples=n_stab + (n_stab % 2), l1_ratio=cv.path.l1_ratio, seed=seed,
+                dtype=dtype))
     if run_more:
         from .selection.univariate import univariate_ranking
 

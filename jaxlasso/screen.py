@@ -1,0 +1,334 @@
+"""Batch screening of many datasets: shape buckets, one vmapped call per bucket, device
+sharding, and Dask for many machines.
+
+Each dataset gets the :func:`jaxlasso.select_features` treatment -- preprocessing, a
+cross-validated lasso, a diagnosis (and stability selection when asked) -- but the expensive part,
+the CV paths of every fold of every dataset, is batched: datasets are grouped into shape buckets
+(rows, columns, lanes and grid length rounded up as in :func:`jaxlasso._engine.bucket_size`),
+padded to the bucket's shape with zero-weight rows and excluded zero columns, and solved as one
+``vmap`` over datasets x lanes whose dataset axis is sharded over all local devices. A bucket
+that would not fit ``max_memory`` is split; a dataset that alone exceeds it is refused with the
+estimate. With ``dask`` the buckets become tasks on a Dask cluster (each worker runs the jitted
+batch); no scheduler of our own.
+
+A dataset that fails (bad file, one class, ...) gets its error in its row and does not stop the
+batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ._config import PATH
+from ._engine import (DatasetLanes, _bucket_lambdas, _bucket_lanes, bucket_size, default_lane_mode,
+                      solve_datasets, solve_lanes)
+from .cv import CVPlan, finish_cv, plan_cv
+from .exceptions import FewObservationsWarning
+from .selection.filters import preprocess
+from .workflow import SelectionReport, report_from_cv
+
+OPTION_DEFAULTS: dict[str, Any] = {
+    "log": "auto", "cpm": False, "top_variance": None, "l1_ratio": 1.0, "nfolds": None, "n_repeats": 1,
+    "measure": "deviance", "rule": "lambda_1se", "n_permutations": 0, "stability": 0, "seed": 0,
+}
+"""Options a dataset may override (manifest columns); everything else is shared by the batch."""
+
+SCREEN_COLUMNS = ["name", "status", "error", "n_samples", "n_features", "n_case", "n_control", "lambda_min",
+                  "lambda_1se", "n_selected", "cv_best", "cv_sd_at_best", "cv_intercept_only", "no_signal",
+                  "verdict"]
+
+
+@dataclass(frozen=True)
+class ScreenDataset:
+    """One dataset of a screen: samples x features matrix, labels, optional option overrides."""
+
+    name: str
+    X: Any
+    y: Any
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScreenResult:
+    table: pd.DataFrame
+    """One row per dataset (columns ``SCREEN_COLUMNS``), in input order."""
+    reports: dict
+    """name -> :class:`SelectionReport` for the datasets solved in this call."""
+    stats: dict
+    """Buckets, executables, padding overhead, devices, timings."""
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table
+
+
+def config_hash(options: Mapping[str, Any]) -> str:
+    """A short stable hash of a dataset's effective options (used to decide what --resume skips)."""
+    text = json.dumps({k: options[k] for k in sorted(options)}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def estimate_bytes(n: int, p: int, lanes: int, n_lambdas: int, k: int = 256) -> int:
+    """Rough peak memory of one dataset in a batched solve (float64).
+
+    X and its square (moments) are read per dataset; per lane the kernel holds dense
+    coefficient / gradient vectors of length p, a k x n working block and its k x k Gram, and
+    the per-lambda outputs. A factor 1.5 covers XLA temporaries.
+    """
+    nb, pb = bucket_size(n), bucket_size(p)
+    per_dataset = 2 * nb * pb
+    per_lane = 4 * pb + 3 * k * nb + 2 * k * k + n_lambdas * (2 * k + nb + 8)
+    return int(1.5 * 8 * (per_dataset + lanes * per_lane))
+
+
+def _row_error(name: str, message: str) -> dict:
+    row = dict.fromkeys(SCREEN_COLUMNS)
+    row.update(name=name, status="error", error=message)
+    return row
+
+
+def row_from_report(name: str, rep: SelectionReport, y01: np.ndarray) -> dict:
+    """The screen.tsv row of a finished dataset (``y01``: its labels, 1 = case)."""
+    cv = rep.cv
+    return {
+        "name": name, "status": "ok", "error": "", "n_samples": int(rep.X.shape[0]),
+        "n_features": int(rep.X.shape[1]), "n_case": int(np.sum(y01 == 1)),
+        "n_control": int(np.sum(y01 == 0)), "lambda_min": cv.lambda_min, "lambda_1se": cv.lambda_1se,
+        "n_selected": len(rep.selected), "cv_best": float(cv.cv_mean[cv.index_min]),
+        "cv_sd_at_best": float(cv.cv_sd[cv.index_min]), "cv_intercept_only": float(cv.cv_mean[0]),
+        "no_signal": bool(rep.diagnosis.no_signal), "verdict": rep.verdict,
+    }
+
+
+def _solve_chunk(payload: dict):
+    """Solve one bucket chunk (a top-level function so that Dask workers can import it)."""
+    datasets = [DatasetLanes(**d) for d in payload["datasets"]]
+    outs, stats = solve_datasets(datasets, **payload["settings"])
+    return outs, stats
+
+
+def screen(datasets: Iterable[ScreenDataset] | Mapping[str, tuple], *, options: Mapping[str, Any] | None = None,
+           strategy: str = "lasso", dtype: Any = np.float64, mode: str | None = None, devices=None,
+           dask: str | None = None, max_memory: float | None = None, skip: Iterable[str] = (),
+           on_result: Callable[[str, SelectionReport, dict], None] | None = None,
+           on_error: Callable[[str, str], None] | None = None,
+           progress: Callable[[int, int, str], None] | None = None) -> ScreenResult:
+    """Screen many datasets: preprocessing, CV lasso and diagnosis for each, CV batched.
+
+    Parameters
+    ----------
+    datasets : iterable of ScreenDataset, or mapping name -> (X, y) / (X, y, options)
+    options : dict
+        Defaults for every dataset (keys of ``OPTION_DEFAULTS``); a dataset's ``options``
+        override them.
+    strategy : {"lasso", "auto", "full"}
+        As :func:`select_features` (``lasso`` keeps a screen fast).
+    mode : {"vmap", "loop"}, optional
+        ``vmap``: stack each shape bucket and solve it in one call sharded over ``devices``
+        (default on accelerators and with several devices); ``loop``: one dataset at a time
+        (default on a single CPU device, where lockstep lanes cost more than they save).
+    devices : list of jax devices, optional
+        Devices to shard the dataset axis over (default: all local devices).
+    dask : str, optional
+        A Dask scheduler address, or ``"local"`` for a LocalCluster on this machine: buckets run
+        as tasks on its workers.
+    max_memory : float, optional
+        Bytes a bucket may use; larger buckets are split, a dataset that alone needs more is
+        refused (its row says how much it needs).
+    skip : names to leave out (already done: ``--resume``).
+    on_result : ``on_result(name, report, row)`` after each dataset (the CLI writes its folder).
+    on_error : ``on_error(name, message)`` for a failed dataset.
+    progress : ``progress(done, total, name)``.
+    """
+    t0 = time.perf_counter()
+    if isinstance(datasets, Mapping):
+        items = [ScreenDataset(str(k), *v) for k, v in datasets.items()]
+    else:
+        items = list(datasets)
+    names = [d.name for d in items]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"dataset names must be unique; rename the duplicates (got duplicates {dup[:5]})")
+    base = {**OPTION_DEFAULTS, **(options or {})}
+    unknown = sorted(set(base) - set(OPTION_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown screen options {unknown}; valid: {sorted(OPTION_DEFAULTS)}")
+    import jax
+
+    devs = list(jax.local_devices() if devices is None else devices)
+    if mode is None:
+        mode = "vmap" if (len(devs) > 1 or default_lane_mode() == "vmap" or dask) else "loop"
+    skip = set(skip)
+    rows: dict[str, dict] = {}
+    reports: dict[str, SelectionReport] = {}
+    planned: list[tuple[ScreenDataset, dict, pd.DataFrame, Any, CVPlan, Any]] = []
+    total = len(items)
+    done = 0
+
+    def fail(name: str, message: str) -> None:
+        nonlocal done
+        rows[name] = _row_error(name, message)
+        done += 1
+        if on_error:
+            on_error(name, message)
+        if progress:
+            progress(done, total, name)
+
+    for item in items:
+        if item.name in skip:
+            rows[item.name] = None  # filled by the caller from its saved results
+            done += 1
+            continue
+        opts = {**base, **dict(item.options)}
+        try:
+            bad = sorted(set(opts) - set(OPTION_DEFAULTS))
+            if bad:
+                raise ValueError(f"unknown option(s) {bad} for dataset {item.name!r}")
+            frame, prep = preprocess(item.X, log=opts["log"], cpm_normalize=bool(opts["cpm"]),
+                                     top_variance=opts["top_variance"])
+            y = item.y
+            if isinstance(y, pd.Series) and isinstance(item.X, pd.DataFrame) and set(y.index) == set(frame.index):
+                y = y.loc[frame.index]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FewObservationsWarning)
+                plan = plan_cv(frame, y, nfolds=opts["nfolds"], n_repeats=int(opts["n_repeats"]),
+                               measure=opts["measure"], seed=int(opts["seed"]), l1_ratio=float(opts["l1_ratio"]),
+                               lambdas=None, n_lambdas=PATH.n_lambdas, lambda_min_ratio=None, standardize=True,
+                               fit_intercept=True, sample_weight=None, penalty_factor=None,
+                               early_stop=True, tol=None, max_iter=PATH.max_iter, dtype=dtype)
+            need = estimate_bytes(plan.prob.n, plan.prob.p, len(plan.W), len(plan.prob.lambdas))
+            if max_memory is not None and need > max_memory:
+                raise ValueError(
+                    f"dataset {item.name!r} needs about {need / 2**30:.2f} GiB to solve "
+                    f"({plan.prob.n} samples x {plan.prob.p} features x {len(plan.W)} CV lanes), more than "
+                    f"max_memory={max_memory / 2**30:.2f} GiB; raise --max-memory or filter genes "
+                    f"(e.g. --top-variance) (got estimate={need} bytes)")
+            planned.append((item, opts, frame, prep, plan, y))
+        except (ValueError, TypeError, OSError) as exc:
+            fail(item.name, str(exc).strip().splitlines()[0])
+
+    # --- solve the CV lanes: buckets of one shape, split to the memory budget ---------------
+    def key_of(entry):
+        _, opts, _, _, plan, _ = entry
+        return (bucket_size(plan.prob.n), bucket_size(plan.prob.p), _bucket_lanes(len(plan.W)),
+                _bucket_lambdas(len(plan.prob.lambdas)), float(opts["l1_ratio"]))
+
+    buckets: dict[tuple, list] = {}
+    for entry in planned:
+        buckets.setdefault(key_of(entry), []).append(entry)
+    chunks = []
+    for key, entries in buckets.items():
+        per = estimate_bytes(entries[0][4].prob.n, entries[0][4].prob.p, len(entries[0][4].W),
+                             len(entries[0][4].prob.lambdas))
+        size = len(entries) if max_memory is None else max(1, int(max_memory // max(per, 1)))
+        if mode == "vmap" and len(devs) > 1:
+            size = max(len(devs), size - size % len(devs))
+        for i in range(0, len(entries), size):
+            chunks.append((key, entries[i:i + size]))
+
+    executables: set[tuple] = set()
+    padding: list[float] = []
+    client = None
+    if dask:
+        client = _dask_client(dask)
+
+    def settings_for(plan: CVPlan) -> dict:
+        prob = plan.prob
+        return dict(l1_ratio=prob.l1_ratio, fit_intercept=prob.fit_intercept, standardize=prob.standardize,
+                    early_stop=prob.early_stop, keep_eta=True, tol=prob.tol, max_iter=prob.max_iter,
+                    max_sweeps=PATH.max_sweeps, dtype=prob.dtype)
+
+    def payload_of(entries) -> dict:
+        return {"datasets": [dict(X=e[4].prob.X, y=e[4].prob.y, W=e[4].W, pf=e[4].prob.pf,
+                                  lambdas=e[4].prob.lambdas, is_master=e[4].master) for e in entries],
+                "settings": {**settings_for(entries[0][4]), **({} if client else {"devices": devs})}}
+
+    def finish(entries, outs, stats):
+        nonlocal done
+        if stats is not None:
+            padding.append(stats["padding_overhead"])
+            for k in stats["capacities"]:
+                executables.add((stats["padded_shape"][1:], stats["lanes"], stats["lambdas"], k))
+        for (item, opts, frame, prep, plan, y), out in zip(entries, outs):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FewObservationsWarning)
+                    cv = finish_cv(plan, out, keep=True)
+                    rep = report_from_cv(frame, y, prep, cv, strategy=strategy, rule=opts["rule"],
+                                         n_permutations=int(opts["n_permutations"]),
+                                         stability=int(opts["stability"] or 0), seed=int(opts["seed"]),
+                                         dtype=dtype)
+                row = row_from_report(item.name, rep, plan.prob.y)
+                rows[item.name] = row
+                reports[item.name] = rep
+                done += 1
+                if on_result:
+                    on_result(item.name, rep, {**row, "config_hash": config_hash(opts)})
+                if progress:
+                    progress(done, total, item.name)
+            except (ValueError, TypeError, OSError) as exc:
+                fail(item.name, str(exc).strip().splitlines()[0])
+
+    if client is not None:
+        from distributed import as_completed
+
+        futures = {client.submit(_solve_chunk, payload_of(entries), pure=False): entries for _, entries in chunks}
+        for fut in as_completed(futures):
+            entries = futures[fut]
+            try:
+                outs, stats = fut.result()
+            except Exception as exc:  # a worker-side failure fails its datasets, not the screen
+                for e in entries:
+                    fail(e[0].name, f"solve failed on the Dask worker: {exc}")
+                continue
+            finish(entries, outs, stats)
+    else:
+        for _, entries in chunks:
+            try:
+                if mode == "vmap":
+                    outs, stats = _solve_chunk(payload_of(entries))
+                else:
+                    outs, stats = [], None
+                    for e in entries:
+                        prob = e[4].prob
+                        kw = settings_for(e[4])
+                        l1 = kw.pop("l1_ratio")
+                        outs.append(solve_lanes(prob.X, prob.y, e[4].W, prob.pf, l1, prob.lambdas,
+                                                is_master=e[4].master, **kw))
+            except (ValueError, RuntimeError) as exc:
+                for e in entries:
+                    fail(e[0].name, f"solve failed: {exc}")
+                continue
+            finish(entries, outs, stats)
+    if client is not None and dask == "local":
+        cluster = client.cluster
+        client.close()
+        cluster.close()
+    table = pd.DataFrame([rows[n] for n in names if rows.get(n) is not None], columns=SCREEN_COLUMNS)
+    stats = {
+        "mode": mode, "devices": len(devs), "buckets": len(buckets), "chunks": len(chunks),
+        "executables": len(executables) if mode == "vmap" else None,
+        "padding_overhead": float(np.mean(padding)) if padding else 0.0,
+        "seconds": time.perf_counter() - t0, "dask": dask,
+    }
+    return ScreenResult(table, reports, stats)
+
+
+def _dask_client(address: str):
+    """A ``distributed.Client`` for an address, or a LocalCluster on loopback for ``"local"``."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - optional dependency
+        raise ImportError("--dask needs dask.distributed: pip install 'jaxlasso[dask]'") from exc
+    if address == "local":
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None)
+        return Client(cluster)
+    return Client(address)

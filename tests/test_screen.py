@@ -1,0 +1,176 @@
+"""Batch screening: equals per-dataset CV, multi-device, Dask, broken rows, resume, memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import jaxlasso
+from jaxlasso.cli import main
+from jaxlasso.screen import ScreenDataset, screen
+from jaxlasso.selection.filters import preprocess
+from jaxlasso.simulate import simulate_rnaseq
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def labels(sim):
+    return pd.Series(pd.Categorical(sim.y, categories=["control", "case"]), index=sim.y.index)
+
+
+def make_items(genes=(300, 300, 340)):
+    items = []
+    for i, g in enumerate(genes):
+        sim = simulate_rnaseq(n_genes=g, seed=10 + i, lfc_mean=1.5)
+        items.append(ScreenDataset(f"d{i}", sim.counts, labels(sim)))
+    return items
+
+
+def reference(item, seed=0):
+    X, _ = preprocess(item.X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jaxlasso.FewObservationsWarning)
+        return jaxlasso.cv_logistic_path(X, item.y, seed=seed)
+
+
+@pytest.mark.parametrize("genes", [(300, 300), (300, 300, 340)], ids=["same-shape", "mixed-shape"])
+def test_vmapped_screen_equals_loop_of_cv(genes):
+    items = make_items(genes)
+    res = screen(items, mode="vmap")
+    assert list(res.table["status"]) == ["ok"] * len(items)
+    assert res.stats["executables"] >= 1 and res.stats["padding_overhead"] >= 0
+    for item in items:
+        ref = reference(item)
+        got = res.reports[item.name].cv
+        np.testing.assert_allclose(got.lambdas, ref.lambdas, rtol=1e-12)
+        np.testing.assert_allclose(got.cv_mean, ref.cv_mean, rtol=1e-6)
+        assert (got.index_min, got.index_1se) == (ref.index_min, ref.index_1se)
+        row = res.table.set_index("name").loc[item.name]
+        assert row["lambda_min"] == pytest.approx(ref.lambda_min)
+
+
+def test_broken_dataset_does_not_stop_the_batch():
+    items = make_items((300, 300))
+    one_class = pd.Series(["a"] * 16, index=items[0].X.index)
+    items.insert(1, ScreenDataset("broken", items[0].X, one_class))
+    res = screen(items, mode="loop")
+    table = res.table.set_index("name")
+    assert table.loc["broken", "status"] == "error" and "one class" in table.loc["broken", "error"]
+    assert (table.drop("broken")["status"] == "ok").all()
+
+
+def test_memory_budget_refuses_oversize_dataset_with_estimate():
+    items = make_items((300,))
+    res = screen(items, mode="loop", max_memory=1e5)
+    row = res.table.iloc[0]
+    assert row["status"] == "error" and "GiB" in row["error"] and "max_memory" in row["error"]
+
+
+SCRIPT = textwrap.dedent("""
+    import json, sys, warnings
+    import numpy as np, pandas as pd
+    sys.path.insert(0, {tests!r})
+    from test_screen import make_items
+    from jaxlasso.screen import screen
+    import jax
+    res = screen(make_items((300, 300, 340)), mode="vmap"{extra})
+    print(json.dumps({{"devices": len(jax.devices()),
+                      "cv": {{k: r.cv.cv_mean.tolist() for k, r in res.reports.items()}},
+                      "stats": {{k: v for k, v in res.stats.items() if k in ("devices", "executables")}}}}))
+""")
+
+
+def run_script(extra="", env_extra=None):
+    env = {**os.environ, **(env_extra or {})}
+    code = SCRIPT.format(tests=str(ROOT / "tests"), extra=extra)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600,
+                         cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_two_host_devices_equal_one_device():
+    one = screen(make_items((300, 300, 340)), mode="vmap")
+    two = run_script(env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    assert two["devices"] == 2 and two["stats"]["devices"] == 2
+    for name, rep in one.reports.items():
+        np.testing.assert_allclose(two["cv"][name], rep.cv.cv_mean, rtol=1e-9)
+
+
+def test_dask_local_cluster_equals_local_run():
+    pytest.importorskip("distributed")
+    one = screen(make_items((300, 300, 340)), mode="vmap")
+    remote = run_script(extra=', dask="local"')
+    for name, rep in one.reports.items():
+        np.testing.assert_allclose(remote["cv"][name], rep.cv.cv_mean, rtol=1e-9)
+
+
+# --- the CLI: manifest, broken rows, resume, safety ------------------------------------------
+@pytest.fixture
+def manifest_dir(tmp_path):
+    rows = []
+    for i in range(3):
+        sim = simulate_rnaseq(n_genes=300, seed=20 + i, lfc_mean=1.5)
+        sim.counts.T.rename_axis("gene").to_csv(tmp_path / f"s{i}.tsv", sep="\t")
+        sim.samples.to_csv(tmp_path / f"s{i}_samples.tsv", sep="\t", index=False)
+        rows.append(f"s{i}\ts{i}.tsv\ts{i}_samples.tsv\tgroup\tcase")
+    (tmp_path / "bad.tsv").write_text("gene\tS01\tS02\nG1\t1\tx\n")
+    rows.insert(1, "broken\tbad.tsv\ts0_samples.tsv\tgroup\tcase")
+    (tmp_path / "manifest.tsv").write_text("name\texpression\tsamples\toutcome\tcase\n" + "\n".join(rows) + "\n")
+    return tmp_path
+
+
+def test_cli_screen_writes_table_and_folders(manifest_dir, tmp_path, capsys):
+    out = tmp_path / "screen"
+    code = main(["screen", str(manifest_dir / "manifest.tsv"), "--out", str(out), "--quiet", "--no-plots"])
+    assert code == 0, capsys.readouterr().err
+    table = pd.read_csv(out / "screen.tsv", sep="\t")
+    assert list(table["name"]) == ["s0", "broken", "s1", "s2"]
+    assert table.set_index("name").loc["broken", "status"] == "error"
+    assert (table.set_index("name").drop("broken")["status"] == "ok").all()
+    for name in ("s0", "s1", "s2"):
+        assert (out / name / "summary.json").exists() and (out / name / "cv.tsv").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_ok"] == 3 and summary["n_error"] == 1
+
+
+def test_cli_screen_resume_after_kill(manifest_dir, tmp_path):
+    out = tmp_path / "screen"
+    cmd = [sys.executable, "-m", "jaxlasso", "screen", str(manifest_dir / "manifest.tsv"), "--out", str(out),
+           "--quiet", "--no-plots", "--mode", "loop"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (out / "s0" / "summary.json").exists():
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    assert (out / "s0" / "summary.json").exists(), "the first dataset should finish before the kill"
+    first_mtime = (out / "s0" / "summary.json").stat().st_mtime_ns
+    res = subprocess.run(cmd + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert "s0" in summary["resumed"]
+    assert (out / "s0" / "summary.json").stat().st_mtime_ns == first_mtime, "finished work was redone"
+    table = pd.read_csv(out / "screen.tsv", sep="\t")
+    assert list(table["name"]) == ["s0", "broken", "s1", "s2"]
+    assert (table["status"] == "ok").sum() == 3
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "x y"])
+def test_manifest_names_cannot_escape_the_output_dir(manifest_dir, tmp_path, capsys, name):
+    text = (manifest_dir / "manifest.tsv").read_text().replace("s2\t", f"{name}\t", 1)
+    (manifest_dir / "manifest.tsv").write_text(text)
+    code = main(["screen", str(manifest_dir / "manifest.tsv"), "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "not a safe folder name" in err
+    assert not (tmp_path / "escape").exists()
