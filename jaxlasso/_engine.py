@@ -223,6 +223,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
     W = np.asarray(W, dtype=np.float64)
     B, n_real = W.shape
     p_real = X.shape[1]
+    check_memory(n_real, p_real, B if mode == "vmap" else 1, len(lambdas), "this fit")
     n, p = bucket_size(n_real), bucket_size(p_real)
     if (n, p) != (n_real, p_real):
         Xp = np.zeros((n, p), dtype=np.result_type(X.dtype, np.float32))
@@ -297,6 +298,47 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
     merged["coef"] = np.where(padded, 0.0, merged["coef"])
     return LaneOutputs(**merged, eta=eta, xm=moments.xm[:, :p_real], xs=moments.xs[:, :p_real],
                        excluded=moments.excluded[:, :p_real], null_deviance=null_dev, capacities=caps)
+
+
+def estimate_bytes(n: int, p: int, lanes: int, n_lambdas: int, k: int = 256, itemsize: int = 8) -> int:
+    """Rough peak memory of solving ``lanes`` paths of one (bucketed) n x p problem at once.
+
+    X and its square (the moments) per problem; per lane, dense coefficient / gradient vectors of
+    length p, a k x n working block and its k x k Gram, and the per-lambda outputs. A factor 1.5
+    covers XLA temporaries.
+    """
+    nb, pb = bucket_size(n), bucket_size(p)
+    per_problem = 2 * nb * pb
+    per_lane = 4 * pb + 3 * k * nb + 2 * k * k + n_lambdas * (2 * k + nb + 8)
+    return int(1.5 * itemsize * (per_problem + lanes * per_lane))
+
+
+def memory_budget() -> float:
+    """Bytes a solve may use: ``$JAXLASSO_MAX_MEMORY`` (e.g. ``8G``), else 80% of the available RAM."""
+    env = os.environ.get("JAXLASSO_MAX_MEMORY")
+    if env:
+        units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+        t = env.strip().lower().rstrip("b")
+        return float(t[:-1]) * units[t[-1]] if t[-1] in units else float(t)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return 0.8 * int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return float("inf")
+
+
+def check_memory(n: int, p: int, lanes: int, n_lambdas: int, what: str) -> None:
+    """Refuse a job whose estimated memory exceeds :func:`memory_budget`, saying how much it needs."""
+    need = estimate_bytes(n, p, lanes, n_lambdas)
+    budget = memory_budget()
+    if need > budget:
+        raise ValueError(
+            f"{what} needs about {need / 2**30:.2f} GiB ({n} samples x {p} features, {lanes} lane(s) "
+            f"solved together), more than the {budget / 2**30:.2f} GiB available; filter features "
+            f"(e.g. --top-variance) or raise JAXLASSO_MAX_MEMORY (got estimate={need} bytes)")
 
 
 @dataclass

@@ -47,7 +47,11 @@ class PreparedProblem:
         labels = V.check_y(y, n)
         self.y = labels.y
         self.classes = labels.classes
-        self.w = V.check_sample_weight(sample_weight, n)
+        w = V.check_sample_weight(sample_weight, n)
+        # The objective is invariant to the scale of the weights; working with max(w) = 1
+        # keeps weights like 1e-320 (denormal) from underflowing in the kernels' sums.
+        self.weight_sum = float(np.sum(w))
+        self.w = w / w.max()
         if check_classes:
             V.check_class_counts(self.y, self.w, self.classes)
         self.pf = V.check_penalty_factor(penalty_factor, p)
@@ -168,7 +172,7 @@ def path_result_from_lane(prob: PreparedProblem, out, lane: int, seconds: float)
                                         prob.shift)
     null_dev = float(out.null_deviance[lane])
     dev = out.deviance[lane, :length].astype(np.float64)
-    wsum = float(np.sum(prob.w))
+    wsum = prob.weight_sum
     return PathResult(
         lambdas=lambdas,
         coef=coef,
@@ -189,6 +193,7 @@ def path_result_from_lane(prob: PreparedProblem, out, lane: int, seconds: float)
         fit_intercept=prob.fit_intercept,
         standardize=prob.standardize,
         early_stopped=length < len(prob.lambdas),
+        stop_reason=_stop_reason(1.0 - dev / null_dev) if length < len(prob.lambdas) else "",
         classes=prob.classes,
         feature_names=prob.feature_names,
         info={
@@ -198,6 +203,18 @@ def path_result_from_lane(prob: PreparedProblem, out, lane: int, seconds: float)
             "seconds": seconds,
         },
     )
+
+
+def _stop_reason(deviance_ratio: np.ndarray) -> str:
+    from kernels.path import DEVMAX, FDEV
+
+    last = float(deviance_ratio[-1])
+    if last > DEVMAX:
+        return (f"saturated: the deviance ratio reached {last:.4f} > {DEVMAX} (glmnet's devmax), i.e. the "
+                f"training data are (nearly) perfectly separable; smaller lambdas would only inflate the "
+                f"coefficients")
+    return (f"converged: the deviance ratio changed by less than {FDEV:g} relative to its value "
+            f"(glmnet's fdev rule)")
 
 
 def logistic_objective(X: Any, y: Any, coef: Any, intercept: Any, lambdas: Any, *,

@@ -77,6 +77,9 @@ class PathResult:
     standardize: bool
     early_stopped: bool
     """True when glmnet's rule ended the path before the last lambda of the grid."""
+    stop_reason: str = ""
+    """Why the path ended early: the fit saturated (deviance ratio > 0.999, i.e. the training
+    data are (nearly) separable) or stopped improving (relative change < 1e-5); empty if not."""
     classes: tuple[Any, Any] = ("0", "1")
     """(control, case): the label coded 0 and the label coded 1 (the modelled probability)."""
     feature_names: tuple[str, ...] | None = None

@@ -29,7 +29,7 @@ import pandas as pd
 
 from ._config import PATH
 from ._engine import (DatasetLanes, _bucket_lambdas, _bucket_lanes, bucket_size, default_lane_mode,
-                      solve_datasets, solve_lanes)
+                      estimate_bytes, solve_datasets, solve_lanes)
 from .cv import CVPlan, finish_cv, plan_cv
 from .exceptions import FewObservationsWarning
 from .selection.filters import preprocess
@@ -73,19 +73,6 @@ def config_hash(options: Mapping[str, Any]) -> str:
     """A short stable hash of a dataset's effective options (used to decide what --resume skips)."""
     text = json.dumps({k: options[k] for k in sorted(options)}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def estimate_bytes(n: int, p: int, lanes: int, n_lambdas: int, k: int = 256) -> int:
-    """Rough peak memory of one dataset in a batched solve (float64).
-
-    X and its square (moments) are read per dataset; per lane the kernel holds dense
-    coefficient / gradient vectors of length p, a k x n working block and its k x k Gram, and
-    the per-lambda outputs. A factor 1.5 covers XLA temporaries.
-    """
-    nb, pb = bucket_size(n), bucket_size(p)
-    per_dataset = 2 * nb * pb
-    per_lane = 4 * pb + 3 * k * nb + 2 * k * k + n_lambdas * (2 * k + nb + 8)
-    return int(1.5 * 8 * (per_dataset + lanes * per_lane))
 
 
 def _row_error(name: str, message: str) -> dict:
