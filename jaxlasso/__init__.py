@@ -4,20 +4,50 @@ selection and an honest diagnosis for the p >> n gene-selection problem."""
 from __future__ import annotations
 
 from ._version import __version__
-from .exceptions import ConvergenceWarning, DataWarning, FewObservationsWarning, JaxlassoWarning
 from .cv import cv_logistic_path
+from .diagnose import Diagnosis, Finding, diagnose, permutation_test
+from .exceptions import ConvergenceWarning, DataWarning, FewObservationsWarning, JaxlassoWarning
 from .path import logistic_objective, logistic_path
 from .results import CVResult, PathResult
+from .screen import ScreenDataset, ScreenResult, screen
+from .selection.filters import preprocess
+from .selection.pipeline import rank_then_lasso
+from .selection.stability import StabilityResult, stability_selection
+from .workflow import SelectionReport, select_features
 
 __all__ = [
     "CVResult",
+    "LassoLogistic",
+    "LassoLogisticCV",
     "ConvergenceWarning",
     "DataWarning",
+    "Diagnosis",
     "FewObservationsWarning",
+    "Finding",
     "JaxlassoWarning",
     "PathResult",
+    "ScreenDataset",
+    "ScreenResult",
+    "SelectionReport",
+    "StabilityResult",
     "__version__",
     "cv_logistic_path",
+    "diagnose",
     "logistic_objective",
     "logistic_path",
+    "permutation_test",
+    "preprocess",
+    "rank_then_lasso",
+    "screen",
+    "select_features",
+    "stability_selection",
 ]
+
+
+def __getattr__(name):
+    # The scikit-learn facade needs scikit-learn (an optional dependency): imported on demand.
+    if name in ("LassoLogistic", "LassoLogisticCV"):
+        from . import estimator
+
+        return getattr(estimator, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

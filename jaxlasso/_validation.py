@@ -143,7 +143,7 @@ def check_y(y: Any, n: int) -> Labels:
     if len(levels) > 2:
         raise ValueError(
             f"y has more than two classes; jaxlasso fits binary outcomes only: merge or drop "
-            f"levels (got {len(levels)} levels {_fmt(levels)})")
+            f"levels (got {len(levels)} levels {_fmt([_plain(v) for v in levels])})")
     y01 = (series.to_numpy() == levels[1]).astype(np.float64)
     return Labels(y01, (_plain(levels[0]), _plain(levels[1])))
 

@@ -80,6 +80,14 @@ class PreparedProblem:
             self.early_stop = False
 
 
+    def use_lambdas(self, lambdas: Any) -> "PreparedProblem":
+        """Solve on these lambdas instead of the grid (validated; never stopped early, as glmnet)."""
+        self.lambdas = V.check_lambdas(lambdas)
+        self.lambda_max = float(self.lambdas[0])
+        self.early_stop = False
+        return self
+
+
 def logistic_path(X: Any, y: Any, *, l1_ratio: float = PATH.l1_ratio, lambdas: Any = None,
                   n_lambdas: int = PATH.n_lambdas, lambda_min_ratio: float | None = None,
                   standardize: bool = PATH.standardize, fit_intercept: bool = PATH.fit_intercept,
