@@ -244,6 +244,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
     with precision_scope(dtype):
         jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32
         Xd = jnp.asarray(X, dtype=jdt)
+        X2d = jnp.asarray(np.square(X), dtype=jdt)
         lam_d = jnp.asarray(lam_p, jdt)
         settings = Settings(jnp.asarray(tol, jdt), jnp.asarray(max_iter, jnp.int32),
                             jnp.asarray(max_sweeps, jnp.int32), jnp.asarray(bool(early_stop)))
@@ -255,7 +256,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
             def pad(a):
                 return np.concatenate([a, np.repeat(a[:1], Bp - B, axis=0)]) if Bp > B else a
 
-            problem = Problem(Xd, jnp.asarray(pad(y) if y.ndim == 2 else y, jdt), jnp.asarray(pad(W), jdt),
+            problem = Problem(Xd, X2d, jnp.asarray(pad(y) if y.ndim == 2 else y, jdt), jnp.asarray(pad(W), jdt),
                               jnp.asarray(pad(pf) if pf.ndim == 2 else pf, jdt), l1)
             master_d = jnp.asarray(np.r_[master, np.zeros(Bp - B, bool)])
 
@@ -272,7 +273,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
             bound = L
             # Masters first: their early stop bounds every other lane.
             for b in sorted(range(B), key=lambda b: not master[b]):
-                problem = Problem(Xd, jnp.asarray(y[b] if y.ndim == 2 else y, jdt), jnp.asarray(W[b], jdt),
+                problem = Problem(Xd, X2d, jnp.asarray(y[b] if y.ndim == 2 else y, jdt), jnp.asarray(W[b], jdt),
                                   jnp.asarray(pf[b] if pf.ndim == 2 else pf, jdt), l1)
 
                 def run(k, beta_init, b0_init, start, stop, problem=problem, b=b):
@@ -409,7 +410,8 @@ def solve_datasets(datasets: list[DatasetLanes], *, l1_ratio: float, fit_interce
             put = lambda a: jax.device_put(a, NamedSharding(mesh, PartitionSpec("d")))  # noqa: E731
         else:
             put = lambda a: jax.device_put(a, devices[0])  # noqa: E731
-        problem = Problem(put(jnp.asarray(X, jdt)), put(jnp.asarray(Y, jdt)), put(jnp.asarray(W, jdt)),
+        problem = Problem(put(jnp.asarray(X, jdt)), put(jnp.asarray(np.square(X), jdt)), put(jnp.asarray(Y, jdt)),
+                          put(jnp.asarray(W, jdt)),
                           put(jnp.asarray(PF, jdt)), jnp.asarray(l1_ratio, jdt))
         lam_d = put(jnp.asarray(LAM, jdt))
         master_d = put(jnp.asarray(MASTER))

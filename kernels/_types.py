@@ -60,6 +60,10 @@ class Problem(NamedTuple):
     X: Array
     """(n, p) design. The API layer shifts columns by their unweighted means when an intercept
     is fitted (this changes nothing in the fit and avoids cancellation in the moments)."""
+    X2: Array
+    """(n, p) ``X * X``, computed once per call and shared by all lanes: the weighted second
+    moments are then one matrix-vector product (XLA:CPU needs ~20 ms to form ``X * X`` of a
+    200 x 20,000 matrix inside a kernel, numpy ~5 ms once)."""
     y: Array
     """(n,) responses in {0, 1}."""
     w: Array

@@ -37,7 +37,7 @@ DEVMAX = 0.999
 FDEV = 1e-5
 
 
-def moments(X: Array, w: Array, pf: Array, fit_intercept: bool, standardize: bool) -> Moments:
+def moments(X: Array, X2: Array, w: Array, pf: Array, fit_intercept: bool, standardize: bool) -> Moments:
     """glmnet's weighted standardisation: mean and population SD with weights summing to 1.
 
     Without an intercept glmnet does not centre the columns in the linear predictor (``xm = 0``)
@@ -47,7 +47,7 @@ def moments(X: Array, w: Array, pf: Array, fit_intercept: bool, standardize: boo
     """
     wn = w / jnp.sum(w)
     xm = wn @ X
-    ex2 = wn @ (X * X)
+    ex2 = wn @ X2
     var = jnp.maximum(ex2 - xm * xm, 0.0)
     if not fit_intercept:
         xm = jnp.zeros_like(xm)
@@ -130,13 +130,13 @@ def solve_path(problem: Problem, lambdas: Array, beta_init: Array, b0_init: Arra
     -------
     (PathOut, Moments, null_deviance)
     """
-    X, y, w, pf, l1_ratio = problem
+    X, X2, y, w, pf, l1_ratio = problem
     n, p = X.shape
     k = min(k, p)
     dtype = X.dtype
     wsum = jnp.sum(w)
     wn = w / wsum
-    mom = moments(X, wn, pf, fit_intercept, standardize)
+    mom = moments(X, X2, wn, pf, fit_intercept, standardize)
     pf_f = jnp.where(mom.excluded, 1.0, pf)  # finite stand-in; excluded features are masked
     pf_l1 = jnp.where(mom.excluded, 0.0, pf_f * l1_ratio)
 
