@@ -92,6 +92,8 @@ class _Round(NamedTuple):
     gap: Array
     status: Array
     needed: Array  # () active features + KKT violators at the last round
+    pred: Array  # (k,) predicted change of the working-set coefficients at the next lambda
+    pred0: Array  # () and of the intercept
     done: Array
 
 
@@ -176,7 +178,8 @@ def solve_path(problem: Problem, lambdas: Array, beta_init: Array, b0_init: Arra
         return idx, ws
 
     def lambda_step(carry: _Carry, inputs):
-        lam, m_index = inputs
+        lam, lam_next, m_index = inputs
+        ratio = jnp.where(m_index + 1 < stop, lam_next / lam - 1.0, 0.0)
         skip = carry.stopped | (m_index < start) | (m_index >= stop)
 
         def round_cond(rs: _Round):
@@ -187,7 +190,7 @@ def solve_path(problem: Problem, lambdas: Array, beta_init: Array, b0_init: Arra
             b = jnp.where(ws.mask, rs.beta[idx], 0.0)
             eta = rs.b0 + b @ ws.XT
             ns = newton_solve(ws, y, wn, b, rs.b0, eta, settings.tol, settings.max_iter,
-                              settings.max_sweeps, rs.it, fit_intercept, sync_axes)
+                              settings.max_sweeps, rs.it, fit_intercept, sync_axes, ratio)
             beta = rs.beta.at[idx].set(jnp.where(ws.mask, ns.b, rs.beta[idx]))
             grad = full_gradient(X, losses.residual(ns.eta, y, wn), mom)
             in_ws = jnp.zeros((p,), bool).at[idx].set(ws.mask)
@@ -205,13 +208,14 @@ def solve_path(problem: Problem, lambdas: Array, beta_init: Array, b0_init: Arra
                 jnp.where(gap <= settings.tol, Status.CONVERGED,
                           jnp.where(overflow & jnp.any(violators), Status.OVERFLOW, Status.MAX_ITER)))
             return _Round(beta, ns.b0, grad, ns.eta, idx, jnp.where(ws.mask, ns.b, 0.0), ns.it,
-                          rs.rounds + 1, gap, status.astype(jnp.int32), n_needed.astype(jnp.int32), done)
+                          rs.rounds + 1, gap, status.astype(jnp.int32), n_needed.astype(jnp.int32),
+                          jnp.where(ws.mask, ns.pred, 0.0), ns.pred0, done)
 
         init_idx = jnp.zeros((k,), jnp.int32)
         init = _Round(carry.beta, carry.b0, carry.grad, jnp.zeros((n,), dtype), init_idx,
                       jnp.zeros((k,), dtype), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32),
                       jnp.zeros((), dtype), jnp.asarray(Status.SKIPPED, jnp.int32),
-                      jnp.zeros((), jnp.int32), skip)
+                      jnp.zeros((), jnp.int32), jnp.zeros((k,), dtype), jnp.zeros((), dtype), skip)
         rs = lax.while_loop(round_cond, round_body, init)
 
         solved = ~skip
@@ -223,9 +227,16 @@ def solve_path(problem: Problem, lambdas: Array, beta_init: Array, b0_init: Arra
         rule = settings.early_stop & solved & rule & master
         if axis_name is not None:
             rule = lax.psum(rule.astype(jnp.int32), axis_name) > 0
+        # Warm start of the next lambda: this solution moved along the path predictor (a
+        # coefficient the predictor would push through zero starts at zero instead).
+        b_ws = rs.beta[rs.idx]
+        moved = b_ws + rs.pred
+        moved = jnp.where(moved * b_ws < 0, 0.0, moved)
+        start_beta = rs.beta.at[rs.idx].set(jnp.where(rs.pred != 0, moved, b_ws))
+        keep = solved & ~failed
         new_carry = _Carry(
-            beta=jnp.where(solved & ~failed, rs.beta, carry.beta),
-            b0=jnp.where(solved & ~failed, rs.b0, carry.b0),
+            beta=jnp.where(keep, start_beta, carry.beta),
+            b0=jnp.where(keep, rs.b0 + rs.pred0, carry.b0),
             grad=jnp.where(solved & ~failed, rs.grad, carry.grad),
             lam_prev=jnp.where(solved, lam, carry.lam_prev),
             dev_prev=jnp.where(solved, dev_ratio, carry.dev_prev),
@@ -248,7 +259,9 @@ def solve_path(problem: Problem, lambdas: Array, beta_init: Array, b0_init: Arra
     carry0 = _Carry(beta_init.astype(dtype), b0_start.astype(dtype), grad_start, lam_prev0.astype(dtype),
                     dev_start.astype(dtype), jnp.asarray(False))
     L = lambdas.shape[0]
-    _, outs = lax.scan(lambda_step, carry0, (lambdas.astype(dtype), jnp.arange(L)))
+    lam = lambdas.astype(dtype)
+    lam_next = jnp.concatenate([lam[1:], lam[-1:]])
+    _, outs = lax.scan(lambda_step, carry0, (lam, lam_next, jnp.arange(L)))
     return outs, mom, null_dev
 
 

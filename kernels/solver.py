@@ -54,6 +54,8 @@ class NewtonState(NamedTuple):
     kkt: Array  # () KKT gap on the working set
     it: Array  # () Newton iterations so far
     status: Array  # () int32
+    pred: Array  # (k,) predicted change of b for the next lambda (zero if unavailable)
+    pred0: Array  # () the matching change of the intercept
 
 
 # Armijo constant and the number of halvings of the step before giving up on a direction.
@@ -104,7 +106,7 @@ _SWEEPS_PER_POLISH = 8
 
 
 def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask: Array,
-            tol: Array, max_rounds: int = _ACTIVE_SET_ROUNDS):
+            tol: Array, ratio: Array, max_rounds: int = _ACTIVE_SET_ROUNDS):
     """Solve the model exactly on a support, correcting the support a few times (active set).
 
     With the support ``A`` and signs ``s`` fixed the model is a smooth quadratic whose minimiser
@@ -115,8 +117,12 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
     Starting from CD's support, this usually ends in one or two solves -- CD alone needs
     thousands of sweeps on correlated columns.
 
-    Returns ``(c, q, valid)``: the last candidate, the model gradient there, and whether it is
-    the model's minimiser.
+    Returns ``(c, q, valid, dc)``: the last candidate, the model gradient there, whether it is
+    the model's minimiser, and the path predictor ``dc``: the change of the solution when lambda
+    moves by the factor ``1 + ratio`` with the support fixed. On the support, stationarity
+    ``grad + lambda * pf * (l1_ratio s + (1 - l1_ratio) c) = 0`` differentiated in lambda gives
+    ``M dc = -(ratio) (a1 s + a2 c)`` with the same matrix ``M`` -- one more solve with the
+    Cholesky factor already at hand.
     """
     Gb = G @ b
 
@@ -129,7 +135,9 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
         chol = jnp.linalg.cholesky(M)
         sol = jnp.where(active, jax.scipy.linalg.cho_solve((chol, True), rhs), 0.0)
         q = lin + G @ sol - Gb
-        return sol, q
+        dsol = jnp.where(active, jax.scipy.linalg.cho_solve((chol, True),
+                                                            jnp.where(active, -ratio * (a1 * s + a2 * sol), 0.0)), 0.0)
+        return sol, q, dsol
 
     def check(active, s, sol, q):
         flipped = active & (sol * s <= 0)
@@ -139,24 +147,25 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
         return flipped, violating, valid
 
     def cond(st):
-        _, _, _, _, valid, r = st
+        valid, r = st[5], st[6]
         return ~valid & (r < max_rounds)
 
     def body(st):
-        active, s, _, _, _, r = st
-        sol, q = solve(active, s)
+        active, s, _, _, _, _, r = st
+        sol, q, dsol = solve(active, s)
         flipped, violating, valid = check(active, s, sol, q)
         new_active = jnp.where(valid, active, (active & ~flipped) | violating)
         new_s = jnp.where(violating & ~valid, -jnp.sign(q), s)
-        return new_active, new_s, sol, q, valid, r + 1
+        return new_active, new_s, sol, q, dsol, valid, r + 1
 
     active0 = mask & (c != 0)
-    init = (active0, jnp.sign(c), c, lin + G @ c - Gb, jnp.asarray(False), jnp.zeros((), jnp.int32))
-    _, _, sol, q, valid, _ = lax.while_loop(cond, body, init)
-    return sol, q, valid
+    init = (active0, jnp.sign(c), c, lin + G @ c - Gb, jnp.zeros_like(c), jnp.asarray(False),
+            jnp.zeros((), jnp.int32))
+    _, _, sol, q, dsol, valid, _ = lax.while_loop(cond, body, init)
+    return sol, q, valid, dsol
 
 
-def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps):
+def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio):
     """Minimise the penalised quadratic model: exact solves on a support that CD corrects.
 
     Each round first tries :func:`_polish` on the support and signs of the current point -- at
@@ -167,30 +176,34 @@ def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps):
     thousands of sweeps) and the next round solves on the new support. If CD itself reaches
     ``tol`` first, its point is used. One CD loop and one solve in the program keep compile
     time down.
+
+    Returns ``(c, dc)``: the model minimiser and the path predictor of :func:`_polish` (zero when
+    the minimiser did not come from an exact solve).
     """
     def cond(st):
-        _, _, worst, sweeps, valid = st
+        _, _, worst, sweeps, valid, _ = st
         return ~valid & (worst > tol) & (sweeps < max_sweeps)
 
     def body(st):
-        c, q, worst, sweeps, _ = st
-        pol, pol_q, valid = _polish(G, lin, b, c, a1, a2, mask, tol)
+        c, q, worst, sweeps, _, _ = st
+        pol, pol_q, valid, dpol = _polish(G, lin, b, c, a1, a2, mask, tol, ratio)
         # Zero sweeps (tolerance inf) when the polish succeeded.
         cd_tol = jnp.where(valid, jnp.inf, tol)
         c2, q2, worst2, done = _cd(G, q, c, h, a1, a2, mask, m, cd_tol,
                                    jnp.minimum(_SWEEPS_PER_POLISH, max_sweeps - sweeps))
         c = jnp.where(valid, pol, c2)
         q = jnp.where(valid, pol_q, q2)
-        return c, q, jnp.where(valid, worst, worst2), sweeps + done, valid
+        return c, q, jnp.where(valid, worst, worst2), sweeps + done, valid, jnp.where(valid, dpol, 0.0)
 
-    init = (b, lin, jnp.asarray(jnp.inf, b.dtype), jnp.zeros((), jnp.int32), jnp.asarray(False))
-    c, _, _, _, _ = lax.while_loop(cond, body, init)
-    return c
+    init = (b, lin, jnp.asarray(jnp.inf, b.dtype), jnp.zeros((), jnp.int32), jnp.asarray(False),
+            jnp.zeros_like(b))
+    c, _, _, _, _, dc = lax.while_loop(cond, body, init)
+    return c, dc
 
 
 def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: Array,
                  tol: Array, max_iter: Array, max_sweeps: Array, it0: Array,
-                 fit_intercept: bool, sync_axes: tuple[str, ...] = ()) -> NewtonState:
+                 fit_intercept: bool, sync_axes: tuple[str, ...] = (), ratio: Array = 0.0) -> NewtonState:
     """Minimise the penalised weighted logistic loss over the working set.
 
     ``eta`` must equal ``b0 + XT.T @ b`` on entry. ``it0`` counts iterations already spent on
@@ -200,6 +213,9 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
     the largest slot count of all lanes, an *unbatched* bound: a loop bound that differs per lane
     would make vmap turn the loop counter into a batched value and every ``c[j]`` into a
     gather/scatter, several times slower. Slots past a lane's own count are masked no-ops.
+
+    ``ratio`` is ``lambda_next / lambda - 1``: the final state's ``pred`` / ``pred0`` extrapolate
+    the solution to the next lambda (a first-order path predictor that warm-starts it closer).
     """
     m_loop = lax.pmax(ws.m, sync_axes) if sync_axes else ws.m
     g, g0 = _gradients(ws, eta, y, w, fit_intercept)
@@ -228,12 +244,14 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
         # Solve the model to an accuracy that tracks the outer KKT gap (inexact Newton):
         # loose far from the optimum, quadratic-rate tight close to it.
         inner_tol = jnp.maximum(0.1 * tol, jnp.minimum(0.1 * s.kkt, s.kkt * s.kkt))
-        c = _solve_model(G, lin, s.b, h, ws.a1, ws.a2, ws.mask, m_loop, inner_tol, max_sweeps)
+        c, dc = _solve_model(G, lin, s.b, h, ws.a1, ws.a2, ws.mask, m_loop, inner_tol, max_sweeps, ratio)
         d = c - s.b
         if fit_intercept:
             d0 = -(s.g0 / sv) - jnp.dot(xbar, d)
+            dc0 = -jnp.dot(xbar, dc)
         else:
             d0 = jnp.zeros((), d.dtype)
+            dc0 = jnp.zeros((), d.dtype)
         u = d0 + d @ ws.XT
         predicted = jnp.dot(s.g, d) + s.g0 * d0 + prox.penalty_change(s.b, c, ws.a1, ws.a2)
 
@@ -265,7 +283,8 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
         # Stalled (no acceptable step and no progress): stop rather than spin to max_iter.
         stalled = (~ok) & (gap >= s.kkt)
         it = jnp.where(stalled, max_iter, s.it + 1)
-        return NewtonState(nb, nb0, neta, ng, ng0, gap, it, status)
+        return NewtonState(nb, nb0, neta, ng, ng0, gap, it, status, dc, dc0)
 
-    init = NewtonState(b, b0, eta, g, g0, gap0, it0, jnp.asarray(Status.CONVERGED, jnp.int32))
+    init = NewtonState(b, b0, eta, g, g0, gap0, it0, jnp.asarray(Status.CONVERGED, jnp.int32),
+                       jnp.zeros_like(b), jnp.zeros((), b.dtype))
     return lax.while_loop(cond, body, init)
