@@ -1,8 +1,8 @@
 """Host-side driver of the kernels: dtype scope, working-set growth, status handling.
 
 The kernels have a static working-set capacity ``k``. A lane whose active set outgrows it stops
-with ``Status.OVERFLOW`` at some lambda; this driver resumes those lanes from that lambda with
-twice the capacity, warm-started from their previous solution, and merges the outputs. Each
+with ``Status.OVERFLOW`` at some lambda; this driver resumes those lanes from that lambda with a
+capacity at least 1.5x larger, warm-started from their previous solution, and merges the outputs. Each
 capacity compiles once per shape (cached by jit and, across processes, by JAX's persistent
 compilation cache), so a path uses small working sets where the active set is small.
 """
@@ -76,6 +76,22 @@ def default_lane_mode() -> str:
 
 def next_pow2(x: int) -> int:
     return 1 << max(0, math.ceil(math.log2(max(1, x))))
+
+
+def grow_capacity(k: int, needed: int, cap: int) -> int:
+    """The next working-set capacity after an overflow at ``k`` that needed ``needed`` slots.
+
+    Capacities are the levels 2^j and 1.5 * 2^j (16, 24, 32, 48, 64, 96, ...): the smallest
+    level that holds ``needed`` and is at least 1.5 k. Growing by at least 1.5x bounds the
+    number of resumes (and compilations) as doubling does, while the finer levels keep the
+    capacity closer to what the path needs -- the Gram matrix and Cholesky factor of the working
+    set cost k^2 n and k^3, so a 768-slot set costs about half of a 1024-slot one.
+    """
+    target = max(needed, math.ceil(1.5 * k))
+    level = next_pow2(target)
+    if 3 * level // 4 >= target and level >= 4:
+        level = 3 * level // 4
+    return min(cap, level)
 
 
 def initial_capacity(n: int, p: int, l1_ratio: float) -> int:
@@ -163,7 +179,8 @@ def _to_numpy(out, mom, null_dev, B, L):
 def _segments(run, B: int, L: int, Lp: int, p: int, k: int, stop: np.ndarray, cap: int):
     """Run ``run(k, beta_init, b0_init, start, stop)`` for B lanes, growing ``k`` on overflow.
 
-    A lane that overflows at lambda m is resumed from m with twice the capacity, warm-started
+    A lane that overflows at lambda m is resumed from m with a larger capacity (see
+    :func:`grow_capacity`), warm-started
     from its solution at m - 1; the other lanes are skipped (``start = Lp``). ``p`` is the
     (padded) number of columns, ``cap`` the number of real features (the largest capacity).
     """
@@ -184,10 +201,10 @@ def _segments(run, B: int, L: int, Lp: int, p: int, k: int, stop: np.ndarray, ca
         if k >= cap:  # cannot happen: with every feature in the working set nothing overflows
             raise RuntimeError("working set overflow at full capacity")
         first = np.where(overflow.any(axis=1), np.argmax(overflow, axis=1), L)
-        # At least double; jump straight to what the overflowing lambda needed (ridge-like
+        # Grow by at least 1.5x; jump straight to what the overflowing lambda needed (ridge-like
         # penalties fill the working set at once), so each capacity compiles at most once.
         needed = max(int(merged["ws_needed"][b, first[b]]) for b in range(B) if first[b] < L)
-        k = min(cap, max(2 * k, next_pow2(needed)))
+        k = grow_capacity(k, needed, cap)
         for b in range(B):
             if first[b] >= L:
                 start[b] = Lp

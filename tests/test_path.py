@@ -125,6 +125,23 @@ def test_working_set_growth_gives_the_same_path(tissue):
     np.testing.assert_allclose(small_k.dense_coef(0, prob.p), big_k.dense_coef(0, prob.p), atol=1e-7)
 
 
+def test_capacity_growth_levels():
+    from jaxlasso._engine import grow_capacity
+
+    # Levels 2^j and 1.5 * 2^j, at least 1.5x the old capacity, holding what was needed.
+    assert grow_capacity(32, 33, 20000) == 48
+    assert grow_capacity(512, 520, 20000) == 768  # not 1024: half the Gram / Cholesky work
+    assert grow_capacity(256, 700, 20000) == 768
+    assert grow_capacity(256, 769, 20000) == 1024
+    assert grow_capacity(768, 800, 1000) == 1000  # capped at the number of features
+    k, seen = 16, [16]
+    while k < 5000:
+        k = grow_capacity(k, k + 1, 10**6)
+        seen.append(k)
+    assert all(b >= 1.5 * a for a, b in zip(seen, seen[1:]))
+    assert all(x & (x - 1) == 0 or (x // 3) & (x // 3 - 1) == 0 and x % 3 == 0 for x in seen)
+
+
 def test_float32_accuracy(tissue):
     X, y, _ = tissue
     f64 = jaxlasso.logistic_path(X, y, n_lambdas=30)
