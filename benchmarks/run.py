@@ -3,6 +3,7 @@
     python benchmarks/run.py                       # the full table (about 20-30 minutes)
     python benchmarks/run.py --quick               # seed-like + ALL BCR/ABL only, 3 repeats
     python benchmarks/run.py --workloads gauss200 --tasks path cv
+    python benchmarks/run.py --tasks cli            # one-shot CLI vs Rscript on ALL BCR/ABL
 
 Every row is measured in this one run, on this machine: the same lambdas (jaxlasso's glmnet
 grid on the full data) and the same folds for everyone; medians of ``--repeats`` runs after a
@@ -58,7 +59,7 @@ def accuracy(X, y, lambdas, ours, ref) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workloads", nargs="*", default=list(WORKLOADS))
-    ap.add_argument("--tasks", nargs="*", default=["path", "cv", "bootstrap", "datasets"])
+    ap.add_argument("--tasks", nargs="*", default=["path", "cv", "bootstrap", "datasets", "cli"])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--bootstrap", type=int, default=100, help="bootstrap paths on ALL BCR/ABL")
     ap.add_argument("--datasets", type=int, default=10, help="200 x 20,000 datasets for the throughput row")
@@ -133,6 +134,17 @@ def main(argv=None) -> int:
         ref = Timing([float(np.sum(secs_r))], None)
         add(f"{args.datasets}x gaussian_200x20000", "cv-batch", ours, ref, None,
             f"{args.datasets / ours.median * 60:.1f} vs {args.datasets / ref.median * 60:.1f} datasets/min")
+    if "cli" in args.tasks:
+        import tempfile
+
+        from adapters import one_shot
+
+        wl = WORKLOADS["all_bcrabl"]()
+        with tempfile.TemporaryDirectory() as tmp:
+            ours, ref = one_shot(wl.X, wl.y, args.repeats, tmp)
+        add(wl.name, "cli", ours, ref, None,
+            "whole process: `jaxlasso select` (TSV in, lasso CV, outputs written) vs `Rscript` reading the "
+            "same TSV + cv.glmnet; compile = first run on an empty persistent cache")
     write(rows, Path(args.out), args)
     return 0
 
