@@ -1,6 +1,6 @@
 """pytest-benchmark suite for the kernels (not part of the default test run).
 
-    python -m pytest benchmarks/test_bench_kernels.py -p no:xdist --benchmark-enable --benchmark-only
+    python -m pytest benchmarks/test_bench_kernels.py -n 0 --benchmark-enable --benchmark-only
 
 Compilation happens in the fixtures (warm-up), so the timings are run time only.
 """
