@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick               # seed-like + ALL BCR/ABL only, 3 repeats
     python benchmarks/run.py --workloads gauss200 --tasks path cv
     python benchmarks/run.py --tasks cli            # one-shot CLI vs Rscript on ALL BCR/ABL
+    python benchmarks/run.py --tasks path --peers   # + skglm (pip install -e .[bench]) on the paths
 
 Every row is measured in this one run, on this machine: the same lambdas (jaxlasso's glmnet
 grid on the full data) and the same folds for everyone; medians of ``--repeats`` runs after a
@@ -32,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from adapters import Glmnet, Jaxlasso, SklearnSaga  # noqa: E402
+from adapters import Glmnet, Jaxlasso, Skglm, SklearnSaga  # noqa: E402
 from datasets import WORKLOADS, gaussian  # noqa: E402
 
 import jaxlasso  # noqa: E402
@@ -80,6 +81,8 @@ def main(argv=None) -> int:
     ap.add_argument("--bootstrap", type=int, default=100, help="bootstrap paths on ALL BCR/ABL")
     ap.add_argument("--datasets", type=int, default=10, help="200 x 20,000 datasets for the throughput row")
     ap.add_argument("--sklearn", action="store_true", help="also time scikit-learn saga (slow)")
+    ap.add_argument("--peers", action="store_true",
+                    help="also time the Python peers that are installed (skglm; with --sklearn also saga)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(HERE))
     args = ap.parse_args(argv)
@@ -116,6 +119,9 @@ def main(argv=None) -> int:
             if args.sklearn and X.shape[1] <= 20000:
                 sk = SklearnSaga().path(X, y, lam, 1)
                 add(wl.name, "path-sk", sk, ref, accuracy(X, y, lam, sk, ref), "scikit-learn saga vs glmnet")
+            if args.peers and Skglm().available():
+                sg = Skglm().path(X, y, lam, max(1, args.repeats // 2))
+                add(wl.name, "path-skglm", sg, ref, accuracy(X, y, lam, sg, ref), "skglm vs glmnet")
         if "cv" in args.tasks:
             foldid = np.random.default_rng(0).permutation(np.resize(np.arange(1, 11), len(y)))
             ours = jx.cv(X, y, lam, foldid, args.repeats)
@@ -183,7 +189,8 @@ def write(rows, out: Path, args) -> None:
         f"Command: `python benchmarks/run.py {' '.join(sys.argv[1:])}`. Medians of {args.repeats} runs "
         "after warm-up (min-max in brackets); ratio = jaxlasso / glmnet (< 1: jaxlasso faster); "
         "compile time apart; objective = largest relative excess of jaxlasso's objective over "
-        "glmnet's (default thresh) across the grid.",
+        "glmnet's (default thresh) across the grid. Rows `path-sk` / `path-skglm` put that peer "
+        "(scikit-learn saga / skglm) in the jaxlasso columns.",
         "",
         "| workload | task | jaxlasso s | compile s | glmnet s | ratio | objective | note |",
         "|---|---|---|---|---|---|---|---|",
