@@ -208,8 +208,8 @@ _F32_GRAM_MIN = 256
 def _hessian(XcT: Array, v: Array) -> Array:
     """The working-set Gram ``XcT diag(v) XcT^T`` of the quadratic model (k^2 n flops).
 
-    For large float64 working sets the product runs in float32 (twice the speed on CPU and
-    more on GPUs) and is symmetrised. Only the Newton *model* changes: the gradient, the line
+    For large float64 working sets the product runs in float32 (about twice the speed on the
+    2-core CPU measured) and is symmetrised. Only the Newton *model* changes: the gradient, the line
     search and the KKT test stay in float64, so the solution and its accuracy do not depend on
     it -- a Hessian with relative error ~1e-7 only makes the Newton steps marginally inexact.
     """
