@@ -149,6 +149,42 @@ class Glmnet(Adapter):
         return Timing(list(out.times), None)
 
 
+def warm_started_path(X, y, lambdas, repeats: int, make_model, lambda_params, *, ignore=Warning,
+                      warm_up: bool = False) -> Timing:
+    """Time a scikit-learn-style estimator fitted along ``lambdas`` with warm starts.
+
+    Each run starts from a fresh ``make_model()``, which sees X standardised by its population
+    SD (glmnet's scale); ``lambda_params(lam)`` gives the ``set_params`` arguments for one
+    lambda, and the coefficients are mapped back to the original scale. ``warm_up`` runs the
+    path once untimed (JIT-compiled peers).
+    """
+    mu, sd = X.mean(axis=0), X.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    Xs = (X - mu) / sd
+
+    def run():
+        model = make_model()
+        coefs, b0s = [], []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ignore)
+            for lam in lambdas:
+                model.set_params(**lambda_params(lam))
+                model.fit(Xs, y)
+                coef = np.ravel(model.coef_) / sd
+                coefs.append(coef)
+                b0s.append(float(np.ravel(model.intercept_)[0]) - coef @ mu)
+        return np.array(coefs), np.array(b0s)
+
+    if warm_up:
+        run()
+    secs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        coef, b0 = run()
+        secs.append(time.perf_counter() - t)
+    return Timing(secs, None, coef=coef, intercept=b0)
+
+
 class SklearnSaga(Adapter):
     """scikit-learn LogisticRegression(l1, saga) warm-started along the path on standardised X.
 
@@ -165,29 +201,13 @@ class SklearnSaga(Adapter):
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
 
-        mu, sd = X.mean(axis=0), X.std(axis=0)
-        sd = np.where(sd > 0, sd, 1.0)
-        Xs = (X - mu) / sd
         n = len(y)
 
-        def run():
-            model = LogisticRegression(penalty="l1", solver="saga", warm_start=True, tol=1e-6, max_iter=2000)
-            coefs, b0s = [], []
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                for lam in lambdas:
-                    model.set_params(C=1.0 / (n * lam))
-                    model.fit(Xs, y)
-                    coefs.append(model.coef_[0] / sd)
-                    b0s.append(model.intercept_[0] - (model.coef_[0] / sd) @ mu)
-            return np.array(coefs), np.array(b0s)
+        def make_model():
+            return LogisticRegression(penalty="l1", solver="saga", warm_start=True, tol=1e-6, max_iter=2000)
 
-        secs = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            coef, b0 = run()
-            secs.append(time.perf_counter() - t)
-        return Timing(secs, None, coef=coef, intercept=b0)
+        return warm_started_path(X, y, lambdas, repeats, make_model, lambda lam: {"C": 1.0 / (n * lam)},
+                                 ignore=ConvergenceWarning)
 
 
 class Skglm(Adapter):
@@ -206,29 +226,12 @@ class Skglm(Adapter):
     def path(self, X, y, lambdas, repeats):
         from skglm import SparseLogisticRegression
 
-        mu, sd = X.mean(axis=0), X.std(axis=0)
-        sd = np.where(sd > 0, sd, 1.0)
-        Xs = (X - mu) / sd
+        def make_model():
+            return SparseLogisticRegression(alpha=float(lambdas[0]), tol=1e-7, max_iter=50, warm_start=True)
 
-        def run():
-            model = SparseLogisticRegression(alpha=float(lambdas[0]), tol=1e-7, max_iter=50, warm_start=True)
-            coefs, b0s = [], []
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                for lam in lambdas:
-                    model.set_params(alpha=float(lam))
-                    model.fit(Xs, y)
-                    coefs.append(model.coef_[0] / sd)
-                    b0s.append(model.intercept_ - (model.coef_[0] / sd) @ mu)
-            return np.array(coefs), np.array(b0s, dtype=float).reshape(-1)
-
-        secs = []
-        run()  # warm-up: numba compiles skglm's kernels on the first fit
-        for _ in range(repeats):
-            t = time.perf_counter()
-            coef, b0 = run()
-            secs.append(time.perf_counter() - t)
-        return Timing(secs, None, coef=coef, intercept=b0)
+        # warm-up: numba compiles skglm's kernels on the first fit
+        return warm_started_path(X, y, lambdas, repeats, make_model, lambda lam: {"alpha": float(lam)},
+                                 warm_up=True)
 
 
 def all_adapters() -> list[Adapter]:
