@@ -237,7 +237,7 @@ def solve_path(problem: Problem, lambdas: Array, beta_init: Array, b0_init: Arra
         new_carry = _Carry(
             beta=jnp.where(keep, start_beta, carry.beta),
             b0=jnp.where(keep, rs.b0 + rs.pred0, carry.b0),
-            grad=jnp.where(solved & ~failed, rs.grad, carry.grad),
+            grad=jnp.where(keep, rs.grad, carry.grad),
             lam_prev=jnp.where(solved, lam, carry.lam_prev),
             dev_prev=jnp.where(solved, dev_ratio, carry.dev_prev),
             stopped=carry.stopped | failed | rule,
