@@ -28,11 +28,24 @@ from .exceptions import ConvergenceWarning
 log = logging.getLogger("jaxlasso")
 
 
+@contextlib.contextmanager
 def precision_scope(dtype: np.dtype):
-    """float64 work runs inside ``jax.enable_x64(True)``; the global flag is never touched."""
-    if np.dtype(dtype) == np.float64:
-        return jax.enable_x64(True)
-    return contextlib.nullcontext()
+    """The numerical scope of every solve; JAX's global flags are never touched.
+
+    float64 work runs inside ``jax.enable_x64(True)``. Every matrix product is traced with
+    ``precision=HIGHEST``: on GPUs JAX's default for float32 products is TensorFloat-32 (a 10-bit
+    mantissa, ~1e-3 relative error), under which the gradient ``X^T r`` cannot reach the KKT
+    tolerance -- a float32 path on an H200 ran for minutes without finishing. On CPUs HIGHEST is
+    what a float32 product does anyway.
+    """
+    with contextlib.ExitStack() as stack:
+        if np.dtype(dtype) == np.float64:
+            scope = getattr(jax, "enable_x64", None)
+            if scope is None:  # jax releases before the top-level context manager
+                from jax.experimental import enable_x64 as scope
+            stack.enter_context(scope(True))
+        stack.enter_context(jax.default_matmul_precision("highest"))
+        yield
 
 
 _CACHE_READY = False

@@ -153,6 +153,38 @@ def test_float32_accuracy(tissue):
     assert np.max((o32 - o64) / o64) < 1e-4
 
 
+@pytest.mark.parametrize("mode", ["loop", "vmap"])
+def test_solver_products_ask_for_full_precision(small, monkeypatch, mode):
+    """Every matrix product of a float32 solve is lowered with precision HIGHEST.
+
+    JAX's default float32 product on GPUs is TensorFloat-32 (~1e-3 relative error): a float32
+    path on an H200 then never reached its KKT tolerance. On CPU the precision changes no
+    number, so the lowered program itself is checked.
+    """
+    from jaxlasso import _engine
+
+    name = "single_solver" if mode == "loop" else "lanes_solver"
+    real = getattr(_engine, name)
+    dots = []
+
+    def spy(**kw):
+        fn = real(**kw)
+
+        def call(*args):
+            text = fn.lower(*args).as_text()
+            dots.extend(line for line in text.splitlines() if "dot_general" in line)
+            return fn(*args)
+
+        return call
+
+    monkeypatch.setattr(_engine, name, spy)
+    monkeypatch.setenv("JAXLASSO_LANE_MODE", mode)
+    X, y = small
+    jaxlasso.cv_logistic_path(X, y, n_lambdas=5, nfolds=3, dtype=np.float32)
+    assert dots, "no matrix product found in the lowered solver"
+    assert all("precision = [HIGHEST, HIGHEST]" in line for line in dots), dots[:3]
+
+
 def test_early_stop_shortens_default_grid_only(tissue):
     X, y, _ = tissue
     full = jaxlasso.logistic_path(X, y, lambda_min_ratio=1e-4)
