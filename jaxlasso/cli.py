@@ -164,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     scr.add_argument("--out", required=True, help="output directory (one folder per dataset + screen.tsv)")
     scr.add_argument("--resume", action="store_true", help="skip datasets whose folder is complete")
     scr.add_argument("--mode", choices=("vmap", "loop"), default=None,
-                     help="vmap: stack same-shape datasets into one call (default with several devices)")
+                     help="vmap: stack same-shape datasets into one call (default with several devices or --dask); "
+                          "loop: one dataset at a time (default on one device, measured faster on CPU and GPU)")
     scr.add_argument("--host-devices", type=int, default=None, metavar="N",
                      help="split the CPU into N XLA devices and shard datasets over them")
     scr.add_argument("--dask", default=None, metavar="ADDRESS",
