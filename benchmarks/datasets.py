@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(os.environ.get("JAXLASSO_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+"""The real datasets (``../shared/data``; ``$JAXLASSO_SHARED_DATA`` points elsewhere, e.g. on a machine
+where only a copy travels)."""
 
 
 @dataclass(frozen=True)

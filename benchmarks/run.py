@@ -5,6 +5,7 @@
     python benchmarks/run.py --workloads gauss200 --tasks path cv
     python benchmarks/run.py --tasks cli            # one-shot CLI vs Rscript on ALL BCR/ABL
     python benchmarks/run.py --tasks path --peers   # + skglm (pip install -e .[bench]) on the paths
+    python benchmarks/run.py --device-results DIR   # GPU table from benchmarks/device_run.py's output
 
 Every row is measured in this one run, on this machine: the same lambdas (jaxlasso's glmnet
 grid on the full data) and the same folds for everyone; medians of ``--repeats`` runs after a
@@ -85,6 +86,9 @@ def main(argv=None) -> int:
                     help="also time the Python peers that are installed (skglm; with --sklearn also saga)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(HERE))
+    ap.add_argument("--device-results", metavar="DIR",
+                    help="merge the rows that benchmarks/device_run.py measured on an accelerator with glmnet "
+                         "run here on the same data; writes RESULTS-gpu.md / results-gpu.csv")
     args = ap.parse_args(argv)
     if args.quick:
         args.workloads = ["seedlike", "all_bcrabl"]
@@ -94,6 +98,8 @@ def main(argv=None) -> int:
     if not gl.available():
         print("R glmnet is not available: install r-base-core r-cran-glmnet (ratios need it)", file=sys.stderr)
         return 2
+    if args.device_results:
+        return merge_device(Path(args.device_results), Path(args.out), args.repeats)
     rows = []
 
     def add(workload, task, ours, ref, acc=None, note=""):
@@ -167,6 +173,116 @@ def main(argv=None) -> int:
             "whole process: `jaxlasso select` (TSV in, lasso CV, outputs written) vs `Rscript` reading the "
             "same TSV + cv.glmnet; compile = first run on an empty persistent cache")
     write(rows, Path(args.out), args)
+    return 0
+
+
+def merge_device(folder: Path, out: Path, repeats: int) -> int:
+    """The accelerator table: jaxlasso's rows from ``device_run.py`` against glmnet run here.
+
+    glmnet has no GPU version, so its column is R glmnet on this CPU, measured now on the very
+    same data (checked by fingerprint), lambda grid, folds and bootstrap weights; the objective
+    check compares the paths the accelerator returned with glmnet's at every lambda.
+    """
+    import json
+
+    from device_run import bootstrap_weights, fingerprint, foldid_for
+
+    env = json.loads((folder / "device_env.json").read_text())
+    with open(folder / "device.csv", newline="") as fh:
+        dev = list(csv.DictReader(fh))
+    objs = dict(np.load(folder / "device_objectives.npz")) if (folder / "device_objectives.npz").exists() else {}
+    gl = Glmnet()
+    by_name = {WORKLOADS[k]().name: k for k in WORKLOADS}
+    ref_cache: dict = {}
+    rows = []
+    for r in dev:
+        secs, first = float(r["seconds"]), float(r["first"]) if r["first"] else None
+        wl_name, task = r["workload"], r["task"]
+        if wl_name.startswith("10x"):
+            if "datasets" not in ref_cache:
+                tot = 0.0
+                for i in range(10):
+                    d = gaussian(200, 20000, seed=100 + i)
+                    lam = glmnet_grid(d.X, d.y)
+                    tot += gl.cv(d.X, d.y, lam, foldid_for(d.y, i), 1).median
+                ref_cache["datasets"] = tot
+            ref_s, acc = ref_cache["datasets"], None
+            note = f"{r['note']}; {10 / secs * 60:.1f} vs {10 / ref_s * 60:.1f} datasets/min"
+        else:
+            wl = WORKLOADS[by_name[wl_name]]()
+            if fingerprint(wl.X, wl.y) != r["fingerprint"]:
+                print(f"{wl_name}: the device saw other data ({r['fingerprint']}); row skipped", file=sys.stderr)
+                continue
+            lam = glmnet_grid(wl.X, wl.y)
+            reps = 3 if wl.X.shape[0] >= 1000 else repeats
+            acc, note = None, r["note"]
+            if task.startswith("path"):
+                key = (wl_name, "path")
+                if key not in ref_cache:
+                    ref_cache[key] = gl.path(wl.X, wl.y, lam, reps)
+                ref = ref_cache[key]
+                ref_s = ref.median
+                o = objs.get(f"{wl_name}:{task}")
+                if o is not None:
+                    g = jaxlasso.logistic_objective(wl.X, wl.y, ref.coef, ref.intercept, lam)
+                    acc = float(np.max((o - g) / np.abs(g)))
+            elif task.startswith("cv"):
+                key = (wl_name, "cv")
+                if key not in ref_cache:
+                    ref_cache[key] = gl.cv(wl.X, wl.y, lam, foldid_for(wl.y), reps)
+                ref = ref_cache[key]
+                ref_s = ref.median
+                idx = objs.get(f"{wl_name}:{task}:index")
+                if idx is not None:
+                    same = (int(idx[0]), int(idx[1])) == (ref.index_min, ref.index_1se)
+                    note += "; glmnet picks " + (f"the same" if same else f"{ref.index_min}/{ref.index_1se}")
+            else:  # boot100
+                W = bootstrap_weights(len(wl.y), 100)
+                ref_s = gl.bootstrap(wl.X, wl.y, lam, W, 1).median
+                note = f"{100 / secs:.1f} vs {100 / ref_s:.1f} paths/s"
+        row = {"workload": wl_name, "task": task, "mode": r["mode"], "dtype": r["dtype"], "device_s": secs,
+               "device_min": float(r["min"]), "device_max": float(r["max"]),
+               "compile_s": None if first is None else max(0.0, first - secs), "glmnet_cpu_s": ref_s,
+               "ratio": secs / ref_s, "accuracy": acc, "note": note}
+        rows.append(row)
+        print(f"{wl_name:>22} {task:>9}: device {secs:8.3f}s  glmnet(cpu) {ref_s:8.3f}s  ratio {row['ratio']:.2f}"
+              f"  {'' if acc is None else f'obj {acc:+.1e}'} {note}", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results-gpu.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    from jaxlasso import rglmnet
+
+    lines = [
+        "# Benchmark results on an accelerator",
+        "",
+        f"Device: {env['device_kind']} ({env['backend']}, jax {env['jax']}, Python {env['python']}, "
+        f"{env['cpus']} CPU cores), measured {env['date']} with `python benchmarks/device_run.py`; lanes "
+        f"(folds, resamples) as `{env['lane_mode']}`. glmnet: R glmnet {rglmnet.glmnet_version()} on "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (glmnet has no GPU version), "
+        f"measured {time.strftime('%Y-%m-%d %H:%M')} with `python benchmarks/run.py --device-results DIR` on the "
+        "same data (fingerprint-checked), lambda grid, folds and bootstrap weights.",
+        "",
+        "Medians of the repeats after a warm-up call (min-max in brackets); compile = first call minus the "
+        "median; ratio = jaxlasso on the device / glmnet on the CPU; objective = largest relative excess of "
+        "the device path's objective over glmnet's across the grid. Different machines: read the ratio as "
+        "'what a GPU buys over glmnet on this workplace's CPU', not as a same-machine race.",
+        "",
+        "| workload | task | lanes | dtype | jaxlasso device s | compile s | glmnet CPU s | ratio | objective | note |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        comp = "" if r["compile_s"] is None else f"{r['compile_s']:.1f}"
+        acc = "" if r["accuracy"] is None else f"{r['accuracy']:+.1e}"
+        lines.append(f"| {r['workload']} | {r['task']} | {r['mode']} | {r['dtype']} | {r['device_s']:.3f} "
+                     f"[{r['device_min']:.3f}-{r['device_max']:.3f}] | {comp} | {r['glmnet_cpu_s']:.3f} | "
+                     f"**{r['ratio']:.2f}** | {acc} | {r['note']} |")
+    notes = folder / "notes.md"  # hand-written observations of that run (what did not finish, why)
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
+    (out / "RESULTS-gpu.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / 'RESULTS-gpu.md'}")
     return 0
 
 

@@ -1,0 +1,198 @@
+"""Time jaxlasso alone on the accelerator JAX sees: the GPU half of the benchmark table.
+
+The lent GPU machines have no R, so this script times jaxlasso only and records what the
+comparison with glmnet needs afterwards: per row the first call (compile + run) and the median of
+the repeats, and per path the objective at every lambda plus a fingerprint of the data (so that
+the CPU side can check it rebuilt the same matrix). Back on a machine with R,
+
+    python benchmarks/run.py --device-results DIR
+
+runs glmnet on the same data, grid and folds and writes ``benchmarks/RESULTS-gpu.md``: jaxlasso on
+the accelerator against glmnet on the CPU (glmnet has no GPU version), with the objective check.
+
+    python benchmarks/device_run.py --out DIR [--budget SECONDS] [--quick]
+
+Rows are written to ``DIR/device.csv`` as they finish, so a run cut short keeps what it measured;
+``--budget`` stops starting new rows once that many seconds have passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("JAXLASSO_CACHE_DIR", "off")  # measure compilation honestly
+
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from adapters import Jaxlasso, Timing  # noqa: E402
+from datasets import WORKLOADS, gaussian  # noqa: E402
+
+import jaxlasso  # noqa: E402
+import jaxlasso._engine  # noqa: E402
+from run import glmnet_grid  # noqa: E402
+
+FIELDS = ["workload", "task", "mode", "dtype", "seconds", "min", "max", "first", "repeats", "fingerprint", "note"]
+
+
+def fingerprint(X, y) -> str:
+    """Shape and sums of the data: the CPU side checks it rebuilt the same matrix."""
+    return f"{X.shape[0]}x{X.shape[1]}:{float(np.sum(X)):.10e}:{float(np.sum(X * X)):.10e}:{float(np.sum(y)):.1f}"
+
+
+def foldid_for(y, seed: int = 0) -> np.ndarray:
+    """The benchmark's fixed fold assignment (benchmarks/run.py uses the same one)."""
+    return np.random.default_rng(seed).permutation(np.resize(np.arange(1, 11), len(y)))
+
+
+def bootstrap_weights(n: int, B: int, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(B)]).astype(float)
+
+
+def plan(quick: bool) -> list[tuple[str, str, int]]:
+    """(workload, task, repeats) in the order they run: the cheap, most-asked rows first."""
+    rows = [("seedlike", "path", 5), ("seedlike", "cv", 5), ("all_bcrabl", "path", 5), ("all_bcrabl", "cv", 5),
+            ("all_bcrabl", "boot100", 3), ("gauss200", "path", 5), ("gauss200", "cv", 5)]
+    if quick:
+        return [(w, t, 2) for w, t, _ in rows[:4]]
+    return rows + [("gauss1000", "path", 3), ("gauss1000", "cv", 3), ("datasets10", "screen", 1),
+                   ("datasets10", "cv-batch", 1), ("all_bcrabl", "cv-loop", 3), ("gauss200", "path-f32", 5),
+                   ("seedlike", "cv-loop", 3), ("gauss200", "cv-loop", 3), ("gauss1000", "cv-loop", 3)]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--budget", type=float, default=float("inf"), help="start no new row after this many seconds")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", nargs="*", help="workload:task pairs to run (default: the whole plan)")
+    args = ap.parse_args(argv)
+    import jax
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = {"jax": jax.__version__, "backend": jax.default_backend(),
+           "devices": [str(d) for d in jax.devices()], "device_kind": jax.devices()[0].device_kind,
+           "python": platform.python_version(), "cpus": os.cpu_count(), "numpy": np.__version__,
+           "lane_mode": jaxlasso._engine.default_lane_mode(),
+           "date": time.strftime("%Y-%m-%d %H:%M")}
+    (out / "device_env.json").write_text(json.dumps(env, indent=1))
+    print(json.dumps(env), flush=True)
+    t0 = time.perf_counter()
+    csv_path = out / "device.csv"
+    with open(csv_path, "w", newline="") as fh:
+        csv.DictWriter(fh, fieldnames=FIELDS).writeheader()
+    objectives: dict[str, np.ndarray] = {}
+    loaded: dict[str, object] = {}
+
+    def workload(name):
+        if name not in loaded:
+            loaded[name] = WORKLOADS[name]()
+        return loaded[name]
+
+    def record(wl_name, task, t: Timing, fp, *, mode, dtype="float64", note=""):
+        row = {"workload": wl_name, "task": task, "mode": mode, "dtype": dtype, "seconds": t.median,
+               "min": min(t.seconds), "max": max(t.seconds), "first": t.first, "repeats": len(t.seconds),
+               "fingerprint": fp, "note": note}
+        with open(csv_path, "a", newline="") as fh:
+            csv.DictWriter(fh, fieldnames=FIELDS).writerow(row)
+        comp = "" if t.compile is None else f" (+{t.compile:.1f}s compile)"
+        print(f"[{time.perf_counter() - t0:6.0f}s] {wl_name:>22} {task:>9} {mode:>4} {dtype}: "
+              f"{t.median:8.3f}s [{min(t.seconds):.3f}-{max(t.seconds):.3f}]{comp} {note}", flush=True)
+
+    steps = plan(args.quick)
+    if args.only:
+        steps = [s for s in steps if f"{s[0]}:{s[1]}" in args.only]
+    mode = jaxlasso._engine.default_lane_mode()
+    for name, task, repeats in steps:
+        if time.perf_counter() - t0 > args.budget:
+            print(f"budget of {args.budget:.0f}s spent: skipping {name} {task}", flush=True)
+            continue
+        try:
+            if name == "datasets10" and task == "screen":
+                from jaxlasso.screen import screen
+
+                sets = [gaussian(200, 20000, seed=100 + i) for i in range(10)]
+                data = {f"gauss{i}": (wl.X, wl.y) for i, wl in enumerate(sets)}
+                opts = {"log": "no", "rule": "lambda_1se"}
+                secs = []
+                t = time.perf_counter()
+                res = screen(data, options=opts, mode="vmap")
+                first = time.perf_counter() - t
+                for _ in range(repeats):
+                    t = time.perf_counter()
+                    res = screen(data, options=opts, mode="vmap")
+                    secs.append(time.perf_counter() - t)
+                record("10x gaussian_200x20000", task, Timing(secs, first), fingerprint(sets[0].X, sets[0].y),
+                       mode="vmap", note=f"jaxlasso.screen, datasets x folds in one vmapped call per bucket; "
+                       f"selected {res.table['n_selected'].tolist()}")
+                continue
+            if name == "datasets10":
+                sets = [gaussian(200, 20000, seed=100 + i) for i in range(10)]
+                jx = Jaxlasso()
+                secs, first = [], None
+                for i, wl in enumerate(sets):
+                    lam = glmnet_grid(wl.X, wl.y)
+                    t = jx.cv(wl.X, wl.y, lam, foldid_for(wl.y, i), repeats)
+                    first = t.first if first is None else first
+                    secs.append(t.median)
+                total = float(np.sum(secs))
+                record("10x gaussian_200x20000", task, Timing([total], total + first - secs[0]),
+                       fingerprint(sets[0].X, sets[0].y), mode=mode,
+                       note="loop over datasets of cv_logistic_path (folds batched per dataset)")
+                continue
+            wl = workload(name)
+            lam = glmnet_grid(wl.X, wl.y)
+            fp = fingerprint(wl.X, wl.y)
+            if task in ("path", "path-f32"):
+                dt = np.float32 if task == "path-f32" else np.float64
+                t = Jaxlasso(dtype=dt).path(wl.X, wl.y, lam, repeats)
+                obj = jaxlasso.logistic_objective(wl.X, wl.y, t.coef, t.intercept, lam)
+                objectives[f"{wl.name}:{task}"] = obj
+                record(wl.name, task, t, fp, mode="one", dtype=np.dtype(dt).name,
+                       note=f"capacities {t.extra['capacities']}")
+            elif task in ("cv", "cv-loop"):
+                lane_mode = "loop" if task == "cv-loop" else mode
+                prev = os.environ.get("JAXLASSO_LANE_MODE")
+                os.environ["JAXLASSO_LANE_MODE"] = lane_mode
+                try:
+                    t = Jaxlasso().cv(wl.X, wl.y, lam, foldid_for(wl.y), repeats)
+                finally:
+                    if prev is None:
+                        os.environ.pop("JAXLASSO_LANE_MODE")
+                    else:
+                        os.environ["JAXLASSO_LANE_MODE"] = prev
+                objectives[f"{wl.name}:{task}:index"] = np.array([t.index_min, t.index_1se])
+                objectives[f"{wl.name}:{task}:cvm"] = t.cvm
+                record(wl.name, task, t, fp, mode=lane_mode,
+                       note=f"lambda.min/1se indices {t.index_min}/{t.index_1se}")
+            elif task == "boot100":
+                W = bootstrap_weights(len(wl.y), 100)
+                t = Jaxlasso().bootstrap(wl.X, wl.y, lam, W, repeats)
+                record(wl.name, task, t, fp, mode=mode, note=f"{100 / t.median:.1f} paths/s")
+            np.savez(out / "device_objectives.npz", **objectives)
+        except Exception as exc:  # keep the rows that worked; say what failed
+            import traceback
+
+            traceback.print_exc()
+            print(f"FAILED {name} {task}: {type(exc).__name__}: {exc}", flush=True)
+    print(f"done in {time.perf_counter() - t0:.0f}s; rows in {csv_path}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raise SystemExit(main())
