@@ -298,6 +298,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
         jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32
         Xd = jnp.asarray(X, dtype=jdt)
         X2d = jnp.asarray(np.square(X), dtype=jdt)
+        XTd = jnp.asarray(np.ascontiguousarray(X.T), dtype=jdt)
         lam_d = jnp.asarray(lam_p, jdt)
         settings = Settings(jnp.asarray(tol, jdt), jnp.asarray(max_iter, jnp.int32),
                             jnp.asarray(max_sweeps, jnp.int32), jnp.asarray(bool(early_stop)))
@@ -309,7 +310,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
             def pad(a):
                 return np.concatenate([a, np.repeat(a[:1], Bp - B, axis=0)]) if Bp > B else a
 
-            problem = Problem(Xd, X2d, jnp.asarray(pad(y) if y.ndim == 2 else y, jdt), jnp.asarray(pad(W), jdt),
+            problem = Problem(Xd, X2d, XTd, jnp.asarray(pad(y) if y.ndim == 2 else y, jdt), jnp.asarray(pad(W), jdt),
                               jnp.asarray(pad(pf) if pf.ndim == 2 else pf, jdt), l1)
             master_d = jnp.asarray(np.r_[master, np.zeros(Bp - B, bool)])
 
@@ -334,7 +335,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
                 # JAX's config scopes (x64, matmul precision) are per thread: enter them here, before
                 # any array is made, or a worker thread would silently build float32 arrays.
                 with precision_scope(dtype):
-                    problem = Problem(Xd, X2d, jnp.asarray(y[b] if y.ndim == 2 else y, jdt),
+                    problem = Problem(Xd, X2d, XTd, jnp.asarray(y[b] if y.ndim == 2 else y, jdt),
                                       jnp.asarray(W[b], jdt), jnp.asarray(pf[b] if pf.ndim == 2 else pf, jdt), l1)
                     return _segments(run, 1, L, Lp, p, k, np.array([bound], np.int32), p_real)
 
@@ -374,12 +375,12 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
 def estimate_bytes(n: int, p: int, lanes: int, n_lambdas: int, k: int = 256, itemsize: int = 8) -> int:
     """Rough peak memory of solving ``lanes`` paths of one (bucketed) n x p problem at once.
 
-    X and its square (the moments) per problem; per lane, dense coefficient / gradient vectors of
+    X, its square (the moments) and its transpose (working-set gathers) per problem; per lane, dense coefficient / gradient vectors of
     length p, a k x n working block and its k x k Gram, and the per-lambda outputs. A factor 1.5
     covers XLA temporaries.
     """
     nb, pb = bucket_size(n), bucket_size(p)
-    per_problem = 2 * nb * pb
+    per_problem = 3 * nb * pb
     per_lane = 4 * pb + 3 * k * nb + 2 * k * k + n_lambdas * (2 * k + nb + 8)
     return int(1.5 * itemsize * (per_problem + lanes * per_lane))
 
@@ -480,7 +481,8 @@ def solve_datasets(datasets: list[DatasetLanes], *, l1_ratio: float, fit_interce
             put = lambda a: jax.device_put(a, NamedSharding(mesh, PartitionSpec("d")))  # noqa: E731
         else:
             put = lambda a: jax.device_put(a, devices[0])  # noqa: E731
-        problem = Problem(put(jnp.asarray(X, jdt)), put(jnp.asarray(np.square(X), jdt)), put(jnp.asarray(Y, jdt)),
+        problem = Problem(put(jnp.asarray(X, jdt)), put(jnp.asarray(np.square(X), jdt)),
+                          put(jnp.asarray(np.ascontiguousarray(X.transpose(0, 2, 1)), jdt)), put(jnp.asarray(Y, jdt)),
                           put(jnp.asarray(W, jdt)),
                           put(jnp.asarray(PF, jdt)), jnp.asarray(l1_ratio, jdt))
         lam_d = put(jnp.asarray(LAM, jdt))

@@ -132,7 +132,7 @@ def solve_path(problem: Problem, lambdas: Array, beta_init: Array, b0_init: Arra
     -------
     (PathOut, Moments, null_deviance)
     """
-    X, X2, y, w, pf, l1_ratio = problem
+    X, X2, XT_all, y, w, pf, l1_ratio = problem
     n, p = X.shape
     k = min(k, p)
     dtype = X.dtype
@@ -171,8 +171,8 @@ def solve_path(problem: Problem, lambdas: Array, beta_init: Array, b0_init: Arra
         m = jnp.minimum(jnp.sum(strong), k).astype(jnp.int32)
         slot = jnp.arange(k)
         mask = (slot < m) & ~mom.excluded[idx]
-        cols = (X[:, idx] - mom.xm[idx]) / mom.xs[idx]
-        XT = jnp.where(mask[:, None], cols.T, 0.0)
+        rows = (XT_all[idx] - mom.xm[idx][:, None]) / mom.xs[idx][:, None]
+        XT = jnp.where(mask[:, None], rows, 0.0)
         a1, a2 = prox.strengths(lam, pf_f[idx], l1_ratio)
         ws = WorkingSet(XT, jnp.where(mask, a1, 0.0), jnp.where(mask, a2, 0.0), mask, m)
         return idx, ws
