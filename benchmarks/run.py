@@ -176,6 +176,14 @@ def main(argv=None) -> int:
     return 0
 
 
+def write_csv(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
 def merge_device(folder: Path, out: Path, repeats: int) -> int:
     """The accelerator table: jaxlasso's rows from ``device_run.py`` against glmnet run here.
 
@@ -247,11 +255,7 @@ def merge_device(folder: Path, out: Path, repeats: int) -> int:
         rows.append(row)
         print(f"{wl_name:>22} {task:>9}: device {secs:8.3f}s  glmnet(cpu) {ref_s:8.3f}s  ratio {row['ratio']:.2f}"
               f"  {'' if acc is None else f'obj {acc:+.1e}'} {note}", flush=True)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "results-gpu.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(rows, out / "results-gpu.csv")
     from jaxlasso import rglmnet
 
     lines = [
@@ -287,11 +291,7 @@ def merge_device(folder: Path, out: Path, repeats: int) -> int:
 
 
 def write(rows, out: Path, args) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "results.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(rows, out / "results.csv")
     from jaxlasso import rglmnet
 
     lines = [
