@@ -28,9 +28,7 @@ import time
 import warnings
 from pathlib import Path
 
-os.environ.setdefault("JAXLASSO_CACHE_DIR", "off")  # measure compilation honestly
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -44,6 +42,17 @@ import jaxlasso._engine  # noqa: E402
 from run import glmnet_grid  # noqa: E402
 
 FIELDS = ["workload", "task", "mode", "dtype", "seconds", "min", "max", "first", "repeats", "fingerprint", "note"]
+
+
+def _commit() -> str | None:
+    """The checkout's commit, where git and the repository travelled with the code."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def fingerprint(X, y) -> str:
@@ -79,6 +88,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", nargs="*", help="workload:task pairs to run (default: the whole plan)")
     args = ap.parse_args(argv)
+    os.environ.setdefault("JAXLASSO_CACHE_DIR", "off")  # measure compilation honestly
     import jax
 
     out = Path(args.out)
@@ -87,7 +97,7 @@ def main(argv=None) -> int:
            "devices": [str(d) for d in jax.devices()], "device_kind": jax.devices()[0].device_kind,
            "python": platform.python_version(), "cpus": os.cpu_count(), "numpy": np.__version__,
            "lane_mode": jaxlasso._engine.default_lane_mode(),
-           "date": time.strftime("%Y-%m-%d %H:%M")}
+           "date": time.strftime("%Y-%m-%d %H:%M"), "commit": _commit()}
     (out / "device_env.json").write_text(json.dumps(env, indent=1))
     print(json.dumps(env), flush=True)
     t0 = time.perf_counter()

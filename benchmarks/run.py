@@ -26,9 +26,7 @@ import time
 import warnings
 from pathlib import Path
 
-os.environ.setdefault("JAXLASSO_CACHE_DIR", "off")  # measure compilation honestly
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -90,6 +88,7 @@ def main(argv=None) -> int:
                     help="merge the rows that benchmarks/device_run.py measured on an accelerator with glmnet "
                          "run here on the same data; writes RESULTS-gpu.md / results-gpu.csv")
     args = ap.parse_args(argv)
+    os.environ.setdefault("JAXLASSO_CACHE_DIR", "off")  # measure compilation honestly
     if args.quick:
         args.workloads = ["seedlike", "all_bcrabl"]
         args.tasks = ["path", "cv"]
@@ -262,7 +261,8 @@ def merge_device(folder: Path, out: Path, repeats: int) -> int:
         "# Benchmark results on an accelerator",
         "",
         f"Device: {env['device_kind']} ({env['backend']}, jax {env['jax']}, Python {env['python']}, "
-        f"{env['cpus']} CPU cores), measured {env['date']} with `python benchmarks/device_run.py`; lanes "
+        f"{env['cpus']} CPU cores), measured {env['date']}{' at commit ' + env['commit'] if env.get('commit') else ''} "
+        "with `python benchmarks/device_run.py`; lanes "
         f"(folds, resamples) as `{env['lane_mode']}`. glmnet: R glmnet {rglmnet.glmnet_version()} on "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (glmnet has no GPU version), "
         f"measured {time.strftime('%Y-%m-%d %H:%M')} with `python benchmarks/run.py --device-results DIR` on the "

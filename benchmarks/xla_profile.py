@@ -1,7 +1,7 @@
 """Where a path's time goes: exclusive time per XLA operation, from a JAX profiler trace.
 
-    python benchmarks/profile.py gauss1000            # one path on a benchmark workload
-    python benchmarks/profile.py all_bcrabl --top 30
+    python benchmarks/xla_profile.py gauss1000            # one path on a benchmark workload
+    python benchmarks/xla_profile.py all_bcrabl --top 30
 
 Runs the path once to compile, then once under ``jax.profiler.trace`` (with a Perfetto trace),
 and prints the operations of the compiled solver by their *exclusive* time (an operation's
