@@ -296,9 +296,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
 
     with precision_scope(dtype):
         jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32
-        Xd = jnp.asarray(X, dtype=jdt)
-        X2d = jnp.asarray(np.square(X), dtype=jdt)
-        XTd = jnp.asarray(np.ascontiguousarray(X.T), dtype=jdt)
+        Xd, X2d, XTd = design_arrays(X, jdt)
         lam_d = jnp.asarray(lam_p, jdt)
         settings = Settings(jnp.asarray(tol, jdt), jnp.asarray(max_iter, jnp.int32),
                             jnp.asarray(max_sweeps, jnp.int32), jnp.asarray(bool(early_stop)))
@@ -370,6 +368,12 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
     merged["coef"] = np.where(padded, 0.0, merged["coef"])
     return LaneOutputs(**merged, eta=eta, xm=moments.xm[:, :p_real], xs=moments.xs[:, :p_real],
                        excluded=moments.excluded[:, :p_real], null_deviance=null_dev, capacities=caps)
+
+
+def design_arrays(X: np.ndarray, jdt, put=lambda a: a):
+    """The design as the kernels take it: ``X``, ``X * X`` (moments) and a contiguous ``X^T``
+    (working-set gathers), over the last two axes, each placed on the device by ``put``."""
+    return tuple(put(jnp.asarray(a, jdt)) for a in (X, np.square(X), np.ascontiguousarray(np.swapaxes(X, -1, -2))))
 
 
 def estimate_bytes(n: int, p: int, lanes: int, n_lambdas: int, k: int = 256, itemsize: int = 8) -> int:
@@ -481,9 +485,7 @@ def solve_datasets(datasets: list[DatasetLanes], *, l1_ratio: float, fit_interce
             put = lambda a: jax.device_put(a, NamedSharding(mesh, PartitionSpec("d")))  # noqa: E731
         else:
             put = lambda a: jax.device_put(a, devices[0])  # noqa: E731
-        problem = Problem(put(jnp.asarray(X, jdt)), put(jnp.asarray(np.square(X), jdt)),
-                          put(jnp.asarray(np.ascontiguousarray(X.transpose(0, 2, 1)), jdt)), put(jnp.asarray(Y, jdt)),
-                          put(jnp.asarray(W, jdt)),
+        problem = Problem(*design_arrays(X, jdt, put), put(jnp.asarray(Y, jdt)), put(jnp.asarray(W, jdt)),
                           put(jnp.asarray(PF, jdt)), jnp.asarray(l1_ratio, jdt))
         lam_d = put(jnp.asarray(LAM, jdt))
         master_d = put(jnp.asarray(MASTER))
