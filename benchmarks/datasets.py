@@ -50,6 +50,27 @@ def gaussian(n: int, p: int, *, seed: int = 0, n_signal: int = 20, rho: float = 
     return Workload(f"gaussian_{n}x{p}", X, y, f"Gaussian rho={rho}, {n_signal} signals")
 
 
+def throughput_datasets(count: int) -> list[Workload]:
+    """The same-shape datasets of the throughput row: Gaussian 200 x 20,000, seeds 100, 101, ..."""
+    return [gaussian(200, 20000, seed=100 + i) for i in range(count)]
+
+
+def foldid_for(y, seed: int = 0, nfolds: int = 10) -> np.ndarray:
+    """The benchmark's fixed fold assignment (1..nfolds) for everyone: jaxlasso, glmnet, any machine."""
+    return np.random.default_rng(seed).permutation(np.resize(np.arange(1, nfolds + 1), len(y)))
+
+
+def bootstrap_weights(n: int, B: int, seed: int = 1) -> np.ndarray:
+    """B bootstrap resamples of n rows as count weights (B, n)."""
+    rng = np.random.default_rng(seed)
+    return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(B)]).astype(float)
+
+
+def fingerprint(X, y) -> str:
+    """Shape and sums of the data: the two halves of the GPU table check they saw the same matrix."""
+    return f"{X.shape[0]}x{X.shape[1]}:{float(np.sum(X)):.10e}:{float(np.sum(X * X)):.10e}:{float(np.sum(y)):.1f}"
+
+
 WORKLOADS = {
     "seedlike": seedlike,
     "all_bcrabl": all_bcrabl,

@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from adapters import Jaxlasso, Timing  # noqa: E402
-from datasets import WORKLOADS, gaussian  # noqa: E402
+from datasets import WORKLOADS, bootstrap_weights, fingerprint, foldid_for, throughput_datasets  # noqa: E402
 
 import jaxlasso  # noqa: E402
 import jaxlasso._engine  # noqa: E402
@@ -53,21 +53,6 @@ def _commit() -> str | None:
                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
-
-
-def fingerprint(X, y) -> str:
-    """Shape and sums of the data: the CPU side checks it rebuilt the same matrix."""
-    return f"{X.shape[0]}x{X.shape[1]}:{float(np.sum(X)):.10e}:{float(np.sum(X * X)):.10e}:{float(np.sum(y)):.1f}"
-
-
-def foldid_for(y, seed: int = 0) -> np.ndarray:
-    """The benchmark's fixed fold assignment (benchmarks/run.py uses the same one)."""
-    return np.random.default_rng(seed).permutation(np.resize(np.arange(1, 11), len(y)))
-
-
-def bootstrap_weights(n: int, B: int, seed: int = 1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(B)]).astype(float)
 
 
 def plan(quick: bool) -> list[tuple[str, str, int]]:
@@ -134,7 +119,7 @@ def main(argv=None) -> int:
             if name == "datasets10" and task == "screen":
                 from jaxlasso.screen import screen
 
-                sets = [gaussian(200, 20000, seed=100 + i) for i in range(10)]
+                sets = throughput_datasets(10)
                 data = {f"gauss{i}": (wl.X, wl.y) for i, wl in enumerate(sets)}
                 opts = {"log": "no", "rule": "lambda_1se"}
                 secs = []
@@ -150,7 +135,7 @@ def main(argv=None) -> int:
                        f"selected {res.table['n_selected'].tolist()}")
                 continue
             if name == "datasets10":
-                sets = [gaussian(200, 20000, seed=100 + i) for i in range(10)]
+                sets = throughput_datasets(10)
                 jx = Jaxlasso()
                 secs, first = [], None
                 for i, wl in enumerate(sets):

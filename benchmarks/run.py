@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from adapters import Glmnet, Jaxlasso, Skglm, SklearnSaga  # noqa: E402
-from datasets import WORKLOADS, gaussian  # noqa: E402
+from datasets import WORKLOADS, bootstrap_weights, fingerprint, foldid_for, throughput_datasets  # noqa: E402
 
 import jaxlasso  # noqa: E402
 
@@ -128,27 +128,25 @@ def main(argv=None) -> int:
                 sg = Skglm().path(X, y, lam, max(1, args.repeats // 2))
                 add(wl.name, "path-skglm", sg, ref, accuracy(X, y, lam, sg, ref), "skglm vs glmnet")
         if "cv" in args.tasks:
-            foldid = np.random.default_rng(0).permutation(np.resize(np.arange(1, 11), len(y)))
+            foldid = foldid_for(y)
             ours = jx.cv(X, y, lam, foldid, args.repeats)
             ref = gl.cv(X, y, lam, foldid, args.repeats)
             add(wl.name, "cv", ours, ref, None, index_note(X, y, lam, foldid, ours, ref))
     if "bootstrap" in args.tasks:
         wl = WORKLOADS["all_bcrabl"]()
         lam = glmnet_grid(wl.X, wl.y)
-        rng = np.random.default_rng(1)
-        n = len(wl.y)
-        weights = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(args.bootstrap)]).astype(float)
+        weights = bootstrap_weights(len(wl.y), args.bootstrap)
         ours = jx.bootstrap(wl.X, wl.y, lam, weights, max(1, args.repeats // 2))
         ref = gl.bootstrap(wl.X, wl.y, lam, weights, 1)
         add(wl.name, f"boot{args.bootstrap}", ours, ref, None,
             f"{args.bootstrap / ours.median:.1f} vs {args.bootstrap / ref.median:.1f} paths/s")
     if "datasets" in args.tasks:
-        sets = [gaussian(200, 20000, seed=100 + i) for i in range(args.datasets)]
+        sets = throughput_datasets(args.datasets)
         secs_j, secs_r = [], []
         first = None
         for i, wl in enumerate(sets):
             lam = glmnet_grid(wl.X, wl.y)
-            foldid = np.random.default_rng(i).permutation(np.resize(np.arange(1, 11), len(wl.y)))
+            foldid = foldid_for(wl.y, i)
             t = jx.cv(wl.X, wl.y, lam, foldid, 1)
             if first is None:
                 first = t.first
@@ -192,14 +190,12 @@ def merge_device(folder: Path, out: Path, repeats: int) -> int:
     """
     import json
 
-    from device_run import bootstrap_weights, fingerprint, foldid_for
-
     env = json.loads((folder / "device_env.json").read_text())
     with open(folder / "device.csv", newline="") as fh:
         dev = list(csv.DictReader(fh))
     objs = dict(np.load(folder / "device_objectives.npz")) if (folder / "device_objectives.npz").exists() else {}
     gl = Glmnet()
-    by_name = {WORKLOADS[k]().name: k for k in WORKLOADS}
+    workloads = {wl.name: wl for wl in (make() for make in WORKLOADS.values())}  # each built once
     ref_cache: dict = {}
     rows = []
     for r in dev:
@@ -208,15 +204,14 @@ def merge_device(folder: Path, out: Path, repeats: int) -> int:
         if wl_name.startswith("10x"):
             if "datasets" not in ref_cache:
                 tot = 0.0
-                for i in range(10):
-                    d = gaussian(200, 20000, seed=100 + i)
+                for i, d in enumerate(throughput_datasets(10)):
                     lam = glmnet_grid(d.X, d.y)
                     tot += gl.cv(d.X, d.y, lam, foldid_for(d.y, i), 1).median
                 ref_cache["datasets"] = tot
             ref_s, acc = ref_cache["datasets"], None
             note = f"{r['note']}; {10 / secs * 60:.1f} vs {10 / ref_s * 60:.1f} datasets/min"
         else:
-            wl = WORKLOADS[by_name[wl_name]]()
+            wl = workloads[wl_name]
             if fingerprint(wl.X, wl.y) != r["fingerprint"]:
                 print(f"{wl_name}: the device saw other data ({r['fingerprint']}); row skipped", file=sys.stderr)
                 continue
@@ -242,7 +237,7 @@ def merge_device(folder: Path, out: Path, repeats: int) -> int:
                 idx = objs.get(f"{wl_name}:{task}:index")
                 if idx is not None:
                     same = (int(idx[0]), int(idx[1])) == (ref.index_min, ref.index_1se)
-                    note += "; glmnet picks " + (f"the same" if same else f"{ref.index_min}/{ref.index_1se}")
+                    note += "; glmnet picks " + ("the same" if same else f"{ref.index_min}/{ref.index_1se}")
             else:  # boot100
                 W = bootstrap_weights(len(wl.y), 100)
                 ref_s = gl.bootstrap(wl.X, wl.y, lam, W, 1).median

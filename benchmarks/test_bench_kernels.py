@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jaxlasso  # noqa: E402
-from datasets import WORKLOADS  # noqa: E402
+from datasets import WORKLOADS, foldid_for  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -37,7 +37,7 @@ def test_path(benchmark, workload):
 
 def test_cv(benchmark, workload):
     wl, lam = workload
-    foldid = np.random.default_rng(0).permutation(np.resize(np.arange(1, 11), len(wl.y)))
+    foldid = foldid_for(wl.y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         jaxlasso.cv_logistic_path(wl.X, wl.y, lambdas=lam, foldid=foldid)

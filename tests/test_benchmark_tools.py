@@ -9,7 +9,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from device_run import bootstrap_weights, fingerprint, foldid_for  # noqa: E402
+from datasets import bootstrap_weights, fingerprint, foldid_for  # noqa: E402
 from xla_profile import exclusive_times  # noqa: E402
 
 
