@@ -296,7 +296,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
 
     with precision_scope(dtype):
         jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32
-        Xd, X2d, XTd = design_arrays(X, jdt)
+        Xd, X2d, XTd, X32d = design_arrays(X, jdt, kkt_float32=mode == "loop" and kkt_float32_default())
         lam_d = jnp.asarray(lam_p, jdt)
         settings = Settings(jnp.asarray(tol, jdt), jnp.asarray(max_iter, jnp.int32),
                             jnp.asarray(max_sweeps, jnp.int32), jnp.asarray(bool(early_stop)))
@@ -308,7 +308,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
             def pad(a):
                 return np.concatenate([a, np.repeat(a[:1], Bp - B, axis=0)]) if Bp > B else a
 
-            problem = Problem(Xd, X2d, XTd, jnp.asarray(pad(y) if y.ndim == 2 else y, jdt), jnp.asarray(pad(W), jdt),
+            problem = Problem(Xd, X2d, XTd, Xd, jnp.asarray(pad(y) if y.ndim == 2 else y, jdt), jnp.asarray(pad(W), jdt),
                               jnp.asarray(pad(pf) if pf.ndim == 2 else pf, jdt), l1)
             master_d = jnp.asarray(np.r_[master, np.zeros(Bp - B, bool)])
 
@@ -333,7 +333,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
                 # JAX's config scopes (x64, matmul precision) are per thread: enter them here, before
                 # any array is made, or a worker thread would silently build float32 arrays.
                 with precision_scope(dtype):
-                    problem = Problem(Xd, X2d, XTd, jnp.asarray(y[b] if y.ndim == 2 else y, jdt),
+                    problem = Problem(Xd, X2d, XTd, X32d, jnp.asarray(y[b] if y.ndim == 2 else y, jdt),
                                       jnp.asarray(W[b], jdt), jnp.asarray(pf[b] if pf.ndim == 2 else pf, jdt), l1)
                     return _segments(run, 1, L, Lp, p, k, np.array([bound], np.int32), p_real)
 
@@ -370,21 +370,42 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
                        excluded=moments.excluded[:, :p_real], null_deviance=null_dev, capacities=caps)
 
 
-def design_arrays(X: np.ndarray, jdt, put=lambda a: a):
-    """The design as the kernels take it: ``X``, ``X * X`` (moments) and a contiguous ``X^T``
-    (working-set gathers), over the last two axes, each placed on the device by ``put``."""
-    return tuple(put(jnp.asarray(a, jdt)) for a in (X, np.square(X), np.ascontiguousarray(np.swapaxes(X, -1, -2))))
+def design_arrays(X: np.ndarray, jdt, put=lambda a: a, *, kkt_float32: bool = False):
+    """The design as the kernels take it: ``X``, ``X * X`` (moments), a contiguous ``X^T``
+    (working-set gathers) and ``X32`` (the KKT pass), over the last two axes, each placed on the
+    device by ``put``.
+
+    ``X32`` is a float32 copy for a float64 problem when ``kkt_float32`` (half a copy of ``X``
+    more memory; see ``Problem.X32``) and no entry exceeds 2^100 in magnitude, else ``X``
+    itself (no copy).
+    """
+    Xd, X2d, XTd = (put(jnp.asarray(a, jdt)) for a in (X, np.square(X), np.ascontiguousarray(np.swapaxes(X, -1, -2))))
+    # No float32 copy of entries beyond 2^100: products and sums of n of them must stay finite.
+    small = X.size == 0 or float(np.max(np.abs(X))) <= 2.0 ** 100
+    X32 = put(jnp.asarray(X, jnp.float32)) if kkt_float32 and jdt == jnp.float64 and small else Xd
+    return Xd, X2d, XTd, X32
+
+
+def kkt_float32_default() -> bool:
+    """Whether float64 lanes solved one at a time make their KKT passes in float32 (certified).
+
+    On by default; ``JAXLASSO_KKT_FLOAT32=0`` turns it off (results are identical either way up
+    to the last bits of the solver's path: the same violators are found; see
+    ``kernels.path.kkt_pass``). Batched (vmap) lanes always use the float64 pass.
+    """
+    return os.environ.get("JAXLASSO_KKT_FLOAT32", "1").strip().lower() not in ("0", "off", "false", "no")
 
 
 def estimate_bytes(n: int, p: int, lanes: int, n_lambdas: int, k: int = 256, itemsize: int = 8) -> int:
     """Rough peak memory of solving ``lanes`` paths of one (bucketed) n x p problem at once.
 
-    X, its square (the moments) and its transpose (working-set gathers) per problem; per lane, dense coefficient / gradient vectors of
+    X, its square (the moments), its transpose (working-set gathers) and, for float64, a float32
+    copy (the KKT pass) per problem; per lane, dense coefficient / gradient vectors of
     length p, a k x n working block and its k x k Gram, and the per-lambda outputs. A factor 1.5
     covers XLA temporaries.
     """
     nb, pb = bucket_size(n), bucket_size(p)
-    per_problem = 3 * nb * pb
+    per_problem = (3.5 if itemsize == 8 else 3) * nb * pb
     per_lane = 4 * pb + 3 * k * nb + 2 * k * k + n_lambdas * (2 * k + nb + 8)
     return int(1.5 * itemsize * (per_problem + lanes * per_lane))
 
