@@ -308,7 +308,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
             def pad(a):
                 return np.concatenate([a, np.repeat(a[:1], Bp - B, axis=0)]) if Bp > B else a
 
-            problem = Problem(Xd, X2d, XTd, Xd, jnp.asarray(pad(y) if y.ndim == 2 else y, jdt), jnp.asarray(pad(W), jdt),
+            problem = Problem(Xd, X2d, XTd, X32d, jnp.asarray(pad(y) if y.ndim == 2 else y, jdt), jnp.asarray(pad(W), jdt),
                               jnp.asarray(pad(pf) if pf.ndim == 2 else pf, jdt), l1)
             master_d = jnp.asarray(np.r_[master, np.zeros(Bp - B, bool)])
 
@@ -381,9 +381,9 @@ def design_arrays(X: np.ndarray, jdt, put=lambda a: a, *, kkt_float32: bool = Fa
     """
     Xd, X2d, XTd = (put(jnp.asarray(a, jdt)) for a in (X, np.square(X), np.ascontiguousarray(np.swapaxes(X, -1, -2))))
     # No float32 copy of entries beyond 2^100: products and sums of n of them must stay finite.
-    small = X.size == 0 or float(np.max(np.abs(X))) <= 2.0 ** 100
-    X32 = put(jnp.asarray(X, jnp.float32)) if kkt_float32 and jdt == jnp.float64 and small else Xd
-    return Xd, X2d, XTd, X32
+    if kkt_float32 and jdt == jnp.float64 and (X.size == 0 or float(np.max(np.abs(X))) <= 2.0 ** 100):
+        return Xd, X2d, XTd, put(jnp.asarray(X, jnp.float32))
+    return Xd, X2d, XTd, Xd
 
 
 def kkt_float32_default() -> bool:
