@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kernels import Problem, Settings, Status, datasets_solver, lanes_solver, single_solver
+from kernels import Problem, Settings, Status, datasets_solver, fresh_state, lanes_solver, single_solver
 
 from ._config import PATH
 from .exceptions import ConvergenceWarning
@@ -212,22 +212,23 @@ def _to_numpy(out, mom, null_dev, B, L):
     return out, mom, np.asarray(null_dev)[:B]
 
 
-def _segments(run, B: int, L: int, Lp: int, p: int, k: int, stop: np.ndarray, cap: int):
-    """Run ``run(k, beta_init, b0_init, start, stop)`` for B lanes, growing ``k`` on overflow.
+def _segments(run, B: int, L: int, Lp: int, k: int, stop: np.ndarray, cap: int):
+    """Run ``run(k, state, start, stop)`` for B lanes, growing ``k`` on overflow.
 
-    A lane that overflows at lambda m is resumed from m with a larger capacity (see
-    :func:`grow_capacity`), warm-started
-    from its solution at m - 1; the other lanes are skipped (``start = Lp``). ``p`` is the
-    (padded) number of columns, ``cap`` the number of real features (the largest capacity).
+    ``run`` returns ``(PathOut, Moments, null_dev, state)`` (numpy, except ``state``: the kernels'
+    :class:`~kernels.PathState`, kept where it is and passed back as is; ``None`` asks for a
+    fresh start). A lane that overflows at lambda m is resumed from m with a larger capacity
+    (see :func:`grow_capacity`) from the state it stopped in -- exactly where an uninterrupted
+    path would continue; the other lanes are skipped (``start = Lp``). ``cap`` is the number of
+    real features (the largest capacity).
     """
     start = np.zeros(B, np.int32)
-    beta_init = np.zeros((B, p))
-    b0_init = np.full(B, np.nan)
+    state = None
     merged = moments = null_dev = None
     capacities = []
     while True:
         capacities.append(k)
-        out, mom, nd = run(k, beta_init, b0_init, start, stop)
+        out, mom, nd, state = run(k, state, start, stop)
         if moments is None:
             moments, null_dev = mom, nd
         merged = _merge(merged, out, start, k)
@@ -241,17 +242,7 @@ def _segments(run, B: int, L: int, Lp: int, p: int, k: int, stop: np.ndarray, ca
         # penalties fill the working set at once), so each capacity compiles at most once.
         needed = max(int(merged["ws_needed"][b, first[b]]) for b in range(B) if first[b] < L)
         k = grow_capacity(k, needed, cap)
-        for b in range(B):
-            if first[b] >= L:
-                start[b] = Lp
-                continue
-            start[b] = first[b]
-            m = first[b] - 1
-            beta_init[b] = 0.0
-            b0_init[b] = np.nan
-            if m >= 0:
-                np.add.at(beta_init[b], merged["idx"][b, m], merged["coef"][b, m])
-                b0_init[b] = merged["intercept"][b, m]
+        start = np.where(first < L, first, Lp).astype(np.int32)
         log.debug("working set overflow: resuming %d lane(s) with capacity %d", int((first < L).sum()), k)
 
 
@@ -312,30 +303,34 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
                               jnp.asarray(pad(pf) if pf.ndim == 2 else pf, jdt), l1)
             master_d = jnp.asarray(np.r_[master, np.zeros(Bp - B, bool)])
 
-            def run(k, beta_init, b0_init, start, stop):
+            def run(k, state, start, stop):
                 fn = lanes_solver(k=k, y_batched=y.ndim == 2, pf_batched=pf.ndim == 2, **statics)
                 pad_start = np.r_[start, np.full(Bp - B, Lp, np.int32)]
-                res = fn(problem, lam_d, jnp.asarray(pad(beta_init), jdt), jnp.asarray(pad(b0_init), jdt),
+                res = fn(problem, lam_d, fresh_state(p, jdt, (Bp,)) if state is None else state,
                          jnp.asarray(pad_start), jnp.asarray(pad(stop)), settings, master_d)
-                return _to_numpy(*res, B, L)
+                return (*_to_numpy(*res[:3], B, L), res[3])
 
-            merged, moments, null_dev, caps = _segments(run, B, L, Lp, p, k, np.full(B, L, np.int32), p_real)
+            merged, moments, null_dev, caps = _segments(run, B, L, Lp, k, np.full(B, L, np.int32), p_real)
         else:
             lanes = [None] * B
 
             def solve_lane(b: int, bound: int):
-                def run(k, beta_init, b0_init, start, stop):
+                def run(k, state, start, stop):
                     fn = single_solver(k=k, fit_intercept=fit_intercept, standardize=standardize)
-                    res = fn(problem, lam_d, jnp.asarray(beta_init[0], jdt), jnp.asarray(b0_init[0], jdt),
-                             jnp.asarray(start[0]), jnp.asarray(stop[0]), settings, jnp.asarray(master[b]))
-                    return _to_numpy(*jax.tree.map(lambda a: a[None], res), 1, L)
+                    out, mom, nd, state = fn(problem, lam_d, fresh_state(p, jdt) if state is None else state,
+                                             jnp.asarray(start[0]), jnp.asarray(stop[0]), settings,
+                                             jnp.asarray(master[b]))
+                    # One lane: add the lane axis on the host (no device op per array).
+                    out, mom = (jax.tree.map(lambda a: np.asarray(a)[None, :L], out),
+                                jax.tree.map(lambda a: np.asarray(a)[None], mom))
+                    return out, mom, np.asarray(nd)[None], state
 
                 # JAX's config scopes (x64, matmul precision) are per thread: enter them here, before
                 # any array is made, or a worker thread would silently build float32 arrays.
                 with precision_scope(dtype):
                     problem = Problem(Xd, X2d, XTd, X32d, jnp.asarray(y[b] if y.ndim == 2 else y, jdt),
                                       jnp.asarray(W[b], jdt), jnp.asarray(pf[b] if pf.ndim == 2 else pf, jdt), l1)
-                    return _segments(run, 1, L, Lp, p, k, np.array([bound], np.int32), p_real)
+                    return _segments(run, 1, L, Lp, k, np.array([bound], np.int32), p_real)
 
             bound = L
             # Masters first: their early stop bounds every other lane.
@@ -513,15 +508,16 @@ def solve_datasets(datasets: list[DatasetLanes], *, l1_ratio: float, fit_interce
         settings = Settings(jnp.asarray(tol, jdt), jnp.asarray(max_iter, jnp.int32),
                             jnp.asarray(max_sweeps, jnp.int32), jnp.asarray(bool(early_stop)))
 
-        def run(k, beta_init, b0_init, start, stop_flat):
+        def run(k, state, start, stop_flat):
             fn = datasets_solver(k=k, fit_intercept=fit_intercept, standardize=standardize, keep_eta=keep_eta)
-            res = fn(problem, lam_d, put(jnp.asarray(beta_init.reshape(Dp, Bb, pb), jdt)),
-                     put(jnp.asarray(b0_init.reshape(Dp, Bb), jdt)), put(jnp.asarray(start.reshape(Dp, Bb))),
+            if state is None:
+                state = jax.tree.map(put, fresh_state(pb, jdt, (Dp, Bb)))
+            res = fn(problem, lam_d, state, put(jnp.asarray(start.reshape(Dp, Bb))),
                      put(jnp.asarray(stop_flat.reshape(Dp, Bb))), settings, master_d)
-            flat = jax.tree.map(lambda a: np.asarray(a).reshape((Dp * Bb,) + a.shape[2:]), res)
-            return flat[0], flat[1], flat[2]
+            flat = jax.tree.map(lambda a: np.asarray(a).reshape((Dp * Bb,) + a.shape[2:]), res[:3])
+            return flat[0], flat[1], flat[2], res[3]
 
-        merged, moments, null_dev, caps = _segments(run, Dp * Bb, Lb, Lb, pb, k, stop.reshape(-1), cap)
+        merged, moments, null_dev, caps = _segments(run, Dp * Bb, Lb, Lb, k, stop.reshape(-1), cap)
     outs = []
     for i, d in enumerate(datasets):
         n, p = d.X.shape

@@ -4,19 +4,21 @@ No numpy/pandas, no I/O, no validation and no Python branching on array values: 
 API in :mod:`jaxlasso` validates and prepares inputs and maps status codes to messages.
 """
 
-from ._types import Moments, PathOut, Problem, Settings, Status
+from ._types import Moments, PathOut, PathState, Problem, Settings, Status
 from .batched import DATASET_AXIS, LANE_AXIS, datasets_solver, lanes_solver, single_solver
-from .path import moments, solve_path, solve_path_jit
+from .path import fresh_state, moments, solve_path, solve_path_jit
 
 __all__ = [
     "DATASET_AXIS",
     "LANE_AXIS",
     "Moments",
     "PathOut",
+    "PathState",
     "Problem",
     "Settings",
     "Status",
     "datasets_solver",
+    "fresh_state",
     "lanes_solver",
     "single_solver",
     "moments",

@@ -137,3 +137,32 @@ class Moments(NamedTuple):
     """(p,) weighted population SDs (1 when not standardising; 1 for excluded columns)."""
     excluded: Array
     """(p,) bool: infinite penalty factor or zero weighted variance."""
+
+
+class PathState(NamedTuple):
+    """Where a path stands before its next lambda: what a segment needs to resume a lane.
+
+    ``solve_path`` takes one and returns the state after its last solved lambda, so a lane that
+    overflowed its working set at lambda ``m`` resumes (with a larger capacity) exactly as an
+    uninterrupted path would continue: from the warm start that lambda ``m`` would have used,
+    with the gradient and moments already computed (no pass over ``X`` to restart). With
+    ``resume`` False the path starts afresh at the intercept-only fit and the other fields are
+    ignored (see :func:`kernels.path.fresh_state`).
+    """
+
+    beta: Array
+    """(p,) warm start: standardised coefficients (moved along the path predictor)."""
+    b0: Array
+    """() warm-start intercept."""
+    grad: Array
+    """(p,) full loss gradient at the last solution (the next lambda's strong rule)."""
+    lam_prev: Array
+    """() the last solved lambda."""
+    dev_prev: Array
+    """() deviance ratio there."""
+    mom: Moments
+    """The lane's column moments."""
+    colnorm: Array
+    """(p,) column norms ``||x_j||_2`` of ``X`` (float32 KKT pass bound)."""
+    resume: Array
+    """() bool: resume from this state (else start afresh)."""

@@ -37,14 +37,15 @@ DATASET_AXIS = "datasets"
 
 @functools.lru_cache(maxsize=None)
 def single_solver(*, k: int, fit_intercept: bool, standardize: bool):
-    """Jitted ``f(problem, lambdas, beta_init, b0_init, start, stop, settings, is_master)`` for one lane.
+    """Jitted ``f(problem, lambdas, state, start, stop, settings, is_master)`` for one lane.
 
-    ``problem.w`` (n,), ``beta_init`` (p,), the rest scalars; returns (PathOut, Moments, null_dev).
+    ``problem.w`` (n,), ``state`` a :class:`PathState` (p,), the rest scalars; returns
+    (PathOut, Moments, null_dev, PathState).
     The linear predictor is always kept ((L, n) is small for one lane), so that a path and the
     folds of a CV share one executable.
     """
-    def one(problem, lambdas, beta_init, b0_init, start, stop, settings, is_master):
-        return solve_path(problem, lambdas, beta_init, b0_init, start, stop, settings, k=k,
+    def one(problem, lambdas, state, start, stop, settings, is_master):
+        return solve_path(problem, lambdas, state, start, stop, settings, k=k,
                           fit_intercept=fit_intercept, standardize=standardize, keep_eta=True,
                           is_master=is_master)
 
@@ -57,17 +58,17 @@ def lanes_solver(*, k: int, fit_intercept: bool, standardize: bool, keep_eta: bo
     """Jitted ``vmap`` over B lanes sharing ``X`` (and ``y``/``pf`` unless batched).
 
     ``problem.y`` (n,) or (B, n); ``problem.w`` (B, n); ``problem.pf`` (p,) or (B, p);
-    ``beta_init`` (B, p); ``b0_init``, ``start``, ``stop``, ``is_master`` (B,). Outputs carry a
+    ``state`` a :class:`PathState` with a leading B axis; ``start``, ``stop``, ``is_master`` (B,). Outputs carry a
     leading B axis.
     """
-    def one(problem, lambdas, beta_init, b0_init, start, stop, settings, is_master):
-        return solve_path(problem, lambdas, beta_init, b0_init, start, stop, settings, k=k,
+    def one(problem, lambdas, state, start, stop, settings, is_master):
+        return solve_path(problem, lambdas, state, start, stop, settings, k=k,
                           fit_intercept=fit_intercept, standardize=standardize, keep_eta=keep_eta,
                           is_master=is_master, axis_name=LANE_AXIS, sync_axes=(LANE_AXIS,))
 
     axes = Problem(X=None, X2=None, XT=None, X32=None, y=0 if y_batched else None, w=0, pf=0 if pf_batched else None,
                    l1_ratio=None)
-    return jax.jit(jax.vmap(one, in_axes=(axes, None, 0, 0, 0, 0, None, 0), axis_name=LANE_AXIS))
+    return jax.jit(jax.vmap(one, in_axes=(axes, None, 0, 0, 0, None, 0), axis_name=LANE_AXIS))
 
 
 @functools.lru_cache(maxsize=None)
@@ -75,17 +76,17 @@ def datasets_solver(*, k: int, fit_intercept: bool, standardize: bool, keep_eta:
     """Jitted ``vmap`` over D datasets of one (padded) shape, each with B lanes.
 
     ``problem.X`` (D, n, p), ``problem.y`` (D, n), ``problem.w`` (D, B, n), ``problem.pf``
-    (D, p); ``lambdas`` (D, L); ``beta_init`` (D, B, p); ``b0_init``, ``start``, ``stop``,
-    ``is_master`` (D, B). Lanes of one dataset share its ``X``; the master lanes' early stop
+    (D, p); ``lambdas`` (D, L); ``state`` a :class:`PathState` with leading (D, B) axes;
+    ``start``, ``stop``, ``is_master`` (D, B). Lanes of one dataset share its ``X``; the master lanes' early stop
     applies within each dataset.
     """
-    def one(problem, lambdas, beta_init, b0_init, start, stop, settings, is_master):
-        return solve_path(problem, lambdas, beta_init, b0_init, start, stop, settings, k=k,
+    def one(problem, lambdas, state, start, stop, settings, is_master):
+        return solve_path(problem, lambdas, state, start, stop, settings, k=k,
                           fit_intercept=fit_intercept, standardize=standardize, keep_eta=keep_eta,
                           is_master=is_master, axis_name=LANE_AXIS,
                           sync_axes=(DATASET_AXIS, LANE_AXIS))
 
     lane_axes = Problem(X=None, X2=None, XT=None, X32=None, y=None, w=0, pf=None, l1_ratio=None)
-    lanes = jax.vmap(one, in_axes=(lane_axes, None, 0, 0, 0, 0, None, 0), axis_name=LANE_AXIS)
+    lanes = jax.vmap(one, in_axes=(lane_axes, None, 0, 0, 0, None, 0), axis_name=LANE_AXIS)
     data_axes = Problem(X=0, X2=0, XT=0, X32=0, y=0, w=0, pf=0, l1_ratio=None)
-    return jax.jit(jax.vmap(lanes, in_axes=(data_axes, 0, 0, 0, 0, 0, None, 0), axis_name=DATASET_AXIS))
+    return jax.jit(jax.vmap(lanes, in_axes=(data_axes, 0, 0, 0, 0, None, 0), axis_name=DATASET_AXIS))

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from . import kkt, losses, prox
-from ._types import Array, Moments, PathOut, Problem, Settings, Status
+from ._types import Array, Moments, PathOut, PathState, Problem, Settings, Status
 from .solver import WorkingSet, newton_solve
 
 # glmnet.control() factory defaults used by the early stop of the path.
@@ -179,18 +179,29 @@ def _entry_scores(grad: Array, beta: Array, pf_l1: Array, excluded: Array) -> Ar
     return jnp.where(excluded, -jnp.inf, score)
 
 
-def solve_path(problem: Problem, lambdas: Array, beta_init: Array, b0_init: Array, start: Array,
-               stop: Array, settings: Settings, *, k: int, fit_intercept: bool, standardize: bool,
-               keep_eta: bool, is_master: Array | None = None, axis_name: str | None = None,
-               sync_axes: tuple[str, ...] = ()) -> tuple[PathOut, Moments, Array]:
-    """Solve the path for ``lambdas[start:stop]`` warm-started from ``(b0_init, beta_init)``.
+def fresh_state(p: int, dtype, batch: tuple[int, ...] = ()) -> PathState:
+    """A :class:`PathState` that starts a path afresh (``resume`` False; the values are unused)."""
+    z = jnp.zeros(batch + (p,), dtype)
+    zs = jnp.zeros(batch, dtype)
+    return PathState(z, zs, z, zs, zs, Moments(z, jnp.ones(batch + (p,), dtype), jnp.zeros(batch + (p,), bool)),
+                     z, jnp.zeros(batch, bool))
+
+
+def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array, stop: Array,
+               settings: Settings, *, k: int, fit_intercept: bool, standardize: bool, keep_eta: bool,
+               is_master: Array | None = None, axis_name: str | None = None,
+               sync_axes: tuple[str, ...] = ()) -> tuple[PathOut, Moments, Array, PathState]:
+    """Solve the path for ``lambdas[start:stop]``, from the intercept-only fit or from ``state``.
 
     Parameters
     ----------
     problem : Problem
     lambdas : (L,) decreasing penalty strengths.
-    beta_init : (p,) standardised coefficients at ``lambdas[start - 1]`` (zeros to start a path).
-    b0_init : () intercept there (``nan`` means "the intercept-only fit").
+    state : PathState
+        ``state.resume`` False (:func:`fresh_state`): start at the intercept-only fit, computing
+        the lane's moments and first gradient (four passes over ``X``). True: continue from a
+        state this function returned -- a lane resumed after a working-set overflow needs no
+        pass over ``X`` to restart. (Under vmap both branches run; lanes stay independent.)
     start, stop : () int32: lambdas outside ``[start, stop)`` are skipped (``Status.SKIPPED``);
         traced, so resuming a path or truncating it to another dataset's length never recompiles.
     settings : Settings
@@ -204,7 +215,7 @@ def solve_path(problem: Problem, lambdas: Array, beta_init: Array, b0_init: Arra
 
     Returns
     -------
-    (PathOut, Moments, null_deviance)
+    (PathOut, Moments, null_deviance, PathState after the last solved lambda)
     """
     X, X2, XT_all, X32, y, w, pf, l1_ratio = problem
     n, p = X.shape
@@ -212,11 +223,6 @@ def solve_path(problem: Problem, lambdas: Array, beta_init: Array, b0_init: Arra
     dtype = X.dtype
     wsum = jnp.sum(w)
     wn = w / wsum
-    mom = moments(X, X2, wn, pf, fit_intercept, standardize)
-    # Column norms for the error bound of a float32 KKT pass (unused, and dropped, otherwise).
-    colnorm = jnp.sqrt(jnp.ones((n,), dtype) @ X2)
-    pf_f = jnp.where(mom.excluded, 1.0, pf)  # finite stand-in; excluded features are masked
-    pf_l1 = jnp.where(mom.excluded, 0.0, pf_f * l1_ratio)
 
     ybar = jnp.sum(wn * y)
     if fit_intercept:
@@ -224,19 +230,29 @@ def solve_path(problem: Problem, lambdas: Array, beta_init: Array, b0_init: Arra
     else:
         b0_null = jnp.zeros((), dtype)
     null_dev = losses.deviance(jnp.full((n,), b0_null, dtype), y, wn)
-    b0_start = jnp.where(jnp.isnan(b0_init), b0_null, b0_init)
 
-    def linear_predictor(beta, b0):
-        # eta = b0 + sum_j beta_j (x_j - xm_j) / xs_j, via the nonzero coefficients only.
-        coef = beta / mom.xs
-        return b0 - jnp.dot(coef, mom.xm) + X @ coef
+    def l1_weights(mom):
+        pf_f = jnp.where(mom.excluded, 1.0, pf)  # finite stand-in; excluded features are masked
+        return pf_f, jnp.where(mom.excluded, 0.0, pf_f * l1_ratio)
 
-    eta_start = linear_predictor(beta_init, b0_start)
-    grad_start = full_gradient(X, losses.residual(eta_start, y, wn), mom)
-    first_scores = _entry_scores(grad_start, beta_init, pf_l1, mom.excluded)
-    lam_max = jnp.max(jnp.where(jnp.isfinite(first_scores), first_scores, 0.0))
-    lam_prev0 = jnp.where(start > 0, lambdas[jnp.maximum(start - 1, 0)], jnp.maximum(lam_max, lambdas[0]))
-    dev_start = 1.0 - losses.deviance(eta_start, y, wn) / null_dev
+    def afresh():
+        mom = moments(X, X2, wn, pf, fit_intercept, standardize)
+        # Column norms for the error bound of a float32 KKT pass (not needed without one).
+        colnorm = jnp.sqrt(jnp.ones((n,), dtype) @ X2) if X32.dtype != dtype else jnp.zeros((p,), dtype)
+        grad = full_gradient(X, losses.residual(jnp.full((n,), b0_null, dtype), y, wn), mom)
+        scores = _entry_scores(grad, jnp.zeros((p,), dtype), l1_weights(mom)[1], mom.excluded)
+        lam_max = jnp.max(jnp.where(jnp.isfinite(scores), scores, 0.0))
+        lam_prev = jnp.where(start > 0, lambdas[jnp.maximum(start - 1, 0)], jnp.maximum(lam_max, lambdas[0]))
+        # The deviance ratio of the intercept-only fit is 0 by definition.
+        return PathState(jnp.zeros((p,), dtype), b0_null, grad, lam_prev.astype(dtype), jnp.zeros((), dtype),
+                         mom, colnorm, jnp.asarray(True))
+
+    def resumed():
+        return state._replace(resume=jnp.asarray(True))
+
+    state = lax.cond(state.resume, resumed, afresh)
+    mom, colnorm = state.mom, state.colnorm
+    pf_f, pf_l1 = l1_weights(mom)
 
     master = jnp.asarray(True) if is_master is None else is_master
 
@@ -314,8 +330,9 @@ def solve_path(problem: Problem, lambdas: Array, beta_init: Array, b0_init: Arra
             beta=jnp.where(keep, start_beta, carry.beta),
             b0=jnp.where(keep, rs.b0 + rs.pred0, carry.b0),
             grad=jnp.where(keep, rs.grad, carry.grad),
-            lam_prev=jnp.where(solved, lam, carry.lam_prev),
-            dev_prev=jnp.where(solved, dev_ratio, carry.dev_prev),
+            # A failed lambda (overflow: resumed later from this carry) leaves the carry as it was.
+            lam_prev=jnp.where(keep, lam, carry.lam_prev),
+            dev_prev=jnp.where(keep, dev_ratio, carry.dev_prev),
             stopped=carry.stopped | failed | rule,
         )
         out = PathOut(
@@ -332,13 +349,14 @@ def solve_path(problem: Problem, lambdas: Array, beta_init: Array, b0_init: Arra
         )
         return new_carry, out
 
-    carry0 = _Carry(beta_init.astype(dtype), b0_start.astype(dtype), grad_start, lam_prev0.astype(dtype),
-                    dev_start.astype(dtype), jnp.asarray(False))
+    carry0 = _Carry(state.beta, state.b0, state.grad, state.lam_prev, state.dev_prev, jnp.asarray(False))
     L = lambdas.shape[0]
     lam = lambdas.astype(dtype)
     lam_next = jnp.concatenate([lam[1:], lam[-1:]])
-    _, outs = lax.scan(lambda_step, carry0, (lam, lam_next, jnp.arange(L)))
-    return outs, mom, null_dev
+    last, outs = lax.scan(lambda_step, carry0, (lam, lam_next, jnp.arange(L)))
+    # A lane that stopped (overflow, early stop) kept the carry of its last solved lambda.
+    end = PathState(last.beta, last.b0, last.grad, last.lam_prev, last.dev_prev, mom, colnorm, jnp.asarray(True))
+    return outs, mom, null_dev, end
 
 
 solve_path_jit = jax.jit(

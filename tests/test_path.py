@@ -110,19 +110,31 @@ def test_ridge_end_of_elastic_net_runs(small):
     assert np.all(fit.n_nonzero[1:] == X.shape[1])  # ridge keeps every feature
 
 
-def test_working_set_growth_gives_the_same_path(tissue):
+@pytest.mark.parametrize("mode", ["loop", "vmap"])
+@pytest.mark.parametrize("early_stop", [False, True])
+def test_working_set_growth_gives_the_same_path(tissue, early_stop, mode):
+    # A lane that overflows resumes from the state it stopped in (warm start, gradient, last
+    # lambda and deviance ratio for glmnet's stopping rule): the path, its length included, is
+    # the one a single large capacity gives.
     X, y, _ = tissue
-    prob = PreparedProblem(X, y, l1_ratio=1.0, lambdas=None, n_lambdas=40, lambda_min_ratio=None,
+    prob = PreparedProblem(X, y, l1_ratio=1.0, lambdas=None, n_lambdas=40, lambda_min_ratio=1e-4,
                            standardize=True, fit_intercept=True, sample_weight=None,
-                           penalty_factor=None, early_stop=False, tol=1e-9, max_iter=200,
+                           penalty_factor=None, early_stop=early_stop, tol=1e-9, max_iter=200,
                            dtype=np.float64)
-    kw = dict(fit_intercept=True, standardize=True, early_stop=False, keep_eta=False,
+    kw = dict(fit_intercept=True, standardize=True, early_stop=early_stop, keep_eta=False,
               is_master=np.array([True]), tol=1e-9, max_iter=200, max_sweeps=1000,
-              dtype=np.float64)
+              dtype=np.float64, mode=mode)
     small_k = solve_lanes(prob.X, prob.y, prob.w[None], prob.pf, 1.0, prob.lambdas, k0=4, **kw)
     big_k = solve_lanes(prob.X, prob.y, prob.w[None], prob.pf, 1.0, prob.lambdas, k0=64, **kw)
-    assert len(small_k.capacities) > 1, "k0=4 must overflow and grow"
-    np.testing.assert_allclose(small_k.dense_coef(0, prob.p), big_k.dense_coef(0, prob.p), atol=1e-7)
+    assert len(small_k.capacities) > 2, "k0=4 must overflow and grow"
+    assert big_k.capacities == (64,)
+    length = big_k.path_length()[0]
+    if early_stop:
+        assert length < len(prob.lambdas), "the stopping rule must end this path early"
+    assert small_k.path_length()[0] == length
+    np.testing.assert_allclose(small_k.dense_coef(0, prob.p)[:length], big_k.dense_coef(0, prob.p)[:length],
+                               atol=1e-7)
+    np.testing.assert_allclose(small_k.deviance[0, :length], big_k.deviance[0, :length], rtol=1e-7)
 
 
 def test_capacity_growth_levels():
