@@ -313,11 +313,12 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
             merged, moments, null_dev, caps = _segments(run, B, L, Lp, k, np.full(B, L, np.int32), p_real)
         else:
             lanes = [None] * B
+            fresh = fresh_state(p, jdt)  # one for all lanes
 
             def solve_lane(b: int, bound: int):
                 def run(k, state, start, stop):
                     fn = single_solver(k=k, fit_intercept=fit_intercept, standardize=standardize)
-                    out, mom, nd, state = fn(problem, lam_d, fresh_state(p, jdt) if state is None else state,
+                    out, mom, nd, state = fn(problem, lam_d, fresh if state is None else state,
                                              jnp.asarray(start[0]), jnp.asarray(stop[0]), settings,
                                              jnp.asarray(master[b]))
                     # One lane: add the lane axis on the host (no device op per array).
