@@ -2,7 +2,8 @@
 
 The kernels have a static working-set capacity ``k``. A lane whose active set outgrows it stops
 with ``Status.OVERFLOW`` at some lambda; this driver resumes those lanes from that lambda with a
-capacity at least 1.5x larger, warm-started from their previous solution, and merges the outputs. Each
+capacity at least 1.5x larger, from the state the kernel returned (``kernels.PathState``: warm
+start, gradient and moments -- no pass over ``X`` to restart), and merges the outputs. Each
 capacity compiles once per shape (cached by jit and, across processes, by JAX's persistent
 compilation cache), so a path uses small working sets where the active set is small.
 """

@@ -58,8 +58,8 @@ def lanes_solver(*, k: int, fit_intercept: bool, standardize: bool, keep_eta: bo
     """Jitted ``vmap`` over B lanes sharing ``X`` (and ``y``/``pf`` unless batched).
 
     ``problem.y`` (n,) or (B, n); ``problem.w`` (B, n); ``problem.pf`` (p,) or (B, p);
-    ``state`` a :class:`PathState` with a leading B axis; ``start``, ``stop``, ``is_master`` (B,). Outputs carry a
-    leading B axis.
+    ``state`` a :class:`PathState` with a leading B axis; ``start``, ``stop``, ``is_master`` (B,).
+    Outputs carry a leading B axis.
     """
     def one(problem, lambdas, state, start, stop, settings, is_master):
         return solve_path(problem, lambdas, state, start, stop, settings, k=k,
