@@ -14,7 +14,8 @@ For each lambda (glmnet's strategy, with static shapes so that jit compiles once
    A float64 problem solved lane by lane makes this pass in float32 with a certified error
    bound and exact rechecks (:func:`kkt_pass`).
 4. If the active features plus the violators do not fit in ``k`` slots the lane stops with
-   ``Status.OVERFLOW`` and the host resumes from that lambda with twice the capacity.
+   ``Status.OVERFLOW`` and the host resumes from that lambda with a larger capacity, passing
+   back the :class:`PathState` the lane stopped in (no pass over ``X`` to restart).
 
 Columns are standardised implicitly with the lane's weighted moments: ``x~ = (x - xm) / xs``,
 so a CV fold (zero weights on its held-out rows) standardises on its own training rows and
