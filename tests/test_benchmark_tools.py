@@ -9,6 +9,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
+from ab import paired  # noqa: E402
 from datasets import bootstrap_weights, fingerprint, foldid_for  # noqa: E402
 from xla_profile import exclusive_times  # noqa: E402
 
@@ -39,3 +40,19 @@ def test_device_rows_are_rebuilt_identically_on_the_cpu_side():
     W = bootstrap_weights(30, 5)
     np.testing.assert_array_equal(W, bootstrap_weights(30, 5))
     assert W.shape == (5, 30) and np.all(W.sum(axis=1) == 30)
+
+
+def test_paired_ab_alternates_the_order_and_pairs_the_ratios():
+    # A machine that slows down over time: every run takes longer than the one before. Pairs
+    # alternate their order (A B, B A, ...) so neither variant always runs second, and each
+    # ratio compares the two runs of one pair.
+    calls = []
+
+    def timed(name):
+        calls.append(name)
+        return len(calls) * (2.0 if name == "B" else 1.0)
+
+    secs, ratio = paired(timed, 3)
+    assert "".join(calls) == "ABBAAB"
+    assert secs == {"A": [1.0, 4.0, 5.0], "B": [4.0, 6.0, 12.0]}
+    np.testing.assert_allclose(ratio, [4.0, 1.5, 2.4])

@@ -1,0 +1,115 @@
+"""Paired in-process A/B of a kernel knob: both variants compiled in one process, runs alternated.
+
+    python benchmarks/ab.py kernels.solver._F32_GRAM_MIN 256 1000000 gauss1000 --task path
+    python benchmarks/ab.py kernels.path.KKT_RECHECK 64 0 tp --task cv --pairs 10
+
+The knob is a module attribute read while a solver is traced (a static choice of the compiled
+program). The script compiles one executable per value (the engine's solver factories are
+wrapped to cache per value), then alternates the two -- A B, B A, A B, ... -- and reports the
+median of each and the median of the per-pair ratios B / A. On this shared 2-core machine the
+same command varies by 10-30% between separate runs; alternating pairs in one process resolve
+effects of ~5% (NOTES changes 20-22 were decided this way). Workloads: those of ``datasets.py``
+(``seedlike``, ``all_bcrabl``, ``gauss200``, ``gauss1000``) or ``tp`` (throughput dataset 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+
+def paired(timed, pairs: int) -> tuple[dict[str, list[float]], np.ndarray]:
+    """Alternate ``timed("A")`` and ``timed("B")`` -- A B, B A, A B, ... -- for ``pairs`` pairs.
+
+    Returns the times of each variant and the per-pair ratios B / A (a pair shares the machine's
+    state of the moment, so its ratio is far less noisy than either time).
+    """
+    secs: dict[str, list[float]] = {"A": [], "B": []}
+    for i in range(pairs):
+        for name in ("AB" if i % 2 == 0 else "BA"):
+            secs[name].append(timed(name))
+    return secs, np.array(secs["B"]) / np.array(secs["A"])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("knob", help="module.attribute, e.g. kernels.solver._F32_GRAM_MIN")
+    ap.add_argument("a", help="value A (a Python literal)")
+    ap.add_argument("b", help="value B (a Python literal)")
+    ap.add_argument("workload")
+    ap.add_argument("--task", choices=("path", "cv"), default="cv")
+    ap.add_argument("--pairs", type=int, default=8)
+    args = ap.parse_args(argv)
+
+    import jaxlasso
+    from jaxlasso import _engine
+    from datasets import WORKLOADS, foldid_for, throughput_datasets
+    from kernels import batched
+    from run import glmnet_grid
+
+    module_name, attr = args.knob.rsplit(".", 1)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        ap.error(f"cannot import {module_name}: {exc}")
+    if not hasattr(module, attr):
+        ap.error(f"{module_name} has no attribute {attr!r}")
+    values = {"A": ast.literal_eval(args.a), "B": ast.literal_eval(args.b)}
+    current = {"v": None}
+    cache: dict = {}
+
+    def per_value(factory):
+        def make(**kw):
+            key = (factory.__name__, repr(current["v"]), tuple(sorted(kw.items())))
+            if key not in cache:
+                factory.cache_clear()  # the lru cache does not know the knob
+                cache[key] = factory(**kw)
+            return cache[key]
+        return make
+
+    _engine.single_solver = per_value(batched.single_solver)
+    _engine.lanes_solver = per_value(batched.lanes_solver)
+
+    wl = throughput_datasets(1)[0] if args.workload == "tp" else WORKLOADS[args.workload]()
+    lam = glmnet_grid(wl.X, wl.y)
+    foldid = foldid_for(wl.y)
+    if args.task == "cv":
+        def run():
+            jaxlasso.cv_logistic_path(wl.X, wl.y, lambdas=lam, foldid=foldid)
+    else:
+        def run():
+            jaxlasso.logistic_path(wl.X, wl.y, lambdas=lam)
+
+    def timed(name):
+        current["v"] = values[name]
+        setattr(module, attr, values[name])
+        t = time.perf_counter()
+        run()
+        return time.perf_counter() - t
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in "AB":
+            print(f"{name} = {values[name]!r}: first run (compile) {timed(name):.1f} s", flush=True)
+        secs, ratio = paired(timed, args.pairs)
+    for name in "AB":
+        print(f"{name} = {values[name]!r}: median {np.median(secs[name]):.3f} s  "
+              + " ".join(f"{t:.2f}" for t in secs[name]))
+    print(f"{args.knob} {args.workload} {args.task}: B / A per pair median {np.median(ratio):.3f} "
+          f"[{ratio.min():.3f}-{ratio.max():.3f}] over {args.pairs} pairs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
