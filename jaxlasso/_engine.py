@@ -323,9 +323,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
                                              jnp.asarray(start[0]), jnp.asarray(stop[0]), settings,
                                              jnp.asarray(master[b]))
                     # One lane: add the lane axis on the host (no device op per array).
-                    out, mom = (jax.tree.map(lambda a: np.asarray(a)[None, :L], out),
-                                jax.tree.map(lambda a: np.asarray(a)[None], mom))
-                    return out, mom, np.asarray(nd)[None], state
+                    return (*_to_numpy(*jax.tree.map(lambda a: np.asarray(a)[None], (out, mom, nd)), 1, L), state)
 
                 # JAX's config scopes (x64, matmul precision) are per thread: enter them here, before
                 # any array is made, or a worker thread would silently build float32 arrays.

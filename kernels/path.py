@@ -248,10 +248,7 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
         return PathState(jnp.zeros((p,), dtype), b0_null, grad, lam_prev.astype(dtype), jnp.zeros((), dtype),
                          mom, colnorm, jnp.asarray(True))
 
-    def resumed():
-        return state._replace(resume=jnp.asarray(True))
-
-    state = lax.cond(state.resume, resumed, afresh)
+    state = lax.cond(state.resume, lambda: state, afresh)
     mom, colnorm = state.mom, state.colnorm
     pf_f, pf_l1 = l1_weights(mom)
 
