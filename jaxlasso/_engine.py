@@ -270,10 +270,6 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
     p_real = X.shape[1]
     check_memory(n_real, p_real, B if mode == "vmap" else 1, len(lambdas), "this fit")
     n, p = bucket_size(n_real), bucket_size(p_real)
-    if (n, p) != (n_real, p_real):
-        Xp = np.zeros((n, p), dtype=np.result_type(X.dtype, np.float32))
-        Xp[:n_real, :p_real] = X
-        X = Xp
     W = np.pad(W, ((0, 0), (0, n - n_real)))
     y = np.asarray(y, dtype=np.float64)
     y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, n - n_real)])
@@ -288,7 +284,8 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
 
     with precision_scope(dtype):
         jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32
-        Xd, X2d, XTd, X32d = design_arrays(X, jdt, kkt_float32=mode == "loop" and kkt_float32_default())
+        Xd, X2d, XTd, X32d = design_arrays(X, jdt, kkt_float32=mode == "loop" and kkt_float32_default(),
+                                           shape=(n, p))
         lam_d = jnp.asarray(lam_p, jdt)
         settings = Settings(jnp.asarray(tol, jdt), jnp.asarray(max_iter, jnp.int32),
                             jnp.asarray(max_sweeps, jnp.int32), jnp.asarray(bool(early_stop)))
@@ -365,20 +362,71 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
                        excluded=moments.excluded[:, :p_real], null_deviance=null_dev, capacities=caps)
 
 
-def design_arrays(X: np.ndarray, jdt, put=lambda a: a, *, kkt_float32: bool = False):
+# XLA:CPU reads a host buffer in place when its data is aligned to this many bytes.
+_HOST_ALIGN = 64
+
+
+def host_array(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised numpy array whose data starts on a ``_HOST_ALIGN``-byte boundary.
+
+    ``jax.device_put`` on a CPU backend aliases such a buffer instead of copying it. A copy into
+    XLA's allocator costs more than the arithmetic that fills the buffer: numpy backs large arrays
+    with huge pages, while XLA's fresh buffers fault in 4 KiB at a time (``jnp.asarray`` of a
+    160 MB matrix: 0.23 s, an aliased ``device_put``: < 1 ms).
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + _HOST_ALIGN, np.uint8)
+    offset = (-raw.ctypes.data) % _HOST_ALIGN
+    return raw[offset:offset + nbytes].view(dtype).reshape(shape)
+
+
+def _to_device(a: np.ndarray) -> jax.Array:
+    """Place a host array this module built (and never writes again) on the default device."""
+    return jax.device_put(a, may_alias=True)
+
+
+def design_arrays(X: np.ndarray, jdt, put=None, *, kkt_float32: bool = False, shape=None):
     """The design as the kernels take it: ``X``, ``X * X`` (moments), a contiguous ``X^T``
     (working-set gathers) and ``X32`` (the KKT pass), over the last two axes, each placed on the
     device by ``put``.
+
+    ``shape`` pads the last two axes with zeros (the bucketed problem size; default: none). The
+    arrays are built in aligned host buffers owned by this function (:func:`host_array`): with
+    the default ``put`` a CPU backend uses them in place, with no copy into XLA's memory. ``X``
+    itself is copied too, so the caller's array is never aliased.
 
     ``X32`` is a float32 copy for a float64 problem when ``kkt_float32`` (half a copy of ``X``
     more memory; see ``Problem.X32``) and no entry exceeds 2^100 in magnitude, else ``X``
     itself (no copy).
     """
-    Xd, X2d, XTd = (put(jnp.asarray(a, jdt)) for a in (X, np.square(X), np.ascontiguousarray(np.swapaxes(X, -1, -2))))
+    put = _to_device if put is None else put
+    X = np.asarray(X)
+    shape = tuple(X.shape) if shape is None else tuple(shape)
+    n, p = X.shape[-2:]
+    npdt = np.dtype(np.float64) if jdt == jnp.float64 else np.dtype(np.float32)
+
+    def padded(dtype, fill, transpose=False):
+        # Written from the unpadded X: a transposing copy out of a power-of-two row stride (the
+        # bucketed shapes) runs ~3x slower, as the strided reads collide in the cache.
+        dst = host_array(shape[:-2] + (shape[-1], shape[-2]) if transpose else shape, dtype)
+        if transpose:
+            dst = np.swapaxes(dst, -1, -2)  # a view: filled as X's layout, stored as X^T's
+        fill(dst[..., :n, :p])
+        dst[..., n:, :] = 0.0
+        dst[..., :n, p:] = 0.0
+        return np.swapaxes(dst, -1, -2) if transpose else dst
+
+    Xh = padded(npdt, lambda d: np.copyto(d, X, casting="same_kind"))
+    X2h = padded(npdt, lambda d: np.square(X, out=d, casting="same_kind"))
+    XTh = padded(npdt, lambda d: np.copyto(d, X, casting="same_kind"), transpose=True)
+    arrays = tuple(put(a) for a in (Xh, X2h, XTh))
     # No float32 copy of entries beyond 2^100: products and sums of n of them must stay finite.
-    if kkt_float32 and jdt == jnp.float64 and (X.size == 0 or float(np.max(np.abs(X))) <= 2.0 ** 100):
-        return Xd, X2d, XTd, put(jnp.asarray(X, jnp.float32))
-    return Xd, X2d, XTd, Xd
+    if (kkt_float32 and jdt == jnp.float64
+            and (X.size == 0 or max(float(X.max()), -float(X.min())) <= 2.0 ** 100)):
+        X32h = padded(np.float32, lambda d: np.copyto(d, X, casting="same_kind"))
+        return (*arrays, put(X32h))
+    return (*arrays, arrays[0])
 
 
 def kkt_float32_default() -> bool:

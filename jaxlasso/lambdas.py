@@ -50,6 +50,19 @@ def null_linear_predictor(X: np.ndarray, y: np.ndarray, w: np.ndarray, pf: np.nd
     return Z @ beta
 
 
+def weighted_square_sums(X: np.ndarray, w: np.ndarray, rows: int = 64) -> np.ndarray:
+    """``w @ (X * X)`` over blocks of ``rows`` rows: no temporary copy of ``X``.
+
+    A full ``X * X`` of 1000 x 20,000 is a fresh 160 MB array (0.05 s, up to 0.3 s when its
+    pages must be found); blocks stay in cache and take 0.02 s.
+    """
+    out = np.zeros(X.shape[1], dtype=np.result_type(X.dtype, w.dtype))
+    for i in range(0, X.shape[0], rows):
+        block = X[i:i + rows]
+        out += w[i:i + rows] @ (block * block)
+    return out
+
+
 def entry_lambdas(X: np.ndarray, y: np.ndarray, w: np.ndarray, pf: np.ndarray, *, fit_intercept: bool,
                   standardize: bool) -> np.ndarray:
     """(p,) ``|g_j| / pf_j`` at the null fit: where each feature enters an L1 path.
@@ -62,7 +75,7 @@ def entry_lambdas(X: np.ndarray, y: np.ndarray, w: np.ndarray, pf: np.ndarray, *
     eta0 = null_linear_predictor(X, y, w, pf, fit_intercept=fit_intercept)
     wn = w / w.sum()
     xm = wn @ X
-    ex2 = wn @ (X * X)
+    ex2 = weighted_square_sums(X, wn)
     var = np.maximum(ex2 - xm * xm, 0.0)
     excluded = (var <= 64 * np.finfo(np.float64).eps * np.maximum(ex2, np.finfo(np.float64).tiny)) | np.isinf(pf)
     xs = np.where(excluded, 1.0, np.sqrt(var)) if standardize else np.ones_like(xm)
