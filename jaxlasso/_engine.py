@@ -25,6 +25,7 @@ from kernels import Problem, Settings, Status, datasets_solver, fresh_state, lan
 
 from ._config import PATH
 from .exceptions import ConvergenceWarning
+from .lambdas import weighted_square_sums
 
 log = logging.getLogger("jaxlasso")
 
@@ -284,8 +285,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
 
     with precision_scope(dtype):
         jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32
-        Xd, X2d, XTd, X32d = design_arrays(X, jdt, kkt_float32=mode == "loop" and kkt_float32_default(),
-                                           shape=(n, p))
+        design = design_arrays(X, jdt, kkt_float32=mode == "loop" and kkt_float32_default(), shape=(n, p))
         lam_d = jnp.asarray(lam_p, jdt)
         settings = Settings(jnp.asarray(tol, jdt), jnp.asarray(max_iter, jnp.int32),
                             jnp.asarray(max_sweeps, jnp.int32), jnp.asarray(bool(early_stop)))
@@ -297,7 +297,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
             def pad(a):
                 return np.concatenate([a, np.repeat(a[:1], Bp - B, axis=0)]) if Bp > B else a
 
-            problem = Problem(Xd, X2d, XTd, X32d, jnp.asarray(pad(y) if y.ndim == 2 else y, jdt), jnp.asarray(pad(W), jdt),
+            problem = Problem(*design, jnp.asarray(pad(y) if y.ndim == 2 else y, jdt), jnp.asarray(pad(W), jdt),
                               jnp.asarray(pad(pf) if pf.ndim == 2 else pf, jdt), l1)
             master_d = jnp.asarray(np.r_[master, np.zeros(Bp - B, bool)])
 
@@ -325,7 +325,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
                 # JAX's config scopes (x64, matmul precision) are per thread: enter them here, before
                 # any array is made, or a worker thread would silently build float32 arrays.
                 with precision_scope(dtype):
-                    problem = Problem(Xd, X2d, XTd, X32d, jnp.asarray(y[b] if y.ndim == 2 else y, jdt),
+                    problem = Problem(*design, jnp.asarray(y[b] if y.ndim == 2 else y, jdt),
                                       jnp.asarray(W[b], jdt), jnp.asarray(pf[b] if pf.ndim == 2 else pf, jdt), l1)
                     return _segments(run, 1, L, Lp, k, np.array([bound], np.int32), p_real)
 
@@ -387,18 +387,19 @@ def _to_device(a: np.ndarray) -> jax.Array:
 
 
 def design_arrays(X: np.ndarray, jdt, put=None, *, kkt_float32: bool = False, shape=None):
-    """The design as the kernels take it: ``X``, ``X * X`` (moments), a contiguous ``X^T``
-    (working-set gathers) and ``X32`` (the KKT pass), over the last two axes, each placed on the
-    device by ``put``.
+    """The design as the kernels take it (``Problem.X``, ``Problem.XT``, ``Problem.colnorm``),
+    over the last two axes, each placed on the device by ``put``.
+
+    ``X`` for the full-gradient passes is a float32 copy for a float64 problem when
+    ``kkt_float32`` (lanes solved one at a time; see ``Problem.X``) and no entry exceeds 2^100
+    in magnitude, else the design in ``jdt``; ``XT`` the contiguous transpose in ``jdt``;
+    ``colnorm`` the column norms (float64 arithmetic), zeros when ``X`` is exact. A float64
+    problem thus holds 1.5 copies of its design (1000 x 20,000: 240 MB), not 3.5.
 
     ``shape`` pads the last two axes with zeros (the bucketed problem size; default: none). The
     arrays are built in aligned host buffers owned by this function (:func:`host_array`): with
-    the default ``put`` a CPU backend uses them in place, with no copy into XLA's memory. ``X``
-    itself is copied too, so the caller's array is never aliased.
-
-    ``X32`` is a float32 copy for a float64 problem when ``kkt_float32`` (half a copy of ``X``
-    more memory; see ``Problem.X32``) and no entry exceeds 2^100 in magnitude, else ``X``
-    itself (no copy).
+    the default ``put`` a CPU backend uses them in place, with no copy into XLA's memory. The
+    caller's array is never aliased.
     """
     put = _to_device if put is None else put
     X = np.asarray(X)
@@ -406,27 +407,29 @@ def design_arrays(X: np.ndarray, jdt, put=None, *, kkt_float32: bool = False, sh
     n, p = X.shape[-2:]
     npdt = np.dtype(np.float64) if jdt == jnp.float64 else np.dtype(np.float32)
 
-    def padded(dtype, fill, transpose=False):
+    def padded(dtype, transpose=False):
         # Written from the unpadded X: a transposing copy out of a power-of-two row stride (the
         # bucketed shapes) runs ~3x slower, as the strided reads collide in the cache.
         dst = host_array(shape[:-2] + (shape[-1], shape[-2]) if transpose else shape, dtype)
         if transpose:
-            dst = np.swapaxes(dst, -1, -2)  # a view: filled as X's layout, stored as X^T's
-        fill(dst[..., :n, :p])
+            dst = np.swapaxes(dst, -1, -2)  # a view: filled in X's layout, stored as X^T's
+        np.copyto(dst[..., :n, :p], X, casting="same_kind")
         dst[..., n:, :] = 0.0
         dst[..., :n, p:] = 0.0
         return np.swapaxes(dst, -1, -2) if transpose else dst
 
-    Xh = padded(npdt, lambda d: np.copyto(d, X, casting="same_kind"))
-    X2h = padded(npdt, lambda d: np.square(X, out=d, casting="same_kind"))
-    XTh = padded(npdt, lambda d: np.copyto(d, X, casting="same_kind"), transpose=True)
-    arrays = tuple(put(a) for a in (Xh, X2h, XTh))
+    XTh = padded(npdt, transpose=True)
+    colnorm = np.zeros(shape[:-2] + (shape[-1],), npdt)
     # No float32 copy of entries beyond 2^100: products and sums of n of them must stay finite.
     if (kkt_float32 and jdt == jnp.float64
             and (X.size == 0 or max(float(X.max()), -float(X.min())) <= 2.0 ** 100)):
-        X32h = padded(np.float32, lambda d: np.copyto(d, X, casting="same_kind"))
-        return (*arrays, put(X32h))
-    return (*arrays, arrays[0])
+        Xh = padded(np.float32)
+        ones = np.ones(n)
+        for i in np.ndindex(*X.shape[:-2]):
+            colnorm[i][:p] = np.sqrt(weighted_square_sums(X[i], ones))
+    else:
+        Xh = padded(npdt)
+    return put(Xh), put(XTh), put(colnorm)
 
 
 def kkt_float32_default() -> bool:
@@ -442,13 +445,13 @@ def kkt_float32_default() -> bool:
 def estimate_bytes(n: int, p: int, lanes: int, n_lambdas: int, k: int = 256, itemsize: int = 8) -> int:
     """Rough peak memory of solving ``lanes`` paths of one (bucketed) n x p problem at once.
 
-    X, its square (the moments), its transpose (working-set gathers) and, for float64, a float32
-    copy (the KKT pass) per problem; per lane, dense coefficient / gradient vectors of
+    The design and its transpose (working-set gathers) per problem (for float64 lanes solved
+    one at a time the first is a float32 copy: 1.5 copies, counted as 2); per lane, dense coefficient / gradient vectors of
     length p, a k x n working block and its k x k Gram, and the per-lambda outputs. A factor 1.5
     covers XLA temporaries.
     """
     nb, pb = bucket_size(n), bucket_size(p)
-    per_problem = (3.5 if itemsize == 8 else 3) * nb * pb
+    per_problem = 2 * nb * pb
     per_lane = 4 * pb + 3 * k * nb + 2 * k * k + n_lambdas * (2 * k + nb + 8)
     return int(1.5 * itemsize * (per_problem + lanes * per_lane))
 

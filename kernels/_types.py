@@ -58,25 +58,25 @@ class Problem(NamedTuple):
     """
 
     X: Array
-    """(n, p) design. The API layer shifts columns by their unweighted means when an intercept
-    is fitted (this changes nothing in the fit and avoids cancellation in the moments)."""
-    X2: Array
-    """(n, p) ``X * X``, computed once per call and shared by all lanes: the weighted second
-    moments are then one matrix-vector product (XLA:CPU needs ~20 ms to form ``X * X`` of a
-    200 x 20,000 matrix inside a kernel, numpy ~5 ms once)."""
+    """(n, p) design for the full-gradient (KKT) passes ``r @ X``: in the problem's dtype, or
+    for a float64 problem solved lane by lane a float32 copy (its dtype then differs from
+    ``XT``'s). The float32 product reads half the bytes (0.31 vs 1.95 ms on 200 x 20,000, where
+    the float32 copy stays in cache; 3.5 vs 6.9 ms on 1000 x 20,000) and is certified instead of
+    trusted: the few features its error bound cannot clear are recomputed exactly from ``XT``
+    (``path.kkt_pass``). Under ``vmap`` pass the exact design (the exact fallback would become a
+    select that always runs). The API layer shifts columns by their unweighted means when an
+    intercept is fitted (this changes nothing in the fit and avoids cancellation in the
+    moments)."""
     XT: Array
-    """(p, n) ``X`` transposed (contiguous): a working set's columns are rows of it. Gathering
-    768 columns of a row-major 1000 x 20,000 ``X`` took 6.5 ms on the CPU, the same rows of
-    ``XT`` 0.4 ms; ``r @ X`` stays on ``X`` (faster than ``XT @ r`` at n = 200)."""
-    X32: Array
-    """(n, p) ``X`` rounded to float32 for the KKT pass of a float64 problem, or ``X`` itself.
-
-    When its dtype differs from ``X``'s, the full gradient of every KKT round is one float32
-    product with a rigorous error bound, and the few features the bound cannot clear are
-    recomputed exactly from ``XT`` (``path.kkt_pass``). The float32 product reads half the
-    bytes: 0.31 vs 1.95 ms on 200 x 20,000 (the float32 copy stays in cache), 3.5 vs 6.9 ms on
-    1000 x 20,000. Under ``vmap`` pass ``X`` itself (the exact fallback would become a select
-    that always runs)."""
+    """(p, n) the design transposed (contiguous), in the problem's dtype: every exact column
+    value comes from it. A working set's columns are rows of it (gathering 768 columns of a
+    row-major 1000 x 20,000 ``X`` took 6.5 ms on the CPU, the same rows of ``XT`` 0.4 ms); the
+    lane's moments are ``XT @ w`` and a row sum of ``XT * XT * w`` (no ``X * X`` copy: 17.5 ms
+    on 1000 x 20,000 for both, as the two products on a stored square took)."""
+    colnorm: Array
+    """(p,) column norms ``||x_j||_2`` (float64 problem dtype) for the error bound of a float32
+    KKT pass; unused (zeros) when ``X`` is exact. A property of the design, computed once on the
+    host."""
     y: Array
     """(n,) responses in {0, 1}."""
     w: Array
@@ -162,7 +162,5 @@ class PathState(NamedTuple):
     """() deviance ratio there."""
     mom: Moments
     """The lane's column moments."""
-    colnorm: Array
-    """(p,) column norms ``||x_j||_2`` of ``X`` (float32 KKT pass bound)."""
     resume: Array
     """() bool: resume from this state (else start afresh)."""

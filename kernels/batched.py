@@ -66,7 +66,7 @@ def lanes_solver(*, k: int, fit_intercept: bool, standardize: bool, keep_eta: bo
                           fit_intercept=fit_intercept, standardize=standardize, keep_eta=keep_eta,
                           is_master=is_master, axis_name=LANE_AXIS, sync_axes=(LANE_AXIS,))
 
-    axes = Problem(X=None, X2=None, XT=None, X32=None, y=0 if y_batched else None, w=0, pf=0 if pf_batched else None,
+    axes = Problem(X=None, XT=None, colnorm=None, y=0 if y_batched else None, w=0, pf=0 if pf_batched else None,
                    l1_ratio=None)
     return jax.jit(jax.vmap(one, in_axes=(axes, None, 0, 0, 0, None, 0), axis_name=LANE_AXIS))
 
@@ -86,7 +86,7 @@ def datasets_solver(*, k: int, fit_intercept: bool, standardize: bool, keep_eta:
                           is_master=is_master, axis_name=LANE_AXIS,
                           sync_axes=(DATASET_AXIS, LANE_AXIS))
 
-    lane_axes = Problem(X=None, X2=None, XT=None, X32=None, y=None, w=0, pf=None, l1_ratio=None)
+    lane_axes = Problem(X=None, XT=None, colnorm=None, y=None, w=0, pf=None, l1_ratio=None)
     lanes = jax.vmap(one, in_axes=(lane_axes, None, 0, 0, 0, None, 0), axis_name=LANE_AXIS)
-    data_axes = Problem(X=0, X2=0, XT=0, X32=0, y=0, w=0, pf=0, l1_ratio=None)
+    data_axes = Problem(X=0, XT=0, colnorm=0, y=0, w=0, pf=0, l1_ratio=None)
     return jax.jit(jax.vmap(lanes, in_axes=(data_axes, 0, 0, 0, 0, None, 0), axis_name=DATASET_AXIS))

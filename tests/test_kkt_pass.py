@@ -25,24 +25,31 @@ def _setup(n, p, seed=0):
     return X, w, r
 
 
+def _problems(X):
+    """(exact, mixed): the float64 design, and the float32 one of a lane solved alone."""
+    exact = Problem(*design_arrays(X, jnp.float64), None, None, None, None)
+    mixed = Problem(*design_arrays(X, jnp.float64, kkt_float32=True), None, None, None, None)
+    assert exact.X.dtype == jnp.float64 and mixed.X.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(mixed.colnorm), np.linalg.norm(X, axis=0), rtol=1e-13)
+    return exact, mixed
+
+
 def _passes(X, w, r, thr_from_g, tol, seed=1):
     """(exact, mixed) results of kkt_pass on thresholds placed relative to the exact gradient."""
     n, p = X.shape
     with precision_scope(np.float64):
-        Xd, X2d, XTd, X32d = design_arrays(X, jnp.float64, kkt_float32=True)
-        assert X32d.dtype == jnp.float32
+        exact_prob, mixed_prob = _problems(X)
         wd = jnp.asarray(w / w.sum())
         pf = jnp.ones(p)
-        mom = moments(Xd, X2d, wd, pf, True, True)
+        mom = moments(exact_prob.XT, wd, pf, True, True)
         rd = jnp.asarray(r)
-        g = np.asarray(full_gradient(Xd, rd, mom))
+        g = np.asarray(full_gradient(exact_prob, rd, mom))
         thr = jnp.asarray(thr_from_g(np.abs(g), np.random.default_rng(seed)))
         outside = jnp.asarray(np.random.default_rng(seed + 1).uniform(size=p) < 0.9)
-        colnorm = jnp.sqrt(jnp.ones(n) @ X2d)
         tol = jnp.asarray(tol)
-        run = jax.jit(lambda prob: kkt_pass(prob, rd, mom, colnorm, thr, outside, tol))
-        exact = run(Problem(Xd, X2d, XTd, Xd, None, None, None, None))
-        mixed = run(Problem(Xd, X2d, XTd, X32d, None, None, None, None))
+        run = jax.jit(lambda prob: kkt_pass(prob, rd, mom, thr, outside, tol))
+        exact = run(exact_prob)
+        mixed = run(mixed_prob)
         return [np.asarray(a) for a in exact], [np.asarray(a) for a in mixed], np.asarray(outside), np.asarray(thr), g
 
 
@@ -77,10 +84,10 @@ def test_float32_kkt_without_its_error_bound_would_miss_violators():
     n, p, tol = 300, 2000, 1e-12
     X, w, r = _setup(n, p)
     with precision_scope(np.float64):
-        Xd, X2d, _, X32d = design_arrays(X, jnp.float64, kkt_float32=True)
-        mom = moments(Xd, X2d, jnp.asarray(w / w.sum()), jnp.ones(p), True, True)
-        g = np.asarray(full_gradient(Xd, jnp.asarray(r), mom))
-        raw = np.asarray((jnp.asarray(r, jnp.float32) @ X32d).astype(jnp.float64))
+        exact, mixed = _problems(X)
+        mom = moments(exact.XT, jnp.asarray(w / w.sum()), jnp.ones(p), True, True)
+        g = np.asarray(full_gradient(exact, jnp.asarray(r), mom))
+        raw = np.asarray((jnp.asarray(r, jnp.float32) @ mixed.X).astype(jnp.float64))
     naive = (raw - np.asarray(mom.xm) * r.sum()) / np.asarray(mom.xs)
     err = np.abs(naive - g)
     assert err.max() > 100 * tol  # float32 alone cannot decide thresholds 1.5 tol away

@@ -1,0 +1,64 @@
+"""The design arrays handed to the kernels (``jaxlasso._engine.design_arrays``): padded to the
+bucketed shape with zeros, transposed, never aliasing the caller's array."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxlasso._engine import design_arrays, host_array, precision_scope
+
+
+@pytest.mark.parametrize("shape", [(7, 11), (3, 5, 9)])
+def test_host_array_is_aligned_and_writable(shape):
+    for dtype in (np.float64, np.float32, np.int32):
+        a = host_array(shape, dtype)
+        assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+        assert a.ctypes.data % 64 == 0
+
+
+@pytest.mark.parametrize("kkt_float32", [False, True])
+def test_design_is_padded_transposed_and_a_copy(kkt_float32, monkeypatch):
+    import jaxlasso._engine as engine
+
+    def dirty(shape, dtype):  # fresh buffers hold garbage: the padding must be written
+        a = host_array(shape, dtype)
+        a.fill(np.nan)
+        return a
+
+    monkeypatch.setattr(engine, "host_array", dirty)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((13, 21)) * 3.0
+    keep = X.copy()
+    with precision_scope(np.float64):
+        Xd, XTd, colnorm = design_arrays(X, jnp.float64, kkt_float32=kkt_float32, shape=(16, 24))
+        X[:] = np.nan  # the caller's array is not aliased: the design keeps its values
+        Xd, XTd, colnorm = (np.asarray(a) for a in (Xd, XTd, colnorm))
+    padded = np.zeros((16, 24))
+    padded[:13, :21] = keep
+    assert Xd.dtype == (np.float32 if kkt_float32 else np.float64) and XTd.dtype == np.float64
+    np.testing.assert_array_equal(Xd, padded.astype(Xd.dtype))
+    np.testing.assert_array_equal(XTd, padded.T)
+    # Column norms feed the float32 pass's error bound; unused (zero) for an exact X.
+    want = np.linalg.norm(padded, axis=0) if kkt_float32 else np.zeros(24)
+    np.testing.assert_allclose(colnorm, want, rtol=1e-14)
+
+
+def test_design_of_stacked_datasets_and_float32():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((2, 5, 6))
+    with precision_scope(np.float32):
+        Xd, XTd, colnorm = (np.asarray(a) for a in design_arrays(X, jnp.float32, kkt_float32=True))
+    assert Xd.dtype == XTd.dtype == np.float32  # a float32 problem has no float32 KKT copy to make
+    np.testing.assert_array_equal(Xd, X.astype(np.float32))
+    np.testing.assert_array_equal(XTd, np.swapaxes(X, 1, 2).astype(np.float32))
+    np.testing.assert_array_equal(colnorm, 0.0)
+
+
+def test_no_float32_copy_of_huge_entries():
+    X = np.ones((4, 3))
+    X[1, 2] = 2.0 ** 101  # products of such entries would overflow float32
+    with precision_scope(np.float64):
+        Xd, _, _ = design_arrays(X, jnp.float64, kkt_float32=True)
+    assert Xd.dtype == jnp.float64
