@@ -83,8 +83,11 @@ def check_X(X: Any, *, dtype=np.float64, name: str = "X") -> Design:
         raise ValueError(f"{name} has no features (columns); pass at least one (got shape={arr.shape})")
     if n < 2:
         raise ValueError(f"{name} needs at least 2 samples (rows) (got shape={arr.shape})")
-    bad = ~np.isfinite(arr)
-    if bad.any():
+    # max / min propagate NaN and see every Inf: two passes with no temporary (a 1000 x 20,000
+    # matrix: 0.03 s, where isfinite and abs made 180 MB of temporaries in 0.1-0.15 s).
+    hi, lo = float(arr.max()), float(arr.min())
+    if not (np.isfinite(hi) and np.isfinite(lo)):
+        bad = ~np.isfinite(arr)
         rows, cols = np.nonzero(bad)
         where = [f"(row {r}, column {feature_names[c] if feature_names else c})"
                  for r, c in zip(rows[:3], cols[:3])]
@@ -92,7 +95,7 @@ def check_X(X: Any, *, dtype=np.float64, name: str = "X") -> Design:
         raise ValueError(
             f"{name} contains {int(bad.sum())} non-finite value(s) (first is {kind}); impute or drop "
             f"them before fitting (got non-finite at {', '.join(where)})")
-    big = np.abs(arr).max()
+    big = max(hi, -lo)
     if big > 1e150:
         raise ValueError(
             f"{name} has values too large to fit safely (squares overflow float64); rescale or "
