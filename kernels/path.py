@@ -197,7 +197,7 @@ def fresh_state(p: int, dtype, batch: tuple[int, ...] = ()) -> PathState:
 def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array, stop: Array,
                settings: Settings, *, k: int, fit_intercept: bool, standardize: bool, keep_eta: bool,
                is_master: Array | None = None, axis_name: str | None = None,
-               sync_axes: tuple[str, ...] = ()) -> tuple[PathOut, Moments, Array, PathState]:
+               sync_axes: tuple[str, ...] = ()) -> tuple[PathOut, Array, PathState]:
     """Solve the path for ``lambdas[start:stop]``, from the intercept-only fit or from ``state``.
 
     Parameters
@@ -222,7 +222,8 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
 
     Returns
     -------
-    (PathOut, Moments, null_deviance, PathState after the last solved lambda)
+    (PathOut, null_deviance, PathState after the last solved lambda -- its ``mom`` holds the
+    lane's column moments)
     """
     X, XT_all, _, y, w, pf, l1_ratio = problem
     n, p = X.shape
@@ -358,7 +359,7 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
     last, outs = lax.scan(lambda_step, carry0, (lam, lam_next, jnp.arange(L)))
     # A lane that stopped (overflow, early stop) kept the carry of its last solved lambda.
     end = PathState(last.beta, last.b0, last.grad, last.lam_prev, last.dev_prev, mom, jnp.asarray(True))
-    return outs, mom, null_dev, end
+    return outs, null_dev, end
 
 
 solve_path_jit = jax.jit(
