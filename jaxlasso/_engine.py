@@ -208,9 +208,9 @@ def _bucket_lambdas(L: int) -> int:
     return max(8, next_pow2(L))
 
 
-def _to_numpy(out, null_dev, mom, B, L):
-    """The kernel's outputs for the host: ``(PathOut, Moments, null_dev)`` of the first B lanes
-    and L lambdas (``mom``: the returned state's moments)."""
+def _to_numpy(out, mom, null_dev, B, L):
+    """``(PathOut, Moments, null_dev)`` on the host, for the first B lanes and L lambdas (``mom``:
+    the moments of the state the kernel returned)."""
     out = jax.tree.map(lambda a: np.asarray(a)[:B, :L], out)
     mom = jax.tree.map(lambda a: np.asarray(a)[:B], mom)
     return out, mom, np.asarray(null_dev)[:B]
@@ -308,7 +308,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
                 pad_start = np.r_[start, np.full(Bp - B, Lp, np.int32)]
                 res = fn(problem, lam_d, fresh_state(p, jdt, (Bp,)) if state is None else state,
                          jnp.asarray(pad_start), jnp.asarray(pad(stop)), settings, master_d)
-                return (*_to_numpy(res[0], res[1], res[2].mom, B, L), res[2])
+                return (*_to_numpy(res[0], res[2].mom, res[1], B, L), res[2])
 
             merged, moments, null_dev, caps = _segments(run, B, L, Lp, k, np.full(B, L, np.int32), p_real)
         else:
@@ -322,7 +322,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
                                         jnp.asarray(start[0]), jnp.asarray(stop[0]), settings,
                                         jnp.asarray(master[b]))
                     # One lane: add the lane axis on the host (no device op per array).
-                    return (*_to_numpy(*jax.tree.map(lambda a: np.asarray(a)[None], (out, nd, state.mom)), 1, L), state)
+                    return (*_to_numpy(*jax.tree.map(lambda a: np.asarray(a)[None], (out, state.mom, nd)), 1, L), state)
 
                 # JAX's config scopes (x64, matmul precision) are per thread: enter them here, before
                 # any array is made, or a worker thread would silently build float32 arrays.

@@ -40,7 +40,7 @@ def single_solver(*, k: int, fit_intercept: bool, standardize: bool):
     """Jitted ``f(problem, lambdas, state, start, stop, settings, is_master)`` for one lane.
 
     ``problem.w`` (n,), ``state`` a :class:`PathState` (p,), the rest scalars; returns
-    (PathOut, Moments, null_dev, PathState).
+    (PathOut, null_dev, PathState).
     The linear predictor is always kept ((L, n) is small for one lane), so that a path and the
     folds of a CV share one executable.
     """
