@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--budget", type=float, default=float("inf"), help="start no new row after this many seconds")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", nargs="*", help="workload:task pairs to run (default: the whole plan)")
+    ap.add_argument("--only", nargs="*", help="workload:task pairs to run, in this order (default: the whole plan)")
     args = ap.parse_args(argv)
     os.environ.setdefault("JAXLASSO_CACHE_DIR", "off")  # measure compilation honestly
     import jax
@@ -108,8 +108,12 @@ def main(argv=None) -> int:
               f"{t.median:8.3f}s [{min(t.seconds):.3f}-{max(t.seconds):.3f}]{comp} {note}", flush=True)
 
     steps = plan(args.quick)
-    if args.only:
-        steps = [s for s in steps if f"{s[0]}:{s[1]}" in args.only]
+    if args.only:  # the rows named, in the order named (a lease is short: most-wanted first)
+        known = {f"{s[0]}:{s[1]}": s for s in plan(False)}
+        unknown = [k for k in args.only if k not in known]
+        if unknown:
+            ap.error(f"unknown rows {unknown}; known: {sorted(known)}")
+        steps = [known[k] for k in args.only]
     mode = jaxlasso._engine.default_lane_mode()
     for name, task, repeats in steps:
         if time.perf_counter() - t0 > args.budget:
