@@ -71,6 +71,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--budget", type=float, default=float("inf"), help="start no new row after this many seconds")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeats", type=int, help="at most this many timed repeats per row (after the first call)")
     ap.add_argument("--only", nargs="*", help="workload:task pairs to run, in this order (default: the whole plan)")
     args = ap.parse_args(argv)
     os.environ.setdefault("JAXLASSO_CACHE_DIR", "off")  # measure compilation honestly
@@ -114,6 +115,8 @@ def main(argv=None) -> int:
         if unknown:
             ap.error(f"unknown rows {unknown}; known: {sorted(known)}")
         steps = [known[k] for k in args.only]
+    if args.repeats:
+        steps = [(w, t, min(r, args.repeats)) for w, t, r in steps]
     mode = jaxlasso._engine.default_lane_mode()
     for name, task, repeats in steps:
         if time.perf_counter() - t0 > args.budget:

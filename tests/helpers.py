@@ -122,3 +122,24 @@ def case_foldid(case: dict, n: int) -> np.ndarray:
     """glmnet-style 1-based fold ids, deterministic per case."""
     rng = np.random.default_rng(7)
     return rng.permutation(np.resize(np.arange(1, case["nfolds"] + 1), n))
+
+
+
+def spy_solver_memory(monkeypatch, module, name: str, records: list):
+    """Replace ``module.name`` (a vmapped solver factory of the kernels) by one whose solvers
+    append ``(temporary bytes of the compiled program, bytes of the design XT, lanes)`` to
+    ``records`` before they run."""
+    real = getattr(module, name)
+
+    def factory(**kw):
+        fn = real(**kw)
+
+        def call(problem, lambdas, state, *rest):
+            compiled = fn.lower(problem, lambdas, state, *rest).compile()
+            records.append((compiled.memory_analysis().temp_size_in_bytes, problem.XT.nbytes,
+                            state.beta.shape[-2]))
+            return fn(problem, lambdas, state, *rest)
+
+        return call
+
+    monkeypatch.setattr(module, name, factory)

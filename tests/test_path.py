@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import jaxlasso
-from helpers import synthetic
+from helpers import spy_solver_memory, synthetic
 from jaxlasso._engine import solve_lanes
 from jaxlasso.path import PreparedProblem
 
@@ -195,6 +195,29 @@ def test_solver_products_ask_for_full_precision(small, monkeypatch, mode):
     jaxlasso.cv_logistic_path(X, y, n_lambdas=5, nfolds=3, dtype=np.float32)
     assert dots, "no matrix product found in the lowered solver"
     assert all("precision = [HIGHEST, HIGHEST]" in line for line in dots), dots[:3]
+
+
+def test_vmapped_lanes_never_copy_the_design_per_lane(monkeypatch):
+    """The vmapped solver's temporaries hold no per-lane copies of the design.
+
+    A ``lax.cond`` on a per-lane flag under ``vmap`` becomes a select that first broadcasts every
+    operand -- the closed-over design too -- to the lane axis: B copies of X and a batched
+    product over them (a 200 x 20k CV on an H100 ran 43 s instead of 3 s). Measured on this
+    problem (8 lanes): temporaries 1.5x the design with the select of the fresh state, 16x (two
+    copies per lane) with the ``lax.cond`` back -- the mutation this test catches (in
+    test_screen.py too: 8x vs 35x for 16 lanes of two stacked datasets).
+    """
+    from jaxlasso import _engine
+
+    records = []
+    spy_solver_memory(monkeypatch, _engine, "lanes_solver", records)
+    monkeypatch.setenv("JAXLASSO_LANE_MODE", "vmap")
+    X, y = synthetic(40, 2000, seed=5)
+    jaxlasso.cv_logistic_path(X, y, n_lambdas=20, nfolds=4)
+    assert records
+    for temp, design, lanes in records:
+        assert lanes >= 5  # 4 folds and the full-data lane
+        assert temp < lanes * design, (temp, design, lanes)  # the bug adds two copies per lane
 
 
 def test_early_stop_shortens_default_grid_only(tissue):

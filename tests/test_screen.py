@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import jaxlasso
+from helpers import spy_solver_memory
 from jaxlasso.cli import main
 from jaxlasso.screen import ScreenDataset, screen
 from jaxlasso.selection.filters import preprocess
@@ -41,6 +42,24 @@ def reference(item, seed=0):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jaxlasso.FewObservationsWarning)
         return jaxlasso.cv_logistic_path(X, item.y, seed=seed)
+
+
+def test_stacked_datasets_never_copy_a_design_per_lane(monkeypatch):
+    """Datasets stacked in one vmapped call: the temporaries hold no copy of a dataset's design
+    per lane (a ``lax.cond`` on a per-lane flag would broadcast each X to its lanes; see
+    test_path.py::test_vmapped_lanes_never_copy_the_design_per_lane)."""
+    from jaxlasso import _engine
+
+    records = []
+    spy_solver_memory(monkeypatch, _engine, "datasets_solver", records)
+    items = []
+    for i in range(2):
+        sim = simulate_rnaseq(30, 34, n_genes=1000, seed=20 + i, lfc_mean=1.5)
+        items.append(ScreenDataset(f"d{i}", sim.counts, labels(sim)))
+    res = screen(items, mode="vmap")
+    assert list(res.table["status"]) == ["ok", "ok"] and records
+    for temp, design, lanes in records:
+        assert temp < lanes * design, (temp, design, lanes)  # the bug adds two copies per lane
 
 
 @pytest.mark.parametrize("genes", [(300, 300), (300, 300, 340)], ids=["same-shape", "mixed-shape"])
