@@ -293,7 +293,11 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
             idx, ws = build_ws(rs.beta, rs.grad, lam, carry.lam_prev)
             b = jnp.where(ws.mask, rs.beta[idx], 0.0)
             eta = rs.b0 + b @ ws.XT
-            ns = newton_solve(ws, y, wn, b, rs.b0, eta, settings.tol, settings.max_iter,
+            # Under vmap this body also runs for lanes whose rounds are over (or that skip this
+            # lambda); their results are discarded, but their Newton loops would still run, on a
+            # stale state, and hold every other lane in lockstep: give them no iterations.
+            max_iter = jnp.where(rs.done, 0, settings.max_iter)
+            ns = newton_solve(ws, y, wn, b, rs.b0, eta, settings.tol, max_iter,
                               settings.max_sweeps, rs.it, fit_intercept, sync_axes, ratio)
             beta = rs.beta.at[idx].set(jnp.where(ws.mask, ns.b, rs.beta[idx]))
             in_ws = jnp.zeros((p,), bool).at[idx].set(ws.mask)
