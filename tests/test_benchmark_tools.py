@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from ab import paired  # noqa: E402
 from datasets import bootstrap_weights, fingerprint, foldid_for  # noqa: E402
+from gpu_compile_probe import ALARM, COMPILED, fusion_text, harvest  # noqa: E402
 from xla_profile import exclusive_times  # noqa: E402
 
 
@@ -56,3 +57,43 @@ def test_paired_ab_alternates_the_order_and_pairs_the_ratios():
     assert "".join(calls) == "ABBAAB"
     assert secs == {"A": [1.0, 4.0, 5.0], "B": [4.0, 6.0, 12.0]}
     np.testing.assert_allclose(ratio, [4.0, 1.5, 2.4])
+
+
+_HLO = """HloModule jit_one
+
+%fused_computation.25 (param_0.1: f64[128,48]) -> f64[128] {
+  %param_0.1 = f64[128,48]{1,0} parameter(0)
+  %constant.3 = f64[] constant(0)
+  ROOT %reduce.7 = f64[128]{0} reduce(%param_0.1, %constant.3), dimensions={1}, to_apply=%add
+}
+
+%fused_computation.26 (param_0.2: f64[4]) -> f64[4] {
+  ROOT %param_0.2 = f64[4]{0} parameter(0)
+}
+
+ENTRY %main.9 (Arg_0.1: f64[128,48]) -> f64[128] {
+  %Arg_0.1 = f64[128,48]{1,0} parameter(0)
+  ROOT %input_reduce_fusion.25 = f64[128]{0} fusion(%Arg_0.1), kind=kInput, calls=%fused_computation.25
+}
+"""
+
+
+def test_compile_probe_finds_the_fusion_that_xla_names_slow(tmp_path):
+    # The GPU compile probe must turn XLA's alarm into the text of the fusion it names (and
+    # nothing else), and keep only small files of a dump that comes back from the device.
+    log = ("E1126 15:15:57.357092 587 slow_operation_alarm.cc:73]\n****\n[Compiling module "
+           "input_reduce_fusion.25 for GPU] Very slow compile? If you want to file a bug...\n"
+           "Finished XLA compilation of jit(one) in 6.25 sec\n")
+    assert ALARM.findall(log) == ["input_reduce_fusion.25"]
+    assert COMPILED.findall(log) == [("jit(one)", "6.25")]
+    text = fusion_text(_HLO, "input_reduce_fusion.25")
+    assert "kind=kInput" in text and "%reduce.7" in text and "fused_computation.26" not in text
+    assert "not in the module" in fusion_text(_HLO, "input_reduce_fusion.2")
+    dump = tmp_path / "dump"
+    (dump / "module_1.jit_one").mkdir(parents=True)
+    (dump / "module_1.jit_one" / "module_1.jit_one.sm_90_gpu_after_optimizations.txt").write_text(_HLO)
+    (dump / "module_1.jit_one" / "module_1.jit_one.before_optimizations.txt").write_text("big")
+    harvest(dump, ["input_reduce_fusion.25"], tmp_path)
+    assert not dump.exists()
+    assert "%reduce.7" in (tmp_path / "slow-fusions.txt").read_text()
+    assert len(list(tmp_path.glob("hlo-0-*after_optimizations.txt.gz"))) == 1
