@@ -13,6 +13,8 @@ executable from ``jax_log_compiles``, the slow-compile alarms XLA printed) and, 
 by ``--dump-lanes``, the optimised HLO of the solver (gzipped) plus the computations of the fusions
 the alarms name (``slow-fusions.txt``) -- small enough to come back from the device machine.
 ``--xla-flags`` adds flags to every child (to try a code generation switch against the baseline).
+The lanes go into one vmapped call (``JAXLASSO_VMAP_LANES=0``; the library's default chunks them
+by 16 since NOTES change 30, which this probe bypasses to find the cause).
 
 Runs on the CPU as well (no alarms there; ``--fusion NAME`` extracts a fusion by name anyway).
 """
@@ -42,6 +44,7 @@ def child(task: str, lanes: int, workload: str) -> None:
     import logging
 
     os.environ["JAXLASSO_LANE_MODE"] = "vmap"
+    os.environ.setdefault("JAXLASSO_VMAP_LANES", "0")  # all lanes in one call: the compile being probed
     sys.path[:0] = [str(ROOT), str(HERE)]
     import jax
 

@@ -89,6 +89,28 @@ def default_lane_mode() -> str:
     return "loop" if jax.default_backend() == "cpu" else "vmap"
 
 
+def vmap_lanes() -> int | None:
+    """At most this many lanes go into one vmapped call; more are solved in chunks of it.
+
+    ``$JAXLASSO_VMAP_LANES`` overrides (``0``: no limit). Default 16: a 10-fold CV (11 lanes)
+    fits one chunk, and every chunk of a larger batch (bootstrap resamples, repeated CV) reuses
+    one compiled executable. Measured on an H100 (``benchmarks/RESULTS-gpu.md``): 16 vmapped
+    lanes on ALL BCR/ABL compiled in 7.4 s, 128 lanes (100 bootstrap resamples, bucketed) had not
+    finished compiling after 370 s. Chunks also bound the memory of a batch. Lanes are
+    independent, so the chunking changes no result.
+    """
+    env = os.environ.get("JAXLASSO_VMAP_LANES")
+    if env is None:
+        return 16
+    try:
+        value = int(env)
+    except ValueError:
+        raise ValueError(f"JAXLASSO_VMAP_LANES must be a whole number of lanes (0 for no limit), got {env!r}") from None
+    if value < 0:
+        raise ValueError(f"JAXLASSO_VMAP_LANES must be >= 0 (0 for no limit), got {env!r}")
+    return value or None
+
+
 def lane_threads(n_lanes: int) -> int:
     """How many looped lanes (folds, resamples) are solved at once, each in its own thread.
 
@@ -216,7 +238,7 @@ def _to_numpy(out, mom, null_dev, B, L):
     return out, mom, np.asarray(null_dev)[:B]
 
 
-def _segments(run, B: int, L: int, Lp: int, k: int, stop: np.ndarray, cap: int):
+def _segments(run, B: int, L: int, Lp: int, k: int, stop: np.ndarray, cap: int, master: np.ndarray | None = None):
     """Run ``run(k, state, start, stop)`` for B lanes, growing ``k`` on overflow.
 
     ``run`` returns ``(PathOut, Moments, null_dev, state)`` (numpy, except ``state``: the kernels'
@@ -225,6 +247,12 @@ def _segments(run, B: int, L: int, Lp: int, k: int, stop: np.ndarray, cap: int):
     (see :func:`grow_capacity`) from the state it stopped in -- exactly where an uninterrupted
     path would continue; the other lanes are skipped (``start = Lp``). ``cap`` is the number of
     real features (the largest capacity).
+
+    ``master`` (vmapped lanes under glmnet's early stop): once the master lanes are done, their
+    stop bounds the other lanes, as in one uninterrupted vmapped call (and as the lane loop does).
+    Without it a lane resumed after an overflow in a later segment, without the masters, would
+    run on to the end of the grid: results past the master's stop that nobody reads, at the
+    dearest lambdas.
     """
     start = np.zeros(B, np.int32)
     state = None
@@ -237,6 +265,11 @@ def _segments(run, B: int, L: int, Lp: int, k: int, stop: np.ndarray, cap: int):
             moments, null_dev = mom, nd
         merged = _merge(merged, out, start, k)
         overflow = merged["status"] == Status.OVERFLOW
+        if master is not None and master.any() and not overflow[master].any():
+            bound = int(path_lengths(merged["status"][master]).min())
+            _skip_lambdas(merged, (np.arange(L)[None, :] >= bound) & ~master[:, None])
+            stop = np.where(master, stop, np.minimum(stop, bound)).astype(np.int32)
+            overflow = merged["status"] == Status.OVERFLOW
         if not overflow.any():
             return merged, moments, null_dev, tuple(capacities)
         if k >= cap:  # cannot happen: with every feature in the working set nothing overflows
@@ -271,7 +304,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
     W = np.asarray(W, dtype=np.float64)
     B, n_real = W.shape
     p_real = X.shape[1]
-    check_memory(n_real, p_real, B if mode == "vmap" else 1, len(lambdas), "this fit")
+    check_memory(n_real, p_real, min(B, vmap_lanes() or B) if mode == "vmap" else 1, len(lambdas), "this fit")
     n, p = bucket_size(n_real), bucket_size(p_real)
     W = np.pad(W, ((0, 0), (0, n - n_real)))
     y = np.asarray(y, dtype=np.float64)
@@ -294,23 +327,48 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
         l1 = jnp.asarray(l1_ratio, jdt)
 
         if mode == "vmap":
-            Bp = _bucket_lanes(B)
+            chunk = vmap_lanes() or B
+            # Every chunk of a batch larger than one chunk is padded to the chunk size: one executable.
+            Bp = _bucket_lanes(B) if B <= chunk else _bucket_lanes(chunk)
 
-            def pad(a):
-                return np.concatenate([a, np.repeat(a[:1], Bp - B, axis=0)]) if Bp > B else a
+            def solve_chunk(lanes: np.ndarray, bound: int):
+                Bc = len(lanes)
 
-            problem = Problem(*design, jnp.asarray(pad(y) if y.ndim == 2 else y, jdt), jnp.asarray(pad(W), jdt),
-                              jnp.asarray(pad(pf) if pf.ndim == 2 else pf, jdt), l1)
-            master_d = jnp.asarray(np.r_[master, np.zeros(Bp - B, bool)])
+                def pad(a):
+                    return np.concatenate([a, np.repeat(a[:1], Bp - Bc, axis=0)]) if Bp > Bc else a
 
-            def run(k, state, start, stop):
-                fn = lanes_solver(k=k, y_batched=y.ndim == 2, pf_batched=pf.ndim == 2, **statics)
-                pad_start = np.r_[start, np.full(Bp - B, Lp, np.int32)]
-                res = fn(problem, lam_d, fresh_state(p, jdt, (Bp,)) if state is None else state,
-                         jnp.asarray(pad_start), jnp.asarray(pad(stop)), settings, master_d)
-                return (*_to_numpy(res[0], res[2].mom, res[1], B, L), res[2])
+                yc, pfc, Wc = (y[lanes] if y.ndim == 2 else y), (pf[lanes] if pf.ndim == 2 else pf), W[lanes]
+                problem = Problem(*design, jnp.asarray(pad(yc) if yc.ndim == 2 else yc, jdt), jnp.asarray(pad(Wc), jdt),
+                                  jnp.asarray(pad(pfc) if pfc.ndim == 2 else pfc, jdt), l1)
+                master_d = jnp.asarray(np.r_[master[lanes], np.zeros(Bp - Bc, bool)])
 
-            merged, moments, null_dev, caps = _segments(run, B, L, Lp, k, np.full(B, L, np.int32), p_real)
+                def run(k, state, start, stop):
+                    fn = lanes_solver(k=k, y_batched=y.ndim == 2, pf_batched=pf.ndim == 2, **statics)
+                    pad_start = np.r_[start, np.full(Bp - Bc, Lp, np.int32)]
+                    res = fn(problem, lam_d, fresh_state(p, jdt, (Bp,)) if state is None else state,
+                             jnp.asarray(pad_start), jnp.asarray(pad(stop)), settings, master_d)
+                    return (*_to_numpy(res[0], res[2].mom, res[1], Bc, L), res[2])
+
+                return _segments(run, Bc, L, Lp, k, np.full(Bc, bound, np.int32), p_real,
+                                 master[lanes] if early_stop else None)
+
+            if B <= chunk:
+                merged, moments, null_dev, caps = solve_chunk(np.arange(B), L)
+            else:
+                # Masters first, in the first chunk: as in the loop below, their early stop bounds
+                # the lanes of every later chunk (under vmap the first master to stop ends its chunk).
+                order = np.r_[np.flatnonzero(master), np.flatnonzero(~master)]
+                if master.sum() > chunk:
+                    raise ValueError(f"{int(master.sum())} master lanes do not fit one vmapped chunk of {chunk} "
+                                     "lanes; raise JAXLASSO_VMAP_LANES")
+                parts, bound = [], L
+                for c0 in range(0, B, chunk):
+                    lanes = order[c0:c0 + chunk]
+                    parts.append((lanes, solve_chunk(lanes, bound)))
+                    if early_stop and master[lanes].any():
+                        bound = min(bound, int(path_lengths(parts[-1][1][0]["status"][master[lanes]]).min()))
+                merged, moments, null_dev, caps = _concat_lanes([part for _, part in parts],
+                                                                np.argsort(np.concatenate([ln for ln, _ in parts])))
         else:
             lanes = [None] * B
             fresh = fresh_state(p, jdt)  # one for all lanes
@@ -349,12 +407,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
             else:
                 for b in rest:
                     lanes[b] = solve_lane(b, bound)
-            K = max(lane[0]["idx"].shape[-1] for lane in lanes)
-            merged = {key: np.concatenate([_pad_k(lane[0][key], K) if key in ("idx", "coef") else lane[0][key]
-                                           for lane in lanes]) for key in lanes[0][0]}
-            moments = jax.tree.map(lambda *a: np.concatenate(a), *[lane[1] for lane in lanes])
-            null_dev = np.concatenate([lane[2] for lane in lanes])
-            caps = tuple(sorted({c for lane in lanes for c in lane[3]}))
+            merged, moments, null_dev, caps = _concat_lanes(lanes)
     eta = merged.pop("eta")
     eta = eta[..., :n_real] if keep_eta else None
     padded = merged["idx"] >= p_real  # padding columns: never active, coefficient 0
@@ -587,6 +640,30 @@ def solve_datasets(datasets: list[DatasetLanes], *, l1_ratio: float, fit_interce
                                 null_deviance=null_dev[lanes], capacities=caps))
     stats["capacities"] = caps
     return outs, stats
+
+
+def _skip_lambdas(merged: dict, mask: np.ndarray) -> None:
+    """Mark the (lane, lambda) entries in ``mask`` as skipped, as the kernel reports them."""
+    merged["status"] = np.where(mask, Status.SKIPPED, merged["status"])
+    merged["deviance"] = np.where(mask, np.nan, merged["deviance"])
+    for key in ("n_iter", "n_kkt_rounds"):
+        merged[key] = np.where(mask, 0, merged[key])
+    merged["coef"] = np.where(mask[..., None], 0.0, merged["coef"])
+
+
+def _concat_lanes(parts, order=None):
+    """Join the ``_segments`` results of groups of lanes along the lane axis (``order``: a
+    permutation of the joined lanes into their original order)."""
+    K = max(part[0]["idx"].shape[-1] for part in parts)
+    merged = {key: np.concatenate([_pad_k(part[0][key], K) if key in ("idx", "coef") else part[0][key]
+                                   for part in parts]) for key in parts[0][0]}
+    moments = jax.tree.map(lambda *a: np.concatenate(a), *[part[1] for part in parts])
+    null_dev = np.concatenate([part[2] for part in parts])
+    if order is not None:
+        merged = {key: value[order] for key, value in merged.items()}
+        moments = jax.tree.map(lambda a: a[order], moments)
+        null_dev = null_dev[order]
+    return merged, moments, null_dev, tuple(sorted({c for part in parts for c in part[3]}))
 
 
 def _merge(merged, out, start, k):

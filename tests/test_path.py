@@ -350,6 +350,67 @@ def test_vmap_over_lanes_equals_python_loop(small):
     assert batched.n_iter.shape == (4, len(prob.lambdas))
 
 
+def test_vmapped_lanes_in_chunks_equal_one_call(small, monkeypatch):
+    """More lanes than ``JAXLASSO_VMAP_LANES`` run as chunks of one executable, with the same results.
+
+    The master lane sits in the middle of the batch (chunks are formed masters first, results
+    put back in the caller's order) and its early stop must bound the lanes of later chunks, as
+    it ends every lane of a single vmapped call -- lanes resumed after a working-set overflow
+    included (they ran on to the end of the grid before). Mutation-checked: without the bound
+    the later chunks' or resumed lanes run past the master's stop; without the reordering the
+    lanes come back shuffled.
+    """
+    from jaxlasso import _engine
+
+    X, y = small
+    prob = PreparedProblem(X, y, l1_ratio=1.0, lambdas=None, n_lambdas=100, lambda_min_ratio=1e-4,
+                           standardize=True, fit_intercept=True, sample_weight=None,
+                           penalty_factor=None, early_stop=True, tol=1e-10, max_iter=200,
+                           dtype=np.float64)
+    rng = np.random.default_rng(7)
+    W = np.stack([rng.poisson(1.0, len(y)).astype(float) + (np.arange(len(y)) < 4) for _ in range(7)])
+    W[3] = 1.0
+    master = np.arange(7) == 3
+    kw = dict(fit_intercept=True, standardize=True, early_stop=True, keep_eta=False, is_master=master,
+              tol=1e-10, max_iter=200, max_sweeps=1000, dtype=np.float64, k0=32, mode="vmap")
+    calls = []
+    real = _engine.lanes_solver
+
+    def spy(**statics):
+        fn = real(**statics)
+
+        def call(problem, *args):
+            calls.append(problem.w.shape[0])
+            return fn(problem, *args)
+
+        return call
+
+    monkeypatch.setattr(_engine, "lanes_solver", spy)
+    monkeypatch.setenv("JAXLASSO_VMAP_LANES", "0")
+    one = solve_lanes(prob.X, prob.y, W, prob.pf, 1.0, prob.lambdas, **kw)
+    assert set(calls) == {8}
+    stop = int(one.path_length()[3])
+    assert stop < len(prob.lambdas), "the master must stop early for this test to mean anything"
+    calls.clear()
+    monkeypatch.setenv("JAXLASSO_VMAP_LANES", "3")
+    chunked = solve_lanes(prob.X, prob.y, W, prob.pf, 1.0, prob.lambdas, **kw)
+    assert set(calls) == {4} and len(calls) >= 3  # three chunks, all padded to one lane bucket
+    # Every lane ends at the master's stop: in one call, in chunks, and in the lane loop --
+    # also lanes resumed after a working-set overflow without the master.
+    assert len(one.capacities) > 1 and set(one.path_length()) == {stop}
+    looped = solve_lanes(prob.X, prob.y, W, prob.pf, 1.0, prob.lambdas, **{**kw, "mode": "loop"})
+    np.testing.assert_array_equal(looped.status, one.status)
+    np.testing.assert_array_equal(chunked.path_length(), one.path_length())
+    np.testing.assert_array_equal(chunked.status, one.status)
+    for b in range(7):
+        np.testing.assert_allclose(chunked.dense_coef(b, prob.p), one.dense_coef(b, prob.p), atol=1e-9)
+    np.testing.assert_allclose(chunked.null_deviance, one.null_deviance, rtol=1e-12)
+    np.testing.assert_allclose(chunked.xs, one.xs, rtol=1e-12)
+    monkeypatch.setenv("JAXLASSO_VMAP_LANES", "-2")
+    with pytest.raises(ValueError, match="JAXLASSO_VMAP_LANES"):
+        solve_lanes(prob.X, prob.y, W, prob.pf, 1.0, prob.lambdas, **kw)
+
+
 def test_threaded_lanes_are_bit_identical(small, monkeypatch):
     """Looped lanes solved in worker threads give exactly the serial results.
 
