@@ -79,7 +79,7 @@ def enable_compilation_cache(path: str | None = None) -> str | None:
 
 
 def default_lane_mode() -> str:
-    """How B lanes run: ``"vmap"`` (one batched call) on accelerators, ``"loop"`` on CPU.
+    """How B lanes run: ``"vmap"`` (batched calls, see :func:`vmap_lanes`) on accelerators, ``"loop"`` on CPU.
 
     ``JAXLASSO_LANE_MODE=vmap|loop`` overrides. See :mod:`kernels.batched` for the measurements.
     """
@@ -238,7 +238,8 @@ def _to_numpy(out, mom, null_dev, B, L):
     return out, mom, np.asarray(null_dev)[:B]
 
 
-def _segments(run, B: int, L: int, Lp: int, k: int, stop: np.ndarray, cap: int, master: np.ndarray | None = None):
+def _segments(run, B: int, L: int, Lp: int, k: int, stop: np.ndarray, cap: int, master: np.ndarray | None = None,
+              group: np.ndarray | None = None):
     """Run ``run(k, state, start, stop)`` for B lanes, growing ``k`` on overflow.
 
     ``run`` returns ``(PathOut, Moments, null_dev, state)`` (numpy, except ``state``: the kernels'
@@ -252,7 +253,8 @@ def _segments(run, B: int, L: int, Lp: int, k: int, stop: np.ndarray, cap: int, 
     stop bounds the other lanes, as in one uninterrupted vmapped call (and as the lane loop does).
     Without it a lane resumed after an overflow in a later segment, without the masters, would
     run on to the end of the grid: results past the master's stop that nobody reads, at the
-    dearest lambdas.
+    dearest lambdas. ``group`` (B,) ints: lanes of different problems (stacked datasets), each
+    bounded by its own masters only.
     """
     start = np.zeros(B, np.int32)
     state = None
@@ -265,10 +267,16 @@ def _segments(run, B: int, L: int, Lp: int, k: int, stop: np.ndarray, cap: int, 
             moments, null_dev = mom, nd
         merged = _merge(merged, out, start, k)
         overflow = merged["status"] == Status.OVERFLOW
-        if master is not None and master.any() and not overflow[master].any():
-            bound = int(path_lengths(merged["status"][master]).min())
-            _skip_lambdas(merged, (np.arange(L)[None, :] >= bound) & ~master[:, None])
-            stop = np.where(master, stop, np.minimum(stop, bound)).astype(np.int32)
+        if master is not None:
+            for g in np.unique(group) if group is not None else [None]:
+                lanes = np.ones(B, bool) if g is None else group == g
+                masters = master & lanes
+                if not masters.any() or overflow[masters].any():
+                    continue  # no master, or one still to be resumed: its stop is not known yet
+                bound = int(path_lengths(merged["status"][masters]).min())
+                others = lanes & ~master
+                _skip_lambdas(merged, (np.arange(L)[None, :] >= bound) & others[:, None])
+                stop = np.where(others, np.minimum(stop, bound), stop).astype(np.int32)
             overflow = merged["status"] == Status.OVERFLOW
         if not overflow.any():
             return merged, moments, null_dev, tuple(capacities)
@@ -624,7 +632,9 @@ def solve_datasets(datasets: list[DatasetLanes], *, l1_ratio: float, fit_interce
                                         (res[0], res[1], res[2].mom))
             return out, mom, nd, res[2]
 
-        merged, moments, null_dev, caps = _segments(run, Dp * Bb, Lb, Lb, k, stop.reshape(-1), cap)
+        merged, moments, null_dev, caps = _segments(run, Dp * Bb, Lb, Lb, k, stop.reshape(-1), cap,
+                                                    MASTER.reshape(-1) if early_stop else None,
+                                                    np.repeat(np.arange(Dp), Bb))
     outs = []
     for i, d in enumerate(datasets):
         n, p = d.X.shape
