@@ -257,6 +257,7 @@ def _segments(run, B: int, L: int, Lp: int, k: int, stop: np.ndarray, cap: int, 
     bounded by its own masters only.
     """
     start = np.zeros(B, np.int32)
+    group = np.zeros(B, int) if group is None else group
     state = None
     merged = moments = null_dev = None
     capacities = []
@@ -268,8 +269,8 @@ def _segments(run, B: int, L: int, Lp: int, k: int, stop: np.ndarray, cap: int, 
         merged = _merge(merged, out, start, k)
         overflow = merged["status"] == Status.OVERFLOW
         if master is not None:
-            for g in np.unique(group) if group is not None else [None]:
-                lanes = np.ones(B, bool) if g is None else group == g
+            for g in np.unique(group):
+                lanes = group == g
                 masters = master & lanes
                 if not masters.any() or overflow[masters].any():
                     continue  # no master, or one still to be resumed: its stop is not known yet
@@ -312,7 +313,8 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
     W = np.asarray(W, dtype=np.float64)
     B, n_real = W.shape
     p_real = X.shape[1]
-    check_memory(n_real, p_real, min(B, vmap_lanes() or B) if mode == "vmap" else 1, len(lambdas), "this fit")
+    chunk = min(B, vmap_lanes() or B) if mode == "vmap" else 1  # lanes in one call
+    check_memory(n_real, p_real, chunk, len(lambdas), "this fit")
     n, p = bucket_size(n_real), bucket_size(p_real)
     W = np.pad(W, ((0, 0), (0, n - n_real)))
     y = np.asarray(y, dtype=np.float64)
@@ -335,9 +337,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
         l1 = jnp.asarray(l1_ratio, jdt)
 
         if mode == "vmap":
-            chunk = vmap_lanes() or B
-            # Every chunk of a batch larger than one chunk is padded to the chunk size: one executable.
-            Bp = _bucket_lanes(B) if B <= chunk else _bucket_lanes(chunk)
+            Bp = _bucket_lanes(chunk)  # every chunk is padded to one lane bucket: one executable
 
             def solve_chunk(lanes: np.ndarray, bound: int):
                 Bc = len(lanes)
@@ -360,23 +360,19 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
                 return _segments(run, Bc, L, Lp, k, np.full(Bc, bound, np.int32), p_real,
                                  master[lanes] if early_stop else None)
 
-            if B <= chunk:
-                merged, moments, null_dev, caps = solve_chunk(np.arange(B), L)
-            else:
-                # Masters first, in the first chunk: as in the loop below, their early stop bounds
-                # the lanes of every later chunk (under vmap the first master to stop ends its chunk).
-                order = np.r_[np.flatnonzero(master), np.flatnonzero(~master)]
-                if master.sum() > chunk:
-                    raise ValueError(f"{int(master.sum())} master lanes do not fit one vmapped chunk of {chunk} "
-                                     "lanes; raise JAXLASSO_VMAP_LANES")
-                parts, bound = [], L
-                for c0 in range(0, B, chunk):
-                    lanes = order[c0:c0 + chunk]
-                    parts.append((lanes, solve_chunk(lanes, bound)))
-                    if early_stop and master[lanes].any():
-                        bound = min(bound, int(path_lengths(parts[-1][1][0]["status"][master[lanes]]).min()))
-                merged, moments, null_dev, caps = _concat_lanes([part for _, part in parts],
-                                                                np.argsort(np.concatenate([ln for ln, _ in parts])))
+            # Masters first, in the first chunk: as in the loop below, their early stop bounds the
+            # lanes of every later chunk (under vmap the first master to stop ends its chunk).
+            if master.sum() > chunk:
+                raise ValueError(f"{int(master.sum())} master lanes do not fit one vmapped chunk of {chunk} "
+                                 "lanes; raise JAXLASSO_VMAP_LANES")
+            order = np.r_[np.flatnonzero(master), np.flatnonzero(~master)]
+            parts, bound = [], L
+            for c0 in range(0, B, chunk):
+                lanes = order[c0:c0 + chunk]
+                parts.append(solve_chunk(lanes, bound))
+                if early_stop and master[lanes].any():
+                    bound = min(bound, int(path_lengths(parts[-1][0]["status"][master[lanes]]).min()))
+            merged, moments, null_dev, caps = _concat_lanes(parts, np.argsort(order))
         else:
             lanes = [None] * B
             fresh = fresh_state(p, jdt)  # one for all lanes

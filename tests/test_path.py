@@ -404,6 +404,7 @@ def test_vmapped_lanes_in_chunks_equal_one_call(small, monkeypatch):
     np.testing.assert_array_equal(chunked.status, one.status)
     for b in range(7):
         np.testing.assert_allclose(chunked.dense_coef(b, prob.p), one.dense_coef(b, prob.p), atol=1e-9)
+        np.testing.assert_allclose(one.dense_coef(b, prob.p), looped.dense_coef(b, prob.p), atol=1e-9)
     np.testing.assert_allclose(chunked.null_deviance, one.null_deviance, rtol=1e-12)
     np.testing.assert_allclose(chunked.xs, one.xs, rtol=1e-12)
     monkeypatch.setenv("JAXLASSO_VMAP_LANES", "-2")
