@@ -19,6 +19,7 @@ Rows are written to ``DIR/device.csv`` as they finish, so a run cut short keeps 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -63,7 +64,35 @@ def plan(quick: bool) -> list[tuple[str, str, int]]:
         return [(w, t, 2) for w, t, _ in rows[:4]]
     return rows + [("gauss1000", "path", 3), ("gauss1000", "cv", 3), ("datasets10", "screen", 1),
                    ("datasets10", "cv-batch", 1), ("all_bcrabl", "cv-loop", 3), ("gauss200", "path-f32", 5),
-                   ("seedlike", "cv-loop", 3), ("gauss200", "cv-loop", 3), ("gauss1000", "cv-loop", 3)]
+                   ("seedlike", "cv-loop", 3), ("gauss200", "cv-loop", 3), ("gauss1000", "cv-loop", 3),
+                   ("all_bcrabl", "cv-vmap", 3), ("gauss200", "cv-vmap", 3), ("gauss1000", "cv-vmap", 3),
+                   ("gauss200", "boot100", 1), ("gauss200", "boot100-vmap", 1), ("all_bcrabl", "boot100-loop", 1)]
+
+
+def lane_rule() -> str:
+    """The library's default lane mode, in words (it depends on the number of rows)."""
+    from jaxlasso._engine import VMAP_MAX_ROWS, default_lane_mode
+
+    small, large = default_lane_mode(VMAP_MAX_ROWS - 1), default_lane_mode(VMAP_MAX_ROWS)
+    return small if small == large else f"{small} below {VMAP_MAX_ROWS} rows, {large} from there"
+
+
+@contextlib.contextmanager
+def lane_mode(task: str, n_rows: int):
+    """Run a row in the lane mode its task names (``cv-loop``, ``boot100-vmap``) or the default; yields the mode."""
+    from jaxlasso._engine import default_lane_mode
+
+    forced = task.rpartition("-")[2] if task.endswith(("-loop", "-vmap")) else None
+    prev = os.environ.get("JAXLASSO_LANE_MODE")
+    if forced:
+        os.environ["JAXLASSO_LANE_MODE"] = forced
+    try:
+        yield forced or default_lane_mode(n_rows)
+    finally:
+        if prev is None:
+            os.environ.pop("JAXLASSO_LANE_MODE", None)
+        else:
+            os.environ["JAXLASSO_LANE_MODE"] = prev
 
 
 def main(argv=None) -> int:
@@ -82,7 +111,7 @@ def main(argv=None) -> int:
     env = {"jax": jax.__version__, "backend": jax.default_backend(),
            "devices": [str(d) for d in jax.devices()], "device_kind": jax.devices()[0].device_kind,
            "python": platform.python_version(), "cpus": os.cpu_count(), "numpy": np.__version__,
-           "lane_mode": jaxlasso._engine.default_lane_mode(),
+           "lane_mode": lane_rule(),
            "date": time.strftime("%Y-%m-%d %H:%M"), "commit": _commit()}
     (out / "device_env.json").write_text(json.dumps(env, indent=1))
     print(json.dumps(env), flush=True)
@@ -117,7 +146,6 @@ def main(argv=None) -> int:
         steps = [known[k] for k in args.only]
     if args.repeats:
         steps = [(w, t, min(r, args.repeats)) for w, t, r in steps]
-    mode = jaxlasso._engine.default_lane_mode()
     for name, task, repeats in steps:
         if time.perf_counter() - t0 > args.budget:
             print(f"budget of {args.budget:.0f}s spent: skipping {name} {task}", flush=True)
@@ -152,8 +180,8 @@ def main(argv=None) -> int:
                     secs.append(t.median)
                 total = float(np.sum(secs))
                 record("10x gaussian_200x20000", task, Timing([total], total + first - secs[0]),
-                       fingerprint(sets[0].X, sets[0].y), mode=mode,
-                       note="loop over datasets of cv_logistic_path (folds batched per dataset)")
+                       fingerprint(sets[0].X, sets[0].y), mode=jaxlasso._engine.default_lane_mode(len(sets[0].y)),
+                       note="loop over datasets of cv_logistic_path (folds per dataset in the default lane mode)")
                 continue
             wl = workload(name)
             lam = glmnet_grid(wl.X, wl.y)
@@ -165,25 +193,18 @@ def main(argv=None) -> int:
                 objectives[f"{wl.name}:{task}"] = obj
                 record(wl.name, task, t, fp, mode="one", dtype=np.dtype(dt).name,
                        note=f"capacities {t.extra['capacities']}")
-            elif task in ("cv", "cv-loop"):
-                lane_mode = "loop" if task == "cv-loop" else mode
-                prev = os.environ.get("JAXLASSO_LANE_MODE")
-                os.environ["JAXLASSO_LANE_MODE"] = lane_mode
-                try:
+            elif task.startswith("cv"):
+                with lane_mode(task, len(wl.y)) as used:
                     t = Jaxlasso().cv(wl.X, wl.y, lam, foldid_for(wl.y), repeats)
-                finally:
-                    if prev is None:
-                        os.environ.pop("JAXLASSO_LANE_MODE")
-                    else:
-                        os.environ["JAXLASSO_LANE_MODE"] = prev
                 objectives[f"{wl.name}:{task}:index"] = np.array([t.index_min, t.index_1se])
                 objectives[f"{wl.name}:{task}:cvm"] = t.cvm
-                record(wl.name, task, t, fp, mode=lane_mode,
+                record(wl.name, task, t, fp, mode=used,
                        note=f"lambda.min/1se indices {t.index_min}/{t.index_1se}")
-            elif task == "boot100":
+            elif task.startswith("boot100"):
                 W = bootstrap_weights(len(wl.y), 100)
-                t = Jaxlasso().bootstrap(wl.X, wl.y, lam, W, repeats)
-                record(wl.name, task, t, fp, mode=mode, note=f"{100 / t.median:.1f} paths/s")
+                with lane_mode(task, len(wl.y)) as used:
+                    t = Jaxlasso().bootstrap(wl.X, wl.y, lam, W, repeats)
+                record(wl.name, task, t, fp, mode=used, note=f"{100 / t.median:.1f} paths/s")
             np.savez(out / "device_objectives.npz", **objectives)
         except Exception as exc:  # keep the rows that worked; say what failed
             import traceback

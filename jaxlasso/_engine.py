@@ -78,15 +78,28 @@ def enable_compilation_cache(path: str | None = None) -> str | None:
     return target
 
 
-def default_lane_mode() -> str:
-    """How B lanes run: ``"vmap"`` (batched calls, see :func:`vmap_lanes`) on accelerators, ``"loop"`` on CPU.
+#: On accelerators, lanes of problems with at least this many rows run as a loop (see below).
+VMAP_MAX_ROWS = 128
 
-    ``JAXLASSO_LANE_MODE=vmap|loop`` overrides. See :mod:`kernels.batched` for the measurements.
+
+def default_lane_mode(n_rows: int | None = None) -> str:
+    """How B lanes of an ``n_rows``-sample problem run: ``"vmap"`` (batched calls, see :func:`vmap_lanes`) or ``"loop"``.
+
+    On CPU: ``"loop"`` (lockstep lanes waste work that 2 cores cannot hide; :mod:`kernels.batched`).
+    On accelerators: ``"vmap"`` below :data:`VMAP_MAX_ROWS` rows, ``"loop"`` from there on. Measured
+    on an H100 (``benchmarks/RESULTS-gpu.md``, 10-fold CV, 11 lanes, first call = compile + run):
+    vmap / loop run 0.50 / 0.82 s on seed-like 16 x 16k, 1.10 / 1.09 s on ALL 111 x 12.6k,
+    1.98 / 1.78 s on Gaussian 200 x 20k (first call 73 / 14 s) and 7.66 / 3.20 s on 1000 x 20k
+    (first call 49 / 32 s): batching is free while one lane's steps are too small to fill the
+    GPU, and costs lockstep and compile time once they are not. ``n_rows=None``: vmap.
+    ``JAXLASSO_LANE_MODE=vmap|loop`` overrides.
     """
     env = os.environ.get("JAXLASSO_LANE_MODE")
     if env in ("vmap", "loop"):
         return env
-    return "loop" if jax.default_backend() == "cpu" else "vmap"
+    if jax.default_backend() == "cpu":
+        return "loop"
+    return "loop" if n_rows is not None and n_rows >= VMAP_MAX_ROWS else "vmap"
 
 
 def vmap_lanes() -> int | None:
@@ -306,12 +319,12 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
     penalty factor, lanes (vmap) and lambdas that are skipped -- so that one compiled executable
     serves many problem sizes; the padding changes no result.
     """
-    mode = mode or default_lane_mode()
+    W = np.asarray(W, dtype=np.float64)
+    B, n_real = W.shape
+    mode = mode or default_lane_mode(n_real)
     if mode not in ("vmap", "loop"):
         raise ValueError(f"mode must be 'vmap' or 'loop' (got mode={mode!r})")
     enable_compilation_cache()
-    W = np.asarray(W, dtype=np.float64)
-    B, n_real = W.shape
     p_real = X.shape[1]
     chunk = min(B, vmap_lanes() or B) if mode == "vmap" else 1  # lanes in one call
     check_memory(n_real, p_real, chunk, len(lambdas), "this fit")

@@ -97,3 +97,26 @@ def test_compile_probe_finds_the_fusion_that_xla_names_slow(tmp_path):
     assert not dump.exists()
     assert "%reduce.7" in (tmp_path / "slow-fusions.txt").read_text()
     assert len(list(tmp_path.glob("hlo-0-*after_optimizations.txt.gz"))) == 1
+
+
+def test_device_rows_name_their_lane_mode(monkeypatch):
+    # ``cv-loop`` / ``boot100-vmap`` force a mode for that row only; other rows record the
+    # library's default for their row count (what a user gets), not a global guess.
+    from device_run import lane_mode
+
+    from jaxlasso import _engine
+
+    monkeypatch.setenv("JAXLASSO_LANE_MODE", "loop")
+    with lane_mode("boot100-vmap", 10) as used:
+        assert used == "vmap" and _engine.default_lane_mode(10) == "vmap"
+    assert _engine.default_lane_mode(10) == "loop"
+    monkeypatch.delenv("JAXLASSO_LANE_MODE")
+    monkeypatch.setattr(_engine.jax, "default_backend", lambda: "gpu")
+    for n, expect in [(16, "vmap"), (1000, "loop")]:
+        with lane_mode("cv", n) as used:
+            assert used == expect
+    with lane_mode("cv-loop", 16) as used:
+        assert used == "loop"
+    import os
+
+    assert "JAXLASSO_LANE_MODE" not in os.environ
