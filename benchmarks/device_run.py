@@ -140,10 +140,13 @@ def main(argv=None) -> int:
     steps = plan(args.quick)
     if args.only:  # the rows named, in the order named (a lease is short: most-wanted first)
         known = {f"{s[0]}:{s[1]}": s for s in plan(False)}
-        unknown = [k for k in args.only if k not in known]
+        names, tasks = {s[0] for s in known.values()}, {s[1] for s in known.values()}
+        pairs = [k.partition(":") for k in args.only]  # any known workload with any known task
+        unknown = [k for k, (w, _, t) in zip(args.only, pairs) if k not in known and
+                   (w not in names or t not in tasks or w == "datasets10" or t in ("cv-batch", "screen"))]
         if unknown:
-            ap.error(f"unknown rows {unknown}; known: {sorted(known)}")
-        steps = [known[k] for k in args.only]
+            ap.error(f"unknown rows {unknown}; workloads {sorted(names)}, tasks {sorted(tasks)}")
+        steps = [known.get(k, (w, t, 3)) for k, (w, _, t) in zip(args.only, pairs)]
     if args.repeats:
         steps = [(w, t, min(r, args.repeats)) for w, t, r in steps]
     for name, task, repeats in steps:
