@@ -12,6 +12,10 @@ the accelerator against glmnet on the CPU (glmnet has no GPU version), with the 
 
     python benchmarks/device_run.py --out DIR [--budget SECONDS] [--quick]
 
+``--only WORKLOAD:TASK ...`` runs the rows named, in that order; a ``-loop`` / ``-vmap`` suffix
+on a ``cv`` or ``boot100`` task forces that lane mode for the row (the plain task runs the
+library's default, which the ``mode`` column records).
+
 Rows are written to ``DIR/device.csv`` as they finish, so a run cut short keeps what it measured;
 ``--budget`` stops starting new rows once that many seconds have passed.
 """
@@ -69,6 +73,25 @@ def plan(quick: bool) -> list[tuple[str, str, int]]:
                    ("gauss200", "boot100", 1), ("gauss200", "boot100-vmap", 1), ("all_bcrabl", "boot100-loop", 1)]
 
 
+def select_rows(only: list[str] | None, quick: bool = False) -> list[tuple[str, str, int]]:
+    """The plan's rows, or the ``WORKLOAD:TASK`` rows named in ``only``, in the order named.
+
+    Beyond the plan's pairs, any single-dataset workload goes with any of its path / cv / boot100
+    tasks (mode suffix included; 3 repeats). A lease is short: most-wanted first.
+    """
+    if not only:
+        return plan(quick)
+    known = {f"{w}:{t}": (w, t, r) for w, t, r in plan(False)}
+    names = {w for w, _, _ in known.values()} - {"datasets10"}
+    tasks = {t for _, t, _ in known.values()} - {"cv-batch", "screen"}
+    pairs = {k: tuple(k.partition(":")[::2]) for k in only}
+    unknown = [k for k, (w, t) in pairs.items() if k not in known and (w not in names or t not in tasks)]
+    if unknown:
+        raise ValueError(f"unknown rows {unknown}; workloads {sorted(names)}, tasks {sorted(tasks)}, "
+                         "and datasets10:cv-batch, datasets10:screen")
+    return [known.get(k, (*pairs[k], 3)) for k in only]
+
+
 def lane_rule() -> str:
     """The library's default lane mode, in words (it depends on the number of rows)."""
     from jaxlasso._engine import VMAP_MAX_ROWS, default_lane_mode
@@ -103,6 +126,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, help="at most this many timed repeats per row (after the first call)")
     ap.add_argument("--only", nargs="*", help="workload:task pairs to run, in this order (default: the whole plan)")
     args = ap.parse_args(argv)
+    try:
+        steps = select_rows(args.only, args.quick)
+    except ValueError as exc:
+        ap.error(str(exc))
     os.environ.setdefault("JAXLASSO_CACHE_DIR", "off")  # measure compilation honestly
     import jax
 
@@ -137,16 +164,6 @@ def main(argv=None) -> int:
         print(f"[{time.perf_counter() - t0:6.0f}s] {wl_name:>22} {task:>9} {mode:>4} {dtype}: "
               f"{t.median:8.3f}s [{min(t.seconds):.3f}-{max(t.seconds):.3f}]{comp} {note}", flush=True)
 
-    steps = plan(args.quick)
-    if args.only:  # the rows named, in the order named (a lease is short: most-wanted first)
-        known = {f"{s[0]}:{s[1]}": s for s in plan(False)}
-        names, tasks = {s[0] for s in known.values()}, {s[1] for s in known.values()}
-        pairs = [k.partition(":") for k in args.only]  # any known workload with any known task
-        unknown = [k for k, (w, _, t) in zip(args.only, pairs) if k not in known and
-                   (w not in names or t not in tasks or w == "datasets10" or t in ("cv-batch", "screen"))]
-        if unknown:
-            ap.error(f"unknown rows {unknown}; workloads {sorted(names)}, tasks {sorted(tasks)}")
-        steps = [known.get(k, (w, t, 3)) for k, (w, _, t) in zip(args.only, pairs)]
     if args.repeats:
         steps = [(w, t, min(r, args.repeats)) for w, t, r in steps]
     for name, task, repeats in steps:

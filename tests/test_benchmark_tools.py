@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -120,3 +121,14 @@ def test_device_rows_name_their_lane_mode(monkeypatch):
     import os
 
     assert "JAXLASSO_LANE_MODE" not in os.environ
+
+
+def test_device_rows_named_on_the_command_line():
+    from device_run import plan, select_rows
+
+    assert select_rows(None) == plan(False)
+    rows = select_rows(["gauss1000:cv-loop", "seedlike:boot100-loop", "datasets10:screen"])
+    assert rows == [("gauss1000", "cv-loop", 3), ("seedlike", "boot100-loop", 3), ("datasets10", "screen", 1)]
+    for bad in ["seedlike:cv-batch", "datasets10:cv", "gauss200:cv-threads", "nope:cv", "seedlike"]:
+        with pytest.raises(ValueError, match="unknown rows"):
+            select_rows([bad])
