@@ -2,6 +2,7 @@
 
     python benchmarks/ab.py kernels.solver._F32_GRAM_MIN 256 1000000 gauss1000 --task path
     python benchmarks/ab.py kernels.path.KKT_RECHECK 64 0 tp --task cv --pairs 10
+    python benchmarks/ab.py env:JAXLASSO_LANE_THREADS 1 2 gauss200 --task boot100 --pairs 3
 
 The knob is a module attribute read while a solver is traced (a static choice of the compiled
 program). The script compiles one executable per value (the engine's solver factories are
@@ -10,6 +11,11 @@ median of each and the median of the per-pair ratios B / A. On this shared 2-cor
 same command varies by 10-30% between separate runs; alternating pairs in one process resolve
 effects of ~5% (NOTES changes 20-22 were decided this way). Workloads: those of ``datasets.py``
 (``seedlike``, ``all_bcrabl``, ``gauss200``, ``gauss1000``) or ``tp`` (throughput dataset 0).
+
+``env:NAME`` instead of a module attribute A/B-tests an environment variable the engine reads at
+call time (``JAXLASSO_LANE_THREADS``, ``JAXLASSO_LANE_MODE``, ``JAXLASSO_VMAP_LANES``): nothing is
+recompiled per value, but a value that changes the compiled program (a lane mode) pays its
+compilation in the first run of that value, which is reported apart as for attributes.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import os
 import sys
 import time
 import warnings
@@ -44,11 +51,11 @@ def paired(timed, pairs: int) -> tuple[dict[str, list[float]], np.ndarray]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("knob", help="module.attribute, e.g. kernels.solver._F32_GRAM_MIN")
+    ap.add_argument("knob", help="module.attribute, e.g. kernels.solver._F32_GRAM_MIN, or env:NAME")
     ap.add_argument("a", help="value A (a Python literal)")
     ap.add_argument("b", help="value B (a Python literal)")
     ap.add_argument("workload")
-    ap.add_argument("--task", choices=("path", "cv"), default="cv")
+    ap.add_argument("--task", choices=("path", "cv", "boot100"), default="cv")
     ap.add_argument("--pairs", type=int, default=8)
     args = ap.parse_args(argv)
 
@@ -58,14 +65,19 @@ def main(argv=None) -> int:
     from kernels import batched
     from run import glmnet_grid
 
-    module_name, attr = args.knob.rsplit(".", 1)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        ap.error(f"cannot import {module_name}: {exc}")
-    if not hasattr(module, attr):
-        ap.error(f"{module_name} has no attribute {attr!r}")
-    values = {"A": ast.literal_eval(args.a), "B": ast.literal_eval(args.b)}
+    env_var = args.knob[4:] if args.knob.startswith("env:") else None
+    if env_var:
+        values = {"A": args.a, "B": args.b}
+        module = attr = None
+    else:
+        module_name, attr = args.knob.rsplit(".", 1)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            ap.error(f"cannot import {module_name}: {exc}")
+        if not hasattr(module, attr):
+            ap.error(f"{module_name} has no attribute {attr!r}")
+        values = {"A": ast.literal_eval(args.a), "B": ast.literal_eval(args.b)}
     current = {"v": None}
     cache: dict = {}
 
@@ -78,8 +90,9 @@ def main(argv=None) -> int:
             return cache[key]
         return make
 
-    _engine.single_solver = per_value(batched.single_solver)
-    _engine.lanes_solver = per_value(batched.lanes_solver)
+    if not env_var:
+        _engine.single_solver = per_value(batched.single_solver)
+        _engine.lanes_solver = per_value(batched.lanes_solver)
 
     wl = throughput_datasets(1)[0] if args.workload == "tp" else WORKLOADS[args.workload]()
     lam = glmnet_grid(wl.X, wl.y)
@@ -87,13 +100,24 @@ def main(argv=None) -> int:
     if args.task == "cv":
         def run():
             jaxlasso.cv_logistic_path(wl.X, wl.y, lambdas=lam, foldid=foldid)
+    elif args.task == "boot100":
+        from adapters import Jaxlasso
+        from datasets import bootstrap_weights
+
+        W = bootstrap_weights(len(wl.y), 100)
+
+        def run():
+            Jaxlasso().bootstrap(wl.X, wl.y, lam, W, 0)
     else:
         def run():
             jaxlasso.logistic_path(wl.X, wl.y, lambdas=lam)
 
     def timed(name):
         current["v"] = values[name]
-        setattr(module, attr, values[name])
+        if env_var:
+            os.environ[env_var] = values[name]
+        else:
+            setattr(module, attr, values[name])
         t = time.perf_counter()
         run()
         return time.perf_counter() - t

@@ -105,6 +105,10 @@ _ACTIVE_SET_ROUNDS = 4
 _SWEEPS_PER_POLISH = 8
 
 
+# The exact solves' sizes below the capacity k, in eighths of k (see solve_levels).
+_SOLVE_LEVELS_EIGHTHS = (2, 4, 6)
+
+
 def solve_levels(k: int, batched: bool) -> tuple[int, ...]:
     """Sizes of the exact solves on a working set of ``k`` slots (static, ascending).
 
@@ -115,7 +119,7 @@ def solve_levels(k: int, batched: bool) -> tuple[int, ...]:
     """
     if batched or k < 64:
         return (k,)
-    return tuple(sorted({-(-k * q // 8) for q in (2, 4, 6)} | {k}))
+    return tuple(sorted({-(-k * q // 8) for q in _SOLVE_LEVELS_EIGHTHS} | {k}))
 
 
 def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask: Array,
