@@ -50,6 +50,56 @@ def precision_scope(dtype: np.dtype):
         yield
 
 
+_BLAS_CONTROLLER = None
+
+
+def blas_threads() -> int:
+    """Threads the BLAS / LAPACK libraries may use during a solve; 0 = leave them as they are.
+
+    ``$JAXLASSO_BLAS_THREADS`` overrides; default 1. XLA:CPU runs the kernels' Cholesky
+    factorisations and triangular solves through LAPACK (jaxlib calls SciPy's OpenBLAS), whose
+    own thread pool then competes with XLA's intra-op threads and with the lane threads for the
+    same cores. On the 2-core workplace machine (NOTES change 36, paired in-process A/B) one BLAS
+    thread instead of OpenBLAS's default (one per core) cut a 10-fold CV of Gaussian 200 x 20k
+    from 2.68 to 1.10 s and of 1000 x 20k from 23.5 to 12.7 s, their paths by 30% and 24%.
+    """
+    env = os.environ.get("JAXLASSO_BLAS_THREADS")
+    if env is None or env.strip() == "":
+        return 1
+    try:
+        value = int(env)
+    except ValueError:
+        raise ValueError(f"JAXLASSO_BLAS_THREADS must be a whole number (0: leave BLAS alone), got {env!r}") from None
+    if value < 0:
+        raise ValueError(f"JAXLASSO_BLAS_THREADS must be >= 0 (0: leave BLAS alone), got {env!r}")
+    return value
+
+
+@contextlib.contextmanager
+def blas_scope():
+    """Limit the BLAS libraries' threads to :func:`blas_threads` for the duration of a solve.
+
+    Process-wide while it lasts (``threadpoolctl``), restored on exit; solves enter it once, in
+    the calling thread, around their lane threads. SciPy's LAPACK is loaded first (jaxlib loads
+    it at its first factorisation), so that the limit reaches the library the kernels call.
+    """
+    global _BLAS_CONTROLLER
+    threads = blas_threads()
+    if threads == 0:
+        yield
+        return
+    try:
+        import scipy.linalg.cython_lapack  # noqa: F401  (the LAPACK jaxlib's CPU kernels call)
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - both are dependencies
+        yield
+        return
+    if _BLAS_CONTROLLER is None:
+        _BLAS_CONTROLLER = ThreadpoolController()
+    with _BLAS_CONTROLLER.limit(limits=threads, user_api="blas"):
+        yield
+
+
 _CACHE_READY = False
 
 
@@ -130,8 +180,9 @@ def lane_threads(n_lanes: int) -> int:
     ``$JAXLASSO_LANE_THREADS`` overrides. Default, on every backend: the cores this process may
     use, at most 4. On a CPU one lane's solve keeps ~1.6 of 2 cores busy (many of its steps are
     too small for XLA's intra-op threads), so two lanes at once fill the gaps: on the 2-core
-    workplace machine CV ran 40% (seed-like), 25% (ALL) and 10% (Gaussian 200 x 20k) faster
-    with 2 threads, and slower with 3. On a GPU one lane leaves the device idle between its many
+    workplace machine 10-fold CV ran 36-37% faster with 2 threads than with 1 on seed-like and
+    ALL, and -- with BLAS held to one thread (:func:`blas_scope`; before, OpenBLAS's own threads
+    took the second core) -- 39% on Gaussian 200 x 20k and 25% on 1000 x 20k; 3 were slower. On a GPU one lane leaves the device idle between its many
     small launches and host round trips (the driver's loop over lambdas, KKT rounds and
     overflows), which other lanes' launches fill: on an H200 (16 host cores, NOTES change 33)
     2 threads against 1 cut a 10-fold CV of Gaussian 200 x 20k by 16% and of 1000 x 20k by 15%,
@@ -345,7 +396,7 @@ def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_interc
     lam_p = np.concatenate([lambdas, np.repeat(lambdas[-1:], Lp - L)])
     statics = dict(fit_intercept=fit_intercept, standardize=standardize, keep_eta=keep_eta)
 
-    with precision_scope(dtype):
+    with blas_scope(), precision_scope(dtype):
         jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32
         design = design_arrays(X, jdt, kkt_float32=mode == "loop" and kkt_float32_default(), shape=(n, p))
         lam_d = jnp.asarray(lam_p, jdt)
@@ -619,7 +670,7 @@ def solve_datasets(datasets: list[DatasetLanes], *, l1_ratio: float, fit_interce
     stats = {"datasets": D, "padded_shape": (Dp, nb, pb), "lanes": Bb, "lambdas": Lb,
              "padding_overhead": float(Dp * nb * pb / max(real, 1) - 1.0), "devices": len(devices)}
 
-    with precision_scope(dtype):
+    with blas_scope(), precision_scope(dtype):
         jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32
         if len(devices) > 1:
             from jax.sharding import Mesh, NamedSharding, PartitionSpec
