@@ -77,13 +77,20 @@ def blas_threads() -> int:
     return value
 
 
+# Solves in flight inside blas_scope (any thread) and the limiter the first of them set.
+_BLAS_LOCK = threading.Lock()
+_BLAS_STATE: dict = {"depth": 0, "limiter": None}
+
+
 @contextlib.contextmanager
 def blas_scope():
-    """Limit the BLAS libraries' threads to :func:`blas_threads` for the duration of a solve.
+    """Limit the BLAS libraries' threads to :func:`blas_threads` while solves run.
 
-    Process-wide while it lasts (``threadpoolctl``), restored on exit; solves enter it once, in
-    the calling thread, around their lane threads. SciPy's LAPACK is loaded first (jaxlib loads
-    it at its first factorisation), so that the limit reaches the library the kernels call.
+    Process-wide (``threadpoolctl``): the first solve to enter sets the limit and the last one
+    to leave restores the caller's settings, so overlapping solves in several threads neither
+    undo each other's limit nor leave it behind. Solves enter once, in the calling thread, around
+    their lane threads. SciPy's LAPACK is loaded first (jaxlib loads it at its first
+    factorisation), so that the limit reaches the library the kernels call.
     """
     global _BLAS_CONTROLLER
     threads = blas_threads()
@@ -96,10 +103,20 @@ def blas_scope():
     except ImportError:  # pragma: no cover - both are dependencies
         yield
         return
-    if _BLAS_CONTROLLER is None:
-        _BLAS_CONTROLLER = ThreadpoolController()
-    with _BLAS_CONTROLLER.limit(limits=threads, user_api="blas"):
+    with _BLAS_LOCK:
+        if _BLAS_STATE["depth"] == 0:
+            if _BLAS_CONTROLLER is None:
+                _BLAS_CONTROLLER = ThreadpoolController()
+            _BLAS_STATE["limiter"] = _BLAS_CONTROLLER.limit(limits=threads, user_api="blas")
+        _BLAS_STATE["depth"] += 1
+    try:
         yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_STATE["depth"] -= 1
+            if _BLAS_STATE["depth"] == 0:
+                _BLAS_STATE["limiter"].restore_original_limits()
+                _BLAS_STATE["limiter"] = None
 
 
 _CACHE_READY = False
@@ -184,9 +201,10 @@ def lane_threads(n_lanes: int) -> int:
     too small for XLA's intra-op threads), so two lanes at once fill the gaps: on the 2-core
     workplace machine 10-fold CV ran 36-37% faster with 2 threads than with 1 on seed-like and
     ALL, and -- with BLAS held to one thread (:func:`blas_scope`; before, OpenBLAS's own threads
-    took the second core) -- 39% on Gaussian 200 x 20k and 25% on 1000 x 20k; 3 were slower. On a GPU one lane leaves the device idle between its many
-    small launches and host round trips (the driver's loop over lambdas, KKT rounds and
-    overflows), which other lanes' launches fill: on an H200 (16 host cores, NOTES change 33)
+    took the second core) -- 39% on Gaussian 200 x 20k and 25% on 1000 x 20k; 3 were slower.
+    On a GPU one lane leaves the device idle between its many small launches and host round
+    trips (the driver's loop over lambdas, KKT rounds and overflows), which other lanes'
+    launches fill: on an H200 (16 host cores, NOTES change 33)
     2 threads against 1 cut a 10-fold CV of Gaussian 200 x 20k by 16% and of 1000 x 20k by 15%,
     100 bootstrap paths on 200 x 20k by 23% and 10 datasets' CVs by 20%; 4 against 2 a further
     4-7%. Lanes are independent: the results do not depend on it.

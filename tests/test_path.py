@@ -542,6 +542,30 @@ def test_blas_threads_limited_during_a_solve(small, monkeypatch):
     with pytest.raises(ValueError, match="JAXLASSO_BLAS_THREADS"):
         jaxlasso.logistic_path(X, y, n_lambdas=5)
 
+
+def test_overlapping_blas_scopes_restore_once_all_have_left(monkeypatch):
+    """Solves in two threads overlap: the first to leave must not lift the other's limit, and
+    the last must restore the caller's setting (mutation-checked: a plain limit per scope ends
+    with BLAS at one thread)."""
+    import scipy.linalg.cython_lapack  # noqa: F401
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from jaxlasso._engine import blas_scope
+
+    def blas():
+        return {d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"}
+
+    monkeypatch.delenv("JAXLASSO_BLAS_THREADS", raising=False)
+    with threadpool_limits(limits=2, user_api="blas"):
+        a, b = blas_scope(), blas_scope()
+        a.__enter__()
+        b.__enter__()
+        assert blas() == {1}
+        a.__exit__(None, None, None)
+        assert blas() == {1}, "the other solve still runs"
+        b.__exit__(None, None, None)
+        assert blas() == {2}
+
 def test_host_buffers_reused_across_solves_without_mixing_data(monkeypatch):
     """Solves of one shape reuse the design's host buffers (page faults of fresh memory cost a
     1000 x 20k path a quarter of its time; NOTES change 37), yet every result equals the one
