@@ -45,6 +45,32 @@ def digest(*arrays) -> str:
     return h.hexdigest()[:16]
 
 
+def data_summary(X, y) -> dict:
+    """What a parity test checks its case data against (stored by ``golden/make_golden.py``).
+
+    ``y`` exactly; ``X`` through its shape and a few sums that any real change of the data moves
+    but the last-bit differences of numpy's vectorised ``exp`` / ``log2`` between releases do not
+    (a byte digest of ``X`` failed on a fresh machine with numpy 2.4.6 for the two cases built
+    with them, though R would fit the same problem).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, p = X.shape
+    rng = np.random.default_rng(2026)
+    u, v = rng.standard_normal(p), rng.standard_normal(n)
+    return {"shape": [n, p], "y_digest": digest(y), "sum": float(X.sum()), "sum_sq": float(np.sum(X * X)),
+            "vXu": float(v @ X @ u), "v2X2u2": float((v * v) @ (X * X) @ (u * u))}
+
+
+def check_case_data(X, y, gold: dict) -> None:
+    """Fail with "regenerate the golden files" unless (X, y) is the data R was given."""
+    got, want = data_summary(X, y), gold["data_summary"]
+    assert got["shape"] == want["shape"] and got["y_digest"] == want["y_digest"], \
+        "case data changed: regenerate the golden files"
+    for key in ("sum", "sum_sq", "vXu", "v2X2u2"):
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-9,
+                                   err_msg=f"case data changed ({key}): regenerate the golden files")
+
+
 def load_golden(name: str) -> dict:
     return json.loads((GOLDEN / f"{name}.json").read_text())
 

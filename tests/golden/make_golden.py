@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from helpers import CV_CASES, PATH_CASES, case_data, case_foldid, case_inputs, digest  # noqa: E402
+from helpers import CV_CASES, PATH_CASES, case_data, case_foldid, case_inputs, data_summary, digest  # noqa: E402
 
 from jaxlasso import rglmnet  # noqa: E402
 
@@ -51,6 +51,7 @@ def make_path(name: str, case: dict) -> dict:
     default = rglmnet.run_glmnet(X, y, task="path", **r_args(kw))
     return {
         "case": name, "glmnet_version": exact.version, "thresh": THRESH, "data_digest": digest(X, y),
+        "data_summary": data_summary(X, y),
         "lambdas": exact.lambdas.tolist(), "intercept": exact.intercept.tolist(),
         "coef": sparse(exact.coef), "dev_ratio": exact.dev_ratio.tolist(),
         "default_path_length": int(len(default.lambdas)),
@@ -67,6 +68,7 @@ def make_cv(name: str, case: dict) -> dict:
                             type_measure=case["measure"], **r_args(kw))
     return {
         "case": name, "glmnet_version": cv.version, "thresh": THRESH, "data_digest": digest(X, y),
+        "data_summary": data_summary(X, y),
         "foldid": foldid.tolist(), "lambdas": cv.lambdas.tolist(), "cvm": cv.cvm.tolist(),
         "cvsd": cv.cvsd.tolist(), "nzero": cv.nzero.tolist(), "index_min": cv.index_min,
         "index_1se": cv.index_1se, "r_warnings": cv.extra["stderr"].strip().splitlines()[-3:],
