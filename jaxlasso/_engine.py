@@ -66,9 +66,6 @@ def env_whole(name: str, default: int, zero: str) -> int:
     return value
 
 
-_BLAS_CONTROLLER = None
-
-
 def blas_threads() -> int:
     """Threads the BLAS / LAPACK libraries may use during a solve; 0 = leave them as they are.
 
@@ -82,9 +79,10 @@ def blas_threads() -> int:
     return env_whole("JAXLASSO_BLAS_THREADS", 1, "0: leave BLAS alone")
 
 
-# Solves in flight inside blas_scope (any thread) and the limiter the first of them set.
+# Solves in flight inside blas_scope (any thread), the limiter the first of them set, and the
+# threadpoolctl controller (its scan of the loaded libraries is made once).
 _BLAS_LOCK = threading.Lock()
-_BLAS_STATE: dict = {"depth": 0, "limiter": None}
+_BLAS_STATE: dict = {"depth": 0, "limiter": None, "controller": None}
 
 
 @contextlib.contextmanager
@@ -97,7 +95,6 @@ def blas_scope():
     their lane threads. SciPy's LAPACK is loaded first (jaxlib loads it at its first
     factorisation), so that the limit reaches the library the kernels call.
     """
-    global _BLAS_CONTROLLER
     threads = blas_threads()
     if threads == 0:
         yield
@@ -110,9 +107,9 @@ def blas_scope():
         return
     with _BLAS_LOCK:
         if _BLAS_STATE["depth"] == 0:
-            if _BLAS_CONTROLLER is None:
-                _BLAS_CONTROLLER = ThreadpoolController()
-            _BLAS_STATE["limiter"] = _BLAS_CONTROLLER.limit(limits=threads, user_api="blas")
+            if _BLAS_STATE["controller"] is None:
+                _BLAS_STATE["controller"] = ThreadpoolController()
+            _BLAS_STATE["limiter"] = _BLAS_STATE["controller"].limit(limits=threads, user_api="blas")
         _BLAS_STATE["depth"] += 1
     try:
         yield
@@ -564,10 +561,13 @@ class HostBufferPool:
         env = os.environ.get("JAXLASSO_BUFFER_POOL")
         return 2.0 ** 30 if env is None or not env.strip() else parse_bytes(env, "JAXLASSO_BUFFER_POOL")
 
+    def _held(self) -> int:
+        return sum(b.nbytes for bufs in self._free.values() for b in bufs)
+
     @property
     def nbytes(self) -> int:
         with self._lock:
-            return sum(b.nbytes for bufs in self._free.values() for b in bufs)
+            return self._held()
 
     def take(self, shape: tuple[int, ...], dtype) -> np.ndarray:
         """A buffer of this shape and dtype (contents undefined): a returned one, else a new one."""
@@ -591,7 +591,7 @@ class HostBufferPool:
                 key = (buf.shape, buf.dtype.str)
                 self._free.setdefault(key, []).append(buf)
                 self._free.move_to_end(key)
-            total = sum(b.nbytes for bufs in self._free.values() for b in bufs)
+            total = self._held()
             while total > limit and self._free:
                 key, bufs = next(iter(self._free.items()))
                 total -= bufs.pop(0).nbytes
@@ -622,10 +622,10 @@ def design_arrays(X: np.ndarray, jdt, put=None, *, kkt_float32: bool = False, sh
     problem thus holds 1.5 copies of its design (1000 x 20,000: 240 MB), not 3.5.
 
     ``shape`` pads the last two axes with zeros (the bucketed problem size; default: none). The
-    arrays are built in aligned host buffers owned by this function (:func:`host_array`): with
-    the default ``put`` a CPU backend uses them in place, with no copy into XLA's memory. The
-    caller's array is never aliased. ``alloc(shape, dtype)`` supplies the two large buffers
-    (default :func:`host_array`; :meth:`HostBufferPool.take` reuses them across solves).
+    arrays are built in aligned host buffers from ``alloc(shape, dtype)`` (default: fresh ones,
+    :func:`host_array`; :meth:`HostBufferPool.take` hands out reused ones): with the default
+    ``put`` a CPU backend uses them in place, with no copy into XLA's memory, so they must not be
+    written again while a solve reads them. The caller's array is never aliased.
     """
     put = _to_device if put is None else put
     alloc = host_array if alloc is None else alloc

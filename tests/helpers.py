@@ -57,8 +57,9 @@ def data_summary(X, y) -> dict:
     n, p = X.shape
     rng = np.random.default_rng(2026)
     u, v = rng.standard_normal(p), rng.standard_normal(n)
-    return {"shape": [n, p], "y_digest": digest(y), "sum": float(X.sum()), "sum_sq": float(np.sum(X * X)),
-            "vXu": float(v @ X @ u), "v2X2u2": float((v * v) @ (X * X) @ (u * u))}
+    X2 = X * X
+    return {"shape": [n, p], "y_digest": digest(y), "sum": float(X.sum()), "sum_sq": float(X2.sum()),
+            "vXu": float(v @ X @ u), "v2X2u2": float((v * v) @ X2 @ (u * u))}
 
 
 def check_case_data(X, y, gold: dict) -> None:

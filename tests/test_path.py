@@ -501,18 +501,23 @@ def test_lane_threads_default_on_every_backend(monkeypatch):
     assert _engine.lane_threads(10) == 3
 
 
+def _blas_threads() -> dict:
+    """{library path: threads} of the BLAS libraries loaded (SciPy's LAPACK included)."""
+    import scipy.linalg.cython_lapack  # noqa: F401  (loads the library the kernels call)
+    from threadpoolctl import threadpool_info
+
+    return {d["filepath"]: d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"}
+
+
 def test_blas_threads_limited_during_a_solve(small, monkeypatch):
     """The kernels' LAPACK calls (SciPy's OpenBLAS) run with one BLAS thread while a path is
     solved -- its own pool fought XLA's threads for the cores: 200 x 20k CV 2.68 -> 1.10 s
     (NOTES change 36) -- and the caller's setting is back afterwards; 0 leaves BLAS alone."""
-    import scipy.linalg.cython_lapack  # noqa: F401  (loads the library the kernels call)
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     from jaxlasso import _engine
 
-    def blas():
-        return {d["filepath"]: d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"}
-
+    blas = _blas_threads
     seen = []
     real = _engine.single_solver
 
@@ -547,13 +552,12 @@ def test_overlapping_blas_scopes_restore_once_all_have_left(monkeypatch):
     """Solves in two threads overlap: the first to leave must not lift the other's limit, and
     the last must restore the caller's setting (mutation-checked: a plain limit per scope ends
     with BLAS at one thread)."""
-    import scipy.linalg.cython_lapack  # noqa: F401
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     from jaxlasso._engine import blas_scope
 
     def blas():
-        return {d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"}
+        return set(_blas_threads().values())
 
     monkeypatch.delenv("JAXLASSO_BLAS_THREADS", raising=False)
     with threadpool_limits(limits=2, user_api="blas"):
@@ -565,6 +569,7 @@ def test_overlapping_blas_scopes_restore_once_all_have_left(monkeypatch):
         assert blas() == {1}, "the other solve still runs"
         b.__exit__(None, None, None)
         assert blas() == {2}
+
 
 def test_host_buffers_reused_across_solves_without_mixing_data(monkeypatch):
     """Solves of one shape reuse the design's host buffers (page faults of fresh memory cost a
@@ -622,6 +627,7 @@ def test_host_buffer_pool_bounds_what_it_keeps(monkeypatch):
     monkeypatch.setenv("JAXLASSO_BUFFER_POOL", "lots")
     with pytest.raises(ValueError, match="JAXLASSO_BUFFER_POOL"):
         HostBufferPool().max_bytes
+
 
 def test_memory_check_counts_the_lanes_solved_at_once(small, monkeypatch):
     """Looped lanes in threads are in memory together: a budget that holds one lane's solve but
