@@ -30,8 +30,3 @@ def to_original_scale(beta: np.ndarray, b0: np.ndarray, xm: np.ndarray, xs: np.n
     coef = beta / xs
     intercept = b0 - coef @ (xm + shift)
     return coef, intercept
-
-
-def standardized_coef(coef: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """Original-scale coefficients -> the standardised scale on which the penalty acts."""
-    return coef * xs

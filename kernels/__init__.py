@@ -6,7 +6,7 @@ API in :mod:`jaxlasso` validates and prepares inputs and maps status codes to me
 
 from ._types import Moments, PathOut, PathState, Problem, Settings, Status
 from .batched import DATASET_AXIS, LANE_AXIS, datasets_solver, lanes_solver, single_solver
-from .path import fresh_state, moments, solve_path, solve_path_jit
+from .path import fresh_state, moments, solve_path
 
 __all__ = [
     "DATASET_AXIS",
@@ -23,5 +23,4 @@ __all__ = [
     "single_solver",
     "moments",
     "solve_path",
-    "solve_path_jit",
 ]

@@ -24,13 +24,9 @@ def logloss(eta: Array, y: Array) -> Array:
     return optax.sigmoid_binary_cross_entropy(eta, y)
 
 
-def weighted_loss(eta: Array, y: Array, w: Array, acc_dtype=None) -> Array:
-    """``sum_i w_i * logloss(eta_i, y_i)``; ``w`` is expected to sum to 1.
-
-    ``acc_dtype`` (e.g. float64 for float32 data) is the dtype of the reduction.
-    """
-    terms = w * logloss(eta, y)
-    return jnp.sum(terms, dtype=acc_dtype)
+def weighted_loss(eta: Array, y: Array, w: Array) -> Array:
+    """``sum_i w_i * logloss(eta_i, y_i)``; ``w`` is expected to sum to 1."""
+    return jnp.sum(w * logloss(eta, y))
 
 
 def softplus_diff(a: Array, d: Array) -> Array:
@@ -49,10 +45,9 @@ def softplus_diff(a: Array, d: Array) -> Array:
     return jnp.where(d > 0, upper, lower)
 
 
-def loss_change(eta: Array, delta: Array, y: Array, w: Array, acc_dtype=None) -> Array:
+def loss_change(eta: Array, delta: Array, y: Array, w: Array) -> Array:
     """``weighted_loss(eta + delta) - weighted_loss(eta)`` computed term by term (see softplus_diff)."""
-    terms = w * (softplus_diff(eta, delta) - y * delta)
-    return jnp.sum(terms, dtype=acc_dtype)
+    return jnp.sum(w * (softplus_diff(eta, delta) - y * delta))
 
 
 def residual(eta: Array, y: Array, w: Array) -> Array:
@@ -66,6 +61,6 @@ def irls_weights(eta: Array, w: Array) -> Array:
     return w * p * (1.0 - p)
 
 
-def deviance(eta: Array, y: Array, w: Array, acc_dtype=None) -> Array:
+def deviance(eta: Array, y: Array, w: Array) -> Array:
     """Binomial deviance ``2 * sum_i w_i logloss_i`` (``w`` sums to 1)."""
-    return 2.0 * weighted_loss(eta, y, w, acc_dtype)
+    return 2.0 * weighted_loss(eta, y, w)

@@ -373,8 +373,3 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
     # A lane that stopped (overflow, early stop) kept the carry of its last solved lambda.
     end = PathState(last.beta, last.b0, last.grad, last.lam_prev, last.dev_prev, mom, jnp.asarray(True))
     return outs, null_dev, end
-
-
-solve_path_jit = jax.jit(
-    solve_path, static_argnames=("k", "fit_intercept", "standardize", "keep_eta", "axis_name", "sync_axes"))
-

@@ -18,13 +18,8 @@ def strengths(lam: Array, pf: Array, l1_ratio: Array) -> tuple[Array, Array]:
     return scaled * l1_ratio, scaled * (1.0 - l1_ratio)
 
 
-def penalty(b: Array, a1: Array, a2: Array) -> Array:
-    """``sum_j a1_j |b_j| + a2_j / 2 * b_j^2``."""
-    return jnp.sum(a1 * jnp.abs(b) + 0.5 * a2 * b * b)
-
-
 def penalty_change(b: Array, c: Array, a1: Array, a2: Array) -> Array:
-    """``penalty(c) - penalty(b)`` without cancellation.
+    """``P(c) - P(b)`` without cancellation, ``P(b) = sum_j a1_j |b_j| + a2_j / 2 * b_j^2``.
 
     Where ``b`` and ``c`` have the same sign, ``|c| - |b| = sign(b) (c - b)`` and ``c - b`` is
     exact for nearby values; ``c^2 - b^2 = (c - b)(c + b)``. Subtracting the two penalties
