@@ -6,16 +6,18 @@
 
 The knob is a module attribute read while a solver is traced (a static choice of the compiled
 program). The script compiles one executable per value (the engine's solver factories are
-wrapped to cache per value), then alternates the two -- A B, B A, A B, ... -- and reports the
+wrapped to cache per value, through ``jaxlasso._engine.configure``), then alternates the two -- A B, B A, A B, ... -- and reports the
 median of each and the median of the per-pair ratios B / A. On this shared 2-core machine the
 same command varies by 10-30% between separate runs; alternating pairs in one process resolve
 effects of ~5% (NOTES changes 20-22 were decided this way). Workloads: those of ``datasets.py``
 (``seedlike``, ``all_bcrabl``, ``gauss200``, ``gauss1000``) or ``tp`` (throughput dataset 0).
 
-``env:NAME`` instead of a module attribute A/B-tests an environment variable the engine reads at
-call time (``JAXLASSO_LANE_THREADS``, ``JAXLASSO_LANE_MODE``, ``JAXLASSO_VMAP_LANES``): nothing is
-recompiled per value, but a value that changes the compiled program (a lane mode) pays its
-compilation in the first run of that value, which is reported apart as for attributes.
+``env:NAME`` instead of a module attribute A/B-tests an engine setting by its environment variable
+(``JAXLASSO_LANE_THREADS``, ``JAXLASSO_LANE_MODE``, ``JAXLASSO_VMAP_LANES``, ...; see
+``jaxlasso._engine.config``): each run holds the value with ``configure``, parsed as the
+variable's text would be. Nothing is recompiled per value, but a value that changes the compiled
+program (a lane mode) pays its compilation in the first run of that value, which is reported
+apart as for attributes.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
-import os
 import sys
 import time
 import warnings
@@ -60,13 +61,17 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import jaxlasso
-    from jaxlasso import _engine
+    from jaxlasso._engine import configure
+    from jaxlasso._engine.config import VARIABLES
     from datasets import WORKLOADS, foldid_for, throughput_datasets
     from kernels import batched
     from run import glmnet_grid
 
     env_var = args.knob[4:] if args.knob.startswith("env:") else None
     if env_var:
+        fields = {var.env: field for field, var in VARIABLES.items()}
+        if env_var not in fields:
+            ap.error(f"{env_var} is no engine variable; known: {sorted(fields)}")
         values = {"A": args.a, "B": args.b}
         module = attr = None
     else:
@@ -90,9 +95,14 @@ def main(argv=None) -> int:
             return cache[key]
         return make
 
-    if not env_var:
-        _engine.single_solver = per_value(batched.single_solver)
-        _engine.lanes_solver = per_value(batched.lanes_solver)
+    if env_var:
+        def setting(name):
+            return {fields[env_var]: values[name]}
+    else:
+        solvers = {"single_solver": per_value(batched.single_solver), "lanes_solver": per_value(batched.lanes_solver)}
+
+        def setting(name):
+            return solvers
 
     wl = throughput_datasets(1)[0] if args.workload == "tp" else WORKLOADS[args.workload]()
     lam = glmnet_grid(wl.X, wl.y)
@@ -114,13 +124,12 @@ def main(argv=None) -> int:
 
     def timed(name):
         current["v"] = values[name]
-        if env_var:
-            os.environ[env_var] = values[name]
-        else:
+        if not env_var:
             setattr(module, attr, values[name])
-        t = time.perf_counter()
-        run()
-        return time.perf_counter() - t
+        with configure(**setting(name)):
+            t = time.perf_counter()
+            run()
+            return time.perf_counter() - t
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -43,7 +43,7 @@ from adapters import Jaxlasso, Timing  # noqa: E402
 from datasets import WORKLOADS, bootstrap_weights, fingerprint, foldid_for, throughput_datasets  # noqa: E402
 
 import jaxlasso  # noqa: E402
-import jaxlasso._engine  # noqa: E402
+from jaxlasso._engine import default_lane_mode  # noqa: E402
 from run import glmnet_grid  # noqa: E402
 
 FIELDS = ["workload", "task", "mode", "dtype", "seconds", "min", "max", "first", "repeats", "fingerprint", "note"]
@@ -103,19 +103,14 @@ def lane_rule() -> str:
 @contextlib.contextmanager
 def lane_mode(task: str, n_rows: int):
     """Run a row in the lane mode its task names (``cv-loop``, ``boot100-vmap``) or the default; yields the mode."""
-    from jaxlasso._engine import default_lane_mode
+    from jaxlasso._engine import configure, default_lane_mode
 
     forced = task.rpartition("-")[2] if task.endswith(("-loop", "-vmap")) else None
-    prev = os.environ.get("JAXLASSO_LANE_MODE")
     if forced:
-        os.environ["JAXLASSO_LANE_MODE"] = forced
-    try:
-        yield forced or default_lane_mode(n_rows)
-    finally:
-        if prev is None:
-            os.environ.pop("JAXLASSO_LANE_MODE", None)
-        else:
-            os.environ["JAXLASSO_LANE_MODE"] = prev
+        with configure(lane_mode=forced):
+            yield forced
+    else:
+        yield default_lane_mode(n_rows)
 
 
 def main(argv=None) -> int:
@@ -200,7 +195,7 @@ def main(argv=None) -> int:
                     secs.append(t.median)
                 total = float(np.sum(secs))
                 record("10x gaussian_200x20000", task, Timing([total], total + first - secs[0]),
-                       fingerprint(sets[0].X, sets[0].y), mode=jaxlasso._engine.default_lane_mode(len(sets[0].y)),
+                       fingerprint(sets[0].X, sets[0].y), mode=default_lane_mode(len(sets[0].y)),
                        note="loop over datasets of cv_logistic_path (folds per dataset in the default lane mode)")
                 continue
             wl = workload(name)

@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ._config import PATH
-from ._engine import (DatasetLanes, _bucket_lambdas, _bucket_lanes, bucket_size,
-                      estimate_bytes, solve_datasets, solve_lanes)
+from ._engine import DatasetLanes, bucket_size, estimate_bytes, solve_datasets, solve_lanes
+from ._engine import bucket_lambdas as _bucket_lambdas, bucket_lanes as _bucket_lanes
 from .cv import CVPlan, finish_cv, plan_cv
 from .exceptions import FewObservationsWarning
 from .selection.filters import preprocess

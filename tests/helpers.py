@@ -152,11 +152,13 @@ def case_foldid(case: dict, n: int) -> np.ndarray:
 
 
 
-def spy_solver_memory(monkeypatch, module, name: str, records: list):
-    """Replace ``module.name`` (a vmapped solver factory of the kernels) by one whose solvers
-    append ``(temporary bytes of the compiled program, bytes of the design XT, lanes)`` to
-    ``records`` before they run."""
-    real = getattr(module, name)
+def spy_solver_memory(name: str, records: list):
+    """The engine settings that wrap the kernels' vmapped solver factory ``name`` (for
+    ``jaxlasso._engine.configure(**...)``) so that its solvers append ``(temporary bytes of the
+    compiled program, bytes of the design XT, lanes)`` to ``records`` before they run."""
+    import kernels
+
+    real = getattr(kernels, name)
 
     def factory(**kw):
         fn = real(**kw)
@@ -169,4 +171,4 @@ def spy_solver_memory(monkeypatch, module, name: str, records: list):
 
         return call
 
-    monkeypatch.setattr(module, name, factory)
+    return {name: factory}

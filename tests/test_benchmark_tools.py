@@ -103,24 +103,24 @@ def test_compile_probe_finds_the_fusion_that_xla_names_slow(tmp_path):
 def test_device_rows_name_their_lane_mode(monkeypatch):
     # ``cv-loop`` / ``boot100-vmap`` force a mode for that row only; other rows record the
     # library's default for their row count (what a user gets), not a global guess.
+    import jax
     from device_run import lane_mode
 
-    from jaxlasso import _engine
+    from jaxlasso._engine import configure, current, default_lane_mode
 
-    monkeypatch.setenv("JAXLASSO_LANE_MODE", "loop")
-    with lane_mode("boot100-vmap", 10) as used:
-        assert used == "vmap" and _engine.default_lane_mode(10) == "vmap"
-    assert _engine.default_lane_mode(10) == "loop"
-    monkeypatch.delenv("JAXLASSO_LANE_MODE")
-    monkeypatch.setattr(_engine.jax, "default_backend", lambda: "gpu")
-    for n, expect in [(16, "vmap"), (1000, "loop")]:
-        with lane_mode("cv", n) as used:
-            assert used == expect
-    with lane_mode("cv-loop", 16) as used:
-        assert used == "loop"
-    import os
-
-    assert "JAXLASSO_LANE_MODE" not in os.environ
+    with configure(lane_mode="loop"):
+        with lane_mode("boot100-vmap", 10) as used:
+            assert used == "vmap" and default_lane_mode(10) == "vmap"
+        assert default_lane_mode(10) == "loop"
+    with configure(lane_mode=None):
+        # An accelerator's default: JAX's public backend query answers "gpu".
+        monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+        for n, expect in [(16, "vmap"), (1000, "loop")]:
+            with lane_mode("cv", n) as used:
+                assert used == expect
+        with lane_mode("cv-loop", 16) as used:
+            assert used == "loop"
+        assert current().lane_mode is None
 
 
 def test_device_rows_named_on_the_command_line():

@@ -72,11 +72,13 @@ def test_cv_equals_loop_of_paths_over_fold_weights(data):
         np.testing.assert_allclose(cv.prevalidated[held], fit.predict_proba(X[held]), atol=1e-7)
 
 
-def test_vmap_mode_equals_map_mode(data, monkeypatch):
+def test_vmap_mode_equals_map_mode(data):
+    from jaxlasso._engine import configure
+
     X, y = data
     a = jaxlasso.cv_logistic_path(X, y, nfolds=4, seed=2, tol=1e-10)
-    monkeypatch.setenv("JAXLASSO_LANE_MODE", "vmap")
-    b = jaxlasso.cv_logistic_path(X, y, nfolds=4, seed=2, tol=1e-10)
+    with configure(lane_mode="vmap"):
+        b = jaxlasso.cv_logistic_path(X, y, nfolds=4, seed=2, tol=1e-10)
     np.testing.assert_allclose(a.cv_mean, b.cv_mean, rtol=1e-8)
     assert (a.index_min, a.index_1se) == (b.index_min, b.index_1se)
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxlasso._engine import design_arrays, precision_scope
+from jaxlasso._engine import configure, design_arrays, precision_scope
 from kernels import Problem, moments
 from kernels.path import KKT_RECHECK, full_gradient, kkt_pass
 
@@ -93,7 +93,7 @@ def test_float32_kkt_without_its_error_bound_would_miss_violators():
     assert err.max() > 100 * tol  # float32 alone cannot decide thresholds 1.5 tol away
 
 
-def test_cv_on_real_data_is_the_same_with_and_without_the_float32_pass(shared_data, monkeypatch):
+def test_cv_on_real_data_is_the_same_with_and_without_the_float32_pass(shared_data):
     """ALL BCR/ABL, 10-fold CV (loop lanes, threads): the float32 KKT pass changes nothing a user
     sees -- same supports at every lambda, coefficients and CV curve to rounding, same picks."""
     import jaxlasso
@@ -102,9 +102,8 @@ def test_cv_on_real_data_is_the_same_with_and_without_the_float32_pass(shared_da
     foldid = np.random.default_rng(0).permutation(np.resize(np.arange(1, 11), len(y)))
     fits = {}
     for flag in ("0", "1"):
-        monkeypatch.setenv("JAXLASSO_KKT_FLOAT32", flag)
-        monkeypatch.setenv("JAXLASSO_LANE_MODE", "loop")
-        fits[flag] = jaxlasso.cv_logistic_path(X, y, foldid=foldid)
+        with configure(kkt_float32=flag, lane_mode="loop"):
+            fits[flag] = jaxlasso.cv_logistic_path(X, y, foldid=foldid)
     a, b = fits["0"], fits["1"]
     np.testing.assert_array_equal(a.path.coef != 0, b.path.coef != 0)
     np.testing.assert_allclose(b.path.coef, a.path.coef, rtol=0, atol=1e-9)

@@ -9,7 +9,7 @@ import pytest
 
 import jaxlasso
 from helpers import spy_solver_memory, synthetic
-from jaxlasso._engine import solve_lanes
+from jaxlasso._engine import EngineConfig, configure, solve_lanes
 from jaxlasso.path import PreparedProblem
 
 
@@ -166,17 +166,17 @@ def test_float32_accuracy(tissue):
 
 
 @pytest.mark.parametrize("mode", ["loop", "vmap"])
-def test_solver_products_ask_for_full_precision(small, monkeypatch, mode):
+def test_solver_products_ask_for_full_precision(small, mode):
     """Every matrix product of a float32 solve is lowered with precision HIGHEST.
 
     JAX's default float32 product on GPUs is TensorFloat-32 (~1e-3 relative error): a float32
     path on an H200 then never reached its KKT tolerance. On CPU the precision changes no
     number, so the lowered program itself is checked.
     """
-    from jaxlasso import _engine
+    import kernels
 
     name = "single_solver" if mode == "loop" else "lanes_solver"
-    real = getattr(_engine, name)
+    real = getattr(kernels, name)
     dots = []
 
     def spy(**kw):
@@ -189,15 +189,14 @@ def test_solver_products_ask_for_full_precision(small, monkeypatch, mode):
 
         return call
 
-    monkeypatch.setattr(_engine, name, spy)
-    monkeypatch.setenv("JAXLASSO_LANE_MODE", mode)
     X, y = small
-    jaxlasso.cv_logistic_path(X, y, n_lambdas=5, nfolds=3, dtype=np.float32)
+    with configure(lane_mode=mode, **{name: spy}):
+        jaxlasso.cv_logistic_path(X, y, n_lambdas=5, nfolds=3, dtype=np.float32)
     assert dots, "no matrix product found in the lowered solver"
     assert all("precision = [HIGHEST, HIGHEST]" in line for line in dots), dots[:3]
 
 
-def test_vmapped_lanes_never_copy_the_design_per_lane(monkeypatch):
+def test_vmapped_lanes_never_copy_the_design_per_lane():
     """The vmapped solver's temporaries hold no per-lane copies of the design.
 
     A ``lax.cond`` on a per-lane flag under ``vmap`` becomes a select that first broadcasts every
@@ -207,13 +206,10 @@ def test_vmapped_lanes_never_copy_the_design_per_lane(monkeypatch):
     copies per lane) with the ``lax.cond`` back -- the mutation this test catches (in
     test_screen.py too: 8x vs 35x for 16 lanes of two stacked datasets).
     """
-    from jaxlasso import _engine
-
     records = []
-    spy_solver_memory(monkeypatch, _engine, "lanes_solver", records)
-    monkeypatch.setenv("JAXLASSO_LANE_MODE", "vmap")
     X, y = synthetic(40, 2000, seed=5)
-    jaxlasso.cv_logistic_path(X, y, n_lambdas=20, nfolds=4)
+    with configure(lane_mode="vmap", **spy_solver_memory("lanes_solver", records)):
+        jaxlasso.cv_logistic_path(X, y, n_lambdas=20, nfolds=4)
     assert records
     for temp, design, lanes in records:
         assert lanes >= 5  # 4 folds and the full-data lane
@@ -350,7 +346,7 @@ def test_vmap_over_lanes_equals_python_loop(small):
     assert batched.n_iter.shape == (4, len(prob.lambdas))
 
 
-def test_vmapped_lanes_in_chunks_equal_one_call(small, monkeypatch):
+def test_vmapped_lanes_in_chunks_equal_one_call(small):
     """More lanes than ``JAXLASSO_VMAP_LANES`` run as chunks of one executable, with the same results.
 
     The master lane sits in the middle of the batch (chunks are formed masters first, results
@@ -360,7 +356,7 @@ def test_vmapped_lanes_in_chunks_equal_one_call(small, monkeypatch):
     the later chunks' or resumed lanes run past the master's stop; without the reordering the
     lanes come back shuffled.
     """
-    from jaxlasso import _engine
+    import kernels
 
     X, y = small
     prob = PreparedProblem(X, y, l1_ratio=1.0, lambdas=None, n_lambdas=100, lambda_min_ratio=1e-4,
@@ -374,7 +370,7 @@ def test_vmapped_lanes_in_chunks_equal_one_call(small, monkeypatch):
     kw = dict(fit_intercept=True, standardize=True, early_stop=True, keep_eta=False, is_master=master,
               tol=1e-10, max_iter=200, max_sweeps=1000, dtype=np.float64, k0=32, mode="vmap")
     calls = []
-    real = _engine.lanes_solver
+    real = kernels.lanes_solver
 
     def spy(**statics):
         fn = real(**statics)
@@ -385,15 +381,14 @@ def test_vmapped_lanes_in_chunks_equal_one_call(small, monkeypatch):
 
         return call
 
-    monkeypatch.setattr(_engine, "lanes_solver", spy)
-    monkeypatch.setenv("JAXLASSO_VMAP_LANES", "0")
-    one = solve_lanes(prob.X, prob.y, W, prob.pf, 1.0, prob.lambdas, **kw)
+    with configure(lanes_solver=spy, vmap_lanes=0):
+        one = solve_lanes(prob.X, prob.y, W, prob.pf, 1.0, prob.lambdas, **kw)
     assert set(calls) == {8}
     stop = int(one.path_length()[3])
     assert stop < len(prob.lambdas), "the master must stop early for this test to mean anything"
     calls.clear()
-    monkeypatch.setenv("JAXLASSO_VMAP_LANES", "3")
-    chunked = solve_lanes(prob.X, prob.y, W, prob.pf, 1.0, prob.lambdas, **kw)
+    with configure(lanes_solver=spy, vmap_lanes="3"):
+        chunked = solve_lanes(prob.X, prob.y, W, prob.pf, 1.0, prob.lambdas, **kw)
     assert set(calls) == {4} and len(calls) >= 3  # three chunks, all padded to one lane bucket
     # Every lane ends at the master's stop: in one call, in chunks, and in the lane loop --
     # also lanes resumed after a working-set overflow without the master.
@@ -407,33 +402,36 @@ def test_vmapped_lanes_in_chunks_equal_one_call(small, monkeypatch):
         np.testing.assert_allclose(one.dense_coef(b, prob.p), looped.dense_coef(b, prob.p), atol=1e-9)
     np.testing.assert_allclose(chunked.null_deviance, one.null_deviance, rtol=1e-12)
     np.testing.assert_allclose(chunked.xs, one.xs, rtol=1e-12)
-    monkeypatch.setenv("JAXLASSO_VMAP_LANES", "-2")
-    with pytest.raises(ValueError, match="JAXLASSO_VMAP_LANES"):
-        solve_lanes(prob.X, prob.y, W, prob.pf, 1.0, prob.lambdas, **kw)
+    with pytest.raises(ValueError, match="JAXLASSO_VMAP_LANES must be a whole number >= 0.*got '-2'"):
+        EngineConfig.from_env({"JAXLASSO_VMAP_LANES": "-2"})
 
 
-def test_default_lane_mode_by_backend_and_rows(small, monkeypatch):
+def test_default_lane_mode_by_backend_and_rows(monkeypatch):
     """CPU: loop. Accelerators: vmap for small n, loop from VMAP_MAX_ROWS rows on (H100: 10-fold CV
     of 1000 x 20k 7.7 s vmapped vs 3.2 s looped, seed-like 0.50 vs 0.82). The engine asks with
-    the caller's row count, before any padding to a bucket."""
-    from jaxlasso import _engine
+    the caller's row count, before any padding to a bucket (mutation-checked: 121 rows are
+    padded to 128, which would loop)."""
+    from jaxlasso._engine import VMAP_MAX_ROWS, bucket_size, default_lane_mode
 
-    monkeypatch.delenv("JAXLASSO_LANE_MODE", raising=False)
-    for backend, expect in [("cpu", ["loop"] * 4), ("gpu", ["vmap", "vmap", "loop", "vmap"])]:
-        monkeypatch.setattr(_engine.jax, "default_backend", lambda b=backend: b)
-        got = [_engine.default_lane_mode(n) for n in (16, _engine.VMAP_MAX_ROWS - 1, _engine.VMAP_MAX_ROWS, None)]
-        assert got == expect, backend
-        monkeypatch.setenv("JAXLASSO_LANE_MODE", "vmap")
-        assert _engine.default_lane_mode(10_000) == "vmap"
-        monkeypatch.delenv("JAXLASSO_LANE_MODE")
-    monkeypatch.undo()
+    with configure(lane_mode=None):
+        for backend, expect in [("cpu", ["loop"] * 4), ("gpu", ["vmap", "vmap", "loop", "vmap"])]:
+            got = [default_lane_mode(n, backend) for n in (16, VMAP_MAX_ROWS - 1, VMAP_MAX_ROWS, None)]
+            assert got == expect, backend
+            with configure(lane_mode="vmap"):
+                assert default_lane_mode(10_000, backend) == "vmap"
 
-    seen = []
-    real = _engine.default_lane_mode
-    monkeypatch.setattr(_engine, "default_lane_mode", lambda n=None: seen.append(n) or real(n))
-    X, y = small
-    jaxlasso.cv_logistic_path(X, y, n_lambdas=5, nfolds=3)
-    assert seen == [X.shape[0]]
+        n = 121
+        assert n < VMAP_MAX_ROWS <= bucket_size(n)
+        X, y = synthetic(n, 30, seed=4)
+        prob = PreparedProblem(X, y, l1_ratio=1.0, lambdas=None, n_lambdas=5, lambda_min_ratio=None,
+                               standardize=True, fit_intercept=True, sample_weight=None, penalty_factor=None,
+                               early_stop=False, tol=1e-7, max_iter=200, dtype=np.float64)
+        kw = dict(fit_intercept=True, standardize=True, early_stop=False, keep_eta=False,
+                  is_master=np.zeros(2, bool), tol=1e-7, max_iter=200, max_sweeps=1000, dtype=np.float64)
+        # An accelerator's default: JAX's public backend query answers "gpu" (CPU arrays still).
+        monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+        out = solve_lanes(prob.X, prob.y, np.ones((2, n)), prob.pf, 1.0, prob.lambdas, **kw)
+    assert out.mode == "vmap"
 
 
 def test_stacked_datasets_lanes_stop_with_their_own_master():
@@ -466,39 +464,37 @@ def test_stacked_datasets_lanes_stop_with_their_own_master():
         np.testing.assert_array_equal(out.status, loop.status)
 
 
-def test_threaded_lanes_are_bit_identical(small, monkeypatch):
+def test_threaded_lanes_are_bit_identical(small):
     """Looped lanes solved in worker threads give exactly the serial results.
 
     JAX's x64 scope is per thread: a worker that built its arrays outside it made the weights
     float32 (cv means moved by 3e-11); the comparison is exact so that cannot come back.
     """
     X, y = small
-    monkeypatch.setenv("JAXLASSO_LANE_MODE", "loop")
     fits = {}
     for threads in ("1", "2"):
-        monkeypatch.setenv("JAXLASSO_LANE_THREADS", threads)
-        fits[threads] = jaxlasso.cv_logistic_path(X, y, nfolds=5, n_lambdas=30, keep=True)
+        with configure(lane_mode="loop", lane_threads=threads):
+            fits[threads] = jaxlasso.cv_logistic_path(X, y, nfolds=5, n_lambdas=30, keep=True)
     np.testing.assert_array_equal(fits["1"].cv_mean, fits["2"].cv_mean)
     np.testing.assert_array_equal(fits["1"].prevalidated, fits["2"].prevalidated)
-    monkeypatch.setenv("JAXLASSO_LANE_THREADS", "two")
     with pytest.raises(ValueError, match="JAXLASSO_LANE_THREADS"):
-        jaxlasso.cv_logistic_path(X, y, nfolds=5, n_lambdas=30)
+        EngineConfig.from_env({"JAXLASSO_LANE_THREADS": "two"})
 
 
 def test_lane_threads_default_on_every_backend(monkeypatch):
     """One thread per usable core, at most 4, on CPUs and accelerators alike (H200: 4 threads cut
     looped 10-fold CVs of 200 x 20k and 1000 x 20k by ~20%; NOTES change 33); never more than
     the lanes; the variable overrides."""
-    from jaxlasso import _engine
+    from jaxlasso._engine import lane_threads
 
-    monkeypatch.delenv("JAXLASSO_LANE_THREADS", raising=False)
-    for backend in ("cpu", "gpu"):
-        monkeypatch.setattr(_engine.jax, "default_backend", lambda b=backend: b)
-        for cores, lanes, expect in [(2, 10, 2), (16, 10, 4), (16, 3, 3), (1, 10, 1)]:
-            monkeypatch.setattr(_engine.os, "sched_getaffinity", lambda _pid, c=cores: set(range(c)), raising=False)
-            assert _engine.lane_threads(lanes) == expect, (backend, cores, lanes)
-    monkeypatch.setenv("JAXLASSO_LANE_THREADS", "3")
-    assert _engine.lane_threads(10) == 3
+    with configure(lane_threads=None):
+        for backend in ("cpu", "gpu"):
+            monkeypatch.setattr(jax, "default_backend", lambda b=backend: b)
+            for cores, lanes, expect in [(2, 10, 2), (16, 10, 4), (16, 3, 3), (1, 10, 1)]:
+                assert lane_threads(lanes, cores) == expect, (backend, cores, lanes)
+        assert 1 <= lane_threads(10) <= 4  # the process's own cores
+    with configure(lane_threads=3):
+        assert lane_threads(10) == 3 and lane_threads(2) == 2
 
 
 def _blas_threads() -> dict:
@@ -509,17 +505,17 @@ def _blas_threads() -> dict:
     return {d["filepath"]: d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"}
 
 
-def test_blas_threads_limited_during_a_solve(small, monkeypatch):
+def test_blas_threads_limited_during_a_solve(small):
     """The kernels' LAPACK calls (SciPy's OpenBLAS) run with one BLAS thread while a path is
     solved -- its own pool fought XLA's threads for the cores: 200 x 20k CV 2.68 -> 1.10 s
     (NOTES change 36) -- and the caller's setting is back afterwards; 0 leaves BLAS alone."""
     from threadpoolctl import threadpool_limits
 
-    from jaxlasso import _engine
+    import kernels
 
     blas = _blas_threads
     seen = []
-    real = _engine.single_solver
+    real = kernels.single_solver
 
     def spy(**kw):
         fn = real(**kw)
@@ -530,25 +526,24 @@ def test_blas_threads_limited_during_a_solve(small, monkeypatch):
         return call
 
     X, y = small
-    monkeypatch.setattr(_engine, "single_solver", spy)
-    monkeypatch.setenv("JAXLASSO_LANE_MODE", "loop")
+    default = EngineConfig.from_env({}).blas_threads
+    assert default == 1
     with threadpool_limits(limits=2, user_api="blas"):
         before = blas()
         assert before and set(before.values()) == {2}
-        monkeypatch.delenv("JAXLASSO_BLAS_THREADS", raising=False)
-        jaxlasso.logistic_path(X, y, n_lambdas=5)
+        with configure(single_solver=spy, lane_mode="loop", blas_threads=default):
+            jaxlasso.logistic_path(X, y, n_lambdas=5)
         assert seen and all(set(c.values()) == {1} for c in seen)
         assert blas() == before
         seen.clear()
-        monkeypatch.setenv("JAXLASSO_BLAS_THREADS", "0")
-        jaxlasso.logistic_path(X, y, n_lambdas=5)
+        with configure(single_solver=spy, lane_mode="loop", blas_threads="0"):
+            jaxlasso.logistic_path(X, y, n_lambdas=5)
         assert seen and all(c == before for c in seen)
-    monkeypatch.setenv("JAXLASSO_BLAS_THREADS", "one")
     with pytest.raises(ValueError, match="JAXLASSO_BLAS_THREADS"):
-        jaxlasso.logistic_path(X, y, n_lambdas=5)
+        EngineConfig.from_env({"JAXLASSO_BLAS_THREADS": "one"})
 
 
-def test_overlapping_blas_scopes_restore_once_all_have_left(monkeypatch):
+def test_overlapping_blas_scopes_restore_once_all_have_left():
     """Solves in two threads overlap: the first to leave must not lift the other's limit, and
     the last must restore the caller's setting (mutation-checked: a plain limit per scope ends
     with BLAS at one thread)."""
@@ -559,8 +554,7 @@ def test_overlapping_blas_scopes_restore_once_all_have_left(monkeypatch):
     def blas():
         return set(_blas_threads().values())
 
-    monkeypatch.delenv("JAXLASSO_BLAS_THREADS", raising=False)
-    with threadpool_limits(limits=2, user_api="blas"):
+    with configure(blas_threads=1), threadpool_limits(limits=2, user_api="blas"):
         a, b = blas_scope(), blas_scope()
         a.__enter__()
         b.__enter__()
@@ -571,7 +565,7 @@ def test_overlapping_blas_scopes_restore_once_all_have_left(monkeypatch):
         assert blas() == {2}
 
 
-def test_host_buffers_reused_across_solves_without_mixing_data(monkeypatch):
+def test_host_buffers_reused_across_solves_without_mixing_data():
     """Solves of one shape reuse the design's host buffers (page faults of fresh memory cost a
     1000 x 20k path a quarter of its time; NOTES change 37), yet every result equals the one
     computed in fresh buffers -- also for two solves at once in two threads, which must never
@@ -581,32 +575,32 @@ def test_host_buffers_reused_across_solves_without_mixing_data(monkeypatch):
     from jaxlasso._engine import HOST_BUFFERS
 
     data = [synthetic(60, 300, seed=s) for s in (1, 2, 3, 4)]
-    monkeypatch.setenv("JAXLASSO_BUFFER_POOL", "0")
     HOST_BUFFERS.clear()
-    fresh = [jaxlasso.logistic_path(X, y, n_lambdas=20) for X, y in data]
+    with configure(buffer_pool_bytes=0):
+        fresh = [jaxlasso.logistic_path(X, y, n_lambdas=20) for X, y in data]
     assert HOST_BUFFERS.nbytes == 0
 
-    monkeypatch.delenv("JAXLASSO_BUFFER_POOL")
-    taken = []
-    real_take = HOST_BUFFERS.take
-    monkeypatch.setattr(HOST_BUFFERS, "take", lambda shape, dtype: taken.append(real_take(shape, dtype)) or taken[-1])
-    first = jaxlasso.logistic_path(*data[0], n_lambdas=20)
-    assert HOST_BUFFERS.nbytes > 0
-    again = jaxlasso.logistic_path(*data[1], n_lambdas=20)
-    assert {id(b) for b in taken[:2]} == {id(b) for b in taken[2:4]}, "the second solve reuses the buffers"
+    reused = HOST_BUFFERS.reused
+    with configure(buffer_pool_bytes=EngineConfig.from_env({}).buffer_pool_bytes):
+        first = jaxlasso.logistic_path(*data[0], n_lambdas=20)
+        assert HOST_BUFFERS.nbytes > 0 and HOST_BUFFERS.reused == reused  # fresh buffers, given back
+        held = HOST_BUFFERS.nbytes
+        again = jaxlasso.logistic_path(*data[1], n_lambdas=20)
+        # The design's two buffers (X^T, the float32 copy of X) come from the pool, and go back.
+        assert HOST_BUFFERS.reused == reused + 2 and HOST_BUFFERS.nbytes == held, "the second solve reuses them"
     for got, want in [(first, fresh[0]), (again, fresh[1])]:
         np.testing.assert_array_equal(got.coef, want.coef)
         np.testing.assert_array_equal(got.intercept, want.intercept)
-    with ThreadPoolExecutor(2) as pool:
-        for _ in range(3):
-            fits = list(pool.map(lambda d: jaxlasso.logistic_path(*d, n_lambdas=20), data))
-            for got, want in zip(fits, fresh):
-                np.testing.assert_array_equal(got.coef, want.coef)
+        with ThreadPoolExecutor(2) as pool:
+            for _ in range(3):
+                fits = list(pool.map(lambda d: jaxlasso.logistic_path(*d, n_lambdas=20), data))
+                for got, want in zip(fits, fresh):
+                    np.testing.assert_array_equal(got.coef, want.coef)
     HOST_BUFFERS.clear()
     assert HOST_BUFFERS.nbytes == 0
 
 
-def test_host_buffer_pool_bounds_what_it_keeps(monkeypatch):
+def test_host_buffer_pool_bounds_what_it_keeps():
     """At most max_bytes are kept, the least recently returned shape leaving first; 0 keeps
     nothing; a malformed size is a clear error."""
     from jaxlasso._engine import HostBufferPool
@@ -620,16 +614,15 @@ def test_host_buffer_pool_bounds_what_it_keeps(monkeypatch):
     assert pool.nbytes == 2400
     assert pool.take((20, 5), np.float64) is d and pool.take((5, 20), np.float64) is c
     assert pool.take((10, 10), np.float64) is b
-    monkeypatch.setenv("JAXLASSO_BUFFER_POOL", "0")
-    empty = HostBufferPool()
-    empty.give([np.zeros(4)])
-    assert empty.nbytes == 0
-    monkeypatch.setenv("JAXLASSO_BUFFER_POOL", "lots")
+    with configure(buffer_pool_bytes="0"):
+        empty = HostBufferPool()
+        empty.give([np.zeros(4)])
+        assert empty.nbytes == 0
     with pytest.raises(ValueError, match="JAXLASSO_BUFFER_POOL"):
-        HostBufferPool().max_bytes
+        EngineConfig.from_env({"JAXLASSO_BUFFER_POOL": "lots"})
 
 
-def test_memory_check_counts_the_lanes_solved_at_once(small, monkeypatch):
+def test_memory_check_counts_the_lanes_solved_at_once(small):
     """Looped lanes in threads are in memory together: a budget that holds one lane's solve but
     not four refuses four threads and accepts one."""
     from jaxlasso._engine import estimate_bytes
@@ -638,10 +631,8 @@ def test_memory_check_counts_the_lanes_solved_at_once(small, monkeypatch):
     n, p = X.shape
     one, four = estimate_bytes(n, p, 1, 10), estimate_bytes(n, p, 4, 10)
     assert four > one
-    monkeypatch.setenv("JAXLASSO_LANE_MODE", "loop")
-    monkeypatch.setenv("JAXLASSO_MAX_MEMORY", str((one + four) // 2))
-    monkeypatch.setenv("JAXLASSO_LANE_THREADS", "4")
-    with pytest.raises(ValueError, match=r"4 lane\(s\) solved together"):
+    budget = dict(lane_mode="loop", max_memory=str((one + four) // 2))
+    with configure(lane_threads=4, **budget), pytest.raises(ValueError, match=r"4 lane\(s\) solved together"):
         jaxlasso.cv_logistic_path(X, y, nfolds=5, n_lambdas=10)
-    monkeypatch.setenv("JAXLASSO_LANE_THREADS", "1")
-    jaxlasso.cv_logistic_path(X, y, nfolds=5, n_lambdas=10)
+    with configure(lane_threads=1, **budget):
+        jaxlasso.cv_logistic_path(X, y, nfolds=5, n_lambdas=10)

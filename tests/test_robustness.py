@@ -74,11 +74,12 @@ def test_weights_of_any_scale(scale):
     assert fit.null_deviance == pytest.approx(ref.null_deviance * scale, rel=1e-9)
 
 
-def test_oversize_job_is_refused_with_the_estimate(monkeypatch):
-    monkeypatch.setenv("JAXLASSO_MAX_MEMORY", "1M")
+def test_oversize_job_is_refused_with_the_estimate():
+    from jaxlasso._engine import configure
+
     X = np.random.default_rng(5).normal(size=(50, 2000))
     y = np.r_[np.zeros(25), np.ones(25)]
-    with pytest.raises(ValueError, match=r"needs about .* GiB .*JAXLASSO_MAX_MEMORY.*estimate="):
+    with configure(max_memory="1M"), pytest.raises(ValueError, match=r"needs about .* GiB .*JAXLASSO_MAX_MEMORY.*estimate="):
         jaxlasso.logistic_path(X, y)
 
 

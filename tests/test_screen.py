@@ -44,19 +44,19 @@ def reference(item, seed=0):
         return jaxlasso.cv_logistic_path(X, item.y, seed=seed)
 
 
-def test_stacked_datasets_never_copy_a_design_per_lane(monkeypatch):
+def test_stacked_datasets_never_copy_a_design_per_lane():
     """Datasets stacked in one vmapped call: the temporaries hold no copy of a dataset's design
     per lane (a ``lax.cond`` on a per-lane flag would broadcast each X to its lanes; see
     test_path.py::test_vmapped_lanes_never_copy_the_design_per_lane)."""
-    from jaxlasso import _engine
+    from jaxlasso._engine import configure
 
     records = []
-    spy_solver_memory(monkeypatch, _engine, "datasets_solver", records)
     items = []
     for i in range(2):
         sim = simulate_rnaseq(30, 34, n_genes=1000, seed=20 + i, lfc_mean=1.5)
         items.append(ScreenDataset(f"d{i}", sim.counts, labels(sim)))
-    res = screen(items, mode="vmap")
+    with configure(**spy_solver_memory("datasets_solver", records)):
+        res = screen(items, mode="vmap")
     assert list(res.table["status"]) == ["ok", "ok"] and records
     for temp, design, lanes in records:
         assert temp < lanes * design, (temp, design, lanes)  # the bug adds two copies per lane
@@ -78,12 +78,14 @@ def test_vmapped_screen_equals_loop_of_cv(genes):
         assert row["lambda_min"] == pytest.approx(ref.lambda_min)
 
 
-def test_one_device_loops_over_datasets_by_default(monkeypatch):
+def test_one_device_loops_over_datasets_by_default():
     """Stacked datasets wait for the slowest (measured 3.4x slower on an H200): on one device the
     default is a loop over datasets, also where lanes are vmapped (accelerators)."""
-    monkeypatch.setenv("JAXLASSO_LANE_MODE", "vmap")  # what an accelerator defaults to
+    from jaxlasso._engine import configure
+
     items = make_items((300, 300))
-    res = screen(items)
+    with configure(lane_mode="vmap"):  # what an accelerator defaults to
+        res = screen(items)
     assert res.stats["mode"] == "loop" and res.stats["devices"] == 1
     assert list(res.table["status"]) == ["ok", "ok"]
 

@@ -1,0 +1,267 @@
+"""B paths sharing one design (CV folds, resamples, permutations): the lane strategies.
+
+:func:`solve_lanes` pads the problem to a bucketed shape, builds the design once and hands the
+lanes to one of two strategies: :func:`solve_vmapped` (chunks of lanes in batched calls,
+``kernels.lanes_solver``) or :func:`solve_looped` (one lane per call of ``kernels.single_solver``,
+several lanes at once in threads). :func:`default_lane_mode` picks one by backend and rows.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from kernels import Problem, Settings, fresh_state
+
+from .buffers import HOST_BUFFERS, design_arrays
+from .config import EngineConfig, current
+from .outputs import LaneOutputs, lane_outputs, path_lengths, to_numpy
+from .scopes import blas_scope, enable_compilation_cache, precision_scope
+from .segments import concat_lanes, run_segments
+from .shapes import bucket_lambdas, bucket_lanes, bucket_size, check_memory, initial_capacity
+
+#: On accelerators, lanes of problems with at least this many rows run as a loop (see below).
+VMAP_MAX_ROWS = 128
+
+
+def default_lane_mode(n_rows: int | None = None, backend: str | None = None) -> str:
+    """How B lanes of an ``n_rows``-sample problem run: ``"vmap"`` (:func:`solve_vmapped`) or ``"loop"``.
+
+    The configured ``lane_mode`` (``$JAXLASSO_LANE_MODE``) decides where it is set. Else, on a
+    CPU (``backend``, default JAX's default backend): ``"loop"`` -- lockstep lanes waste work
+    that few cores cannot hide (:mod:`kernels.batched`). On accelerators: ``"vmap"`` below
+    :data:`VMAP_MAX_ROWS` rows, ``"loop"`` from there on: batching is free while one lane's
+    steps are too small to fill the device, and costs lockstep and compile time once they are
+    not (``benchmarks/NOTES.md``). ``n_rows=None``: vmap.
+    """
+    mode = current().lane_mode
+    if mode is not None:
+        return mode
+    if (backend or jax.default_backend()) == "cpu":
+        return "loop"
+    return "loop" if n_rows is not None and n_rows >= VMAP_MAX_ROWS else "vmap"
+
+
+def lane_threads(n_lanes: int, cores: int | None = None) -> int:
+    """How many looped lanes (folds, resamples) are solved at once, each in its own thread.
+
+    The configured ``lane_threads`` (``$JAXLASSO_LANE_THREADS``), else the ``cores`` this process
+    may use (default: its CPU affinity), at most 4 -- on every backend; never more than the
+    lanes. On a CPU one lane's solve leaves part of the cores idle (many of its steps are too
+    small for XLA's intra-op threads), and on a GPU one lane leaves the device idle between its
+    many small launches and host round trips; other lanes fill those gaps (``benchmarks/NOTES.md``:
+    two threads made CVs 15-40% faster; more than 4 gained little). Lanes are independent: the
+    results do not depend on it.
+    """
+    want = current().lane_threads
+    if want is None:
+        if cores is None:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        want = min(cores, 4)
+    return max(1, min(n_lanes, want))
+
+
+@dataclass(frozen=True)
+class LaneBatch:
+    """One :func:`solve_lanes` call's problem, padded to its bucket and placed for the kernels."""
+
+    design: tuple  # (X, XT, colnorm) device arrays over the bucketed (n, p)
+    y: np.ndarray  # (n,) or (B, n), padded
+    W: np.ndarray  # (B, n), padded
+    pf: np.ndarray  # (p,) or (B, p), padded with inf
+    master: np.ndarray  # (B,) bool
+    lambdas: jax.Array  # (Lp,) the grid padded to its bucket
+    settings: Settings
+    l1_ratio: jax.Array
+    L: int  # real grid length
+    p_real: int  # real features: the largest working set
+    k: int  # working-set capacity to start with
+    early_stop: bool
+    statics: dict  # fit_intercept, standardize, keep_eta
+    dtype: np.dtype
+    jdt: object  # the JAX dtype
+
+    @property
+    def B(self) -> int:
+        return self.W.shape[0]
+
+    @property
+    def Lp(self) -> int:
+        return int(self.lambdas.shape[0])
+
+    @property
+    def p(self) -> int:
+        """The bucketed number of features."""
+        return self.pf.shape[-1]
+
+    def problem(self, lanes, pad_to: int | None = None) -> Problem:
+        """The kernels' problem of ``lanes`` (an index array: a lane axis, padded to ``pad_to``
+        lanes by repeating the first -- valid weights, no 0/0 moments; the padding lanes are
+        skipped) or of one lane (an int: no lane axis)."""
+        def pick(a, batched=True):
+            if not batched:
+                return a
+            a = a[lanes]
+            if pad_to is not None and pad_to > len(a):
+                a = np.concatenate([a, np.repeat(a[:1], pad_to - len(a), axis=0)])
+            return a
+
+        jdt = self.jdt
+        return Problem(*self.design, jnp.asarray(pick(self.y, self.y.ndim == 2), jdt),
+                       jnp.asarray(pick(self.W), jdt), jnp.asarray(pick(self.pf, self.pf.ndim == 2), jdt),
+                       self.l1_ratio)
+
+
+def solve_vmapped(batch: LaneBatch, chunk: int, config: EngineConfig):
+    """The lanes in vmapped calls of at most ``chunk`` lanes, each padded to one lane bucket.
+
+    Every chunk goes through one executable. Masters come first, in the first chunk: as in the
+    loop, their early stop bounds the lanes of every later chunk (under vmap the first master to
+    stop ends its chunk). Returns :func:`run_segments`' results in the caller's lane order.
+    """
+    master, L, Lp = batch.master, batch.L, batch.Lp
+    Bp = bucket_lanes(chunk)
+
+    def solve_chunk(lanes: np.ndarray, bound: int):
+        Bc = len(lanes)
+        problem = batch.problem(lanes, pad_to=Bp)
+        master_d = jnp.asarray(np.r_[master[lanes], np.zeros(Bp - Bc, bool)])
+
+        def run(k, state, start, stop):
+            fn = config.lanes_solver(k=k, y_batched=batch.y.ndim == 2, pf_batched=batch.pf.ndim == 2,
+                                     **batch.statics)
+            pad_start = np.r_[start, np.full(Bp - Bc, Lp, np.int32)]
+            pad_stop = np.r_[stop, np.repeat(stop[:1], Bp - Bc)]
+            state = fresh_state(batch.p, batch.jdt, (Bp,)) if state is None else state
+            res = fn(problem, batch.lambdas, state, jnp.asarray(pad_start), jnp.asarray(pad_stop),
+                     batch.settings, master_d)
+            return (*to_numpy(res[0], res[2].mom, res[1], Bc, L), res[2])
+
+        return run_segments(run, Bc, L, Lp, batch.k, np.full(Bc, bound, np.int32), batch.p_real,
+                            master[lanes] if batch.early_stop else None)
+
+    if master.sum() > chunk:
+        raise ValueError(f"{int(master.sum())} master lanes do not fit one vmapped chunk of {chunk} "
+                         "lanes; raise JAXLASSO_VMAP_LANES")
+    order = np.r_[np.flatnonzero(master), np.flatnonzero(~master)]
+    parts, bound = [], L
+    for c0 in range(0, batch.B, chunk):
+        lanes = order[c0:c0 + chunk]
+        parts.append(solve_chunk(lanes, bound))
+        if batch.early_stop and master[lanes].any():
+            bound = min(bound, int(path_lengths(parts[-1][0]["status"][master[lanes]]).min()))
+    return concat_lanes(parts, np.argsort(order))
+
+
+def solve_looped(batch: LaneBatch, threads: int, config: EngineConfig):
+    """The lanes one per call of a single-lane executable, ``threads`` lanes at once.
+
+    Masters run first: their early stop bounds every other lane, as the ``psum`` does under
+    vmap (the first master to stop ends every lane). Returns :func:`run_segments`' results.
+    """
+    master, L = batch.master, batch.L
+    fresh = fresh_state(batch.p, batch.jdt)  # one for all lanes
+
+    def solve_lane(b: int, bound: int):
+        def run(k, state, start, stop):
+            fn = config.single_solver(k=k, fit_intercept=batch.statics["fit_intercept"],
+                                      standardize=batch.statics["standardize"])
+            out, nd, state = fn(problem, batch.lambdas, fresh if state is None else state,
+                                jnp.asarray(start[0]), jnp.asarray(stop[0]), batch.settings,
+                                jnp.asarray(master[b]))
+            # One lane: add the lane axis on the host (no device op per array).
+            return (*to_numpy(*jax.tree.map(lambda a: np.asarray(a)[None], (out, state.mom, nd)), 1, L), state)
+
+        # JAX's config scopes (x64, matmul precision) are per thread: enter them here, before
+        # any array is made, or a worker thread would silently build float32 arrays.
+        with precision_scope(batch.dtype):
+            problem = batch.problem(b)
+            return run_segments(run, 1, L, batch.Lp, batch.k, np.array([bound], np.int32), batch.p_real)
+
+    lanes = [None] * batch.B
+    bound = L
+    for b in np.flatnonzero(master):
+        lanes[b] = solve_lane(b, bound)
+        if batch.early_stop:
+            bound = min(bound, int(path_lengths(lanes[b][0]["status"])[0]))
+    rest = [b for b in range(batch.B) if not master[b]]
+    if min(threads, len(rest)) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(threads, len(rest))) as pool:
+            for b, out in zip(rest, pool.map(lambda b: solve_lane(b, bound), rest)):
+                lanes[b] = out
+    else:
+        for b in rest:
+            lanes[b] = solve_lane(b, bound)
+    return concat_lanes(lanes)
+
+
+def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: bool,
+                standardize: bool, early_stop: bool, keep_eta: bool, is_master: np.ndarray,
+                tol: float, max_iter: int, max_sweeps: int, dtype, k0: int | None = None,
+                mode: str | None = None) -> LaneOutputs:
+    """Solve B paths sharing ``X`` (numpy in, numpy out), growing the working set as needed.
+
+    ``y`` is (n,) or (B, n); ``W`` (B, n); ``pf`` (p,) or (B, p) (already rescaled). With
+    ``early_stop``, glmnet's stopping rule is decided by the ``is_master`` lanes and ends every
+    lane at the same lambda (cv.glmnet: the folds use the full fit's shortened grid). ``mode``:
+    ``"vmap"`` or ``"loop"`` (default: :func:`default_lane_mode` of the caller's rows).
+
+    Shapes are padded to buckets -- rows with zero weight, columns of zeros with an infinite
+    penalty factor, lanes (vmap) and lambdas that are skipped -- so that one compiled executable
+    serves many problem sizes; the padding changes no result.
+    """
+    config = current()
+    W = np.asarray(W, dtype=np.float64)
+    B, n_real = W.shape
+    mode = mode or default_lane_mode(n_real)
+    if mode not in ("vmap", "loop"):
+        raise ValueError(f"mode must be 'vmap' or 'loop' (got mode={mode!r})")
+    enable_compilation_cache()
+    p_real = X.shape[1]
+    chunk = min(B, config.vmap_lanes or B)
+    threads = lane_threads(B)
+    # Looped lanes are solved `threads` at a time: that many are in memory at once.
+    check_memory(n_real, p_real, chunk if mode == "vmap" else threads, len(lambdas), "this fit")
+    n, p = bucket_size(n_real), bucket_size(p_real)
+    y = np.asarray(y, dtype=np.float64)
+    pf = np.asarray(pf, dtype=np.float64)
+    L, Lp = len(lambdas), bucket_lambdas(len(lambdas))
+
+    with blas_scope(), precision_scope(dtype):
+        jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32
+        # On a CPU backend the device arrays alias the host buffers: reuse them across solves
+        # (given back below, once nothing reads them; see HostBufferPool).
+        taken: list[np.ndarray] = []
+        pooled = jax.default_backend() == "cpu" and HOST_BUFFERS.max_bytes > 0
+
+        def alloc(shape, dtype):
+            taken.append(HOST_BUFFERS.take(shape, dtype))
+            return taken[-1]
+
+        batch = LaneBatch(
+            design=design_arrays(X, jdt, kkt_float32=mode == "loop" and config.kkt_float32, shape=(n, p),
+                                 alloc=alloc if pooled else None),
+            y=np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, n - n_real)]), W=np.pad(W, ((0, 0), (0, n - n_real))),
+            pf=np.pad(pf, [(0, 0)] * (pf.ndim - 1) + [(0, p - p_real)], constant_values=np.inf),
+            master=np.asarray(is_master, bool),
+            lambdas=jnp.asarray(np.concatenate([lambdas, np.repeat(lambdas[-1:], Lp - L)]), jdt),
+            settings=Settings(jnp.asarray(tol, jdt), jnp.asarray(max_iter, jnp.int32),
+                              jnp.asarray(max_sweeps, jnp.int32), jnp.asarray(bool(early_stop))),
+            l1_ratio=jnp.asarray(l1_ratio, jdt), L=L, p_real=p_real,
+            k=min(p_real, k0 if k0 is not None else initial_capacity(n_real, p_real, l1_ratio)),
+            early_stop=bool(early_stop), statics=dict(fit_intercept=fit_intercept, standardize=standardize,
+                                                      keep_eta=keep_eta), dtype=np.dtype(dtype), jdt=jdt)
+        if mode == "vmap":
+            merged, moments, null_dev, caps = solve_vmapped(batch, chunk, config)
+        else:
+            merged, moments, null_dev, caps = solve_looped(batch, threads, config)
+    # Every output is on the host: no computation reads the design any more.
+    del batch
+    HOST_BUFFERS.give(taken)
+    return lane_outputs(merged, moments, null_dev, caps, n=n_real, p=p_real, keep_eta=keep_eta, mode=mode)

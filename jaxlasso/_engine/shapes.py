@@ -1,0 +1,98 @@
+"""Shapes: the buckets problems are padded to, working-set capacities, and memory estimates."""
+
+from __future__ import annotations
+
+import math
+
+from .._config import PATH
+from .config import current
+
+
+def next_pow2(x: int) -> int:
+    return 1 << max(0, math.ceil(math.log2(max(1, x))))
+
+
+def bucket_size(x: int) -> int:
+    """Shape bucket of a dimension: a power of two up to 64, then at most 8 buckets per octave.
+
+    Problems are padded to bucketed shapes (zero-weight rows, excluded zero columns) so that
+    different datasets share compiled executables; the padding is at most 12.5% above 64.
+    """
+    if x <= 64:
+        return next_pow2(x)
+    step = 1 << (int(math.floor(math.log2(x))) - 3)
+    return -(-x // step) * step
+
+
+def bucket_lanes(B: int) -> int:
+    """Lane counts are padded to powers of two so that 5- and 7-fold CV share one executable."""
+    return 1 if B == 1 else next_pow2(B)
+
+
+def bucket_lambdas(L: int) -> int:
+    """Grid lengths are padded to powers of two (>= 8); padded steps are skipped at no cost."""
+    return max(8, next_pow2(L))
+
+
+def grow_capacity(k: int, needed: int, cap: int) -> int:
+    """The next working-set capacity after an overflow at ``k`` that needed ``needed`` slots.
+
+    Capacities are the levels 2^j and 1.5 * 2^j (16, 24, 32, 48, 64, 96, ...): the smallest
+    level that holds ``needed`` and is at least 1.5 k. Growing by at least 1.5x bounds the
+    number of resumes (and compilations) as doubling does, while the finer levels keep the
+    capacity closer to what the path needs -- the Gram matrix and Cholesky factor of the working
+    set cost k^2 n and k^3, so a 768-slot set costs about half of a 1024-slot one.
+    """
+    target = max(needed, math.ceil(1.5 * k))
+    level = next_pow2(target)
+    if 3 * level // 4 >= target and level >= 4:
+        level = 3 * level // 4
+    return min(cap, level)
+
+
+def initial_capacity(n: int, p: int, l1_ratio: float) -> int:
+    """Working-set capacity to start with: all features for ridge-like penalties, else small."""
+    if l1_ratio <= 0.0:
+        return p
+    return min(p, PATH.min_working_set)
+
+
+def estimate_bytes(n: int, p: int, lanes: int, n_lambdas: int, k: int = 256, itemsize: int = 8) -> int:
+    """Rough peak memory of solving ``lanes`` paths of one (bucketed) n x p problem at once.
+
+    The design and its transpose (working-set gathers) per problem (for float64 lanes solved
+    one at a time the first is a float32 copy: 1.5 copies, counted as 2); per lane, dense
+    coefficient / gradient vectors of length p, a k x n working block and its k x k Gram, and the
+    per-lambda outputs. A factor 1.5 covers XLA temporaries.
+    """
+    nb, pb = bucket_size(n), bucket_size(p)
+    per_problem = 2 * nb * pb
+    per_lane = 4 * pb + 3 * k * nb + 2 * k * k + n_lambdas * (2 * k + nb + 8)
+    return int(1.5 * itemsize * (per_problem + lanes * per_lane))
+
+
+def memory_budget() -> float:
+    """Bytes a solve may use: the configured ``max_memory`` (``$JAXLASSO_MAX_MEMORY``), else 80%
+    of the memory available now (it changes while the process runs, so it is read at each check)."""
+    budget = current().max_memory
+    if budget is not None:
+        return budget
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return 0.8 * int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return float("inf")
+
+
+def check_memory(n: int, p: int, lanes: int, n_lambdas: int, what: str) -> None:
+    """Refuse a job whose estimated memory exceeds :func:`memory_budget`, saying how much it needs."""
+    need = estimate_bytes(n, p, lanes, n_lambdas)
+    budget = memory_budget()
+    if need > budget:
+        raise ValueError(
+            f"{what} needs about {need / 2**30:.2f} GiB ({n} samples x {p} features, {lanes} lane(s) "
+            f"solved together), more than the {budget / 2**30:.2f} GiB available; filter features "
+            f"(e.g. --top-variance) or raise JAXLASSO_MAX_MEMORY (got estimate={need} bytes)")
