@@ -98,55 +98,69 @@ def parse_bytes(text: str, what: str) -> float:
     return value
 
 
+def _mode(value):
+    text = value.strip() if isinstance(value, str) else None
+    return text if text in ("vmap", "loop") else _BAD
+
+
+def _path(value):
+    if not isinstance(value, (str, os.PathLike)):
+        return _BAD
+    text = os.fspath(value)
+    return None if text.strip().lower() == "off" else text
+
+
+def _flag(value):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return text in _TRUE if text in _TRUE + _FALSE else _BAD
+
+
+def _size(value):
+    if isinstance(value, str):
+        try:
+            number = parse_bytes(value, "")
+        except ValueError:
+            return _BAD
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        return _BAD
+    return _BAD if math.isnan(number) or number < 0 else number
+
+
+def _whole(value, least: int):
+    try:
+        number = int(value.strip()) if isinstance(value, str) else operator.index(value)
+    except (TypeError, ValueError):
+        return _BAD
+    return _BAD if isinstance(value, bool) or number < least else number
+
+
+def _limit(value):
+    number = _whole(value, 0)
+    return None if number == 0 else number
+
+
+# One reader per kind of variable; _BAD marks a value it cannot take.
+_BAD = object()
+_READERS = {"mode": _mode, "path": _path, "flag": _flag, "size": _size, "limit": _limit,
+            "whole": lambda value: _whole(value, 0), "count": lambda value: _whole(value, 1)}
+
+
 def _parse(field: str, value: Any, source: str) -> Any:
     """The value of ``field`` from ``value`` -- the variable's text, or a Python value given to
     :func:`configure` -- or a ``ValueError`` naming ``source`` (the variable or the keyword)."""
     var = VARIABLES[field]
-    bad = ValueError(f"{source} must be {var.must}, got {value!r}")
     if isinstance(value, str) and not value.strip():
         return var.default
-    if value is None:  # the fields where None has a meaning: see the module docstring
-        if field in _NULLABLE:
-            return None
-        raise bad
-    if var.kind == "mode":
-        if isinstance(value, str) and value.strip() in ("vmap", "loop"):
-            return value.strip()
-        raise bad
-    if var.kind == "path":
-        if not isinstance(value, (str, os.PathLike)):
-            raise bad
-        text = os.fspath(value)
-        return None if text.strip().lower() == "off" else text
-    if var.kind == "flag":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE or text in _FALSE:
-            return text in _TRUE
-        raise bad
-    if var.kind == "size":
-        if isinstance(value, str):
-            try:
-                number = parse_bytes(value, source)
-            except ValueError:
-                raise bad from None
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        else:
-            number = float(value)
-        if math.isnan(number) or number < 0:
-            raise bad
-        return number
-    # Whole numbers: "whole" (>= 0), "limit" (>= 0, 0 = no limit -> None), "count" (>= 1).
-    try:
-        number = int(value.strip()) if isinstance(value, str) else (
-            None if isinstance(value, bool) else operator.index(value))
-    except (TypeError, ValueError):
-        number = None
-    if number is None or number < (1 if var.kind == "count" else 0):
-        raise bad
-    return None if var.kind == "limit" and number == 0 else number
+    if value is None and field in _NULLABLE:  # the fields where None has a meaning
+        return None
+    parsed = _BAD if value is None else _READERS[var.kind](value)
+    if parsed is _BAD:
+        raise ValueError(f"{source} must be {var.must}, got {value!r}")
+    return parsed
 
 
 @dataclass(frozen=True)

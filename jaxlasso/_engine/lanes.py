@@ -119,9 +119,13 @@ class LaneBatch:
 def solve_vmapped(batch: LaneBatch, chunk: int, config: EngineConfig):
     """The lanes in vmapped calls of at most ``chunk`` lanes, each padded to one lane bucket.
 
-    Every chunk goes through one executable. Masters come first, in the first chunk: as in the
-    loop, their early stop bounds the lanes of every later chunk (under vmap the first master to
-    stop ends its chunk). Returns :func:`run_segments`' results in the caller's lane order.
+    ``chunk`` is the configured ``vmap_lanes`` (default 16): a 10-fold CV (11 lanes) fits one
+    chunk, every chunk of a larger batch (bootstrap resamples, repeated CV) goes through one
+    executable -- the compile time of a vmapped solver grows steeply with its lanes on a GPU
+    (``benchmarks/NOTES.md``) -- and chunks bound the memory of a batch. Lanes are independent,
+    so the chunking changes no result. Masters come first, in the first chunk: as in the loop,
+    their early stop bounds the lanes of every later chunk (under vmap the first master to stop
+    ends its chunk). Returns :func:`run_segments`' results in the caller's lane order.
     """
     master, L, Lp = batch.master, batch.L, batch.Lp
     Bp = bucket_lanes(chunk)
