@@ -21,6 +21,7 @@ import logging
 import os
 import platform
 import sys
+import textwrap
 import time
 import traceback
 import warnings
@@ -32,7 +33,8 @@ import pandas as pd
 
 from . import __version__
 from ._config import MEASURES, SCREEN_MODES
-from .options import CLI, DemoOptions, Opt, OptionError, Rule, ScreenOptions, SelectOptions, optional_boolean
+from .options import (CLI, MANIFEST_COLUMNS, DemoOptions, Opt, OptionError, Rule, ScreenOptions, SelectOptions,
+                      optional_boolean)
 
 SUMMARY_SCHEMA = "jaxlasso.summary/1"
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -56,14 +58,17 @@ EPILOG_SCREEN = """manifest (TSV, paths relative to the manifest's folder):
   name    expression          samples           outcome    case
   gse1    gse1_counts.tsv.gz  gse1_samples.tsv  condition  tumour
   gse2    gse2.h5ad                             status     1
-optional columns override options per dataset: log, cpm, top_variance, l1_ratio, nfolds,
-n_repeats, measure, rule, permutations, stability, seed, id_column, samples_in_rows, allow_missing.
+{manifest_columns}
 
 examples:
   jaxlasso screen manifest.tsv --out screen-out
   jaxlasso screen manifest.tsv --out screen-out --resume          # finish an interrupted screen
   jaxlasso screen manifest.tsv --out screen-out --host-devices 2  # shard over 2 CPU devices
-  jaxlasso screen manifest.tsv --out screen-out --dask tcp://scheduler:8786"""
+  jaxlasso screen manifest.tsv --out screen-out --dask tcp://scheduler:8786""".format(manifest_columns=textwrap.fill(
+    "optional columns set an option for their row (as the flag of that name: top_variance is "
+    "--top-variance, n_repeats is --repeats; empty = the command line's value): "
+    + ", ".join(MANIFEST_COLUMNS) + "; and describe its files: samples, case, id_column, samples_in_rows, "
+    "allow_missing.", width=92))
 
 
 class _Progress:
