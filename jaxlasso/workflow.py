@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from . import _validation as V
+from ._config import CV, PATH, SELECT
 from ._version import __version__
 from .cv import cv_logistic_path
 from .diagnose import Diagnosis, diagnose
-from ._config import CV, PATH, SELECT
 from .exceptions import FewObservationsWarning
 from .options import Rule, SelectOptions
 from .results import CVResult
