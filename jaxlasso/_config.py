@@ -65,3 +65,48 @@ CV = CVDefaults()
 MEASURES = ("deviance", "class", "auc", "mse", "auc_pooled")
 """``auc_pooled``: the AUC of the pooled pre-validated predictions (one number per repeat): the
 honest alternative to per-fold AUC when folds are small."""
+
+STRATEGIES = ("auto", "lasso", "full")
+"""``lasso``: CV lasso and diagnosis only; ``auto``: add the rankings when the lasso looks shaky;
+``full``: every method."""
+LOG_MODES = ("auto", "yes", "no")
+DTYPES = ("float64", "float32")
+SCREEN_MODES = ("vmap", "loop")
+
+
+@dataclass(frozen=True)
+class SelectDefaults:
+    strategy: str = "auto"
+    rule: str = "lambda_1se"
+    """glmnet's conservative choice; ``lambda_min`` keeps more genes and more false ones."""
+    log: str = "auto"
+    cpm: bool = False
+    n_permutations: int = 50
+    """Label permutations of the NO_SIGNAL test: resolution 1/51, enough to reject at 5%."""
+    stability_resamples: int = 100
+    """Subsamples of stability selection when it runs and no number is given."""
+    rank_then_lasso_top: int = 30
+    """``k`` of the folk "rank, keep the top k, then lasso" procedure the comparison reproduces."""
+    dtype: str = "float64"
+
+
+@dataclass(frozen=True)
+class ScreenDefaults:
+    """A screen runs many datasets: its defaults keep each one to the CV lasso and diagnosis,
+    the expensive extras stay opt-in per run or per manifest row."""
+
+    strategy: str = "lasso"
+    n_permutations: int = 0
+
+
+@dataclass(frozen=True)
+class DemoDefaults:
+    genes: int = 16293
+    """The seed study's number of genes."""
+
+
+SELECT = SelectDefaults()
+SCREEN = ScreenDefaults()
+DEMO = DemoDefaults()
+SEED_MAX = 2**32 - 1
+"""scikit-learn's ``random_state`` (the forests) takes seeds up to 2**32 - 1."""

@@ -13,6 +13,7 @@ so a failed run leaves the output directory as it was.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import io as _io
 import json
@@ -20,6 +21,7 @@ import logging
 import os
 import platform
 import sys
+import textwrap
 import time
 import traceback
 import warnings
@@ -30,7 +32,9 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from ._config import CV, MEASURES
+from ._config import MEASURES, SCREEN_MODES
+from .options import (CLI, MANIFEST_COLUMNS, DemoOptions, Opt, OptionError, Rule, ScreenOptions, SelectOptions,
+                      optional_boolean)
 
 SUMMARY_SCHEMA = "jaxlasso.summary/1"
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -54,18 +58,23 @@ EPILOG_SCREEN = """manifest (TSV, paths relative to the manifest's folder):
   name    expression          samples           outcome    case
   gse1    gse1_counts.tsv.gz  gse1_samples.tsv  condition  tumour
   gse2    gse2.h5ad                             status     1
-optional columns override options per dataset: log, cpm, top_variance, l1_ratio, nfolds,
-n_repeats, measure, rule, permutations, stability, seed, id_column, samples_in_rows, allow_missing.
+{manifest_columns}
 
 examples:
   jaxlasso screen manifest.tsv --out screen-out
   jaxlasso screen manifest.tsv --out screen-out --resume          # finish an interrupted screen
   jaxlasso screen manifest.tsv --out screen-out --host-devices 2  # shard over 2 CPU devices
-  jaxlasso screen manifest.tsv --out screen-out --dask tcp://scheduler:8786"""
+  jaxlasso screen manifest.tsv --out screen-out --dask tcp://scheduler:8786""".format(manifest_columns=textwrap.fill(
+    "optional columns set an option for their row (as the flag of that name: top_variance is "
+    "--top-variance, n_repeats is --repeats; empty = the command line's value): "
+    + ", ".join(MANIFEST_COLUMNS) + "; and describe its files: samples, case, id_column, samples_in_rows, "
+    "allow_missing.", width=92))
 
 
 class _Progress:
-    """Step messages on stderr: only when stderr is a terminal and --quiet is not given."""
+    """One plain line per stage on stderr (``[  12.3s] step ...``), also when stderr is a log
+    file or a pipe: a batch job's log then shows where a long run is. No carriage returns, so
+    the lines read the same in a terminal and in a file. ``--quiet`` and ``--json`` silence it."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
@@ -76,59 +85,80 @@ class _Progress:
             print(f"[{time.perf_counter() - self.t0:6.1f}s] {step} ...", file=sys.stderr, flush=True)
 
 
-def _fraction_or_count(text: str) -> float | int:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] or a count >= 1 (got {text!r})") from None
-    if 0 < value <= 1 and "." in text:
-        return value
-    if value >= 1 and value.is_integer():
-        return int(value)
-    raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] or a whole count >= 1 (got {text!r})")
+class _UsageError(Exception):
+    """argparse's own complaint (unknown option, missing argument), shown as one error line."""
 
 
-def _rule(text: str) -> str:
-    key = text.replace(".", "_")
-    if key not in ("lambda_1se", "lambda_min"):
-        raise argparse.ArgumentTypeError(f"rule must be lambda.1se or lambda.min (got {text!r})")
-    return key
+class _Parser(argparse.ArgumentParser):
+    # argparse prints the usage and exits; the CLI's contract is one ``error:`` line and status 2
+    # for every bad input, so its complaints go through main's error path like an option check's.
+    def error(self, message: str):
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _add_method_options(p: argparse.ArgumentParser) -> None:
+def _shown(value: Any) -> str:
+    if value is None:
+        return "auto"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, Rule):
+        return value.glmnet
+    return str(value)
+
+
+def _add(group, cls, key: str, defaults, *, flag_only: bool = False, **kwargs) -> None:
+    """An argparse option for ``cls``'s option ``key``: flag, help and the default shown in
+    ``--help`` come from the option's declaration and ``defaults`` (an options object). argparse
+    keeps the raw text (default None = not given); :meth:`from_mapping` parses and checks it."""
+    opt = cls.option(key)
+    help_ = next(f.metadata["help"] for f in _all_fields(cls) if f.metadata.get("opt") is opt)
+    if flag_only:
+        group.add_argument(opt.flag, dest=key, action="store_true", default=None, help=help_)
+        return
+    default = defaults.to_mapping()[key] if defaults is not None else None
+    shown = "" if default is None and "default" in help_ else f" (default: {_shown(default)})"
+    group.add_argument(opt.flag, dest=key, default=None, help=help_ + shown, **kwargs)
+
+
+def _all_fields(cls):
+    import dataclasses
+
+    out = list(dataclasses.fields(cls))
+    for part in cls.PARTS.values():
+        out.extend(_all_fields(part))
+    return out
+
+
+def _add_method_options(p: argparse.ArgumentParser, defaults: SelectOptions) -> None:
+    from ._config import DTYPES, LOG_MODES, STRATEGIES
+
     g = p.add_argument_group("model and cross-validation")
-    g.add_argument("--l1-ratio", type=float, default=1.0, help="elastic-net mixing, glmnet's alpha (default 1: lasso)")
-    g.add_argument("--nfolds", type=int, default=None,
-                   help="CV folds (default: 10, or the size of the smaller class when smaller)")
-    g.add_argument("--repeats", type=int, default=CV.n_repeats, help="repeated CV: average the curves of N fold assignments")
-    g.add_argument("--measure", choices=MEASURES, default=CV.measure, help="CV measure (glmnet's type.measure)")
-    g.add_argument("--rule", type=_rule, default="lambda_1se", help="lambda.1se (default) or lambda.min")
-    g.add_argument("--strategy", choices=("auto", "lasso", "full"), default="auto",
-                   help="auto: add stability/univariate rankings when the lasso selects nothing or looks shaky")
+    _add(g, SelectOptions, "l1_ratio", defaults, metavar="ALPHA")
+    _add(g, SelectOptions, "nfolds", defaults, metavar="K")
+    _add(g, SelectOptions, "n_repeats", defaults, metavar="N")
+    _add(g, SelectOptions, "measure", defaults, metavar="{" + ",".join(MEASURES) + "}")
+    _add(g, SelectOptions, "rule", defaults, metavar="{lambda.1se,lambda.min}")
+    _add(g, SelectOptions, "strategy", defaults, metavar="{" + ",".join(STRATEGIES) + "}")
     g = p.add_argument_group("preprocessing")
-    g.add_argument("--log", choices=("auto", "yes", "no"), default="auto",
-                   help="log2(x+1): auto applies it when the data look like raw counts")
-    g.add_argument("--cpm", action="store_true", help="scale samples to counts per million before the log")
-    g.add_argument("--top-variance", type=_fraction_or_count, default=None, metavar="FRACTION_OR_COUNT",
-                   help="keep the most variable genes (e.g. 0.25 or 2000); unsupervised, so no leakage")
+    _add(g, SelectOptions, "log", defaults, metavar="{" + ",".join(LOG_MODES) + "}")
+    _add(g, SelectOptions, "cpm", defaults, flag_only=True)
+    _add(g, SelectOptions, "top_variance", defaults, metavar="FRACTION_OR_COUNT")
     g = p.add_argument_group("rankings and tests")
-    g.add_argument("--stability", type=int, default=None, metavar="N",
-                   help="stability-selection subsamples (default 100 when it runs; 0 = off)")
-    g.add_argument("--rf", action="store_true", help="random-forest permutation importance")
-    g.add_argument("--boruta", action="store_true", help="Boruta all-relevant selection")
-    g.add_argument("--permutations", type=int, default=50, metavar="N",
-                   help="label permutations for the no-signal test (0 = off)")
+    _add(g, SelectOptions, "stability", defaults, metavar="N")
+    _add(g, SelectOptions, "forest", defaults, flag_only=True)
+    _add(g, SelectOptions, "boruta", defaults, flag_only=True)
+    _add(g, SelectOptions, "n_permutations", defaults, metavar="N")
     g = p.add_argument_group("run")
-    g.add_argument("--seed", type=int, default=0, help="seed of every random step (folds, permutations, forests)")
-    g.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    g.add_argument("--quiet", action="store_true", help="no progress messages")
-    g.add_argument("--json", action="store_true", help="print summary.json to stdout")
+    _add(g, SelectOptions, "seed", defaults, metavar="N")
+    _add(g, SelectOptions, "dtype", defaults, metavar="{" + ",".join(DTYPES) + "}")
+    g.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    g.add_argument("--json", action="store_true", help="print summary.json to stdout (implies --quiet)")
     g.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     g.add_argument("--no-plots", action="store_true", help="skip the PNG/SVG plots and keep the HTML report text-only")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="jaxlasso",
         description="Find the genes that predict a binary outcome when p >> n: glmnet-exact lasso "
                     "logistic regression in JAX, cross-validation, stability selection and an "
@@ -149,32 +179,34 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the matrix has samples in rows (default: auto-detected)")
     sel.add_argument("--allow-missing", action="store_true",
                      help="drop samples missing from the matrix or the sheet instead of failing")
-    _add_method_options(sel)
+    _add_method_options(sel, SelectOptions())
 
     demo = sub.add_parser("demo", help="run the whole workflow on the built-in simulated study",
                           epilog=EPILOG_DEMO, formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--out", required=True, help="output directory")
-    demo.add_argument("--null", action="store_true", help="simulate a study with no signal at all")
-    demo.add_argument("--genes", type=int, default=16293, help="number of simulated genes (default 16,293)")
-    _add_method_options(demo)
+    _add(demo, DemoOptions, "null", None, flag_only=True)
+    _add(demo, DemoOptions, "genes", DemoOptions(), metavar="N")
+    _add_method_options(demo, SelectOptions())
 
     scr = sub.add_parser("screen", help="screen many datasets listed in a manifest", epilog=EPILOG_SCREEN,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     scr.add_argument("manifest", help="TSV with columns name, expression, samples, outcome, case (+ overrides)")
     scr.add_argument("--out", required=True, help="output directory (one folder per dataset + screen.tsv)")
     scr.add_argument("--resume", action="store_true", help="skip datasets whose folder is complete")
-    scr.add_argument("--mode", choices=("vmap", "loop"), default=None,
-                     help="vmap: stack same-shape datasets into one call (default with several devices or --dask); "
-                          "loop: one dataset at a time (default on one device, measured faster on CPU and GPU)")
-    scr.add_argument("--host-devices", type=int, default=None, metavar="N",
-                     help="split the CPU into N XLA devices and shard datasets over them")
-    scr.add_argument("--dask", default=None, metavar="ADDRESS",
-                     help="run buckets on a Dask cluster (scheduler address, or 'local')")
-    scr.add_argument("--max-memory", default=None, metavar="SIZE",
-                     help="memory budget per bucket, e.g. 8G or 500M; larger buckets are split")
-    _add_method_options(scr)
-    scr.set_defaults(permutations=0, strategy="lasso")
+    screen_defaults = ScreenOptions()
+    _add(scr, ScreenOptions, "mode", screen_defaults, metavar="{" + ",".join(SCREEN_MODES) + "}")
+    _add(scr, ScreenOptions, "host_devices", screen_defaults, metavar="N")
+    _add(scr, ScreenOptions, "dask", screen_defaults, metavar="ADDRESS")
+    _add(scr, ScreenOptions, "max_memory", screen_defaults, metavar="SIZE")
+    _add_method_options(scr, screen_defaults.select)
     return parser
+
+
+def options_from_args(args: argparse.Namespace) -> SelectOptions | ScreenOptions:
+    """The validated options of a parsed command line (errors name the ``--flag``)."""
+    cls = ScreenOptions if args.command == "screen" else SelectOptions
+    given = {k: getattr(args, k) for k in cls.keys() if getattr(args, k, None) is not None}
+    return cls.from_mapping(given, source=CLI)
 
 
 # --- output writers --------------------------------------------------------------------------
@@ -344,13 +376,7 @@ def _run_selection(X: pd.DataFrame, y: pd.Series, args, *, inputs: dict, classes
 
     out = Path(args.out)
     with atomic_output_dir(out) as tmp:
-        report = select_features(
-            X, y, strategy=args.strategy, rule=args.rule, log=args.log, cpm=args.cpm,
-            top_variance=args.top_variance, l1_ratio=args.l1_ratio, nfolds=args.nfolds,
-            n_repeats=args.repeats, measure=args.measure, n_permutations=args.permutations,
-            stability=args.stability, forest=True if args.rf else None, boruta=args.boruta,
-            seed=args.seed, dtype=np.float32 if args.dtype == "float32" else np.float64,
-            progress=progress)
+        report = select_features(X, y, **args.options.keywords(), progress=progress)
         progress("writing outputs")
         summary = build_summary(report, inputs=inputs, argv=argv, classes_info=classes_info)
         write_outputs(Path(tmp), report, summary, plots=not args.no_plots)
@@ -392,10 +418,11 @@ def cmd_select(args, argv, progress) -> int:
 def cmd_demo(args, argv, progress) -> int:
     from .simulate import simulate_rnaseq
 
+    demo: DemoOptions = args.demo
     progress("simulating the study")
-    sim = simulate_rnaseq(n_genes=args.genes, seed=args.seed, null=args.null)
+    sim = simulate_rnaseq(n_genes=demo.genes, seed=args.options.seed, null=demo.null)
     y = pd.Series(pd.Categorical(sim.y, categories=["control", "case"]), index=sim.y.index, name="group")
-    inputs = {"expression": "simulated (jaxlasso.simulate.simulate_rnaseq)", "null": bool(args.null),
+    inputs = {"expression": "simulated (jaxlasso.simulate.simulate_rnaseq)", "null": demo.null,
               "n_samples": int(sim.counts.shape[0]), "n_features": int(sim.counts.shape[1]),
               "n_true_de_genes": len(sim.de_genes)}
     classes_info = {"case": "case", "control": "control", "case_reason": "simulated",
@@ -404,41 +431,28 @@ def cmd_demo(args, argv, progress) -> int:
                           progress=progress)
     if code == EXIT_OK and not args.quiet and not args.json:
         print(f"(the simulation planted {len(sim.de_genes)} differentially expressed genes"
-              f"{'' if not args.null else '; --null planted none'})")
+              f"{'' if not demo.null else '; --null planted none'})")
     return code
 
 
 # --- screen ----------------------------------------------------------------------------------
 MANIFEST_REQUIRED = ("name", "expression", "outcome")
-MANIFEST_OPTIONS = {
-    "log": str, "cpm": "bool", "top_variance": "fraction_or_count", "l1_ratio": float, "nfolds": int,
-    "n_repeats": int, "measure": str, "rule": "rule", "permutations": int, "stability": int, "seed": int,
-}
 MANIFEST_IO = ("samples", "case", "id_column", "samples_in_rows", "allow_missing")
 _SAFE_NAME = __import__("re").compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_IO_FLAGS = {col: Opt(col, optional_boolean, "true or false (also yes/no, 1/0; empty = auto)", column=col)
+             for col in ("samples_in_rows", "allow_missing")}
+"""Yes/no columns of a manifest row that describe its files (the command line's flags)."""
 
 
-def _parse_size(text: str | None) -> float | None:
-    if text is None:
-        return None
-    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-    t = text.strip().lower().rstrip("b")
-    try:
-        if t and t[-1] in units:
-            return float(t[:-1]) * units[t[-1]]
-        return float(t)
-    except ValueError:
-        raise ValueError(f"--max-memory must be a size such as 8G, 500M or 1e9 (got {text!r})") from None
+def read_manifest(path: str, *, batch: ScreenOptions | None = None) -> tuple[list[dict], Path]:
+    """Rows of a screen manifest with validated names and options (paths stay relative).
 
+    Each row's ``options`` is the :class:`SelectOptions` of its dataset: ``batch``'s (the
+    command line's) with the row's option columns applied; a bad cell is named by file, line and
+    column."""
+    from .options import DATASET_KEYS, MANIFEST_COLUMNS, Source
 
-def _cell_bool(value) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "y")
-
-
-def read_manifest(path: str) -> tuple[list[dict], Path]:
-    """Rows of a screen manifest with validated names and options (paths stay relative)."""
-    from .io import InputError, read_sample_sheet  # noqa: F401  (InputError is raised by callers)
-
+    batch = ScreenOptions() if batch is None else batch
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"manifest {path!r} does not exist or is not a file; give the path of a TSV "
@@ -453,12 +467,14 @@ def read_manifest(path: str) -> tuple[list[dict], Path]:
     if missing:
         raise ValueError(f"manifest {p.name!r} lacks column(s) {missing}; it has {list(frame.columns)} "
                          f"(got columns={list(frame.columns)})")
-    unknown = [c for c in frame.columns if c not in (*MANIFEST_REQUIRED, *MANIFEST_IO, *MANIFEST_OPTIONS)]
+    unknown = [c for c in frame.columns if c not in (*MANIFEST_REQUIRED, *MANIFEST_IO, *MANIFEST_COLUMNS)]
     if unknown:
         raise ValueError(f"manifest {p.name!r} has unknown column(s) {unknown}; option columns are "
-                         f"{sorted(MANIFEST_OPTIONS)} (got columns={list(frame.columns)})")
+                         f"{', '.join(MANIFEST_COLUMNS)} and {', '.join(MANIFEST_IO)} "
+                         f"(got columns={list(frame.columns)})")
     if frame.empty:
         raise ValueError(f"manifest {p.name!r} lists no dataset (got a header only)")
+    column_of = dict(zip(DATASET_KEYS, MANIFEST_COLUMNS))
     rows = []
     seen = set()
     for i, rec in enumerate(frame.to_dict("records"), start=2):
@@ -471,29 +487,19 @@ def read_manifest(path: str) -> tuple[list[dict], Path]:
         if name in seen:
             raise ValueError(f"manifest {p.name!r} line {i}: duplicated dataset name (got name={name!r})")
         seen.add(name)
-        opts = {}
-        for col, kind in MANIFEST_OPTIONS.items():
-            raw = str(rec.get(col, "")).strip()
-            if raw == "":
-                continue
-            try:
-                if kind == "bool":
-                    value = _cell_bool(raw)
-                elif kind == "fraction_or_count":
-                    value = _fraction_or_count(raw)
-                elif kind == "rule":
-                    value = _rule(raw)
-                else:
-                    value = kind(raw)
-            except (ValueError, argparse.ArgumentTypeError) as exc:
-                raise ValueError(f"manifest {p.name!r} line {i}, column {col!r}: {exc} (got {col}={raw!r})") from None
-            opts["n_permutations" if col == "permutations" else col] = value
+        source = Source.manifest(p.name, i)
+        cells = {key: rec[col].strip() for key, col in column_of.items() if rec.get(col, "").strip() != ""}
+        options = batch.dataset(cells, source=source)
+
+        io_flags = {col: _IO_FLAGS[col].validate(rec.get(col, "").strip() or None, source) for col in _IO_FLAGS}
+        chosen = options.to_mapping()
         rows.append({"line": i, "name": name, "expression": rec["expression"].strip(),
                      "samples": rec.get("samples", "").strip() or None, "outcome": rec["outcome"].strip(),
                      "case": rec.get("case", "").strip() or None, "id_column": rec.get("id_column", "").strip() or None,
-                     "samples_in_rows": (_cell_bool(rec["samples_in_rows"]) if str(rec.get("samples_in_rows", "")).strip()
-                                         else None),
-                     "allow_missing": _cell_bool(rec.get("allow_missing", "")), "options": opts})
+                     "samples_in_rows": io_flags["samples_in_rows"],
+                     "allow_missing": bool(io_flags["allow_missing"]),
+                     "overrides": {k: chosen[k] for k in cells},
+                     "options": options})
     return rows, p.parent
 
 
@@ -527,23 +533,16 @@ def cmd_screen(args, argv, progress) -> int:
     from .io import atomic_output_dir, write_text_atomic
     from .screen import SCREEN_COLUMNS, ScreenDataset, config_hash, screen
 
-    if args.host_devices:
-        flag = f"--xla_force_host_platform_device_count={int(args.host_devices)}"
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
-    max_memory = _parse_size(args.max_memory)
-    rows, base = read_manifest(args.manifest)
+    opts: ScreenOptions = args.options
+    rows, base = read_manifest(args.manifest, batch=opts)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} exists and is not a directory; choose another path (got out={str(out)!r})")
     out.mkdir(parents=True, exist_ok=True)
-    defaults = {"log": args.log, "cpm": args.cpm, "top_variance": args.top_variance, "l1_ratio": args.l1_ratio,
-                "nfolds": args.nfolds, "n_repeats": args.repeats, "measure": args.measure, "rule": args.rule,
-                "n_permutations": args.permutations, "stability": args.stability or 0, "seed": args.seed}
     items, skip, previous, meta = [], set(), {}, {}
     errors: dict[str, str] = {}
     for row in rows:
-        opts = {**defaults, **row["options"]}
-        chash = config_hash({**opts, "strategy": args.strategy, "dtype": args.dtype,
+        chash = config_hash({**row["options"].to_mapping(),
                              "expression": row["expression"], "samples": row["samples"],
                              "outcome": row["outcome"], "case": row["case"]})
         done_summary = out / row["name"] / "summary.json"
@@ -563,7 +562,7 @@ def cmd_screen(args, argv, progress) -> int:
             errors[row["name"]] = str(exc).strip().splitlines()[0]
             continue
         meta[row["name"]] = (inputs, classes, chash)
-        items.append(ScreenDataset(row["name"], X, y, row["options"]))
+        items.append(ScreenDataset(row["name"], X, y, row["overrides"]))
 
     table_rows: dict[str, dict] = {}
 
@@ -601,10 +600,7 @@ def cmd_screen(args, argv, progress) -> int:
 
     t0 = time.perf_counter()
     result = screen([it for it in items if it.name not in skip] + [it for it in items if it.name in skip],
-                    options=defaults, strategy=args.strategy,
-                    dtype=np.float32 if args.dtype == "float32" else np.float64, mode=args.mode,
-                    dask=args.dask, max_memory=max_memory, skip=skip, on_result=on_result, on_error=on_error,
-                    progress=tick)
+                    options=opts, skip=skip, on_result=on_result, on_error=on_error, progress=tick)
     write_table()
     frame = pd.read_csv(out / "screen.tsv", sep="\t")
     import jax
@@ -626,24 +622,84 @@ def cmd_screen(args, argv, progress) -> int:
     return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    quiet = getattr(args, "quiet", False) or getattr(args, "json", False)
-    progress = _Progress(enabled=not quiet and sys.stderr.isatty())
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    commands = {"select": cmd_select, "demo": cmd_demo, "screen": cmd_screen}
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
+@contextlib.contextmanager
+def _process_scope(args: argparse.Namespace, quiet: bool):
+    """The process-wide settings a command needs, undone when it returns (``main`` may be
+    called from Python, e.g. in a notebook or a test, and must leave the process as it was):
+    warnings shown as ``warning: ...`` lines (or silenced by --quiet), a log handler when none is
+    configured, and ``--host-devices``' XLA flag.
+
+    XLA reads ``XLA_FLAGS`` once, when JAX starts its CPU backend; jaxlasso imports JAX lazily,
+    so the flag set here still takes effect in the ``jaxlasso`` process. Restoring the variable
+    afterwards cannot un-split a backend that started, but keeps child processes and later
+    calls from inheriting it."""
+    saved_flags = os.environ.get("XLA_FLAGS")
+    host_devices = getattr(args.options, "host_devices", None)
+    root = logging.getLogger()
+    handler = None
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # restores filters and showwarning on exit
             if quiet:
                 warnings.simplefilter("ignore")
             else:
                 warnings.simplefilter("default")
-                warnings.formatwarning = lambda m, c, *a, **k: f"warning: {m}\n"
+                warnings.showwarning = _show_warning
+            if host_devices:
+                _warn_if_jax_started(host_devices)
+                flag = f"--xla_force_host_platform_device_count={host_devices}"
+                os.environ["XLA_FLAGS"] = ((saved_flags or "") + " " + flag).strip()
+            yield
+    finally:
+        if host_devices:
+            if saved_flags is None:
+                os.environ.pop("XLA_FLAGS", None)
+            else:
+                os.environ["XLA_FLAGS"] = saved_flags
+        if handler is not None:
+            root.removeHandler(handler)
+
+
+def _warn_if_jax_started(host_devices: int) -> None:
+    if "jax" not in sys.modules:
+        return
+    try:
+        from jax._src.xla_bridge import backends_are_initialized
+    except ImportError:  # pragma: no cover - JAX moved the helper; the flag still applies if it can
+        return
+    if backends_are_initialized():
+        warnings.warn(f"--host-devices {host_devices} has no effect: JAX already started in this process "
+                      f"(run the jaxlasso command in a new process)", stacklevel=3)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        # Every option is parsed and checked here, before any input is read or output written.
+        args.options = options_from_args(args)
+        if args.command == "demo":
+            args.demo = DemoOptions.from_mapping(
+                {k: getattr(args, k) for k in DemoOptions.keys() if getattr(args, k) is not None}, source=CLI)
+    except (_UsageError, OptionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    quiet = getattr(args, "quiet", False) or getattr(args, "json", False)
+    progress = _Progress(enabled=not quiet)
+    commands = {"select": cmd_select, "demo": cmd_demo, "screen": cmd_screen}
+    try:
+        with _process_scope(args, quiet):
             return commands[args.command](args, ["jaxlasso", *argv], progress)
     except (ValueError, TypeError, OSError, KeyError) as exc:
         if getattr(args, "debug", False):

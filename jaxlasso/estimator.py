@@ -40,12 +40,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._config import CV, PATH
 from .cv import cv_logistic_path
+from .options import Rule
 from .path import PreparedProblem, fit_prepared
 
 __all__ = ["LassoLogistic", "LassoLogisticCV"]
 
 _SPARSE_FORMATS = ("csr", "csc", "coo")
-_RULES = ("lambda_1se", "lambda_min")
 
 
 def _warm_start_grid(lam_max: float, lam: float) -> np.ndarray:
@@ -341,9 +341,7 @@ class LassoLogisticCV(_LogisticFacade):
         -------
         self
         """
-        rule = self.rule.replace(".", "_") if isinstance(self.rule, str) else self.rule
-        if rule not in _RULES:
-            raise ValueError(f"rule must be 'lambda_1se' or 'lambda_min' (got rule={self.rule!r})")
+        rule = Rule.parse(self.rule)
         X, y = self._validate_fit_data(X, y)
         cv = cv_logistic_path(
             X, y, nfolds=self.nfolds, foldid=self.foldid, stratified=self.stratified,
@@ -356,7 +354,7 @@ class LassoLogisticCV(_LogisticFacade):
         self.cv_result_ = cv
         self.lambda_min_ = cv.lambda_min
         self.lambda_1se_ = cv.lambda_1se
-        lam = cv.lambda_1se if rule == "lambda_1se" else cv.lambda_min
+        lam = cv.lambda_1se if rule is Rule.LAMBDA_1SE else cv.lambda_min
         intercept, coef = cv.coef(rule)
         self._set_solution(cv.path, lam, intercept, coef)
         return self

@@ -201,12 +201,13 @@ class CVResult:
 
     def _s(self, s) -> float:
         if isinstance(s, str):
-            key = s.replace(".", "_")
-            if key == "lambda_1se":
-                return self.lambda_1se
-            if key == "lambda_min":
-                return self.lambda_min
-            raise ValueError(f"s must be 'lambda_1se', 'lambda_min' or a number (got s={s!r})")
+            from .options import OptionError, Rule
+
+            try:
+                rule = Rule.parse(s)
+            except OptionError:
+                raise ValueError(f"s must be lambda.1se, lambda.min or a number (got s={s!r})") from None
+            return self.lambda_1se if rule is Rule.LAMBDA_1SE else self.lambda_min
         return float(s)
 
     def coef(self, s: str | float = "lambda_1se") -> tuple[float, np.ndarray]:

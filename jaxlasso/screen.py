@@ -30,16 +30,11 @@ import pandas as pd
 from ._config import PATH
 from ._engine import DatasetLanes, bucket_size, estimate_bytes, solve_datasets, solve_lanes
 from ._engine import bucket_lambdas as _bucket_lambdas, bucket_lanes as _bucket_lanes
+from .options import REPORT_KEYWORDS, ScreenOptions, SelectOptions, Source
 from .cv import CVPlan, finish_cv, plan_cv
 from .exceptions import FewObservationsWarning
 from .selection.filters import preprocess
 from .workflow import SelectionReport, report_from_cv
-
-OPTION_DEFAULTS: dict[str, Any] = {
-    "log": "auto", "cpm": False, "top_variance": None, "l1_ratio": 1.0, "nfolds": None, "n_repeats": 1,
-    "measure": "deviance", "rule": "lambda_1se", "n_permutations": 0, "stability": 0, "seed": 0,
-}
-"""Options a dataset may override (manifest columns); everything else is shared by the batch."""
 
 SCREEN_COLUMNS = ["name", "status", "error", "n_samples", "n_features", "n_case", "n_control", "lambda_min",
                   "lambda_1se", "n_selected", "cv_best", "cv_sd_at_best", "cv_intercept_only", "no_signal",
@@ -48,7 +43,8 @@ SCREEN_COLUMNS = ["name", "status", "error", "n_samples", "n_features", "n_case"
 
 @dataclass(frozen=True)
 class ScreenDataset:
-    """One dataset of a screen: samples x features matrix, labels, optional option overrides."""
+    """One dataset of a screen: samples x features matrix, labels, optional option overrides
+    (keys of :data:`jaxlasso.options.DATASET_KEYS`)."""
 
     name: str
     X: Any
@@ -101,8 +97,9 @@ def _solve_chunk(payload: dict):
     return outs, stats
 
 
-def screen(datasets: Iterable[ScreenDataset] | Mapping[str, tuple], *, options: Mapping[str, Any] | None = None,
-           strategy: str = "lasso", dtype: Any = np.float64, mode: str | None = None, devices=None,
+def screen(datasets: Iterable[ScreenDataset] | Mapping[str, tuple], *,
+           options: Mapping[str, Any] | ScreenOptions | None = None,
+           strategy: str | None = None, dtype: Any = None, mode: str | None = None, devices=None,
            dask: str | None = None, max_memory: float | None = None, skip: Iterable[str] = (),
            on_result: Callable[[str, SelectionReport, dict], None] | None = None,
            on_error: Callable[[str, str], None] | None = None,
@@ -112,11 +109,14 @@ def screen(datasets: Iterable[ScreenDataset] | Mapping[str, tuple], *, options: 
     Parameters
     ----------
     datasets : iterable of ScreenDataset, or mapping name -> (X, y) / (X, y, options)
-    options : dict
-        Defaults for every dataset (keys of ``OPTION_DEFAULTS``); a dataset's ``options``
-        override them.
-    strategy : {"lasso", "auto", "full"}
-        As :func:`select_features` (``lasso`` keeps a screen fast).
+    options : dict or ScreenOptions
+        The options every dataset starts from: a :class:`jaxlasso.options.ScreenOptions`, or a
+        mapping of its keys (e.g. ``{"nfolds": 5, "stability": 50, "forest": True}``); a
+        dataset's ``options`` override the keys of :data:`jaxlasso.options.DATASET_KEYS`. The
+        defaults are :meth:`SelectOptions.for_screen` (``lasso`` strategy, no permutations).
+    strategy : {"lasso", "auto", "full"}, optional
+        As :func:`select_features` (default ``lasso``: keeps a screen fast).
+    dtype : float64 (default) or float32
     mode : {"vmap", "loop"}, optional
         ``vmap``: stack each shape bucket and solve it in one call sharded over ``devices``
         (default with several devices or Dask); ``loop``: one dataset at a time, its CV folds
@@ -145,10 +145,8 @@ def screen(datasets: Iterable[ScreenDataset] | Mapping[str, tuple], *, options: 
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ValueError(f"dataset names must be unique; rename the duplicates (got duplicates {dup[:5]})")
-    base = {**OPTION_DEFAULTS, **(options or {})}
-    unknown = sorted(set(base) - set(OPTION_DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown screen options {unknown}; valid: {sorted(OPTION_DEFAULTS)}")
+    batch = _batch_options(options, strategy=strategy, dtype=dtype, mode=mode, dask=dask, max_memory=max_memory)
+    mode, dask, max_memory = batch.mode, batch.dask, batch.max_memory
     import jax
 
     devs = list(jax.local_devices() if devices is None else devices)
@@ -157,7 +155,7 @@ def screen(datasets: Iterable[ScreenDataset] | Mapping[str, tuple], *, options: 
     skip = set(skip)
     rows: dict[str, dict] = {}
     reports: dict[str, SelectionReport] = {}
-    planned: list[tuple[ScreenDataset, dict, pd.DataFrame, Any, CVPlan, Any]] = []
+    planned: list[tuple[ScreenDataset, SelectOptions, pd.DataFrame, Any, CVPlan, Any]] = []
     total = len(items)
     done = 0
 
@@ -175,23 +173,22 @@ def screen(datasets: Iterable[ScreenDataset] | Mapping[str, tuple], *, options: 
             rows[item.name] = None  # filled by the caller from its saved results
             done += 1
             continue
-        opts = {**base, **dict(item.options)}
         try:
-            bad = sorted(set(opts) - set(OPTION_DEFAULTS))
-            if bad:
-                raise ValueError(f"unknown option(s) {bad} for dataset {item.name!r}")
-            frame, prep = preprocess(item.X, log=opts["log"], cpm_normalize=bool(opts["cpm"]),
-                                     top_variance=opts["top_variance"])
+            opts = batch.dataset(item.options, source=Source.api(f"dataset {item.name!r}"))
+            frame, prep = preprocess(item.X, log=opts.log, cpm_normalize=opts.cpm, top_variance=opts.top_variance)
             y = item.y
             if isinstance(y, pd.Series) and isinstance(item.X, pd.DataFrame) and set(y.index) == set(frame.index):
                 y = y.loc[frame.index]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FewObservationsWarning)
-                plan = plan_cv(frame, y, nfolds=opts["nfolds"], n_repeats=int(opts["n_repeats"]),
-                               measure=opts["measure"], seed=int(opts["seed"]), l1_ratio=float(opts["l1_ratio"]),
-                               lambdas=None, n_lambdas=PATH.n_lambdas, lambda_min_ratio=None, standardize=True,
-                               fit_intercept=True, sample_weight=None, penalty_factor=None,
-                               early_stop=True, tol=None, max_iter=PATH.max_iter, dtype=dtype)
+                cv_opts, path_opts = opts.cv, opts.path
+                plan = plan_cv(frame, y, nfolds=cv_opts.nfolds, n_repeats=cv_opts.n_repeats,
+                               measure=cv_opts.measure, seed=cv_opts.seed, l1_ratio=path_opts.l1_ratio,
+                               lambdas=None, n_lambdas=path_opts.n_lambdas,
+                               lambda_min_ratio=path_opts.lambda_min_ratio, standardize=PATH.standardize,
+                               fit_intercept=PATH.fit_intercept, sample_weight=None, penalty_factor=None,
+                               early_stop=PATH.early_stop, tol=path_opts.tol, max_iter=path_opts.max_iter,
+                               dtype=opts.np_dtype)
             need = estimate_bytes(plan.prob.n, plan.prob.p, len(plan.W), len(plan.prob.lambdas))
             if max_memory is not None and need > max_memory:
                 raise ValueError(
@@ -207,7 +204,7 @@ def screen(datasets: Iterable[ScreenDataset] | Mapping[str, tuple], *, options: 
     def key_of(entry):
         _, opts, _, _, plan, _ = entry
         return (bucket_size(plan.prob.n), bucket_size(plan.prob.p), _bucket_lanes(len(plan.W)),
-                _bucket_lambdas(len(plan.prob.lambdas)), float(opts["l1_ratio"]))
+                _bucket_lambdas(len(plan.prob.lambdas)), opts.path.l1_ratio)
 
     buckets: dict[tuple, list] = {}
     for entry in planned:
@@ -250,16 +247,13 @@ def screen(datasets: Iterable[ScreenDataset] | Mapping[str, tuple], *, options: 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", FewObservationsWarning)
                     cv = finish_cv(plan, out, keep=True)
-                    rep = report_from_cv(frame, y, prep, cv, strategy=strategy, rule=opts["rule"],
-                                         n_permutations=int(opts["n_permutations"]),
-                                         stability=int(opts["stability"] or 0), seed=int(opts["seed"]),
-                                         dtype=dtype)
+                    rep = report_from_cv(frame, y, prep, cv, **opts.keywords(REPORT_KEYWORDS))
                 row = row_from_report(item.name, rep, plan.prob.y)
                 rows[item.name] = row
                 reports[item.name] = rep
                 done += 1
                 if on_result:
-                    on_result(item.name, rep, {**row, "config_hash": config_hash(opts)})
+                    on_result(item.name, rep, {**row, "config_hash": config_hash(opts.to_mapping())})
                 if progress:
                     progress(done, total, item.name)
             except (ValueError, TypeError, OSError) as exc:
@@ -308,6 +302,19 @@ def screen(datasets: Iterable[ScreenDataset] | Mapping[str, tuple], *, options: 
         "seconds": time.perf_counter() - t0, "dask": dask,
     }
     return ScreenResult(table, reports, stats)
+
+
+def _batch_options(options, **keywords) -> ScreenOptions:
+    """The batch's options: ``options`` (a ScreenOptions or a mapping of its keys) with the
+    keywords of :func:`screen` that were given applied; errors name the keyword."""
+    given = {k: v for k, v in keywords.items() if v is not None}
+    if isinstance(options, ScreenOptions):
+        return ScreenOptions.from_mapping(given, base=options)
+    values = dict(options or {})
+    clash = sorted(set(values) & set(given))
+    if clash:
+        raise ValueError(f"give {clash} either as keywords or in options=, not both (got options={values!r})")
+    return ScreenOptions.from_mapping({**values, **given})
 
 
 def _dask_client(address: str):

@@ -217,6 +217,9 @@ def test_entry_point_subprocess(tmp_path):
     res = subprocess.run([sys.executable, "-m", "jaxlasso", "select", str(tmp_path / "missing.tsv"), "--outcome",
                           "x", "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
     assert res.returncode == 2
-    assert res.stderr.strip().startswith("error: ") and "missing.tsv" in res.stderr
+    # stderr is a pipe here: the progress lines come first, then the one error line.
+    *steps, last = res.stderr.strip().splitlines()
+    assert last.startswith("error: ") and "missing.tsv" in last
+    assert steps and all(re.fullmatch(r"\[ *\d+\.\ds\] .+ \.\.\.", s) for s in steps), steps
     assert "Traceback" not in res.stderr
     assert not Path(tmp_path / "o").exists()

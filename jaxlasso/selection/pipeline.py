@@ -28,6 +28,7 @@ from ..cv import cv_logistic_path
 from ..exceptions import FewObservationsWarning
 from ..folds import check_folds, default_nfolds, make_foldid
 from ..metrics import cv_statistics
+from ..options import Rule
 
 Ranker = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 """``ranker(X, y01, seed) -> scores (p,)``, larger = more important."""
@@ -124,7 +125,7 @@ def rank_then_lasso(X: Any, y: Any, *, ranker: str | Ranker = "univariate", top_
         Genes kept after ranking (the folk procedure's "top 30").
     nfolds, foldid
         Outer folds (stratified, seeded; default as :func:`cv_logistic_path`).
-    rule : {"lambda_min", "lambda_1se"}
+    rule : {"lambda_min", "lambda_1se"} (``lambda.min`` / ``lambda.1se`` also accepted)
         How the inner CV chooses lambda (the folk procedure reports lambda.min).
     """
     t0 = time.perf_counter()
@@ -134,8 +135,7 @@ def rank_then_lasso(X: Any, y: Any, *, ranker: str | Ranker = "univariate", top_
     names = list(design.feature_names) if design.feature_names else [f"x{j}" for j in range(Xa.shape[1])]
     n, p = Xa.shape
     top_k = min(V.check_positive_int(top_k, "top_k"), p)
-    if rule not in ("lambda_min", "lambda_1se"):
-        raise ValueError(f"rule must be 'lambda_min' or 'lambda_1se' (got rule={rule!r})")
+    rule = Rule.parse(rule)
     rank_fn = RANKERS.get(ranker) if isinstance(ranker, str) else ranker
     if rank_fn is None:
         raise ValueError(f"ranker must be one of {sorted(RANKERS)} or a callable (got ranker={ranker!r})")
@@ -161,7 +161,7 @@ def rank_then_lasso(X: Any, y: Any, *, ranker: str | Ranker = "univariate", top_
         top_all = top_of(Xa, y01)
         leaky = cv_logistic_path(Xa[:, top_all], y01, foldid=fid, measure=measure, l1_ratio=l1_ratio,
                                  n_lambdas=n_lambdas)
-        idx = leaky.index_min if rule == "lambda_min" else leaky.index_1se
+        idx = leaky.index_min if rule is Rule.LAMBDA_MIN else leaky.index_1se
         _, coef = leaky.coef(rule)
         leaky_selected = tuple(names[top_all[j]] for j in np.nonzero(coef)[0])
         # Honest: rank and choose lambda inside each outer fold.
@@ -179,7 +179,7 @@ def rank_then_lasso(X: Any, y: Any, *, ranker: str | Ranker = "univariate", top_
         honest = cv_statistics(leaky.measure, leaky.grouped, y01, w, fid, prob)
     return RankThenLassoResult(
         ranker=ranker if isinstance(ranker, str) else getattr(ranker, "__name__", "custom"),
-        top_k=top_k, measure=leaky.measure, rule=rule,
+        top_k=top_k, measure=leaky.measure, rule=rule.value,
         leaky_cv=float(leaky.cv_mean[idx]), leaky_cv_sd=float(leaky.cv_sd[idx]),
         honest_cv=float(honest.cv_mean[0]), honest_cv_sd=float(honest.cv_sd[0]),
         null_cv=float(leaky.cv_mean[0]), leaky_selected=leaky_selected, fold_selected=tuple(fold_sel),
