@@ -194,7 +194,11 @@ def test_same_inputs_and_seed_give_identical_files(study, tmp_path, capsys):
         outs.append(out)
     names = sorted(p.name for p in outs[0].iterdir())
     assert names == sorted(p.name for p in outs[1].iterdir())
+    runs = [json.loads((o / ".jaxlasso-run.json").read_text()) for o in outs]
+    assert runs[0]["files"] == runs[1]["files"] == [n for n in names if not n.startswith(".")]
     for name in names:
+        if name == ".jaxlasso-run.json":
+            continue  # records the command line (--out differs) and when the inputs were hashed
         a, b = (outs[0] / name).read_bytes(), (outs[1] / name).read_bytes()
         if name == "summary.json":
             ja, jb = json.loads(a), json.loads(b)
