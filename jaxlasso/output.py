@@ -126,7 +126,8 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     if target.is_dir():
         raise OutputError(f"{str(target)!r} is a directory; give a file path (got path={str(target)!r})")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+        # The staging prefix: a copy left by a kill is removed by the next run's recovery.
+        fd, tmp = tempfile.mkstemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-{target.name}.", dir=target.parent)
     except OSError as e:
         raise OutputError(f"cannot write into {str(target.parent)!r} ({e.strerror or e}); choose "
                           f"a directory that exists and is writable (got path={str(target)!r})") from e
@@ -315,7 +316,7 @@ class _Lock:
     def _take_over_stale(self, holder: dict) -> bool:
         """Remove a dead process's lock, making sure it is still that lock (not a new one a
         concurrent run has just taken over)."""
-        aside = self.path.with_name(f"{LOCK}.stale-{os.getpid()}")
+        aside = self.path.with_name(f"{STAGING_PREFIX}{os.getpid()}-stale-lock")
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
@@ -461,7 +462,8 @@ def _read_journal(folder: Path) -> dict | None:
 
 def recover(folder: str | os.PathLike, *, notify: Callable[[str], None] | None = None,
             depth: int = 1) -> None:
-    """Finish an interrupted publish in ``folder`` and delete staging folders of dead runs.
+    """Finish an interrupted publish in ``folder`` and delete what dead runs left there
+    (staging folders and temporary files, all named ``.jaxlasso-tmp-*``).
 
     Call it only while holding the folder's lock (no live run can then own a staging folder).
     Subfolders (a screen's dataset folders) are recovered ``depth`` levels down.
@@ -482,8 +484,12 @@ def recover(folder: str | os.PathLike, *, notify: Callable[[str], None] | None =
     with os.scandir(folder) as entries:
         children = list(entries)
     for entry in children:
-        if entry.name.startswith(STAGING_PREFIX) and entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
+        if entry.name.startswith(STAGING_PREFIX):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
     if depth > 0:
         for entry in children:
             if (entry.is_dir(follow_symlinks=False) and not entry.name.startswith(STAGING_PREFIX)

@@ -49,7 +49,7 @@ def test_write_atomic(tmp_path):
     assert path.read_bytes() == b"one\ntwo\n"
     write_bytes_atomic(path, b"\x00\x01")
     assert path.read_bytes() == b"\x00\x01"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]  # no temporary file left
     assert (path.stat().st_mode & 0o777) == (0o666 & ~jout._umask())
     with pytest.raises(OutputError, match=r"cannot write into"):
         write_text_atomic(tmp_path / "no" / "such" / "dir.txt", "x")
@@ -238,6 +238,7 @@ def test_recovery_cleans_dead_staging_in_dataset_folders(tmp_path):
     (out / "d1" / f"{STAGING_PREFIX}999999-abc").mkdir(parents=True)
     (out / "d1" / f"{STAGING_PREFIX}999999-abc" / "cv.tsv").write_text("half")
     (out / f"{STAGING_PREFIX}999999-xyz").mkdir()
+    (out / f"{STAGING_PREFIX}999999-screen.tsv.k2j4").write_text("half")  # a single-file write, killed
     (out / "user").mkdir()
     (out / "user" / "x.txt").write_text("mine")
     with open_output(out, notify=None):
