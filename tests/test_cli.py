@@ -257,16 +257,19 @@ def comparable(files: dict[str, bytes]) -> dict[str, bytes]:
 
 
 def test_second_run_replaces_exactly_the_previous_runs_files(study, tmp_path, capsys):
-    """The issue's scenario: a full run, then a lasso-only run with the other case label into the
-    same --out: nothing of the first run is left (no stability.tsv computed with the other label),
+    """The issue's scenario: a full run (with plots), then a lasso-only run with the other case
+    label into the same --out: nothing of the first run is left (no stability.tsv computed with
+    the other label, no plot),
     the user's file stays, and the folder equals a fresh run of the second command."""
     d, _ = study
     out = tmp_path / "res"
     code, _, err = run(select_args(d, out, "--case", "case", "--strategy", "full", "--stability", "10", "--rf",
-                                   "--permutations", "0", "--no-plots", "--quiet"), capsys)
+                                   "--permutations", "0", "--quiet"), capsys)
     assert code == 0, err
     first = set(visible(out))
-    assert {"stability.tsv", "univariate.tsv", "random_forest.tsv", "rank_then_lasso.tsv"} <= first
+    assert {"stability.tsv", "univariate.tsv", "random_forest.tsv", "rank_then_lasso.tsv", "cv.png", "cv.svg",
+            "stability.png"} <= first
+    assert json.loads((out / ".jaxlasso-run.json").read_text())["files"] == sorted(first)
     (out / "notes.txt").write_text("mine")
     code, _, err = run(select_args(d, out, "--case", "control", *LASSO), capsys)
     assert code == 0, err
