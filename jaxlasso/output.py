@@ -493,8 +493,23 @@ def recover(folder: str | os.PathLike, *, notify: Callable[[str], None] | None =
     if depth > 0:
         for entry in children:
             if (entry.is_dir(follow_symlinks=False) and not entry.name.startswith(STAGING_PREFIX)
+                    and not _held_by_live_run(Path(entry.path))
                     and any(n.startswith((JOURNAL, STAGING_PREFIX)) for n in os.listdir(entry.path))):
                 recover(entry.path, notify=notify, depth=depth - 1)
+
+
+def _held_by_live_run(folder: Path) -> bool:
+    """Whether ``folder`` has a lock of a run that may still be writing into it."""
+    try:
+        holder = json.loads((folder / LOCK).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        return True  # being written: its run is alive
+    if not isinstance(holder, dict):
+        return True
+    pid = holder.get("pid")
+    return holder.get("host") != socket.gethostname() or not isinstance(pid, int) or _pid_alive(pid)
 
 
 def _staged_files(staging: Path) -> list[str]:
@@ -560,9 +575,11 @@ def _check_folder(path: Path) -> None:
 class OutputFolder:
     """A locked output folder (from :func:`open_output`): stage and publish runs into it."""
 
-    def __init__(self, path: Path, notify: Callable[[str], None]):
+    def __init__(self, path: Path, notify: Callable[[str], None], *, wait: bool = False, poll: float = 0.5):
         self.path = path
         self.notify = notify
+        self.wait = wait
+        self.poll = poll
 
     def previous(self, sub: str | None = None) -> dict | None:
         """The run manifest currently in the folder (or in its subfolder ``sub``)."""
@@ -584,25 +601,45 @@ class OutputFolder:
             target = self.path / rel
             _check_folder(target)
         created = not target.exists()
+        sublock = None
         try:
             target.mkdir(parents=False, exist_ok=True)
+            if sub is not None:
+                # A subfolder has its own lock while it is published: a run writing into it
+                # directly (e.g. ``select --out OUT/NAME``) and this one never interleave.
+                sublock = _Lock(target, wait=self.wait, notify=self.notify, poll=self.poll)
+                sublock.acquire()
+                recover(target, notify=self.notify, depth=0)
             staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=target))
             os.chmod(staging, 0o777 & ~_umask())
         except OSError as e:
+            if sublock is not None:
+                sublock.release()
             raise OutputError(f"cannot write into {str(target)!r} ({e.strerror or e}); choose an output "
                               f"directory where you have write permission (got path={str(target)!r})") from e
+        except BaseException:
+            if sublock is not None:
+                sublock.release()
+            raise
         try:
             yield staging
             publish(target, staging, record, folders)
         except BaseException:
             journal = _read_journal(target)
-            if journal and journal.get("staging") == staging.name:
-                raise  # committed: the next run into the folder completes the publish from staging
-            shutil.rmtree(staging, ignore_errors=True)
-            if created:
-                with contextlib.suppress(OSError):
-                    target.rmdir()
+            if not (journal and journal.get("staging") == staging.name):
+                # Not committed: drop the staging folder. (Committed: the next run into the
+                # folder completes the publish from it.)
+                shutil.rmtree(staging, ignore_errors=True)
+                if sublock is not None:
+                    sublock.release()
+                    sublock = None
+                if created:
+                    with contextlib.suppress(OSError):
+                        target.rmdir()
             raise
+        finally:
+            if sublock is not None:
+                sublock.release()
 
 
 def _stderr_warning(message: str) -> None:
@@ -641,7 +678,7 @@ def open_output(path: str | os.PathLike, *, wait: bool = False,
             raise OutputError(f"cannot write into {str(folder)!r} ({e.strerror or e}); choose an output "
                               f"directory where you have write permission (got path={str(folder)!r})") from e
         recover(folder, notify=notify)
-        yield OutputFolder(folder, notify)
+        yield OutputFolder(folder, notify, wait=wait, poll=poll)
     finally:
         lock.release()
         if created:

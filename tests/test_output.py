@@ -305,6 +305,34 @@ def test_wait_takes_the_lock_after_the_other_run_releases_it(holder):
     assert not (out / LOCK).exists()
 
 
+def test_subfolder_written_by_another_run_is_left_to_it(tmp_path):
+    """A screen's dataset folder that another run is writing into directly (``select --out
+    OUT/NAME``): the screen's recovery leaves its staging alone and publishing there fails
+    naming that run."""
+    out = tmp_path / "screen"
+    sub = out / "s0"
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER.format(path=str(OUTPUT_PY)), str(sub)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        live = sub / f"{STAGING_PREFIX}{proc.pid}-live"
+        live.mkdir()
+        with open_output(out, notify=None) as folder:
+            assert live.is_dir()
+            with pytest.raises(OutputError, match=rf"another jaxlasso run \(PID {proc.pid} on "):
+                with folder.stage("s0"):
+                    pass  # pragma: no cover
+            with folder.stage("s1") as tmp:
+                (tmp / "cv.tsv").write_text("x")
+        assert live.is_dir() and (out / "s1" / "cv.tsv").read_text() == "x"
+        assert not (out / "s1" / LOCK).exists()
+    finally:
+        proc.stdin.write("go\n")
+        proc.stdin.close()
+        proc.wait(timeout=60)
+        proc.stdout.close()
+
+
 def dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
