@@ -379,7 +379,7 @@ def _remove_owned_folder(folder: Path) -> None:
     """Delete what the run manifest of ``folder`` lists (files, then owned subfolders, then the
     manifest) and the folder itself if nothing else is left in it. A folder without a manifest
     is left alone: nothing says which of its files are ours."""
-    if not folder.is_dir() or folder.is_symlink():
+    if not folder.is_dir() or folder.is_symlink() or _held_by_live_run(folder):
         return
     recover(folder)
     manifest = read_run_manifest(folder)
@@ -388,8 +388,7 @@ def _remove_owned_folder(folder: Path) -> None:
     for rel in _owned(manifest, "files"):
         target = _inside(folder, rel)
         if target is not None:
-            with contextlib.suppress(FileNotFoundError):
-                target.unlink()
+            _unlink_file(target)
             _prune_empty_parents(folder, target)
     for rel in _owned(manifest, "folders"):
         target = _inside(folder, rel)
@@ -398,6 +397,13 @@ def _remove_owned_folder(folder: Path) -> None:
     (folder / RUN_MANIFEST).unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         folder.rmdir()  # fails (and is meant to) when user files remain
+
+
+def _unlink_file(target: Path) -> None:
+    """Delete a file (or a link); anything else that now has its name is not ours to delete."""
+    if target.is_symlink() or target.is_file():
+        with contextlib.suppress(FileNotFoundError):
+            target.unlink()
 
 
 def _prune_empty_parents(folder: Path, target: Path) -> None:
@@ -420,8 +426,7 @@ def _roll_forward(folder: Path, journal: Mapping[str, Any]) -> None:
         if target is None:
             continue
         _step("remove", target)
-        with contextlib.suppress(FileNotFoundError):
-            target.unlink()
+        _unlink_file(target)
         _prune_empty_parents(folder, target)
     for rel in _owned(journal, "remove_folders"):
         target = _inside(folder, rel)
@@ -545,6 +550,10 @@ def publish(folder: Path, staging: Path, record: Mapping[str, Any] | None = None
     bad = [f for f in files if _safe_rel(f) is None]
     if bad:
         raise OutputError(f"a run cannot publish a file named like jaxlasso's own control files (got {bad[:3]})")
+    blocked = [f for f in files if (folder / f).is_dir() and not (folder / f).is_symlink()]
+    if blocked:  # checked before the commit point: os.replace cannot put a file over a folder
+        raise OutputError(f"{str(folder / blocked[0])!r} is a folder, but this run writes a file of that name; "
+                          f"move the folder away (got path={str(folder / blocked[0])!r})")
     folders = sorted(set(folders))
     manifest = {**dict(record or {}), "schema": RUN_SCHEMA, "files": files, "folders": folders}
     (staging / RUN_MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n",

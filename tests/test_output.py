@@ -418,3 +418,16 @@ def test_publish_never_renames_across_the_folder_boundary(tmp_path, monkeypatch)
     publish_files(out, {"a.txt": "1", "old.txt": "1"})
     publish_files(out, {"a.txt": "2"})
     assert tree(out) == {"a.txt": b"2"} and seen
+
+
+def test_user_folder_where_a_file_goes_fails_before_the_commit(tmp_path):
+    out = tmp_path / "results"
+    publish_files(out, {"a.txt": "1", "b.txt": "1"})
+    (out / "b.txt").unlink()
+    (out / "b.txt").mkdir()  # the user put a folder where the previous run had a file
+    (out / "b.txt" / "mine").write_text("mine")
+    publish_files(out, {"a.txt": "2"})  # the stale name is not a file any more: left alone
+    assert tree(out) == {"a.txt": b"2", "b.txt/mine": b"mine"}
+    with pytest.raises(OutputError, match=r"b.txt' is a folder, but this run writes a file of that name"):
+        publish_files(out, {"a.txt": "3", "b.txt": "3"})
+    assert tree(out) == {"a.txt": b"2", "b.txt/mine": b"mine"} and not (out / JOURNAL).exists()
