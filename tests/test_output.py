@@ -154,7 +154,7 @@ CHILD = textwrap.dedent("""
     spec = importlib.util.spec_from_file_location("jaxlasso_output_alone", {path!r})
     out = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(out)
-    folder, kill_at, files = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+    folder, kill_at, files, folders = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
     steps = []
 
     def hook(step, path):
@@ -163,7 +163,7 @@ CHILD = textwrap.dedent("""
         steps.append([step, os.path.relpath(path, folder)])
 
     out.fault_hook = hook
-    with out.atomic_output_dir(folder, notify=None) as tmp:
+    with out.open_output(folder, notify=None) as o, o.stage(folders=folders) as tmp:
         for name, text in files.items():
             os.makedirs(os.path.dirname(os.path.join(tmp, name)), exist_ok=True)
             with open(os.path.join(tmp, name), "w") as fh:
@@ -171,64 +171,93 @@ CHILD = textwrap.dedent("""
     print(json.dumps(steps))
 """)
 
-OLD = {"selected.tsv": "old selected", "stability.tsv": "old stability", "plots/cv.png": "old png",
-       "summary.json": "old summary"}
-NEW = {"selected.tsv": "new selected", "cv.tsv": "new cv", "summary.json": "new summary"}
-USER = {"notes.txt": "mine", "plots/mine.png": "mine too"}
 
-
-def run_child(folder: Path, kill_at: int, files: dict) -> subprocess.CompletedProcess:
+def run_child(folder: Path, kill_at: int, files: dict, folders=()) -> subprocess.CompletedProcess:
     # The module is loaded alone (standard library only): a child process starts in milliseconds.
     return subprocess.run([sys.executable, "-c", CHILD.format(path=str(OUTPUT_PY)), str(folder), str(kill_at),
-                           json.dumps(files)], capture_output=True, text=True, timeout=120)
-
-
-def old_state(folder: Path) -> None:
-    publish_files(folder, OLD)
-    for name, text in USER.items():
-        (folder / name).write_text(text)
+                           json.dumps(files), json.dumps(list(folders))], capture_output=True, text=True,
+                          timeout=120)
 
 
 def as_bytes(files: dict) -> dict:
     return {k: v.encode() for k, v in files.items()}
 
 
-def test_kill_at_every_publish_step_leaves_old_or_new_complete(tmp_path):
+def select_like(folder: Path) -> dict:
+    """A selection run over a previous one: two stale files (one in a subfolder), user files."""
+    old = {"selected.tsv": "old selected", "stability.tsv": "old stability", "plots/cv.png": "old png",
+           "summary.json": "old summary"}
+    user = {"notes.txt": "mine", "plots/mine.png": "mine too"}
+    publish_files(folder, old)
+    for name, text in user.items():
+        (folder / name).write_text(text)
+    new = {"selected.tsv": "new selected", "cv.tsv": "new cv", "summary.json": "new summary"}
+    return {"new": new, "folders": [], "old_tree": {**old, **user}, "new_tree": {**new, **user},
+            "old_files": sorted(old), "old_folders": [],
+            "steps": [("remove", "stability.tsv"), ("remove", "plots/cv.png")]}
+
+
+def screen_like(folder: Path) -> dict:
+    """A screen over a previous one that had one dataset more (d2, whose folder goes)."""
+    datasets = {"d1": {"cv.tsv": "d1 cv", "summary.json": "d1"}, "d2": {"cv.tsv": "d2 cv", "summary.json": "d2"}}
+    old = {"screen.tsv": "old table", "summary.json": "old summary"}
+    with open_output(folder, notify=None) as out:
+        for name, files in datasets.items():
+            with out.stage(name) as tmp:
+                for f, text in files.items():
+                    (tmp / f).write_text(text)
+        with out.stage(folders=sorted(datasets)) as tmp:
+            for f, text in old.items():
+                (tmp / f).write_text(text)
+    (folder / "d2" / "notes.txt").write_text("mine")
+    kept = {f"d1/{f}": t for f, t in datasets["d1"].items()}
+    gone = {f"d2/{f}": t for f, t in datasets["d2"].items()}
+    new = {"screen.tsv": "new table", "summary.json": "new summary"}
+    return {"new": new, "folders": ["d1"], "old_tree": {**old, **kept, **gone, "d2/notes.txt": "mine"},
+            "new_tree": {**new, **kept, "d2/notes.txt": "mine"}, "old_files": sorted(old),
+            "old_folders": ["d1", "d2"], "steps": [("remove-folder", "d2")]}
+
+
+@pytest.mark.parametrize("scenario", [select_like, screen_like], ids=["select", "screen"])
+def test_kill_at_every_publish_step_leaves_old_or_new_complete(tmp_path, scenario):
     # A run to completion lists the steps (and checks the end state).
     full = tmp_path / "full"
-    old_state(full)
-    res = run_child(full, -1, NEW)
+    case = scenario(full)
+    res = run_child(full, -1, case["new"], case["folders"])
     assert res.returncode == 0, res.stderr
     steps = [tuple(s) for s in json.loads(res.stdout)]
-    assert tree(full) == as_bytes({**NEW, **USER})
+    assert tree(full) == as_bytes(case["new_tree"])
     names = [s for s, _ in steps]
     assert names[:2] == ["staged", "journal"] and names[-3:] == ["manifest", "cleanup", "done"]
-    assert ("remove", "stability.tsv") in steps and ("remove", "plots/cv.png") in steps
-    assert {p for s, p in steps if s == "replace"} == set(NEW)
+    assert set(case["steps"]) <= set(steps)
+    assert {p for s, p in steps if s == "replace"} == set(case["new"])
     commit = names.index("journal")  # the journal is written right after this hook
 
     outcomes = []
     for k in range(len(steps)):
         folder = tmp_path / f"k{k}"
-        old_state(folder)
-        res = run_child(folder, k, NEW)
+        scenario(folder)
+        res = run_child(folder, k, case["new"], case["folders"])
         assert res.returncode == 77, (k, res.stderr)
         journal = folder / JOURNAL
         # Before recovery the journal tells the state: absent = the old result is intact.
         if k <= commit:
             assert not journal.exists(), steps[k]
-            assert tree(folder) == as_bytes({**OLD, **USER}), steps[k]
+            assert tree(folder) == as_bytes(case["old_tree"]), steps[k]
             assert any(p.name.startswith(STAGING_PREFIX) for p in folder.iterdir())
         else:
-            assert json.loads(journal.read_text())["files"] == sorted(NEW), steps[k]
+            assert json.loads(journal.read_text())["files"] == sorted(case["new"]), steps[k]
         assert (folder / LOCK).exists()  # the killed run's lock, of a dead process
         with open_output(folder, notify=outcomes.append):
             pass
+        old = k <= commit
         state = tree(folder)
-        expect = OLD if k <= commit else NEW
-        assert state == as_bytes({**expect, **USER}), (steps[k], sorted(state))
-        assert read_run_manifest(folder)["files"] == sorted(expect), steps[k]
-        assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == [RUN_MANIFEST], steps[k]
+        assert state == as_bytes(case["old_tree" if old else "new_tree"]), (steps[k], sorted(state))
+        manifest = read_run_manifest(folder)
+        assert manifest["files"] == (case["old_files"] if old else sorted(case["new"])), steps[k]
+        assert manifest["folders"] == (case["old_folders"] if old else case["folders"]), steps[k]
+        hidden = sorted(p.relative_to(folder).as_posix() for p in folder.rglob(".*"))
+        assert hidden == sorted([RUN_MANIFEST] + [f"{d}/{RUN_MANIFEST}" for d in manifest["folders"]]), steps[k]
     assert sum("stale lock" in m for m in outcomes) == len(steps)
     assert sum("interrupted publish" in m for m in outcomes) == len(steps) - commit - 1
 
