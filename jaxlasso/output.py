@@ -600,6 +600,8 @@ class OutputFolder:
         """Yield a fresh staging folder inside the target (``OUT`` or ``OUT/sub``); on normal exit
         publish what was written there, on an exception delete it (the target stays as it was).
 
+        A subfolder is locked (and recovered) for the duration, as its own output folder.
+
         ``record`` may be a dict the caller fills while the block runs; it is read at publish time.
         """
         target = self.path
