@@ -204,11 +204,12 @@ def _tsv(frame: pd.DataFrame, *, raw_names: bool = False) -> str:
     """A TSV table; text cells that a spreadsheet would run as formulas get a leading ``'``
     unless ``raw_names`` (numeric columns are never touched)."""
     if not raw_names:
-        text_cols = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
+        text_cols = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])
+                     or isinstance(frame[c].dtype, pd.CategoricalDtype)]
         if text_cols:
             frame = frame.copy()
             for c in text_cols:
-                frame[c] = frame[c].map(_neutralise)
+                frame[c] = frame[c].astype(object).map(_neutralise)
     return frame.to_csv(sep="\t", index=False, lineterminator="\n", float_format="%.10g")
 
 

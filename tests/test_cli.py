@@ -400,6 +400,8 @@ def test_formula_like_names_are_neutralised_in_tsv_unless_raw_names(study, tmp_p
     assert _tsv(frame).split("\n") == [
         "feature\tvalue\trank", "\"'=HYPERLINK(\"\"http://x\"\")\"\t-1.5\t-1", "'+cmd\t2\t2", "'@SUM(A1)\t-3\t3",
         "'-1+2\t4\t4", "\"'\tx\"\t5\t5", "'\rx\t6\t6", "GENE1\t7\t7", "\t8\t8", ""]  # numbers untouched
+    cat = frame.assign(feature=pd.Categorical(frame["feature"]))
+    assert _tsv(cat) == _tsv(frame)  # categorical text columns too
     back = pd.read_csv(_io.StringIO(_tsv(frame, raw_names=True)), sep="\t", keep_default_na=False, nrows=5)
     assert back["feature"].tolist() == frame["feature"].tolist()[:5]
 
