@@ -6,8 +6,9 @@
 
 Errors exit with status 2 and one line ``error: ...`` on stderr (``--debug`` shows the
 traceback). Selecting no gene is a result, not a failure: the exit status is 0 and the verdict
-says why. Output directories are written to a temporary sibling and moved into place at the end,
-so a failed run leaves the output directory as it was.
+says why. ``screen`` exits 1 when any dataset failed. Results are published into ``--out`` by the
+protocol of :mod:`jaxlasso.output` (lock, staging inside ``--out``, run manifest, journal), so a
+failed or killed run leaves the previous complete result or the new complete one, never a mix.
 """
 
 from __future__ import annotations
@@ -157,6 +158,14 @@ def _add_method_options(p: argparse.ArgumentParser, defaults: SelectOptions) -> 
     g.add_argument("--no-plots", action="store_true", help="skip the PNG/SVG plots and keep the HTML report text-only")
 
 
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", action="store_true",
+                   help="if another jaxlasso run is writing to --out, wait for it instead of failing")
+    p.add_argument("--raw-names", action="store_true",
+                   help="write text cells starting with = + - @ (spreadsheet formulas) as they are in the "
+                        "TSV outputs (default: prefixed with ' so that spreadsheets show them as text)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="jaxlasso",
@@ -180,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--allow-missing", action="store_true",
                      help="drop samples missing from the matrix or the sheet instead of failing")
     _add_method_options(sel, SelectOptions())
+    _add_output_options(sel)
 
     demo = sub.add_parser("demo", help="run the whole workflow on the built-in simulated study",
                           epilog=EPILOG_DEMO, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -187,18 +197,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add(demo, DemoOptions, "null", None, flag_only=True)
     _add(demo, DemoOptions, "genes", DemoOptions(), metavar="N")
     _add_method_options(demo, SelectOptions())
+    _add_output_options(demo)
 
     scr = sub.add_parser("screen", help="screen many datasets listed in a manifest", epilog=EPILOG_SCREEN,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     scr.add_argument("manifest", help="TSV with columns name, expression, samples, outcome, case (+ overrides)")
     scr.add_argument("--out", required=True, help="output directory (one folder per dataset + screen.tsv)")
-    scr.add_argument("--resume", action="store_true", help="skip datasets whose folder is complete")
+    scr.add_argument("--resume", action="store_true", help="skip datasets whose folder holds a result of the same options and input content")
     screen_defaults = ScreenOptions()
     _add(scr, ScreenOptions, "mode", screen_defaults, metavar="{" + ",".join(SCREEN_MODES) + "}")
     _add(scr, ScreenOptions, "host_devices", screen_defaults, metavar="N")
     _add(scr, ScreenOptions, "dask", screen_defaults, metavar="ADDRESS")
     _add(scr, ScreenOptions, "max_memory", screen_defaults, metavar="SIZE")
     _add_method_options(scr, screen_defaults.select)
+    _add_output_options(scr)
     return parser
 
 
@@ -210,8 +222,28 @@ def options_from_args(args: argparse.Namespace) -> SelectOptions | ScreenOptions
 
 
 # --- output writers --------------------------------------------------------------------------
-def _tsv(frame: pd.DataFrame) -> str:
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV injection")."""
+
+
+def _neutralise(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _tsv(frame: pd.DataFrame, *, raw_names: bool = False) -> str:
+    """A TSV table; text cells that a spreadsheet would run as formulas get a leading ``'``
+    unless ``raw_names`` (numeric columns are never touched)."""
+    if not raw_names:
+        text_cols = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])
+                     or isinstance(frame[c].dtype, pd.CategoricalDtype)]
+        if text_cols:
+            frame = frame.copy()
+            for c in text_cols:
+                frame[c] = frame[c].astype(object).map(_neutralise)
     return frame.to_csv(sep="\t", index=False, lineterminator="\n", float_format="%.10g")
+
 
 
 def _gzip_bytes(text: str) -> bytes:
@@ -323,9 +355,13 @@ def display_summary(summary: dict) -> dict[str, str]:
     return shown
 
 
-def write_outputs(out_dir: Path, report, summary: dict, *, plots: bool) -> list[str]:
-    """Write every output file of a selection run into ``out_dir`` (an atomic temp dir)."""
+def write_outputs(out_dir: Path, report, summary: dict, *, plots: bool, raw_names: bool = False) -> list[str]:
+    """Write every output file of a selection run into ``out_dir`` (a staging folder of
+    :mod:`jaxlasso.output`; the publish moves them into ``--out``). ``raw_names``: see :func:`_tsv`."""
     written = []
+
+    def tsv(frame: pd.DataFrame) -> str:
+        return _tsv(frame, raw_names=raw_names)
 
     def put(name: str, data: str | bytes) -> None:
         path = out_dir / name
@@ -338,20 +374,20 @@ def write_outputs(out_dir: Path, report, summary: dict, *, plots: bool) -> list[
     table = report.table()
     if "lasso_selected" in table:
         table = table.rename(columns={"lasso_selected": "selected_by_lasso"})
-    put("selected.tsv", _tsv(table))
-    put("cv.tsv", _tsv(report.cv.to_frame()))
-    put("path.tsv.gz", _gzip_bytes(_tsv(report.cv.path.coef_frame())))
-    put("diagnosis.tsv", _tsv(report.diagnosis.to_frame()))
+    put("selected.tsv", tsv(table))
+    put("cv.tsv", tsv(report.cv.to_frame()))
+    put("path.tsv.gz", _gzip_bytes(tsv(report.cv.path.coef_frame())))
+    put("diagnosis.tsv", tsv(report.diagnosis.to_frame()))
     if report.stability is not None:
-        put("stability.tsv", _tsv(report.stability.to_frame()))
+        put("stability.tsv", tsv(report.stability.to_frame()))
     if report.univariate is not None:
-        put("univariate.tsv", _tsv(report.univariate.to_frame()))
+        put("univariate.tsv", tsv(report.univariate.to_frame()))
     if report.forest is not None:
-        put("random_forest.tsv", _tsv(report.forest.to_frame()))
+        put("random_forest.tsv", tsv(report.forest.to_frame()))
     if report.boruta is not None:
-        put("boruta.tsv", _tsv(report.boruta.to_frame()))
+        put("boruta.tsv", tsv(report.boruta.to_frame()))
     if report.rank_then_lasso is not None:
-        put("rank_then_lasso.tsv", _tsv(report.rank_then_lasso.to_frame()))
+        put("rank_then_lasso.tsv", tsv(report.rank_then_lasso.to_frame()))
     pngs: dict[str, bytes] = {}
     if plots:
         from .plots import all_figures, save_figure
@@ -369,17 +405,42 @@ def write_outputs(out_dir: Path, report, summary: dict, *, plots: bool) -> list[
 
 
 # --- commands --------------------------------------------------------------------------------
+def _notifier(args):
+    """Where one-line notices of the output protocol go (stale lock taken over, waiting,
+    interrupted publish completed): stderr, unless --quiet."""
+    from .output import _stderr_warning
+
+    return None if getattr(args, "quiet", False) else _stderr_warning
+
+
+def _run_record(args, argv: list[str], inputs: dict) -> dict:
+    """What the run manifest records besides the file list: command, options, input fingerprints."""
+    raw = {k: v for k, v in vars(args).items() if k not in ("command", "options", "demo")}
+    parsed = {**args.options.to_mapping(), **(args.demo.to_mapping() if getattr(args, "demo", None) else {})}
+    options = {**raw, **parsed}
+    return _jsonable({"jaxlasso_version": __version__, "command": args.command, "command_line": argv,
+                      "options": {k: (str(v) if isinstance(v, Path) else v.value if isinstance(v, Rule) else v)
+                                  for k, v in sorted(options.items())},
+                      "inputs": inputs})
+
+
 def _run_selection(X: pd.DataFrame, y: pd.Series, args, *, inputs: dict, classes_info: dict,
                    argv: list[str], progress) -> int:
-    from .io import atomic_output_dir
+    from .output import file_fingerprint, open_output
     from .workflow import select_features
 
     out = Path(args.out)
-    with atomic_output_dir(out) as tmp:
-        report = select_features(X, y, **args.options.keywords(), progress=progress)
-        progress("writing outputs")
-        summary = build_summary(report, inputs=inputs, argv=argv, classes_info=classes_info)
-        write_outputs(Path(tmp), report, summary, plots=not args.no_plots)
+    with open_output(out, wait=getattr(args, "wait", False), notify=_notifier(args)) as folder:
+        stored = (folder.previous() or {}).get("inputs") or {}
+        fingerprints = {role: file_fingerprint(path, stored.get(role))
+                        for role, path in (("expression", getattr(args, "expression", None)),
+                                           ("samples", getattr(args, "samples", None))) if path}
+        with folder.stage(record=_run_record(args, argv, fingerprints)) as tmp:
+            report = select_features(X, y, **args.options.keywords(), progress=progress)
+            progress("writing outputs")
+            summary = build_summary(report, inputs=inputs, argv=argv, classes_info=classes_info)
+            write_outputs(Path(tmp), report, summary, plots=not args.no_plots,
+                          raw_names=getattr(args, "raw_names", False))
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     elif not args.quiet:
@@ -530,67 +591,106 @@ def _load_dataset(row: dict, base: Path):
 
 
 def cmd_screen(args, argv, progress) -> int:
-    from .io import atomic_output_dir, write_text_atomic
-    from .screen import SCREEN_COLUMNS, ScreenDataset, config_hash, screen
+    from .output import open_output
 
     opts: ScreenOptions = args.options
     rows, base = read_manifest(args.manifest, batch=opts)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} exists and is not a directory; choose another path (got out={str(out)!r})")
-    out.mkdir(parents=True, exist_ok=True)
+    clash = [r["name"] for r in rows if r["name"] in SCREEN_FILES]
+    if clash:
+        raise ValueError(f"manifest {Path(args.manifest).name!r}: dataset name {clash[0]!r} is the name of a file "
+                         f"the screen writes itself; rename the dataset (got name={clash[0]!r})")
+    with open_output(Path(args.out), wait=args.wait, notify=_notifier(args)) as folder:
+        return _screen_into(folder, rows, base, opts, args, argv, progress)
+
+
+SCREEN_FILES = ("screen.tsv", "summary.json")
+"""The files a screen owns at the top of its --out (beside one folder per dataset)."""
+
+
+def _screen_into(folder, rows: list[dict], base: Path, opts: ScreenOptions, args, argv: list[str],
+                 progress) -> int:
+    """The screen proper, with ``folder`` (the locked --out) recovered and ready.
+
+    Each dataset folder is published on its own as soon as the dataset finishes; ``screen.tsv`` is
+    rewritten (one atomic file) as datasets finish; at the end the screen publishes ``screen.tsv``,
+    ``summary.json`` and its run manifest, which lists the dataset folders it owns, so the folders
+    of datasets no longer in the manifest (or failing now) are removed.
+    """
+    from .output import file_fingerprint, same_content, write_text_atomic
+    from .screen import SCREEN_COLUMNS, ScreenDataset, _row_error, config_hash, screen
+
+    out = folder.path
+    raw_names = args.raw_names
+
+    def resolve(rel: str) -> Path:
+        q = Path(rel)
+        return q if q.is_absolute() else base / q
+
     items, skip, previous, meta = [], set(), {}, {}
     errors: dict[str, str] = {}
     for row in rows:
-        chash = config_hash({**row["options"].to_mapping(),
-                             "expression": row["expression"], "samples": row["samples"],
-                             "outcome": row["outcome"], "case": row["case"]})
-        done_summary = out / row["name"] / "summary.json"
-        if args.resume and done_summary.is_file():
+        key = {**row["options"].to_mapping(), "expression": row["expression"],
+               "samples": row["samples"], "outcome": row["outcome"], "case": row["case"],
+               "id_column": row["id_column"], "samples_in_rows": row["samples_in_rows"],
+               "allow_missing": row["allow_missing"]}
+        chash = config_hash(key)
+        name = row["name"]
+        stored_run = folder.previous(name) if (out / name).is_dir() else None
+        stored = (stored_run or {}).get("inputs") or {}
+        # Fingerprints are taken before the files are read: a change during the read shows next time.
+        fingerprints = {"expression": file_fingerprint(resolve(row["expression"]), stored.get("expression"))}
+        if row["samples"]:
+            fingerprints["samples"] = file_fingerprint(resolve(row["samples"]), stored.get("samples"))
+        if (args.resume and stored_run is not None and stored_run.get("config_hash") == chash
+                and set(stored) == set(fingerprints) and all(fp is not None for fp in fingerprints.values())
+                and all(same_content(fp, stored.get(r)) for r, fp in fingerprints.items())):
             try:
-                saved = json.loads(done_summary.read_text())
-            except (OSError, ValueError):
-                saved = {}
-            if saved.get("screen", {}).get("config_hash") == chash:
-                skip.add(row["name"])
-                previous[row["name"]] = saved["screen"]["row"]
-                items.append(ScreenDataset(row["name"], None, None))
+                saved = json.loads((out / name / "summary.json").read_text())
+                previous[name] = saved["screen"]["row"]
+                skip.add(name)
+                items.append(ScreenDataset(name, None, None))
                 continue
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # an unreadable summary: compute the dataset again
         try:
             X, y, inputs, classes = _load_dataset(row, base)
         except (ValueError, TypeError, OSError, KeyError) as exc:
-            errors[row["name"]] = str(exc).strip().splitlines()[0]
+            errors[name] = str(exc).strip().splitlines()[0]
             continue
-        meta[row["name"]] = (inputs, classes, chash)
-        items.append(ScreenDataset(row["name"], X, y, row["overrides"]))
+        record = {"jaxlasso_version": __version__, "command": "screen", "dataset": name, "command_line": argv,
+                  "options": _jsonable({k: (v.value if isinstance(v, Rule) else v) for k, v in key.items()}),
+                  "config_hash": chash, "inputs": fingerprints}
+        meta[name] = (inputs, classes, chash, record)
+        items.append(ScreenDataset(name, X, y, row["overrides"]))
 
     table_rows: dict[str, dict] = {}
+    published: set[str] = set()
+
+    def table_frame() -> pd.DataFrame:
+        recs = [table_rows[r["name"]] for r in rows if r["name"] in table_rows]
+        return pd.DataFrame(recs, columns=SCREEN_COLUMNS)
 
     def write_table():
-        order = [r["name"] for r in rows]
-        recs = [table_rows[n] for n in order if n in table_rows]
-        frame = pd.DataFrame(recs, columns=SCREEN_COLUMNS)
-        write_text_atomic(out / "screen.tsv", _tsv(frame))
+        write_text_atomic(out / "screen.tsv", _tsv(table_frame(), raw_names=raw_names))
 
     for name, message in errors.items():
-        from .screen import _row_error
-
         table_rows[name] = _row_error(name, message)
     for name, saved_row in previous.items():
         table_rows[name] = saved_row
 
     def on_result(name, report, row):
-        inputs, classes, chash = meta[name]
+        inputs, classes, chash, record = meta[name]
         summary = build_summary(report, inputs=inputs, argv=argv, classes_info=classes)
         clean_row = {k: row.get(k) for k in SCREEN_COLUMNS}
         summary["screen"] = {"config_hash": chash, "row": _jsonable(clean_row)}
-        with atomic_output_dir(out / name) as tmp:
-            write_outputs(Path(tmp), report, summary, plots=not args.no_plots)
+        with folder.stage(name, record=record) as tmp:
+            write_outputs(Path(tmp), report, summary, plots=not args.no_plots, raw_names=raw_names)
+        published.add(name)
         table_rows[name] = clean_row
         write_table()
 
     def on_error(name, message):
-        table_rows[name] = {**dict.fromkeys(SCREEN_COLUMNS), "name": name, "status": "error", "error": message}
+        table_rows[name] = _row_error(name, message)
         write_table()
 
     total = len(rows)
@@ -601,24 +701,35 @@ def cmd_screen(args, argv, progress) -> int:
     t0 = time.perf_counter()
     result = screen([it for it in items if it.name not in skip] + [it for it in items if it.name in skip],
                     options=opts, skip=skip, on_result=on_result, on_error=on_error, progress=tick)
-    write_table()
-    frame = pd.read_csv(out / "screen.tsv", sep="\t")
+    frame = table_frame()
+    failed = frame.loc[frame["status"] == "error", "name"].tolist()
     import jax
 
     summary = _jsonable({
         "schema": "jaxlasso.screen/1", "jaxlasso_version": __version__, "command_line": argv,
         "manifest": str(args.manifest), "n_datasets": total,
-        "n_ok": int((frame["status"] == "ok").sum()), "n_error": int((frame["status"] == "error").sum()),
+        "n_ok": int((frame["status"] == "ok").sum()), "n_error": len(failed), "failed": failed,
         "resumed": sorted(skip), "stats": result.stats,
         "versions": {"jaxlasso": __version__, "jax": jax.__version__, "devices": len(jax.devices())},
         "seconds": time.perf_counter() - t0,
     })
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    record = {"jaxlasso_version": __version__, "command": "screen", "command_line": argv,
+              "options": _jsonable({k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items())
+                                    if k != "command"})}
+    with folder.stage(record=record, folders=sorted(published | skip)) as tmp:
+        (Path(tmp) / "screen.tsv").write_text(_tsv(frame, raw_names=raw_names), encoding="utf-8")
+        (Path(tmp) / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n",
+                                                encoding="utf-8")
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     elif not args.quiet:
         print(f"screened {total} datasets: {summary['n_ok']} ok, {summary['n_error']} failed"
               f"{f', {len(skip)} resumed' if skip else ''}; see {out}/screen.tsv")
+    if failed:
+        shown = ", ".join(failed[:10]) + (f" and {len(failed) - 10} more" if len(failed) > 10 else "")
+        print(f"error: {len(failed)} of {total} datasets failed: {shown} (their errors are in {out}/screen.tsv)",
+              file=sys.stderr)
+        return EXIT_FAIL
     return EXIT_OK
 
 

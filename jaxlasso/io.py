@@ -1,4 +1,4 @@
-"""Reading expression matrices and sample sheets, aligning them, and writing results atomically.
+"""Reading expression matrices and sample sheets, and aligning them (writing is :mod:`jaxlasso.output`).
 
 Everything a user hands to jaxlasso from disk passes through this module, and every problem with
 it is reported as an :class:`InputError` (a ``ValueError``) that says what is wrong, where (file,
@@ -24,7 +24,6 @@ is an error, so the user decides how to impute.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import difflib
 import gzip
@@ -33,8 +32,6 @@ import logging
 import math
 import os
 import re
-import shutil
-import tempfile
 import warnings
 import zipfile
 import zlib
@@ -55,12 +52,9 @@ __all__ = [
     "ExpressionData",
     "InputError",
     "align_samples",
-    "atomic_output_dir",
     "load_npz_safely",
     "read_expression",
     "read_sample_sheet",
-    "write_bytes_atomic",
-    "write_text_atomic",
 ]
 
 DEFAULT_MAX_BYTES = 8 * 1024**3
@@ -1394,101 +1388,3 @@ def _no_overlap_message(expr: ExpressionData, sheet_ids: list[str], sheet_name: 
     return (f"the sample IDs of {src!r} match nothing in {sheet_name}: matrix samples are "
             f"{_fmt(matrix_ids, 3)} ({expr.orientation.replace('_', ' ')}), sheet IDs are "
             f"{_fmt(sheet_ids, 3)}. Hint: {'; '.join(hints)} (got overlap=0)")
-
-
-# --------------------------------------------------------------------------------------------
-# atomic output
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_output_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Write a directory of results so that a failure leaves nothing half-written.
-
-    Yields a temporary sibling directory (``.NAME.tmp-XXXX`` in the same parent). On normal
-    exit, if ``path`` does not exist (or is an empty directory) the temporary directory is
-    renamed to it; if ``path`` is a non-empty directory, each new file is moved into it with
-    ``os.replace`` (atomic per file) and files not rewritten are left alone. On an exception
-    the temporary directory is deleted and the exception re-raised.
-
-    Raises
-    ------
-    InputError
-        ``path`` is an existing file, or its parent cannot be created or written.
-    """
-    target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise InputError(f"output directory {str(target)!r} is an existing file; choose another "
-                         f"output path or remove the file (got path={str(target)!r})",
-                         path=target)
-    parent = target.resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
-    except OSError as e:
-        raise InputError(f"cannot write into {str(parent)!r} ({e.strerror or e}); choose an "
-                         f"output directory where you have write permission (got "
-                         f"path={str(target)!r})", path=target) from e
-    try:
-        os.chmod(tmp, 0o777 & ~_umask())
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    try:
-        try:
-            os.rename(tmp, target)  # absent or empty target: one atomic rename (POSIX)
-            logger.info("wrote %s", target)
-            return
-        except OSError:
-            if not target.is_dir():
-                raise
-        for src in sorted(tmp.rglob("*")):
-            if src.is_dir():
-                continue
-            dest = target / src.relative_to(tmp)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dest)
-        logger.info("wrote %s (merged into the existing directory)", target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``.
-
-    Readers see either the old file or the complete new one, never a partial write.
-    """
-    target = Path(path)
-    if target.is_dir():
-        raise InputError(f"{str(target)!r} is a directory; give a file path "
-                         f"(got path={str(target)!r})", path=target)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
-    except OSError as e:
-        raise InputError(f"cannot write into {str(target.parent)!r} ({e.strerror or e}); choose "
-                         f"a directory that exists and is writable (got path={str(target)!r})",
-                         path=target) from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return target
-
-
-def write_text_atomic(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> Path:
-    """Write ``text`` atomically (see :func:`write_bytes_atomic`); newlines are written as given."""
-    return write_bytes_atomic(path, text.encode(encoding))

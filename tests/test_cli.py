@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
+import hashlib
+import io as _io
 import json
+import os
 import re
+import socket
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -188,7 +194,11 @@ def test_same_inputs_and_seed_give_identical_files(study, tmp_path, capsys):
         outs.append(out)
     names = sorted(p.name for p in outs[0].iterdir())
     assert names == sorted(p.name for p in outs[1].iterdir())
+    runs = [json.loads((o / ".jaxlasso-run.json").read_text()) for o in outs]
+    assert runs[0]["files"] == runs[1]["files"] == [n for n in names if not n.startswith(".")]
     for name in names:
+        if name == ".jaxlasso-run.json":
+            continue  # records the command line (--out differs) and when the inputs were hashed
         a, b = (outs[0] / name).read_bytes(), (outs[1] / name).read_bytes()
         if name == "summary.json":
             ja, jb = json.loads(a), json.loads(b)
@@ -223,3 +233,196 @@ def test_entry_point_subprocess(tmp_path):
     assert steps and all(re.fullmatch(r"\[ *\d+\.\ds\] .+ \.\.\.", s) for s in steps), steps
     assert "Traceback" not in res.stderr
     assert not Path(tmp_path / "o").exists()
+
+
+# --- the output protocol through the CLI (jaxlasso/output.py; unit tests in test_output.py) -----
+LASSO = ["--strategy", "lasso", "--permutations", "0", "--no-plots", "--quiet"]
+
+
+def select_args(d, out, *extra):
+    return ["select", d / "counts.tsv", "--samples", d / "samples.tsv", "--outcome", "condition", "--out", out,
+            *extra]
+
+
+def visible(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if not p.name.startswith(".")}
+
+
+def comparable(files: dict[str, bytes]) -> dict[str, bytes]:
+    """Files of a run without what legitimately differs between two identical runs."""
+    out = dict(files)
+    out.pop("report.html", None)  # embeds the timings
+    if "summary.json" in out:
+        s = json.loads(out["summary.json"])
+        s.pop("timings"), s.pop("command_line")
+        out["summary.json"] = json.dumps(s, sort_keys=True).encode()
+    return out
+
+
+def test_second_run_replaces_exactly_the_previous_runs_files(study, tmp_path, capsys):
+    """The issue's scenario: a full run (with plots), then a lasso-only run with the other case
+    label into the same --out: nothing of the first run is left (no stability.tsv computed with
+    the other label, no plot),
+    the user's file stays, and the folder equals a fresh run of the second command."""
+    d, _ = study
+    out = tmp_path / "res"
+    code, _, err = run(select_args(d, out, "--case", "case", "--strategy", "full", "--stability", "10", "--rf",
+                                   "--permutations", "0", "--quiet"), capsys)
+    assert code == 0, err
+    first = set(visible(out))
+    assert {"stability.tsv", "univariate.tsv", "random_forest.tsv", "rank_then_lasso.tsv", "cv.png", "cv.svg",
+            "stability.png"} <= first
+    assert json.loads((out / ".jaxlasso-run.json").read_text())["files"] == sorted(first)
+    (out / "notes.txt").write_text("mine")
+    code, _, err = run(select_args(d, out, "--case", "control", *LASSO), capsys)
+    assert code == 0, err
+    fresh = tmp_path / "fresh"
+    code, _, err = run(select_args(d, fresh, "--case", "control", *LASSO), capsys)
+    assert code == 0, err
+    assert comparable(visible(out)) == comparable({**visible(fresh), "notes.txt": b"mine"})
+    manifest = json.loads((out / ".jaxlasso-run.json").read_text())
+    assert manifest["files"] == sorted(visible(fresh)) and manifest["options"]["case"] == "control"
+    assert manifest["inputs"]["samples"]["sha256"] == hashlib.sha256((d / "samples.tsv").read_bytes()).hexdigest()
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".jaxlasso-run.json"]
+
+
+def test_select_into_a_real_mount_point(study, tmp_path, capsys):
+    """--out is a tmpfs mount (a container volume): the run never renames across it."""
+    d, _ = study
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)], capture_output=True,
+                         text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    try:
+        assert os.stat(mnt).st_dev != os.stat(tmp_path).st_dev
+        for case in ("case", "control"):
+            code, _, err = run(select_args(d, mnt, "--case", case, *LASSO), capsys)
+            assert code == 0, err
+        assert json.loads((mnt / "summary.json").read_text())["classes"]["case"] == "control"
+        assert not [p for p in mnt.iterdir() if p.name.startswith(".jaxlasso-tmp")]
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_select_when_renames_out_of_out_fail_with_exdev(study, tmp_path, capsys, monkeypatch):
+    """Simulated mount point: any rename in the test folder that is not inside --out fails with
+    EXDEV, as it does across filesystems; the run still succeeds (twice: new and existing --out)."""
+    d, _ = study
+    out = tmp_path / "mnt"
+    out.mkdir()
+    area, base = str(tmp_path), os.path.realpath(out)
+    crossed = []
+
+    def inside(p, root):
+        rp = os.path.realpath(os.fspath(p))
+        return rp == root or rp.startswith(root + os.sep)
+
+    for name in ("rename", "replace"):
+        real = getattr(os, name)
+
+        def patched(src, dst, *a, _real=real, **k):
+            if (inside(src, area) or inside(dst, area)) and not (inside(src, base) and inside(dst, base)):
+                crossed.append((src, dst))
+                raise OSError(errno.EXDEV, "Invalid cross-device link", os.fspath(src))
+            return _real(src, dst, *a, **k)
+
+        monkeypatch.setattr(os, name, patched)
+    for _ in range(2):
+        code, _, err = run(select_args(d, out, "--case", "case", *LASSO), capsys)
+        assert code == 0, err
+    assert crossed == [] and (out / "summary.json").is_file()
+
+
+HOLD = textwrap.dedent("""
+    import importlib.util, sys
+    spec = importlib.util.spec_from_file_location("jaxlasso_output_alone", sys.argv[1])
+    out = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(out)
+    with out.open_output(sys.argv[2], notify=None):
+        print("locked", flush=True)
+        sys.stdin.readline()
+""")
+
+
+def test_second_run_into_a_locked_out_fails_fast_or_waits(study, tmp_path, capsys, monkeypatch):
+    import jaxlasso.output as jout
+
+    d, _ = study
+    out = tmp_path / "res"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, jout.__file__, str(out)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        code, _, err = run(select_args(d, out, "--case", "case", *LASSO), capsys)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, err
+        assert re.fullmatch(rf"error: another jaxlasso run \(PID {holder.pid} on .+, started .+\) is writing to "
+                            rf"'{re.escape(str(out))}'; wait for it or pass --wait \(got lock=.+\)", lines[0])
+        assert sorted(p.name for p in out.iterdir()) == [".jaxlasso.lock"]  # the holder's, untouched
+
+        notes = []
+
+        def release_when_waiting(message):  # the holder lets go once we wait: no timing involved
+            notes.append(message)
+            holder.stdin.write("go\n")
+            holder.stdin.flush()
+
+        monkeypatch.setattr(jout, "_stderr_warning", release_when_waiting)
+        code, _, err = run(select_args(d, out, "--case", "case", "--wait", *LASSO[:-1]), capsys)
+        assert code == 0, err
+        assert len(notes) == 1 and f"PID {holder.pid}" in notes[0]
+        assert holder.wait(timeout=60) == 0 and (out / "summary.json").is_file()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        holder.stdin.close()
+        holder.stdout.close()
+    # a lock left by a dead process is reported in one line and taken over
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / ".jaxlasso.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(),
+                                                    "started": "earlier"}))
+    monkeypatch.undo()
+    code, _, err = run(select_args(d, out, "--case", "case", *LASSO[:-1]), capsys)
+    assert code == 0, err
+    assert [ln for ln in err.splitlines() if "stale lock" in ln] == [
+        f"warning: took over a stale lock in {str(out)!r}: jaxlasso run (PID {dead.pid} on "
+        f"{socket.gethostname()}, started earlier) is no longer running"]
+    assert not (out / ".jaxlasso.lock").exists()
+
+
+def test_formula_like_names_are_neutralised_in_tsv_unless_raw_names(study, tmp_path, capsys):
+    from jaxlasso.cli import _tsv
+
+    frame = pd.DataFrame({"feature": ["=HYPERLINK(\"http://x\")", "+cmd", "@SUM(A1)", "-1+2", "\tx", "\rx",
+                                      "GENE1", None], "value": [-1.5, 2.0, -3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+                          "rank": [-1, 2, 3, 4, 5, 6, 7, 8]})
+    assert _tsv(frame).split("\n") == [
+        "feature\tvalue\trank", "\"'=HYPERLINK(\"\"http://x\"\")\"\t-1.5\t-1", "'+cmd\t2\t2", "'@SUM(A1)\t-3\t3",
+        "'-1+2\t4\t4", "\"'\tx\"\t5\t5", "'\rx\t6\t6", "GENE1\t7\t7", "\t8\t8", ""]  # numbers untouched
+    cat = frame.assign(feature=pd.Categorical(frame["feature"]))
+    assert _tsv(cat) == _tsv(frame)  # categorical text columns too
+    back = pd.read_csv(_io.StringIO(_tsv(frame, raw_names=True)), sep="\t", keep_default_na=False, nrows=5)
+    assert back["feature"].tolist() == frame["feature"].tolist()[:5]
+
+    # through the CLI: the planted genes get formula-like names
+    d, sim = study
+    evil = {g: f"{'=+@-'[i % 4]}{g}" for i, g in enumerate(sim.de_genes)}
+    counts = sim.counts.T.rename(index=evil)
+    counts.index.name = "gene_id"
+    counts.to_csv(tmp_path / "evil.tsv", sep="\t")
+    for flag, expect in (([], lambda n: "'" + n), (["--raw-names"], lambda n: n)):
+        out = tmp_path / f"out{len(flag)}"
+        code, _, err = run(["select", tmp_path / "evil.tsv", "--samples", d / "samples.tsv", "--outcome",
+                            "condition", "--case", "case", "--out", out, *LASSO, *flag], capsys)
+        assert code == 0, err
+        summary = json.loads((out / "summary.json").read_text())
+        chosen = [s["feature"] for s in summary["selected"] if s["feature"] in evil.values()]
+        assert chosen, "the planted genes should be selected"  # summary.json keeps the raw names
+        table = pd.read_csv(out / "selected.tsv", sep="\t")
+        assert set(map(expect, chosen)) <= set(table["feature"])
+        if not flag:
+            assert not set(chosen) & set(table["feature"])

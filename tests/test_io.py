@@ -1,4 +1,4 @@
-"""jaxlasso.io: reading expression matrices and sample sheets, aligning them, atomic output.
+"""jaxlasso.io: reading expression matrices and sample sheets, aligning them (writing: test_output.py).
 
 Every input file is written into ``tmp_path`` by the test itself (tiny: 6 samples x 10 genes, or
 the simulator with 50 genes); only the npz round trip reads the shared real dataset.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -703,84 +702,3 @@ def test_align_sheet_none(expr, tmp_path, small):
     with pytest.raises(ValueError, match=r"annotations \(obs\) of 'd.npz' has no outcome column "
                                          r"'group'.*\['y'\]"):
         jio.align_samples(npz, None, outcome="group")
-
-
-# ---------------------------------------------------------------------------------------------
-# atomic output
-
-
-def test_atomic_output_dir_new(tmp_path):
-    out = tmp_path / "results"
-    with jio.atomic_output_dir(out) as tmp:
-        assert tmp.parent == tmp_path and tmp.name.startswith(".results.tmp-")
-        (tmp / "a.txt").write_text("A")
-        (tmp / "sub").mkdir()
-        (tmp / "sub" / "b.txt").write_text("B")
-        assert not out.exists()
-    assert (out / "a.txt").read_text() == "A"
-    assert (out / "sub" / "b.txt").read_text() == "B"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
-
-
-def test_atomic_output_dir_existing(tmp_path):
-    out = tmp_path / "results"
-    out.mkdir()
-    (out / "old.txt").write_text("old")
-    (out / "a.txt").write_text("previous A")
-    with jio.atomic_output_dir(out) as tmp:
-        (tmp / "a.txt").write_text("new A")
-    assert (out / "a.txt").read_text() == "new A"
-    assert (out / "old.txt").read_text() == "old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
-    # an existing empty directory is simply replaced
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with jio.atomic_output_dir(empty) as tmp:
-        (tmp / "x.txt").write_text("x")
-    assert [p.name for p in empty.iterdir()] == ["x.txt"]
-
-
-def test_atomic_output_dir_failure_leaves_nothing(tmp_path):
-    out = tmp_path / "results"
-    out.mkdir()
-    (out / "a.txt").write_text("previous A")
-    with pytest.raises(RuntimeError, match="boom"):
-        with jio.atomic_output_dir(out) as tmp:
-            (tmp / "a.txt").write_text("half")
-            raise RuntimeError("boom")
-    assert [p.name for p in out.iterdir()] == ["a.txt"]
-    assert (out / "a.txt").read_text() == "previous A"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
-    fresh = tmp_path / "fresh"
-    with pytest.raises(KeyError):
-        with jio.atomic_output_dir(fresh):
-            raise KeyError("x")
-    assert not fresh.exists()
-
-
-def test_atomic_output_dir_errors(tmp_path, monkeypatch):
-    target = write(tmp_path / "results", "I am a file")
-    with pytest.raises(InputError, match=r"output directory '.*results' is an existing file"):
-        with jio.atomic_output_dir(target):
-            pass  # pragma: no cover
-
-    def denied(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(tempfile, "mkdtemp", denied)
-    with pytest.raises(InputError, match=r"cannot write into '.*' \(Permission denied\).*write "
-                                         r"permission"):
-        with jio.atomic_output_dir(tmp_path / "out"):
-            pass  # pragma: no cover
-
-
-def test_write_atomic(tmp_path):
-    path = tmp_path / "f.txt"
-    jio.write_text_atomic(path, "one\ntwo\n")
-    assert path.read_bytes() == b"one\ntwo\n"
-    jio.write_bytes_atomic(path, b"\x00\x01")
-    assert path.read_bytes() == b"\x00\x01"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
-    assert (path.stat().st_mode & 0o777) == (0o666 & ~jio._umask())
-    with pytest.raises(InputError, match=r"cannot write into"):
-        jio.write_text_atomic(tmp_path / "no" / "such" / "dir.txt", "x")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
-import time
 import warnings
 from pathlib import Path
 
@@ -163,38 +163,113 @@ def manifest_dir(tmp_path):
 
 def test_cli_screen_writes_table_and_folders(manifest_dir, tmp_path, capsys):
     out = tmp_path / "screen"
-    code = main(["screen", str(manifest_dir / "manifest.tsv"), "--out", str(out), "--quiet", "--no-plots"])
-    assert code == 0, capsys.readouterr().err
+    code = main(["screen", str(manifest_dir / "manifest.tsv"), "--out", str(out), "--no-plots"])
+    stdout, err = capsys.readouterr()
+    assert code == 1, err  # one dataset failed
+    assert err.strip().splitlines()[-1] == (f"error: 1 of 4 datasets failed: broken (their errors are in "
+                                            f"{out}/screen.tsv)")
+    assert "3 ok, 1 failed" in stdout
     table = pd.read_csv(out / "screen.tsv", sep="\t")
     assert list(table["name"]) == ["s0", "broken", "s1", "s2"]
     assert table.set_index("name").loc["broken", "status"] == "error"
     assert (table.set_index("name").drop("broken")["status"] == "ok").all()
     for name in ("s0", "s1", "s2"):
         assert (out / name / "summary.json").exists() and (out / name / "cv.tsv").exists()
+        manifest = json.loads((out / name / ".jaxlasso-run.json").read_text())
+        assert manifest["files"] == sorted(p.name for p in (out / name).iterdir() if not p.name.startswith("."))
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["n_ok"] == 3 and summary["n_error"] == 1
+    assert summary["n_ok"] == 3 and summary["n_error"] == 1 and summary["failed"] == ["broken"]
+    own = json.loads((out / ".jaxlasso-run.json").read_text())
+    assert own["files"] == ["screen.tsv", "summary.json"] and own["folders"] == ["s0", "s1", "s2"]
+    assert not (out / "broken").exists()
+
+    # all datasets fine: exit 0; the folder of a dataset no longer listed is removed, unrelated files stay
+    text = (manifest_dir / "manifest.tsv").read_text().splitlines()
+    (manifest_dir / "manifest.tsv").write_text("\n".join(ln for ln in text if not ln.startswith(("broken", "s2")))
+                                              + "\n")
+    (out / "mine.txt").write_text("mine")
+    (out / "s0" / "notes.txt").write_text("mine")
+    (out / "s2" / "notes.txt").write_text("mine")
+    code = main(["screen", str(manifest_dir / "manifest.tsv"), "--out", str(out), "--quiet", "--no-plots",
+                 "--resume"])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "mine.txt", "s0", "s1", "s2", "screen.tsv", "summary.json"]
+    assert [p.name for p in (out / "s2").iterdir()] == ["notes.txt"]  # only the user's file is left
+    assert (out / "s0" / "notes.txt").read_text() == "mine"
+    assert json.loads((out / "summary.json").read_text())["resumed"] == ["s0", "s1"]
+    assert list(pd.read_csv(out / "screen.tsv", sep="\t")["name"]) == ["s0", "s1"]
+
+
+KILL = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    import jaxlasso.output as output
+    from jaxlasso.cli import main
+
+    target = Path(sys.argv[1]) / "s1" / "cv.tsv"
+
+    def hook(step, path):  # die in the middle of publishing s1: after its journal, before all files moved
+        if step == "replace" and Path(path) == target:
+            os._exit(77)
+
+    output.fault_hook = hook
+    main(sys.argv[2:])
+""")
 
 
 def test_cli_screen_resume_after_kill(manifest_dir, tmp_path):
+    """A screen killed at a known step (s0 published, s1 half-published): the resumed screen
+    completes s1 from its journal, redoes neither, and computes the rest."""
     out = tmp_path / "screen"
-    cmd = [sys.executable, "-m", "jaxlasso", "screen", str(manifest_dir / "manifest.tsv"), "--out", str(out),
-           "--quiet", "--no-plots", "--mode", "loop"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and not (out / "s0" / "summary.json").exists():
-        time.sleep(0.2)
-    proc.kill()
-    proc.wait()
-    assert (out / "s0" / "summary.json").exists(), "the first dataset should finish before the kill"
+    args = ["screen", str(manifest_dir / "manifest.tsv"), "--out", str(out), "--quiet", "--no-plots", "--mode",
+            "loop"]
+    res = subprocess.run([sys.executable, "-c", KILL, str(out), *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 77, res.stderr[-3000:]
+    assert json.loads((out / "s0" / ".jaxlasso-run.json").read_text())["files"]
+    journal = json.loads((out / "s1" / ".jaxlasso-publish.json").read_text())
+    assert "cv.tsv" in journal["files"] and not (out / "s2").exists() and not (out / "summary.json").exists()
     first_mtime = (out / "s0" / "summary.json").stat().st_mtime_ns
-    res = subprocess.run(cmd + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr
+    loud = [a for a in args if a != "--quiet"]  # --quiet would silence the recovery notices too
+    res = subprocess.run([sys.executable, "-m", "jaxlasso", *loud, "--resume"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 1, res.stderr  # 'broken' fails
+    assert "completing an interrupted publish" in res.stderr and "stale lock" in res.stderr
     summary = json.loads((out / "summary.json").read_text())
-    assert "s0" in summary["resumed"]
+    assert summary["resumed"] == ["s0", "s1"]
     assert (out / "s0" / "summary.json").stat().st_mtime_ns == first_mtime, "finished work was redone"
+    assert not (out / "s1" / ".jaxlasso-publish.json").exists()
+    s1 = json.loads((out / "s1" / ".jaxlasso-run.json").read_text())
+    assert s1["files"] == sorted(p.name for p in (out / "s1").iterdir() if not p.name.startswith("."))
     table = pd.read_csv(out / "screen.tsv", sep="\t")
     assert list(table["name"]) == ["s0", "broken", "s1", "s2"]
     assert (table["status"] == "ok").sum() == 3
+
+
+def test_cli_screen_resume_notices_changed_inputs(manifest_dir, tmp_path, capsys):
+    """Resume by content: labels swapped in one sample sheet (same size) -> that dataset is
+    computed again, the others are resumed."""
+    out = tmp_path / "screen"
+    args = ["screen", str(manifest_dir / "manifest.tsv"), "--out", str(out), "--quiet", "--no-plots"]
+    assert main(args) == 1
+    before = json.loads((out / "s1" / "summary.json").read_text())
+    sheet_path = manifest_dir / "s1_samples.tsv"
+    sheet = pd.read_csv(sheet_path, sep="\t")
+    sheet["group"] = sheet["group"].map({"case": "control", "control": "case"})
+    sheet.to_csv(sheet_path, sep="\t", index=False)
+    assert main([*args, "--resume"]) == 1
+    capsys.readouterr()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed"] == ["s0", "s2"]
+    after = json.loads((out / "s1" / "summary.json").read_text())
+    assert (after["classes"]["n_case"], after["classes"]["n_control"]) == (
+        before["classes"]["n_control"], before["classes"]["n_case"])
+    stored = json.loads((out / "s1" / ".jaxlasso-run.json").read_text())["inputs"]["samples"]
+    assert stored["sha256"] == hashlib.sha256(sheet_path.read_bytes()).hexdigest()
+    # unchanged now: a third resume skips all three
+    assert main([*args, "--resume"]) == 1
+    assert json.loads((out / "summary.json").read_text())["resumed"] == ["s0", "s1", "s2"]
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "x y"])
