@@ -43,10 +43,13 @@ def test_preprocess_auto_logs_counts_and_drops_constant():
     counts = sim.counts.copy()
     counts["ZERO"] = 0
     X, rep = preprocess(counts)
-    assert rep.log_applied and not rep.cpm_applied
+    # The default for counts is edgeR's log2-CPM (prior count 2 scaled by library size).
+    assert rep.log_applied and rep.cpm_applied
     assert rep.n_constant_dropped >= 1 and "ZERO" in rep.dropped_constant
-    np.testing.assert_allclose(X["GENE001"], np.log2(counts["GENE001"] + 1))
-    assert any("log2" in s for s in rep.steps)
+    lib = counts.sum(axis=1)
+    prior = 2.0 * lib / lib.mean()
+    np.testing.assert_allclose(X["GENE001"], np.log2((counts["GENE001"] + prior) / (lib + 2 * prior) * 1e6))
+    assert any("log2-CPM" in s for s in rep.steps)
 
 
 def test_preprocess_no_log_warns_on_unlogged_counts():
