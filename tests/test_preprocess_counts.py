@@ -88,11 +88,11 @@ def test_one_negative_cell_is_an_error_naming_it(counts):
     c.iloc[3, 7] = -4
     check = detect_counts(c)
     assert check.looks_like_counts and check.n_negative == 1 and check.n_non_integer == 0
-    with pytest.raises(ValueError, match=r"1 cells are not counts: 1 negative.*gene "
+    with pytest.raises(ValueError, match=r"1 cell is not a count: 1 negative.*gene "
                                          + c.columns[7] + " in sample " + c.index[3] + " = -4"):
         preprocess(c)
     for kw in (dict(log="yes"), dict(cpm_normalize=True), dict(log="no", cpm_normalize=True)):
-        with pytest.raises(ValueError, match="cells are not counts"):
+        with pytest.raises(ValueError, match="1 cell is not a count"):
             preprocess(c, **kw)
 
 
@@ -114,7 +114,7 @@ def test_declared_final_scale_warns_instead(counts):
     c.iloc[2, 2] = -1
     with pytest.warns(jaxlasso.DataWarning) as record:
         X, rep = preprocess(c, log="no")
-    assert any("1 cells are not counts" in str(w.message) for w in record)
+    assert any("1 cell is not a count" in str(w.message) for w in record)
     assert X.iloc[2, 2] == -1 and not rep.log_applied
 
 

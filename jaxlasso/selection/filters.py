@@ -103,7 +103,7 @@ def detect_counts(X) -> CountsCheck:
         dynamic_range = float(np.quantile(positive, 0.999) / max(np.median(positive), 1e-12))
     else:
         dynamic_range = 0.0
-    B = np.where(finite, A, 0.0)
+    B = A if finite.all() else np.where(finite, A, 0.0)
     centered = B - B.mean(axis=0)
     sd = B.std(axis=0)
     ok = sd > 0
@@ -251,10 +251,14 @@ def _refuse_bad_counts(check: CountsCheck) -> None:
     more = f" (first {len(check.bad_cells)}: {shown})" if shown else ""
     raise ValueError(
         f"the matrix looks like raw counts ({check.integer_fraction:.2%} of cells are non-negative "
-        f"whole numbers, max {check.max_value:.4g}) but {check.n_bad} cells are not counts: "
+        f"whole numbers, max {check.max_value:.4g}) but {_not_counts(check.n_bad)}: "
         f"{check.n_negative} negative, {check.n_non_integer} fractional or not finite{more}. "
-        f"Fix or remove those cells, or say the matrix is already on its final scale with "
-        f"log='no' (got {check.n_bad} bad cells)")
+        f"Fix or remove those cells, or declare the matrix already on its final scale with "
+        f"log='no' (--log no) (got n_bad_cells={check.n_bad})")
+
+
+def _not_counts(n: int) -> str:
+    return "1 cell is not a count" if n == 1 else f"{n} cells are not counts"
 
 
 def preprocess(X, *, log: str = "auto", cpm_normalize: bool = False,
@@ -293,7 +297,7 @@ def preprocess(X, *, log: str = "auto", cpm_normalize: bool = False,
         if log != "no" or cpm_normalize:
             _refuse_bad_counts(check)
         warnings.warn(
-            f"the matrix looks like raw counts but {check.n_bad} cells are not counts "
+            f"the matrix looks like raw counts but {_not_counts(check.n_bad)} "
             f"({'; '.join(check.bad_cells)}); left as is because log='no' was requested",
             DataWarning, stacklevel=2)
         steps.append(f"{check.n_bad} cells are not counts (negative or fractional): left as is "
