@@ -270,6 +270,14 @@ def test_stability_not_recommended_at_n16(demo_small_n):
     st = stability_selection(X, y, n_resamples=10, seed=0)
     assert st.q < 0.25 * st.q_target and not st.target_reachable
     assert st.region_index == len(st.lambdas) - 1      # the whole path stays below the target
+    # The report's stability line gives the realised q next to the target and says why.
+    from types import SimpleNamespace
+
+    from jaxlasso.report import _methods_glance
+
+    line = _methods_glance(SimpleNamespace(stability=st))[0]
+    assert f"realised q = {st.q:.3g}" in line and "target q = 90" in line
+    assert "cannot work" in line
 
 
 def test_stability_recommended_where_it_can_work():
