@@ -158,7 +158,7 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = 50, 
 def _stability_outlook(n_case: int, n_ctrl: int, p: int) -> tuple[bool, Finding | None]:
     """Whether stability selection (complementary pairs, default cutoff and PFER) can reach its
     target q at these class sizes, and the finding that says so when it cannot."""
-    from .selection.stability import REACHABLE_FRACTION, stability_reachable
+    from .selection.stability import DEFAULT_CUTOFF, DEFAULT_PFER, REACHABLE_FRACTION, stability_reachable
 
     try:
         ok, q_target, capacity = stability_reachable(n_case, n_ctrl, p)
@@ -171,8 +171,8 @@ def _stability_outlook(n_case: int, n_ctrl: int, p: int) -> tuple[bool, Finding 
     return False, Finding(
         "STABILITY_UNREACHABLE", "warning",
         f"Stability selection cannot work here: each half-sample holds {half} samples, so its "
-        f"lasso keeps at most about {capacity} genes, while the error control (cutoff 0.75, at "
-        f"most 1 expected false selection among {p} genes) is set up for q = {q_target:.0f} per "
+        f"lasso keeps at most about {capacity} genes, while the error control (cutoff "
+        f"{DEFAULT_CUTOFF:g}, at most {DEFAULT_PFER:g} expected false selection among {p} genes) is set up for q = {q_target:.0f} per "
         f"subsample. With so few selections per half, which genes a half picks is close to "
         f"arbitrary and hardly any can reach the cutoff: an empty stable set is no evidence "
         f"about the genes.",
