@@ -172,10 +172,10 @@ def _stability_outlook(n_case: int, n_ctrl: int, p: int) -> tuple[bool, Finding 
         "STABILITY_UNREACHABLE", "warning",
         f"Stability selection cannot work here: each half-sample holds {half} samples, so its "
         f"lasso keeps at most about {capacity} genes, while the error control (cutoff "
-        f"{DEFAULT_CUTOFF:g}, at most {DEFAULT_PFER:g} expected false selection among {p} genes) is set up for q = {q_target:.0f} per "
-        f"subsample. With so few selections per half, which genes a half picks is close to "
-        f"arbitrary and hardly any can reach the cutoff: an empty stable set is no evidence "
-        f"about the genes.",
+        f"{DEFAULT_CUTOFF:g}, at most {DEFAULT_PFER:g} expected false selection among {p} genes) "
+        f"is set up for q = {q_target:.0f} per subsample. With so few selections per half, which "
+        f"genes a half picks is close to arbitrary and hardly any can reach the cutoff: an empty "
+        f"stable set is no evidence about the genes.",
         {"samples_per_half": half, "max_selectable_per_half": capacity, "q_target": q_target,
          "reachable_fraction": REACHABLE_FRACTION},
         f"Do not rely on stability selection at this sample size; use the univariate ranking "

@@ -540,23 +540,23 @@ def boruta(X: Any, y: Any, *, n_estimators: int = 200, max_iter: int = 100, alph
     bias and the comparison with the best shadow calibrates it -- that is the point of the
     shadows. Permutation importance on 32,000 columns per iteration would be far too slow.
 
-    *Shadows of the features in play, or of all.* A feature that survives the first iterations
-    while thousands are rejected is, under the null, one of the few with the largest *chance*
-    association with ``y`` in this sample. The original algorithm then compares it with shadows
-    of the survivors only -- the best of a handful of null features instead of the best of p --
-    which makes it easier to confirm: that is both the original's power on real signal and its
-    chance confirmations on noise (with BH and the two-step test, on pure noise with n = 60,
-    p = 200, ``"in_play"`` confirmed 4-6 features per run and ``"all"`` 0-1). ``shadows="all"`` keeps the threshold the best of p nulls: a
-    stricter, less powerful variant, offered as an option; it costs nothing extra (the cost is
-    per tree, not per column).
+    *Shadows of the features in play, or of all.* A feature that survives the first iterations while
+    thousands are rejected is, under the null, one of the few with the largest *chance* association
+    with ``y`` in this sample. The original algorithm then compares it with shadows of the survivors
+    only -- the best of a handful of null features instead of the best of p -- which makes it easier
+    to confirm: that is both the original's power on real signal and its chance confirmations on
+    noise (with BH and the two-step test, on pure noise with n = 60, p = 200, ``"in_play"``
+    confirmed 4-6 features per run and ``"all"`` 0-1). ``shadows="all"`` keeps the threshold the
+    best of p nulls: a stricter, less powerful variant, offered as an option; it costs nothing extra
+    (the cost is per tree, not per column).
 
     *p >> n.* With 16 samples a tree is usually a single split; thousands of genes (and shadows)
     separate a bootstrap sample of ~10 distinct samples perfectly, and redundant genes share the
     importance, so a gene rarely beats the best shadow in more than half the forests. Expect no
-    confirmations at n = 16 even for strong signals (T vs B cells with ``shadows="all"``: every
-    gene rejected, while 52 genes have BH q < 0.05 in a t-test): Boruta is a poor tool at this sample size, and saying so
-    is the honest answer. Like any selection on all samples, its list must not be followed by an
-    accuracy estimate on the same samples.
+    confirmations at n = 16 even for strong signals (T vs B cells with ``shadows="all"``: every gene
+    rejected, while 52 genes have BH q < 0.05 in a t-test): Boruta is a poor tool at this sample
+    size, and saying so is the honest answer. Like any selection on all samples, its list must not
+    be followed by an accuracy estimate on the same samples.
 
     *Speed.* The cost is about ``n_iterations * n_estimators`` trees at about 2 ms of CPU each:
     with the defaults at most 20,000 trees (about 40 s); with p = 16,000 Bonferroni decides
