@@ -552,11 +552,15 @@ def boruta(X: Any, y: Any, *, n_estimators: int = 200, max_iter: int = 100, alph
 
     *p >> n.* With 16 samples a tree is usually a single split; thousands of genes (and shadows)
     separate a bootstrap sample of ~10 distinct samples perfectly, and redundant genes share the
-    importance, so a gene rarely beats the best shadow in more than half the forests. Expect no
-    confirmations at n = 16 even for strong signals (T vs B cells with ``shadows="all"``: every gene
-    rejected, while 52 genes have BH q < 0.05 in a t-test): Boruta is a poor tool at this sample
-    size, and saying so is the honest answer. Like any selection on all samples, its list must not
-    be followed by an accuracy estimate on the same samples.
+    importance, so a gene rarely beats the best shadow in more than half the forests, and the few
+    that survive the mass rejection face only the shadows of the survivors. At this sample size the
+    original scheme's confirmations are mostly chance: on ``jaxlasso demo``'s data (7 vs 9 samples,
+    16,229 genes after log2-CPM, 300 truly DE; 200 trees, 100 forests) it confirmed 17 genes, 6 of
+    them DE, BorutaPy with the same scheme 5 (1 DE), and ``shadows="all"`` none (T vs B cells at n =
+    16 with ``shadows="all"``: every gene rejected, while 52 genes have BH q < 0.05 in a t-test).
+    Boruta is a poor tool at this sample size, and saying so is the honest answer. Like any
+    selection on all samples, its list must not be followed by an accuracy estimate on the same
+    samples.
 
     *Speed.* The cost is about ``n_iterations * n_estimators`` trees at about 2 ms of CPU each:
     with the defaults at most 20,000 trees (about 40 s); with p = 16,000 Bonferroni decides
