@@ -276,17 +276,17 @@ def test_boruta_default_is_the_original_scheme(signal):
 
 @pytest.mark.skipif(not DATA.exists(), reason=f"real datasets not found at {DATA}")
 def test_boruta_agrees_with_borutapy_on_real_data():
-    """Confirmed sets of this implementation and BorutaPy (pip ``Boruta``) on real data.
+    """This implementation against BorutaPy (pip ``Boruta``) on real data.
 
     Same forest (scikit-learn, class-balanced, sqrt features, 50 trees), same scheme (in-play
     shadows, best shadow, Bonferroni both ways, no two-step), same number of forests (BorutaPy's
     ``max_iter`` grows one fewer). The forests' random streams differ, so borderline features
-    can land on either side: on ALL T vs B (the 150 most variable probes, 20 forests) two
-    BorutaPy runs with different seeds agree with Jaccard 0.53-0.69 and two runs of this code
-    0.58-0.79; this code against BorutaPy gave 0.50-0.79 over 16 seed pairs. The test asks
-    for a Jaccard index >= 0.4 and that no feature confirmed by one is rejected by the other
-    outright (a decisive disagreement needs a hit rate significantly above 1/2 in one run and
-    significantly below in the other).
+    can land on either side. Measured on ALL T vs B (the 150 most variable probes, 20 forests):
+    two BorutaPy runs with different seeds agree on the confirmed set with Jaccard 0.53-0.69,
+    two runs of this code 0.58-0.79, this code against BorutaPy 0.50-0.79 over 16 seed pairs;
+    the feature-iterations in play (how fast features are rejected) differed by 0.5-1.1% over 4
+    seeds. The test asks for a confirmed-set Jaccard >= 0.4, no feature confirmed by one that
+    the other rejected, and feature-iterations within 5%.
     """
     borutapy = pytest.importorskip("boruta")
     from sklearn.ensemble import RandomForestClassifier
@@ -305,6 +305,12 @@ def test_boruta_agrees_with_borutapy_on_real_data():
     assert len(a) >= 5 and len(b) >= 5
     jaccard = len(a & b) / len(a | b)
     assert jaccard >= 0.4, (sorted(a), sorted(b), jaccard)
-    ref_rejected = set(np.flatnonzero(~ref.support_ & ~ref.support_weak_))
-    assert not (a & ref_rejected)
-    assert not (b & set(np.flatnonzero(ours.decision == "rejected")))
+    # BorutaPy does not return its rejections; a rejected feature's importance is NaN in the
+    # forests after it left (its importance_history_ starts with a row of zeros).
+    history = ref.importance_history_[1:]
+    assert history.shape == ours.importance_history.shape
+    left_ref = set(np.flatnonzero(np.isnan(history[-1])))
+    left_ours = set(np.flatnonzero(np.isnan(ours.importance_history[-1])))
+    assert not (a & left_ref) and not (b & left_ours)
+    in_play_ref = int(np.sum(~np.isnan(history)))
+    assert abs(int(ours.n_tested.sum()) - in_play_ref) <= 0.05 * in_play_ref, (ours.n_tested.sum(), in_play_ref)
