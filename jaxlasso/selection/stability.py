@@ -16,12 +16,12 @@ probability is Meinshausen & Bühlmann's :math:`\max_{\lambda \in \Lambda} \hat\
 largest, over the region, of the fraction of subsamples that select it at that lambda.
 
 When the subsamples are small the target ``q`` can be out of reach: a lasso on ``m`` samples
-keeps at most about ``m - 1`` features, and with 7 vs 9 samples (7 per half) the paths select 2-5
-features each against a target of about 90 for 16,000 genes. The bound then holds trivially while at most
-``q / cutoff`` features could reach the cutoff, and which few genes a half-sample picks among
-thousands is close to arbitrary: an empty stable set says nothing about the genes.
-:func:`stability_reachable` predicts this from the class sizes and ``StabilityResult``
-reports it from the realised ``q`` (``target_reachable``).
+keeps at most about ``m - 1`` features, and with 7 vs 9 samples (7 per half) the paths select
+2-5 features each against a target of about 90 for 16,000 genes. The bound then holds trivially
+while at most ``q / cutoff`` features could reach the cutoff, and which few genes a half-sample
+picks among thousands is close to arbitrary: an empty stable set says nothing about the genes.
+:func:`stability_reachable` predicts this from the class sizes and ``StabilityResult`` reports
+it from the realised ``q`` (``target_reachable``).
 
 Every subsample is a weight vector (a 0/1 mask, stratified by class so that each half keeps the
 case fraction), so all resamples share ``X`` and are solved as lanes of one batched kernel call.
