@@ -10,6 +10,8 @@ findings, each with a stable ``code``, a ``severity``, a plain-language ``messag
 ``CONSTANT_GENES``  features that do not vary were dropped
 ``LAMBDA_RULE``     lambda.min keeps genes while lambda.1se keeps none
 ``SEPARABLE``       the training data become perfectly separable early in the path
+``STABILITY_UNREACHABLE`` the half-samples are too small for stability selection to reach its
+                    target q: it is not recommended, and an empty stable set is no evidence
 ``NO_SIGNAL``       no predictive signal: the best CV deviance is within one SE of the
                     intercept-only model *and* a label-permutation test gives p >= 0.05
 ``SIGNAL``          the CV curve beats the intercept-only model beyond one SE or the
@@ -22,6 +24,7 @@ weights, and all share ``X``).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,6 +155,34 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = 50, 
     return PermutationTest(float(observed), null, p_value, n_permutations, stride, time.perf_counter() - t0)
 
 
+def _stability_outlook(n_case: int, n_ctrl: int, p: int) -> tuple[bool, Finding | None]:
+    """Whether stability selection (complementary pairs, default cutoff and PFER) can reach its
+    target q at these class sizes, and the finding that says so when it cannot."""
+    from .selection.stability import DEFAULT_CUTOFF, DEFAULT_PFER, REACHABLE_FRACTION, stability_reachable
+
+    try:
+        ok, q_target, capacity = stability_reachable(n_case, n_ctrl, p)
+    except ValueError:        # too few features for the default error control: nothing to say
+        return True, None
+    if ok:
+        return True, None
+    half = n_case // 2 + n_ctrl // 2
+    need = 2 * (math.ceil(REACHABLE_FRACTION * q_target) + 1)
+    return False, Finding(
+        "STABILITY_UNREACHABLE", "warning",
+        f"Stability selection cannot work here: each half-sample holds {half} samples, so its "
+        f"lasso keeps at most about {capacity} genes, while the error control (cutoff "
+        f"{DEFAULT_CUTOFF:g}, at most {DEFAULT_PFER:g} expected false selection among {p} genes) "
+        f"is set up for q = {q_target:.0f} per subsample. With so few selections per half, which "
+        f"genes a half picks is close to arbitrary and hardly any can reach the cutoff: an empty "
+        f"stable set is no evidence about the genes.",
+        {"samples_per_half": half, "max_selectable_per_half": capacity, "q_target": q_target,
+         "reachable_fraction": REACHABLE_FRACTION},
+        f"Do not rely on stability selection at this sample size; use the univariate ranking "
+        f"with FDR control. Its half-samples reach a quarter of the target from about {need} "
+        f"samples in all.")
+
+
 def diagnose(X: Any, y: Any, cv: CVResult, *, preprocess_report=None, n_permutations: int = 50,
              seed: int = 0, sample_weight: Any = None, mode: str | None = None) -> Diagnosis:
     """Findings about a cross-validated lasso fit: see the module docstring for the codes.
@@ -169,6 +200,11 @@ def diagnose(X: Any, y: Any, cv: CVResult, *, preprocess_report=None, n_permutat
     minority = min(n_case, n_ctrl)
     p_eff = int(np.sum(~path.excluded))
     findings: list[Finding] = []
+    stab_ok, stab_finding = _stability_outlook(n_case, n_ctrl, p_eff)
+    # Recommend stability selection only where its half-samples can reach the target q.
+    checks = ("stability selection and a univariate ranking with FDR control" if stab_ok
+              else "a univariate ranking with FDR control (stability selection cannot work at this "
+                   "sample size: see STABILITY_UNREACHABLE)")
 
     if p_eff > n:
         findings.append(Finding(
@@ -176,8 +212,10 @@ def diagnose(X: Any, y: Any, cv: CVResult, *, preprocess_report=None, n_permutat
             f"{n} samples for {p_eff} features: the lasso can select at most about {n - 1} features, "
             f"and with {minority} samples in the smaller class every CV estimate is noisy.",
             {"n": n, "p": p_eff, "events_per_variable": minority / p_eff, "n_minority": minority},
-            "Treat any gene list as a hypothesis; prefer stability selection and a univariate ranking "
-            "with FDR control, and validate on independent samples."))
+            f"Treat any gene list as a hypothesis; prefer {checks}, and validate on independent "
+            "samples."))
+    if stab_finding is not None:
+        findings.append(stab_finding)
     if minority < PATH.few_per_class:
         findings.append(Finding(
             "FEW_PER_CLASS", "warning",
@@ -194,7 +232,7 @@ def diagnose(X: Any, y: Any, cv: CVResult, *, preprocess_report=None, n_permutat
                 "very highly expressed genes dominate the standardised fit.",
                 {"max_value": chk.max_value, "dynamic_range": chk.dynamic_range,
                  "integer_fraction": chk.integer_fraction},
-                "Re-run with log='auto' (log2(x + 1)), optionally with CPM normalisation."))
+                "Re-run with log='auto' (edgeR's log2-CPM for counts)."))
         if preprocess_report.n_constant_dropped:
             findings.append(Finding(
                 "CONSTANT_GENES", "info",
@@ -217,8 +255,9 @@ def diagnose(X: Any, y: Any, cv: CVResult, *, preprocess_report=None, n_permutat
             f"within one standard error of the intercept-only end of the path.",
             {"lambda_min": cv.lambda_min, "lambda_1se": cv.lambda_1se, "genes_at_lambda_min": k_min,
              "cv_at_lambda_min": best, "cv_intercept_only": null_cv, "se_at_lambda_min": se},
-            "Do not read lambda.min's genes as validated: check them with stability selection and "
-            "the permutation test below; lambda.1se is the conservative answer."))
+            "Do not read lambda.min's genes as validated: check them with "
+            + ("stability selection and " if stab_ok else "")
+            + "the permutation test below; lambda.1se is the conservative answer."))
     dr = path.deviance_ratio
     sat = np.nonzero(dr > 0.99)[0]
     if sat.size and sat[0] < len(dr) - 1:

@@ -257,19 +257,23 @@ def coef_figure(coefficients: pd.Series, classes) -> Figure:
 def stability_figure(st, *, top: int = 15) -> Figure:
     """Stability paths: each top feature's selection probability against log(lambda).
 
-    A dashed horizontal line marks the cutoff; the shaded band is the lambda region the
-    error control uses (``lambdas[0 .. region_index]``). Selected features are drawn solid.
+    The curves are the running maximum of the per-lambda selection probability from the start
+    of the path (``st.max_probability_path``), drawn over the lambda region of the error control
+    (shaded, ``lambdas[0 .. region_index]``): each curve ends at the feature's selection
+    probability in the table (``st.max_probability``, Meinshausen & Bühlmann's maximum over
+    the region). A dashed horizontal line marks the cutoff; selected features are drawn solid.
+    The title gives the realised q next to the target q.
     """
     fig = _new_figure(9.0, 5.5)
     ax = fig.add_subplot()
     x = _log(st.lambdas)
-    prob = np.asarray(st.probabilities, dtype=float)
+    r = min(max(int(st.region_index), 0), len(x) - 1)
+    path = np.asarray(st.max_probability_path, dtype=float)[: r + 1]
     maxp = np.asarray(st.max_probability, dtype=float)
     order = np.argsort(-maxp, kind="stable")
     order = order[maxp[order] > 0][:max(int(top), 0)]
     names = list(st.feature_names)
-    r = int(st.region_index)
-    edge = float(x[min(max(r, 0), len(x) - 1)])
+    edge = float(x[r])
     ax.axvspan(edge, float(x[0]), color="0.9", lw=0, label="lambda region", gid="stability-region")
     ax.axvline(edge, color="0.5", lw=0.8, ls=":", gid="stability-region-edge")
     ax.axhline(float(st.cutoff), color="black", ls="--", lw=1.0, label=f"cutoff {st.cutoff:.2f}",
@@ -277,7 +281,7 @@ def stability_figure(st, *, top: int = 15) -> Figure:
     cmap = _cycle(len(order))
     for k, j in enumerate(order):
         sel = maxp[j] >= st.cutoff
-        ax.plot(x, prob[:, j], color=cmap[k], lw=1.6 if sel else 0.9, ls="-" if sel else "--",
+        ax.plot(x[: r + 1], path[:, j], color=cmap[k], lw=1.6 if sel else 0.9, ls="-" if sel else "--",
                 label=_txt(names[j]), gid=f"stability-{j}")
     if not order.size:
         ax.text(0.5, 0.5, "no feature was selected in any subsample", ha="center", va="center",
@@ -286,9 +290,11 @@ def stability_figure(st, *, top: int = 15) -> Figure:
     if x.size > 1:
         ax.set_xlim(float(x.min()), float(x.max()))
     ax.set_xlabel("Log Lambda")
-    ax.set_ylabel("selection probability")
+    ax.set_ylabel("selection probability (max over the path so far)")
+    reach = "" if getattr(st, "target_reachable", True) else ": target out of reach"
     ax.set_title(f"Stability selection: {len(st.selected)} selected "
-                 f"(q = {st.q:.3g}, PFER bound = {st.pfer_bound:.3g})", fontsize=10)
+                 f"(realised q = {st.q:.3g} of target {st.q_target:.3g}{reach}; "
+                 f"PFER bound = {st.pfer_bound:.3g})", fontsize=10)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     fig.subplots_adjust(left=0.09, right=0.75, top=0.9, bottom=0.11)
     return fig

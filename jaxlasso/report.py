@@ -33,8 +33,9 @@ FIGURE_CAPTIONS = {
     "path": "Lasso coefficient paths against log(lambda) (top axis: number of nonzero coefficients).",
     "cv": "Cross-validation curve: mean held-out measure ± 1 SE; dotted lines at lambda.min and lambda.1se.",
     "coefficients": "Coefficients of the lasso's selected genes at the chosen rule.",
-    "stability": "Stability paths: selection probability over subsamples; dashed line = cutoff, "
-                 "shaded band = the lambda region of the error control. Exploratory.",
+    "stability": "Stability paths: the largest selection probability over subsamples from the start "
+                 "of the path, drawn over the lambda region of the error control (shaded); each curve "
+                 "ends at the probability in the table; dashed line = cutoff. Exploratory.",
     "permutation": "Label-permutation test: the CV improvement on permuted labels (grey) vs the observed one (red).",
     "forest": "Random-forest out-of-bag permutation importance (exploratory ranking).",
     "boruta": "Boruta all-relevant selection (exploratory ranking).",
@@ -316,9 +317,14 @@ def _methods_glance(report) -> list[str]:
     items = []
     st = getattr(report, "stability", None)
     if st is not None:
-        items.append(f"Stability selection: {_plural(len(st.selected), 'gene')} with selection probability "
-                     f"≥ {_fmt(st.cutoff, 3)} (expected false selections ≤ {_fmt(st.pfer_bound, 3)}, "
-                     f"{st.n_resamples} subsamples).")
+        line = (f"Stability selection: {_plural(len(st.selected), 'gene')} with selection probability "
+                f"≥ {_fmt(st.cutoff, 3)} (expected false selections ≤ {_fmt(st.pfer_bound, 3)} with the "
+                f"realised q = {_fmt(st.q, 3)} genes per subsample, target q = {_fmt(st.q_target, 3)}; "
+                f"{st.n_resamples} subsamples).")
+        if not getattr(st, "target_reachable", True):
+            line += (" The subsamples selected far fewer genes than the target: at this sample size "
+                     "stability selection cannot work, and an empty or short list is no evidence.")
+        items.append(line)
     uv = getattr(report, "univariate", None)
     if uv is not None:
         try:

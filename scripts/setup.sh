@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up a fresh Debian machine for jaxlasso: R + glmnet (parity tests and benchmarks),
+# Set up a fresh Debian machine for jaxlasso: R + glmnet + edgeR (parity tests and benchmarks),
 # Chromium (report rendering test), and the Python package with its test extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,9 @@ if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; f
 need_apt=()
 if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'suppressMessages(library(glmnet))' >/dev/null 2>&1; then
   need_apt+=(r-base-core r-cran-glmnet)
+fi
+if ! Rscript -e 'suppressMessages(library(edgeR))' >/dev/null 2>&1; then
+  need_apt+=(r-bioc-edger)   # edgeR: the logCPM parity test
 fi
 if ! command -v chromium >/dev/null 2>&1; then
   need_apt+=(chromium)

@@ -41,8 +41,13 @@ def sim_report():
     from jaxlasso.simulate import simulate_rnaseq
     from jaxlasso.workflow import select_features
 
+    from jaxlasso.selection.filters import preprocess, t_filter
+
     sim = simulate_rnaseq(n_genes=300, seed=0)
-    strongest = sim.log2_fold_change.abs().idxmax()
+    # The gene with the largest |t| after the default preprocessing: it appears in every ranking,
+    # figure and table, so its hostile name is checked everywhere.
+    X, _ = preprocess(sim.counts)
+    strongest = X.columns[t_filter(X.to_numpy(), (sim.y.loc[X.index] == "case").to_numpy(), 1)[0]]
     counts = sim.counts.rename(columns={strongest: MALICIOUS})
     y = sim.y.map({"control": CONTROL, "case": CASE})
     with warnings.catch_warnings():
@@ -160,7 +165,17 @@ def test_stability_figure(sim_report):
     edge = next(ln for ln in ax.lines if ln.get_gid() == "stability-region-edge")
     np.testing.assert_allclose(edge.get_xdata(), [math.log(st.lambdas[st.region_index])] * 2)
     assert any(p.get_gid() == "stability-region" for p in ax.patches)
-    assert ax.get_ylabel() == "selection probability"
+    assert ax.get_ylabel() == "selection probability (max over the path so far)"
+    # The curves are the quantity the table reports: each ends at the feature's maximum
+    # selection probability over the region, and never exceeds it.
+    table = st.to_frame().set_index("feature")["selection_probability"]
+    for ln in paths:
+        j = int(ln.get_gid().split("-")[1])
+        y = np.asarray(ln.get_ydata(), dtype=float)
+        assert len(y) == st.region_index + 1
+        assert y[-1] == table[st.feature_names[j]] == st.max_probability[j]
+        assert y.max() == pytest.approx(st.probabilities[: st.region_index + 1, j].max())
+    assert f"of target {st.q_target:.3g}" in ax.get_title()
     top_name = st.feature_names[int(np.argmax(st.max_probability))]
     assert top_name in [t.get_text() for t in ax.get_legend().get_texts()]
 

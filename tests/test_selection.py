@@ -43,10 +43,13 @@ def test_preprocess_auto_logs_counts_and_drops_constant():
     counts = sim.counts.copy()
     counts["ZERO"] = 0
     X, rep = preprocess(counts)
-    assert rep.log_applied and not rep.cpm_applied
+    # The default for counts is edgeR's log2-CPM (prior count 2 scaled by library size).
+    assert rep.log_applied and rep.cpm_applied
     assert rep.n_constant_dropped >= 1 and "ZERO" in rep.dropped_constant
-    np.testing.assert_allclose(X["GENE001"], np.log2(counts["GENE001"] + 1))
-    assert any("log2" in s for s in rep.steps)
+    lib = counts.sum(axis=1)
+    prior = 2.0 * lib / lib.mean()
+    np.testing.assert_allclose(X["GENE001"], np.log2((counts["GENE001"] + prior) / (lib + 2 * prior) * 1e6))
+    assert any("log2-CPM" in s for s in rep.steps)
 
 
 def test_preprocess_no_log_warns_on_unlogged_counts():
@@ -208,3 +211,78 @@ def test_leaky_rank_then_lasso_is_optimistic_on_null_data():
     assert res.optimism > 0.3
     assert len(res.fold_selected) == 5
     assert list(res.to_frame()["estimate"])[0].startswith("leaky")
+
+
+# --- stability selection only where it can work ------------------------------------------------
+def test_selection_probability_is_the_max_over_the_region_and_q_is_realised():
+    X, y, _ = planted(n=40, p=120, k=6, shift=1.2, seed=22)
+    # Correlated partners of the planted genes make features enter and leave the paths, where
+    # "selected somewhere in the region" and "max over the region" differ.
+    rng = np.random.default_rng(22)
+    X.iloc[:, 6:12] = np.sqrt(0.8) * X.iloc[:, :6].to_numpy() + np.sqrt(0.2) * rng.normal(size=(40, 6))
+    st = stability_selection(X, y, n_resamples=10, seed=2, cutoff=0.6, q=8)
+    m = st.region_index
+    # Meinshausen-Buehlmann: max over lambdas[0..m] of the per-lambda selection probability.
+    np.testing.assert_array_equal(st.max_probability, st.probabilities[: m + 1].max(axis=0))
+    np.testing.assert_array_equal(st.max_probability_path[m], st.max_probability)
+    assert np.all(np.diff(st.max_probability_path, axis=0) >= 0)
+    # Realised q: the subsamples' average number of features selected over the region.
+    assert st.q == pytest.approx(st.n_selected_per_resample.mean())
+    assert st.q <= st.q_target == 8
+    # The union probabilities would sum to q; the maxima sum to less when a feature left a path.
+    assert st.max_probability.sum() < st.q - 0.05
+    assert st.pfer_bound == pytest.approx(st.q ** 2 / ((2 * st.cutoff - 1) * 120))
+    frame = st.to_frame().set_index("feature")
+    assert np.all(frame["selection_probability"].to_numpy()
+                  == np.sort(st.max_probability[st.max_probability > 0])[::-1])
+
+
+def test_stability_reachability_prediction():
+    from jaxlasso.selection.stability import stability_reachable
+
+    ok, q_target, capacity = stability_reachable(7, 9, 16293)          # the demo's design
+    assert not ok and q_target == 90 and capacity == 3 + 4 - 1
+    ok, q_target, capacity = stability_reachable(37, 74, 12625)        # ALL BCR/ABL
+    assert ok and q_target == 79 and capacity == 18 + 37 - 1
+
+
+@pytest.fixture(scope="module")
+def demo_small_n():
+    """`jaxlasso demo`'s data (7 vs 9, 16,293 genes, default preprocessing) with its CV lasso."""
+    sim = simulate_rnaseq(seed=0)
+    X, rep = preprocess(sim.counts)
+    y = pd.Series(pd.Categorical(sim.y.loc[X.index], categories=["control", "case"]))
+    cv = jaxlasso.cv_logistic_path(X, y, seed=0, n_lambdas=40)
+    return X, y, rep, cv
+
+
+def test_stability_not_recommended_at_n16(demo_small_n):
+    X, y, rep, cv = demo_small_n
+    d = diagnose(X, y, cv, preprocess_report=rep, n_permutations=0)
+    f = d.get("STABILITY_UNREACHABLE")
+    assert f is not None and f.severity == "warning"
+    assert f.evidence["samples_per_half"] == 7 and f.evidence["q_target"] == 90
+    assert "cannot work" in f.message and "no evidence" in f.message
+    for other in d.findings:
+        if other.code != "STABILITY_UNREACHABLE":
+            assert "prefer stability" not in other.action and "with stability" not in other.action
+    # What the run then realises: a q far below the target, flagged on the result.
+    st = stability_selection(X, y, n_resamples=10, seed=0)
+    assert st.q < 0.25 * st.q_target and not st.target_reachable
+    assert st.region_index == len(st.lambdas) - 1      # the whole path stays below the target
+    # The report's stability line gives the realised q next to the target and says why.
+    from types import SimpleNamespace
+
+    from jaxlasso.report import _methods_glance
+
+    line = _methods_glance(SimpleNamespace(stability=st))[0]
+    assert f"realised q = {st.q:.3g}" in line and "target q = 90" in line
+    assert "cannot work" in line
+
+
+def test_stability_recommended_where_it_can_work():
+    X, y, _ = planted(n=40, p=200, shift=1.0, seed=22)
+    cv = jaxlasso.cv_logistic_path(X, y, nfolds=5, seed=0, n_lambdas=16)
+    d = diagnose(X, y, cv, n_permutations=0)
+    assert d.get("STABILITY_UNREACHABLE") is None
+    assert "stability selection" in d.get("SMALL_N").action

@@ -1,5 +1,5 @@
-"""Preprocessing and pre-filters: count detection, log2(x + 1), CPM, constant genes, variance
-and supervised filters.
+"""Preprocessing and pre-filters: count detection, log2-CPM (edgeR's), log2(x + 1), CPM, constant
+genes, variance and supervised filters.
 
 Unsupervised vs supervised filters
 ----------------------------------
@@ -28,55 +28,106 @@ LOG_MODES = ("auto", "yes", "no")
 
 @dataclass(frozen=True)
 class CountsCheck:
-    """Does a matrix look like raw (unlogged) sequencing counts?"""
+    """Does a matrix look like raw (unlogged) sequencing counts?
+
+    The call is made on the cells that *are* non-negative whole numbers, so that a handful of
+    corrupt cells (a negative value, a fraction) neither hides a count matrix nor silently
+    changes how it is transformed: they are counted and named in ``bad_cells`` instead, and
+    :func:`preprocess` refuses to transform such a matrix.
+    """
 
     looks_like_counts: bool
     non_negative: bool
     integer_fraction: float
-    """Fraction of values that are whole numbers."""
+    """Fraction of cells that are non-negative whole numbers (the cells the call is made on)."""
     max_value: float
+    """Largest non-negative whole-number cell."""
     dynamic_range: float
-    """99.9th percentile / median of the positive values."""
+    """99.9th percentile / median of the positive whole-number cells."""
     skewness: float
     """Median over genes of the sample skewness (right tail of raw counts: large)."""
     reason: str
+    n_negative: int = 0
+    """Cells below zero."""
+    n_non_integer: int = 0
+    """Non-negative cells that are not whole numbers (or not finite)."""
+    bad_cells: tuple[str, ...] = ()
+    """Up to five offending cells of a matrix that looks like counts, as
+    ``"gene G in sample S = v"`` (row / column numbers when the matrix has no names); empty when
+    the matrix does not look like counts."""
+
+    @property
+    def n_bad(self) -> int:
+        """Cells that are not non-negative whole numbers."""
+        return self.n_negative + self.n_non_integer
+
+
+# Raw counts: at least this fraction of cells are non-negative whole numbers. Below it the matrix
+# is taken for a log / normalised scale, where negative and fractional values are expected.
+_COUNT_CELL_FRACTION = 0.99
+
+
+def _bad_cell_names(frame: pd.DataFrame | None, A: np.ndarray, bad: np.ndarray, limit: int = 5) -> tuple[str, ...]:
+    rows, cols = np.nonzero(bad)
+    out = []
+    for i, j in zip(rows[:limit], cols[:limit]):
+        if frame is not None:
+            out.append(f"gene {frame.columns[j]} in sample {frame.index[i]} = {A[i, j]:.6g}")
+        else:
+            out.append(f"column {j} in row {i} = {A[i, j]:.6g}")
+    return tuple(out)
 
 
 def detect_counts(X) -> CountsCheck:
     """Raw counts are non-negative, integer-valued and span orders of magnitude.
 
     Log-scale expression (RMA, log2 CPM) is at most ~20 and fractional; raw counts reach
-    thousands with a right-skewed distribution. The call is "counts" when values are
-    non-negative, >= 99% whole numbers, and either the maximum exceeds 1000 or the dynamic range
-    (99.9th percentile over median of positive values) exceeds 100.
+    thousands with a right-skewed distribution. The call is "counts" when >= 99% of the cells are
+    non-negative whole numbers and, on those cells, either the maximum exceeds 1000 or the
+    dynamic range (99.9th percentile over median of positive values) exceeds 100. The remaining
+    cells of such a matrix (negative, fractional or non-finite) are counted and the first five
+    named (``bad_cells``): they are corrupt counts, not a sign that the matrix is logged.
     """
+    frame = X if isinstance(X, pd.DataFrame) else None
     A = np.asarray(X, dtype=np.float64)
-    non_neg = bool(np.all(A >= 0))
-    flat = A.ravel()
-    sample = flat if flat.size <= 2_000_000 else flat[:: flat.size // 2_000_000 + 1]
-    integer_fraction = float(np.mean(sample == np.round(sample))) if sample.size else 0.0
+    finite = np.isfinite(A)
+    negative = finite & (A < 0)
+    good = finite & ~negative & (A == np.round(A))
+    n_cells = A.size
+    integer_fraction = float(good.sum() / n_cells) if n_cells else 0.0
+    values = A[good]
+    sample = values if values.size <= 2_000_000 else values[:: values.size // 2_000_000 + 1]
     positive = sample[sample > 0]
-    max_value = float(A.max()) if A.size else 0.0
+    max_value = float(values.max()) if values.size else 0.0
     if positive.size:
         dynamic_range = float(np.quantile(positive, 0.999) / max(np.median(positive), 1e-12))
     else:
         dynamic_range = 0.0
-    centered = A - A.mean(axis=0)
-    sd = A.std(axis=0)
+    B = A if finite.all() else np.where(finite, A, 0.0)
+    centered = B - B.mean(axis=0)
+    sd = B.std(axis=0)
     ok = sd > 0
     skew = float(np.median((centered[:, ok] ** 3).mean(axis=0) / sd[ok] ** 3)) if ok.any() else 0.0
+    n_negative = int(negative.sum())
+    n_non_integer = int((~good & ~negative).sum())
+    non_neg = n_negative == 0
     wide = max_value > 1000 or dynamic_range > 100
-    looks = non_neg and integer_fraction >= 0.99 and wide
+    looks = integer_fraction >= _COUNT_CELL_FRACTION and wide
+    bad_cells: tuple[str, ...] = ()
     if looks:
-        reason = (f"non-negative, {integer_fraction:.0%} whole numbers, max {max_value:.4g}, "
+        reason = (f"{integer_fraction:.2%} of cells are non-negative whole numbers, max {max_value:.4g}, "
                   f"dynamic range {dynamic_range:.3g}: looks like raw counts")
-    elif not non_neg:
+        if n_negative or n_non_integer:
+            bad_cells = _bad_cell_names(frame, A, ~good)
+            reason += f" with {n_negative + n_non_integer} cells that are not counts"
+    elif integer_fraction < _COUNT_CELL_FRACTION and not non_neg:
         reason = "has negative values: already on a log or centred scale"
-    elif integer_fraction < 0.99:
+    elif integer_fraction < _COUNT_CELL_FRACTION:
         reason = f"only {integer_fraction:.0%} whole numbers: not raw counts"
     else:
         reason = f"max {max_value:.4g}, dynamic range {dynamic_range:.3g}: too narrow for raw counts"
-    return CountsCheck(looks, non_neg, integer_fraction, max_value, dynamic_range, skew, reason)
+    return CountsCheck(looks, non_neg, integer_fraction, max_value, dynamic_range, skew, reason,
+                       n_negative, n_non_integer, bad_cells)
 
 
 def looks_unlogged(check: CountsCheck) -> bool:
@@ -113,12 +164,38 @@ def _as_frame(X) -> pd.DataFrame:
 
 def cpm(X: pd.DataFrame) -> pd.DataFrame:
     """Counts per million: each sample (row) scaled to a library size of 1e6."""
+    return X.div(_library_sizes(X), axis=0) * 1e6
+
+
+PRIOR_COUNT = 2.0
+"""edgeR's default ``prior.count`` for ``cpm(log = TRUE)``."""
+
+
+def log_cpm(X: pd.DataFrame, prior_count: float = PRIOR_COUNT) -> pd.DataFrame:
+    r"""log2 counts per million with a prior count: edgeR's ``cpm(y, log = TRUE, prior.count)``.
+
+    For sample ``i`` with library size :math:`L_i` (its total count) the prior count is scaled
+    by the library size relative to the mean, :math:`c_i = \text{prior} \cdot L_i / \bar L`, and
+
+    .. math:: \text{logCPM}_{ij} = \log_2 \frac{x_{ij} + c_i}{L_i + 2 c_i} \cdot 10^6 .
+
+    Scaling the prior with the library keeps a zero count at the same logCPM in every sample
+    (``c_i / (L_i + 2 c_i)`` does not depend on ``L_i``), so zeros carry no library-size
+    signal; the ``2 c_i`` in the denominator is edgeR's. Library sizes are the raw totals, as
+    ``edgeR::cpm`` uses on a plain matrix (no TMM factors).
+    """
+    lib = _library_sizes(X)
+    prior = prior_count * lib / lib.mean()
+    return np.log2(X.add(prior, axis=0).div(lib + 2.0 * prior, axis=0) * 1e6)
+
+
+def _library_sizes(X: pd.DataFrame) -> pd.Series:
     lib = X.sum(axis=1)
     if (lib <= 0).any():
         bad = list(lib.index[lib <= 0][:5])
         raise ValueError(f"CPM needs a positive library size for every sample; drop empty "
                          f"samples first (got zero total counts for samples {bad})")
-    return X.div(lib, axis=0) * 1e6
+    return lib
 
 
 def drop_constant(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -169,52 +246,101 @@ def t_filter(X: np.ndarray, y: np.ndarray, top: int, sample_weight: np.ndarray |
     return np.sort(np.argsort(-np.abs(t), kind="stable")[:k])
 
 
+def _refuse_bad_counts(check: CountsCheck) -> None:
+    shown = "; ".join(check.bad_cells)
+    more = f" (first {len(check.bad_cells)}: {shown})" if shown else ""
+    raise ValueError(
+        f"the matrix looks like raw counts ({check.integer_fraction:.2%} of cells are non-negative "
+        f"whole numbers, max {check.max_value:.4g}) but {_not_counts(check.n_bad)}: "
+        f"{check.n_negative} negative, {check.n_non_integer} fractional or not finite{more}. "
+        f"Fix or remove those cells, or declare the matrix already on its final scale with "
+        f"log='no' (--log no) (got n_bad_cells={check.n_bad})")
+
+
+def _not_counts(n: int) -> str:
+    return "1 cell is not a count" if n == 1 else f"{n} cells are not counts"
+
+
 def preprocess(X, *, log: str = "auto", cpm_normalize: bool = False,
                top_variance: float | int | None = None) -> tuple[pd.DataFrame, PreprocessReport]:
-    """Count detection -> (CPM) -> log2(x + 1) -> drop constant genes -> variance filter.
+    """Count detection -> transform (log2-CPM for counts) -> drop constant genes -> variance filter.
 
     Parameters
     ----------
     X : array-like or DataFrame, samples x features.
     log : {"auto", "yes", "no"}
-        ``auto`` applies log2(x + 1) when the data look like raw counts (:func:`detect_counts`)
-        and says so; ``no`` leaves the data alone but warns (``DataWarning``) when they look
-        unlogged; ``yes`` always logs (negative values are an error).
+        ``auto`` (default): when the data look like raw counts (:func:`detect_counts`) they get
+        edgeR's log2-CPM with a prior count of 2 (:func:`log_cpm`, library-size normalised),
+        and the step says so; other data are left alone. ``yes``: always log2(x + 1), without
+        library-size normalisation unless ``cpm_normalize`` (negative values are an error).
+        ``no``: leave the data alone, with a ``DataWarning`` when they look unlogged.
     cpm_normalize : bool
-        Scale each sample to counts per million before the log (library-size normalisation).
+        Scale each sample to counts per million first; with ``log='auto'`` on counts or
+        ``log='yes'`` the result is then log2(CPM + 1), with ``log='no'`` plain CPM.
     top_variance : float or int, optional
-        Keep this fraction (0, 1] or number of the most variable genes (after the log).
+        Keep this fraction (0, 1] or number of the most variable genes (after the transform).
+
+    Raises
+    ------
+    ValueError
+        When the matrix looks like counts but some cells are negative, fractional or not finite
+        (named in the message) and a transform would apply: whether to log must not hinge on
+        a few corrupt cells.
     """
     if log not in LOG_MODES:
         raise ValueError(f"log must be one of {LOG_MODES} (got log={log!r})")
     frame = _as_frame(X)
     steps: list[str] = []
-    check = detect_counts(frame.to_numpy())
+    check = detect_counts(frame)
     steps.append(f"input {frame.shape[0]} samples x {frame.shape[1]} features; {check.reason}")
+    if check.looks_like_counts and check.n_bad:
+        if log != "no" or cpm_normalize:
+            _refuse_bad_counts(check)
+        warnings.warn(
+            f"the matrix looks like raw counts but {_not_counts(check.n_bad)} "
+            f"({'; '.join(check.bad_cells)}); left as is because log='no' was requested",
+            DataWarning, stacklevel=2)
+        steps.append(f"{check.n_bad} cells are not counts (negative or fractional): left as is "
+                     "because log='no' was requested (warned)")
+    default_counts = log == "auto" and not cpm_normalize and check.looks_like_counts
     do_log = log == "yes" or (log == "auto" and check.looks_like_counts)
     did_cpm = False
-    if cpm_normalize:
-        if not check.non_negative:
-            raise ValueError("CPM normalisation needs non-negative counts; this matrix has negative "
-                             f"values (got min={frame.to_numpy().min():.4g})")
-        frame = cpm(frame)
+    zero_genes: list[str] = []
+    if default_counts:
+        # All-zero genes are constant in logCPM only up to rounding (c_i / (L_i + 2 c_i) is
+        # computed per sample); drop them first so that no rounding noise gets standardised.
+        # They add nothing to the library sizes, so the other genes' values are unchanged.
+        zero = (frame == 0).all(axis=0).to_numpy()
+        zero_genes = [str(c) for c in frame.columns[zero]]
+        frame = frame.loc[:, ~zero]
+        frame = log_cpm(frame) if frame.shape[1] else frame
         did_cpm = True
-        steps.append("scaled each sample to counts per million (CPM)")
-    if do_log:
-        if not check.non_negative:
-            raise ValueError("log2(x + 1) needs non-negative values; this matrix has negative values "
-                             f"(is it already logged?) (got min={frame.to_numpy().min():.4g})")
-        frame = np.log2(frame + 1.0)
-        why = "requested" if log == "yes" else "the data look like raw counts"
-        steps.append(f"applied log2(x + 1) ({why})")
-    elif log == "no" and looks_unlogged(check):
-        warnings.warn(
-            f"the data look unlogged ({check.reason}); the lasso on raw counts is dominated by a "
-            f"few huge genes -- consider log='auto' or log='yes' (got log='no')",
-            DataWarning, stacklevel=2)
-        steps.append("data look unlogged but log='no' was requested: left as is (warned)")
-    n_in = frame.shape[1]
+        steps.append(f"applied log2-CPM with prior count {PRIOR_COUNT:g} (edgeR's "
+                     f"cpm(log = TRUE); raw library sizes): the data look like raw counts")
+    else:
+        if cpm_normalize:
+            if not check.non_negative:
+                raise ValueError("CPM normalisation needs non-negative counts; this matrix has negative "
+                                 f"values (got min={frame.to_numpy().min():.4g})")
+            frame = cpm(frame)
+            did_cpm = True
+            steps.append("scaled each sample to counts per million (CPM)")
+        if do_log:
+            if not check.non_negative:
+                raise ValueError("log2(x + 1) needs non-negative values; this matrix has negative values "
+                                 f"(is it already logged?) (got min={frame.to_numpy().min():.4g})")
+            frame = np.log2(frame + 1.0)
+            why = "requested" if log == "yes" else "the data look like raw counts"
+            steps.append(f"applied log2(x + 1) ({why})")
+        elif log == "no" and looks_unlogged(check):
+            warnings.warn(
+                f"the data look unlogged ({check.reason}); the lasso on raw counts is dominated by a "
+                f"few huge genes -- consider log='auto' or log='yes' (got log='no')",
+                DataWarning, stacklevel=2)
+            steps.append("data look unlogged but log='no' was requested: left as is (warned)")
+    n_in = frame.shape[1] + len(zero_genes)
     frame, dropped = drop_constant(frame)
+    dropped = zero_genes + dropped
     if dropped:
         steps.append(f"dropped {len(dropped)} constant (or all-zero) features")
     if frame.shape[1] == 0:

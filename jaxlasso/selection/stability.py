@@ -9,9 +9,19 @@ number of falsely selected features (PFER) obeys
 
 (Meinshausen & Bühlmann's bound; Shah & Samworth show it holds for complementary pairs without
 the exchangeability assumption). As in R's ``stabs``, two of {cutoff, q, PFER} determine the
-third, and each subsample's selection is the set of features that enter its path over the region
-``lambdas[0..m]``, where ``m`` is the largest index at which the subsamples select at most ``q``
-features on average.
+third. The region is ``lambdas[0..m]``, where ``m`` is the largest index at which the subsamples
+select at most ``q`` features on average (``q`` counts the union of a subsample's selections
+over the region, Meinshausen & Bühlmann's :math:`q_\Lambda`), and a feature's selection
+probability is Meinshausen & Bühlmann's :math:`\max_{\lambda \in \Lambda} \hat\Pi^\lambda`: the
+largest, over the region, of the fraction of subsamples that select it at that lambda.
+
+When the subsamples are small the target ``q`` can be out of reach: a lasso on ``m`` samples
+keeps at most about ``m - 1`` features, and with 7 vs 9 samples (7 per half) the paths select
+2-5 features each against a target of about 90 for 16,000 genes. The bound then holds trivially
+while at most ``q / cutoff`` features could reach the cutoff, and which few genes a half-sample
+picks among thousands is close to arbitrary: an empty stable set says nothing about the genes.
+:func:`stability_reachable` predicts this from the class sizes and ``StabilityResult`` reports
+it from the realised ``q`` (``target_reachable``).
 
 Every subsample is a weight vector (a 0/1 mask, stratified by class so that each half keeps the
 case fraction), so all resamples share ``X`` and are solved as lanes of one batched kernel call.
@@ -34,6 +44,10 @@ from ..path import PreparedProblem
 
 DEFAULT_CUTOFF = 0.75
 DEFAULT_PFER = 1.0
+REACHABLE_FRACTION = 0.25
+"""The target q counts as out of reach when the subsamples can select (or realised) fewer than
+this fraction of it: the PFER bound is then 1/16 of the target or less -- an error control far
+stricter than asked, bought with power -- and at most ``q / cutoff`` features can pass."""
 
 
 def error_control(p: int, *, cutoff: float | None = None, q: float | None = None,
@@ -70,6 +84,21 @@ def error_control(p: int, *, cutoff: float | None = None, q: float | None = None
     if pfer is None:
         pfer = q * q / ((2 * cutoff - 1) * p)
     return float(cutoff), float(q), float(pfer)
+
+
+def stability_reachable(n_case: int, n_control: int, p: int, *, cutoff: float | None = None,
+                        q: float | None = None, pfer: float | None = None) -> tuple[bool, float, int]:
+    """Can complementary-pair stability selection reach its target ``q`` at this sample size?
+
+    Each half keeps ``n_case // 2 + n_control // 2`` samples, and a lasso on ``m`` samples (with
+    an intercept) keeps at most ``m - 1`` features at any lambda, so ``m - 1`` bounds what a
+    subsample can select. Returns ``(reachable, q_target, capacity)``; reachable means the
+    capacity is at least :data:`REACHABLE_FRACTION` of the target (the realised q is usually
+    well below the capacity, so this is the optimistic side of the prediction).
+    """
+    _, q_target, _ = error_control(p, cutoff=cutoff, q=q, pfer=pfer)
+    capacity = max(int(n_case) // 2 + int(n_control) // 2 - 1, 0)
+    return capacity >= REACHABLE_FRACTION * q_target, q_target, capacity
 
 
 def subsample_weights(y01: np.ndarray, w: np.ndarray, *, n_resamples: int, fraction: float,
@@ -111,15 +140,22 @@ class StabilityResult:
     probabilities: np.ndarray
     """(L, p) fraction of subsamples in which each feature is nonzero at each lambda."""
     max_probability: np.ndarray
-    """(p,) selection probability over the region ``lambdas[0..region_index]`` (a feature counts
-    as selected by a subsample when it enters that subsample's path within the region)."""
+    """(p,) selection probability: the maximum of ``probabilities`` over the region
+    ``lambdas[0..region_index]`` (Meinshausen & Bühlmann's definition); the table and the plot
+    show this number."""
+    max_probability_path: np.ndarray
+    """(L, p) running maximum of ``probabilities`` over ``lambdas[0..l]``: the selection
+    probability the region ending at ``l`` would give (row ``region_index`` is
+    ``max_probability``); what the stability plot draws."""
     selected: tuple[str, ...]
     """Features with ``max_probability >= cutoff``, strongest first."""
     cutoff: float
     q: float
-    """Average number of features a subsample selects over the region."""
+    """Realised q: the average number of features a subsample selects over the region (the
+    union of its selections at ``lambdas[0..region_index]``); the error bound uses it."""
     q_target: float
-    """The q the region was chosen for (the error bound uses the realised ``q``)."""
+    """The q the error control asked for (from cutoff and PFER); the region is the longest
+    prefix of the grid whose realised q stays at or below it."""
     pfer_bound: float
     """Meinshausen–Bühlmann bound on the expected number of false selections, ``q^2/((2 cutoff - 1) p)``."""
     region_index: int
@@ -132,6 +168,13 @@ class StabilityResult:
     n_selected_per_resample: np.ndarray
     """(n_resamples,) features each subsample selected over the region."""
     info: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def target_reachable(self) -> bool:
+        """Whether the realised q reached :data:`REACHABLE_FRACTION` of the target: when it did
+        not, the subsamples were too small for stability selection to select anything but by
+        chance (see the module docstring), and an empty stable set is no evidence."""
+        return self.q >= REACHABLE_FRACTION * self.q_target
 
     def to_frame(self) -> pd.DataFrame:
         """One row per feature with a nonzero selection probability, strongest first."""
@@ -235,14 +278,16 @@ def stability_selection(X: Any, y: Any, *, n_resamples: int = 100, sample_fracti
     ok = np.nonzero(mean_size <= q_target)[0]
     m = int(ok[-1]) if ok.size else 0
     selected_in_region = entry <= m
-    max_prob = selected_in_region.mean(axis=0)
+    running_max = np.maximum.accumulate(probabilities, axis=0)
+    max_prob = running_max[m].copy()
     q_real = float(mean_size[m])
     pfer_bound = q_real ** 2 / ((2 * cutoff - 1) * p)
     names = tuple(prob.feature_names) if prob.feature_names else tuple(f"x{j}" for j in range(p))
     order = np.argsort(-max_prob, kind="stable")
     chosen = tuple(names[j] for j in order if max_prob[j] >= cutoff)
     return StabilityResult(
-        lambdas=prob.lambdas, probabilities=probabilities, max_probability=max_prob, selected=chosen,
+        lambdas=prob.lambdas, probabilities=probabilities, max_probability=max_prob,
+        max_probability_path=running_max, selected=chosen,
         cutoff=cutoff, q=q_real, q_target=q_target, pfer_bound=pfer_bound, region_index=m,
         n_resamples=n_resamples, sample_fraction=sample_fraction,
         complementary_pairs=complementary_pairs, randomized_weakness=randomized_weakness,
