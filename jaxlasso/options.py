@@ -405,9 +405,10 @@ class SelectOptions(_Options):
     rule: Rule = _opt("rule", rule_name, "lambda.1se or lambda.min", flag="--rule", column="rule",
                       default=Rule(SELECT.rule), help="the lambda that gives the gene list")
     log: str = _opt("log", choice(LOG_MODES), "one of " + ", ".join(LOG_MODES), flag="--log", column="log",
-                    default=SELECT.log, help="log2(x+1): auto applies it when the data look like raw counts")
+                    default=SELECT.log, help="auto: raw counts get edgeR's log2-CPM (prior count 2), log-scale data are kept; "
+                         "yes: log2(x+1); no: no transform")
     cpm: bool = _opt("cpm", boolean, "true or false (also yes/no, 1/0)", flag="--cpm", column="cpm",
-                     default=SELECT.cpm, help="scale samples to counts per million before the log")
+                     default=SELECT.cpm, help="scale samples to counts per million, then log2(CPM+1) (plain CPM with --log no)")
     top_variance: float | int | None = _opt(
         "top_variance", optional(fraction_or_count),
         "a fraction in (0, 1] written with a point (0.25, 1.0) or a whole count >= 1 (2000)",

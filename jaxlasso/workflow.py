@@ -1,6 +1,6 @@
 """One entry point for the whole gene-selection workflow: :func:`select_features`.
 
-preprocess (count detection, log2(x + 1), constant genes, optional variance filter)
+preprocess (count detection, edgeR's log2-CPM for counts, constant genes, optional variance filter)
   -> cross-validated lasso (glmnet's rules)
   -> diagnosis with a label-permutation test
   -> when the lasso selects nothing or looks shaky: stability selection, a univariate ranking
