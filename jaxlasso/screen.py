@@ -121,8 +121,7 @@ def screen(datasets: Iterable[ScreenDataset] | Mapping[str, tuple], *,
         ``vmap``: stack each shape bucket and solve it in one call sharded over ``devices``
         (default with several devices or Dask); ``loop``: one dataset at a time, its CV folds
         still batched on an accelerator (default on a single device: datasets in lockstep wait for
-        the slowest -- on an H200, 10 Gaussian 200 x 20,000 datasets took 78 s stacked and 23 s
-        one after another; on a 2-core CPU stacking is slower too).
+        the slowest, so stacking only pays when several devices share the work).
     devices : list of jax devices, optional
         Devices to shard the dataset axis over (default: all local devices).
     dask : str, optional

@@ -60,19 +60,16 @@ class Problem(NamedTuple):
     X: Array
     """(n, p) design for the full-gradient (KKT) passes ``r @ X``: in the problem's dtype, or
     for a float64 problem solved lane by lane a float32 copy (its dtype then differs from
-    ``XT``'s). The float32 product reads half the bytes (0.31 vs 1.95 ms on 200 x 20,000, where
-    the float32 copy stays in cache; 3.5 vs 6.9 ms on 1000 x 20,000) and is certified instead of
-    trusted: the few features its error bound cannot clear are recomputed exactly from ``XT``
+    ``XT``'s). The float32 product reads half the bytes and is certified instead of trusted: the few features its error bound cannot clear are recomputed exactly from ``XT``
     (``path.kkt_pass``). Under ``vmap`` pass the exact design (the exact fallback would become a
     select that always runs). The API layer shifts columns by their unweighted means when an
     intercept is fitted (this changes nothing in the fit and avoids cancellation in the
     moments)."""
     XT: Array
     """(p, n) the design transposed (contiguous), in the problem's dtype: every exact column
-    value comes from it. A working set's columns are rows of it (gathering 768 columns of a
-    row-major 1000 x 20,000 ``X`` took 6.5 ms on the CPU, the same rows of ``XT`` 0.4 ms); the
-    lane's moments are ``XT @ w`` and a row sum of ``XT * XT * w`` (no ``X * X`` copy: 17.5 ms
-    on 1000 x 20,000 for both, as the two products on a stored square took)."""
+    value comes from it. A working set's columns are rows of it (contiguous reads, where the
+    columns of a row-major ``X`` are strided); the lane's moments are ``XT @ w`` and a row sum of
+    ``XT * XT * w`` (no stored ``X * X`` copy)."""
     colnorm: Array
     """(p,) column norms ``||x_j||_2`` (float64 problem dtype) for the error bound of a float32
     KKT pass; unused (zeros) when ``X`` is exact. A property of the design, computed once on the

@@ -12,11 +12,10 @@ batch once (``in_axes=None``) and is never sliced or copied per lane.
   their full-gradient passes become one ``R @ X`` product that reads ``X`` once for all lanes --
   the accelerator strategy. Every ``while_loop`` runs until its slowest lane is done.
 
-Measured on the 2-core CPU (ALL BCR/ABL, 11 lanes): the loop takes 1.2 s, ``vmap`` 2.3 s -- the
-batched loops' masking and lockstep cost more than the shared reads of ``X`` save when there is
-no parallel hardware to fill. Hence the host's default: loop on CPU; on accelerators vmap for
-small problems and a loop from 128 samples on (``jaxlasso._engine.default_lane_mode``: on an
-H100 a 10-fold CV of 1000 x 20k ran 7.7 s vmapped, 3.2 s looped; of 16 x 16k 0.50 vs 0.82 s).
+On a CPU the batched loops' masking and lockstep cost more than the shared reads of ``X`` save
+when there is no parallel hardware to fill, so the host loops there; on accelerators it vmaps
+small problems and loops large ones (``jaxlasso._engine.default_lane_mode``; the measurements
+behind the rule are in ``benchmarks/NOTES.md``).
 
 Early stop across lanes: the stop decision of the master lanes (``is_master``) ends every lane
 of the batch at the same lambda (cv.glmnet runs its folds on the full-data fit's possibly
