@@ -40,6 +40,7 @@ import pandas as pd
 from ._config import PATH
 from ._engine import report_status, solve_lanes
 from .folds import fold_weights, make_foldid
+from .lambdas import entry_lambdas, lambda_grid, lambda_max
 from .metrics import cv_statistics
 from .path import PreparedProblem
 from .results import CVResult
@@ -79,7 +80,8 @@ class PermutationTest:
     """``(1 + #{null >= observed}) / (B + 1)``."""
     n_permutations: int
     lambda_stride: int
-    """The test uses every ``lambda_stride``-th lambda of the CV grid (observed and permuted alike)."""
+    """The test's grid has about ``len(cv.lambdas) / lambda_stride`` lambdas (observed and permuted
+    alike; see :func:`permutation_test`)."""
     seconds: float
     n_repeats: int = 1
     """CV repeats behind every statistic, the observed one and each permuted one."""
@@ -150,13 +152,20 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
     """Refit the CV on ``n_permutations`` label permutations and compare CV improvements.
 
     The statistic is the CV deviance (or the CV's measure, sign-adjusted) gained over the
-    intercept-only model at the best lambda. Each permutation uses fresh stratified folds of
-    the same size and ``n_repeats`` repeats (default :func:`test_repeats` of the CV's repeats);
-    the observed statistic is computed on the CV's first ``n_repeats`` repeats, so observed and
-    permuted statistics come from the same pipeline and the p-value is exact. The grid is the
-    observed CV's grid thinned by ``lambda_stride`` (default: about 25 lambdas), for the
-    observed statistic as well. ``p = (1 + #{null >= observed}) / (B + 1)`` cannot go below
-    ``1 / (B + 1)``.
+    intercept-only end of the path at the best lambda. The observed labels and every permuted
+    label vector go through one function in one batch, so that under exchangeable labels the
+    observed statistic is one more draw of the null and ``p = (1 + #{null >= observed}) / (B + 1)``
+    is exact (it cannot go below ``1 / (B + 1)``):
+
+    * one lambda grid for all of them, from the largest lambda_max among the ``B + 1`` label
+      vectors down by the CV grid's ratio, with about ``len(cv.lambdas) / lambda_stride`` values
+      (default: about 25): a grid taken from the observed labels alone would start exactly where
+      the observed path leaves the intercept-only model and nowhere else;
+    * ``n_repeats`` repeats of stratified folds for each (default :func:`test_repeats` of the
+      CV's repeats): the observed labels use the CV's first repeats, each permutation as many
+      fresh ones.
+
+    The CV itself (its curve, lambda.min, the genes) is not changed by the test.
     """
     t0 = time.perf_counter()
     path = cv.path
@@ -166,8 +175,7 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
                            penalty_factor=path.penalty_factor, early_stop=False, tol=path.tol,
                            max_iter=PATH.max_iter, dtype=np.float64, check_classes=False)
     stride = lambda_stride or max(1, len(cv.lambdas) // 25)
-    sub = np.arange(0, len(cv.lambdas), stride)
-    lam = cv.lambdas[sub]
+    n_grid = len(range(0, len(cv.lambdas), stride))
     larger = cv.measure in ("auc", "auc_pooled")
     R = test_repeats(cv.n_repeats) if n_repeats is None else int(n_repeats)
     if not 1 <= R <= cv.n_repeats:
@@ -178,44 +186,35 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
         """How much the best lambda beats the intercept-only end of the path (>= 0 is better)."""
         return float(np.nanmax(curve) - curve[0]) if larger else float(curve[0] - np.nanmin(curve))
 
-    if R == cv.n_repeats:
-        observed = improvement(cv.cv_mean[sub])
-    elif cv.prevalidated_repeats is not None:
-        observed = improvement(cv_statistics(cv.measure, cv.grouped, prob.y, prob.w, cv.foldid[:R],
-                                             cv.prevalidated_repeats[:R][:, :, sub]).cv_mean)
-    else:
-        raise ValueError(f"the permutation test on {R} of the CV's {cv.n_repeats} repeats needs the CV's "
-                         f"held-out predictions; fit it with keep=True (got keep=False)")
     nfolds = cv.nfolds
     rng = np.random.default_rng([seed, 17])
-    ys, Ws, fids = [], [], []
-    for b in range(n_permutations):
-        yb = prob.y[rng.permutation(prob.n)]
-        fid = make_foldid(yb, prob.w, nfolds=nfolds, stratified=True, n_repeats=R, seed=seed + 1000 + b)
-        fids.append(fid)
-        ys.append(np.repeat(yb[None, :], R * nfolds, axis=0))
-        Ws.append(fold_weights(fid, prob.w))
+    labels = [prob.y] + [prob.y[rng.permutation(prob.n)] for _ in range(n_permutations)]
+    fids = [cv.foldid[:R]] + [make_foldid(yb, prob.w, nfolds=nfolds, stratified=True, n_repeats=R,
+                                          seed=seed + 1000 + b) for b, yb in enumerate(labels[1:])]
+    top = max(lambda_max(entry_lambdas(prob.X, yb, prob.w, prob.pf, fit_intercept=prob.fit_intercept,
+                                       standardize=prob.standardize), prob.l1_ratio) for yb in labels)
+    ratio = float(cv.lambdas[-1] / cv.lambdas[0]) if len(cv.lambdas) > 1 else 1.0
+    lam = lambda_grid(top, n_grid, ratio)
     lanes = R * nfolds
-    null = np.empty(n_permutations)
-    if n_permutations:
-        Y = np.concatenate(ys)
-        W = np.concatenate(Ws)
-        out = solve_lanes(prob.X, Y, W, prob.pf, prob.l1_ratio, lam, fit_intercept=prob.fit_intercept,
-                          standardize=prob.standardize, early_stop=False, keep_eta=True,
-                          is_master=np.zeros(len(W), bool), tol=prob.tol, max_iter=prob.max_iter,
-                          max_sweeps=PATH.max_sweeps, dtype=np.float64, mode=mode)
-        report_status(out.status, lam, what="permutation test")
-        for b in range(n_permutations):
-            fid = fids[b]
-            preval = np.empty((R, prob.n, len(lam)))
-            for r in range(R):
-                for f in range(nfolds):
-                    rows = fid[r] == f
-                    eta = out.eta[b * lanes + r * nfolds + f][:, rows].T
-                    preval[r][rows] = 0.5 * (1.0 + np.tanh(0.5 * eta))
-            null[b] = improvement(cv_statistics(cv.measure, cv.grouped, ys[b][0], prob.w, fid, preval).cv_mean)
+    Y = np.concatenate([np.repeat(yb[None, :], lanes, axis=0) for yb in labels])
+    W = np.concatenate([fold_weights(fid, prob.w) for fid in fids])
+    out = solve_lanes(prob.X, Y, W, prob.pf, prob.l1_ratio, lam, fit_intercept=prob.fit_intercept,
+                      standardize=prob.standardize, early_stop=False, keep_eta=True,
+                      is_master=np.zeros(len(W), bool), tol=prob.tol, max_iter=prob.max_iter,
+                      max_sweeps=PATH.max_sweeps, dtype=np.float64, mode=mode)
+    report_status(out.status, lam, what="permutation test")
+    stats = np.empty(len(labels))
+    for b, (yb, fid) in enumerate(zip(labels, fids)):
+        preval = np.empty((R, prob.n, len(lam)))
+        for r in range(R):
+            for f in range(nfolds):
+                rows = fid[r] == f
+                eta = out.eta[b * lanes + r * nfolds + f][:, rows].T
+                preval[r][rows] = 0.5 * (1.0 + np.tanh(0.5 * eta))
+        stats[b] = improvement(cv_statistics(cv.measure, cv.grouped, yb, prob.w, fid, preval).cv_mean)
+    observed, null = float(stats[0]), stats[1:]
     p_value = float((1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1))
-    return PermutationTest(float(observed), null, p_value, n_permutations, stride, time.perf_counter() - t0,
+    return PermutationTest(observed, null, p_value, n_permutations, stride, time.perf_counter() - t0,
                            n_repeats=R, nfolds=nfolds)
 
 

@@ -324,7 +324,7 @@ def _cv_section(report) -> str:
         a_min, a_1se = auc_at(imin), auc_at(i1se)
         rows[3:3] = [("pooled CV AUC at lambda.min", f"{_fmt(a_min[0], 3)} ± {_fmt(a_min[1], 2)}")]
         rows[7:7] = [("pooled CV AUC at lambda.1se", f"{_fmt(a_1se[0], 3)} ± {_fmt(a_1se[1], 2)}")]
-        rows.append(("intercept-only AUC", 0.5))
+        rows.append(("AUC without discrimination (chance)", 0.5))
     for name in ("nfolds", "n_repeats"):
         try:
             rows.append((name, getattr(cv, name)))
