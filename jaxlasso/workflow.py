@@ -203,8 +203,9 @@ def select_features(X: Any, y: Any, *, strategy: str = "auto", rule: str = "lamb
     y : labels (two levels; the case is the second in sorted order, as in glmnet).
     strategy : {"auto", "lasso", "full"}
         ``lasso``: preprocess, CV lasso and diagnosis only. ``auto``: also stability selection
-        and a univariate ranking when the lasso selects nothing at ``rule`` or the diagnosis
-        flags NO_SIGNAL / LAMBDA_RULE (plus a random forest when asked). ``full``: everything,
+        and a univariate ranking when the lasso selects nothing at ``rule``, signal is not
+        detected (or not tested) or the diagnosis flags LAMBDA_RULE (plus a random forest when
+        asked). ``full``: everything,
         including the honest "rank then lasso" comparison.
     rule : {"lambda_1se", "lambda_min"}
     log, cpm, top_variance : see :func:`jaxlasso.selection.filters.preprocess`.
