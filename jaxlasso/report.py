@@ -168,7 +168,8 @@ def _headline(report) -> tuple[str, str]:
     n = len(tuple(getattr(report, "selected", ()) or ()))
     signal = getattr(report, "signal_detected", None)
     rule = str(getattr(report, "rule", "")).replace("_", ".")
-    k_min = len(getattr(report, "lambda_min_coefficients", ()) or ())
+    at_min = getattr(report, "lambda_min_coefficients", None)
+    k_min = 0 if at_min is None else len(at_min)
     genes = f"{_plural(n, 'gene')} at {rule}" if n else f"no gene at {rule}"
     if not n and k_min and rule != "lambda.min":
         genes += f" ({k_min} exploratory at lambda.min)"

@@ -29,8 +29,8 @@ from . import _validation as V
 from ._version import __version__
 from .cv import cv_logistic_path
 from .diagnose import ALPHA, N_PERMUTATIONS, Diagnosis, diagnose
-from .metrics import cv_statistics
 from .exceptions import FewObservationsWarning
+from .metrics import cv_statistics
 from .results import CVResult
 from .selection.filters import PreprocessReport, preprocess
 
@@ -145,7 +145,8 @@ class SelectionReport:
         if table.empty:
             return table.reset_index()
         table["lasso_selected"] = table.index.isin(self.selected)
-        # Lasso genes first (largest |coefficient|), then by stability, then univariate rank.
+        # Lasso genes first (largest |coefficient|), then lambda.min's, then by stability, then
+        # univariate rank.
         keys = pd.DataFrame({
             "coef": -table["coefficient"].abs().fillna(0.0),
             "lmin": -table["lambda_min"].abs().fillna(0.0) if "lambda_min" in table else 0.0,
