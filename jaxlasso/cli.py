@@ -319,10 +319,15 @@ def planted_recovery(report, planted) -> dict:
     return out
 
 
+_RECOVERY_LABELS = {"lasso_lambda_1se": "lasso at lambda.1se", "lasso_lambda_min": "lasso at lambda.min",
+                    "stability_selected": "stability selection", "univariate_top20": "univariate top 20",
+                    "boruta_confirmed": "Boruta confirmed", "random_forest_top20": "random forest top 20"}
+
+
 def recovery_line(recovery: dict) -> str:
-    """One line: "lasso_lambda_1se 0/0, lasso_lambda_min 5/7, ..." (planted / listed)."""
-    parts = [f"{k.replace('_', ' ')}: {v['planted']} of {v['genes']}" for k, v in recovery.items()
-             if isinstance(v, dict)]
+    """One line: "lasso at lambda.min: 5 planted of 7 genes; ..." for each list."""
+    parts = [f"{_RECOVERY_LABELS.get(k, k)}: {v['planted']} planted of {v['genes']}"
+             for k, v in recovery.items() if isinstance(v, dict)]
     return (f"planted genes recovered ({recovery['n_planted']} planted): " + "; ".join(parts)
             if recovery["n_planted"] else "nothing was planted (--null): " + "; ".join(parts))
 
@@ -345,7 +350,6 @@ def display_summary(summary: dict) -> dict[str, str]:
         "cross-validation": f"{cv['nfolds']} folds x {cv['n_repeats']} repeat(s), measure {cv['measure']}"
                             f"{'' if cv['grouped'] else ' (ungrouped SE)'}; lambda.min = {cv['lambda_min']:.4g},"
                             f" lambda.1se = {cv['lambda_1se']:.4g}",
-        "gene list": summary["gene_list"],
         "command": " ".join(summary["command_line"]),
         "seed": str(summary["seed"]),
     }

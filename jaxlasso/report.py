@@ -173,12 +173,14 @@ def _headline(report) -> tuple[str, str]:
     genes = f"{_plural(n, 'gene')} at {rule}" if n else f"no gene at {rule}"
     if not n and k_min and rule != "lambda.min":
         genes += f" ({k_min} exploratory at lambda.min)"
+    p = getattr(report, "permutation_p", None)
+    ptxt = f" (permutation p = {_fmt(p, 2)})" if p is not None else ""
     if signal is True:
-        return ("ok" if n else "caution"), f"Predictive signal detected — {genes}"
+        return ("ok" if n else "caution"), f"Predictive signal detected{ptxt} — {genes}"
     if signal is False:
         n_samples = _n_samples(report)
         with_n = f" with n = {n_samples}" if n_samples else ""
-        return "none", f"No predictive signal detectable{with_n} — {genes}"
+        return "none", f"No predictive signal detectable{with_n}{ptxt} — {genes}"
     return "caution", f"Signal not tested — {genes}"
 
 

@@ -295,6 +295,7 @@ def test_render_html_escapes_every_input_string():
     assert "<script" not in page.lower()
     assert "<b>" not in page and CONTROL not in page
     assert "No predictive signal detectable — no gene at lambda.1se (1 exploratory at lambda.min)" in page
+    # (no permutation_p on this report: the headline quotes none)
     assert page.count(html.escape(MALICIOUS, quote=True)) >= 12
     assert 'class="finding critical"' in page and 'class="finding info"' in page  # unknown severity
     assert page.count('<img src="data:image/png;base64,') == 1
