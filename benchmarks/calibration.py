@@ -71,8 +71,8 @@ def one_run(X: pd.DataFrame, y: np.ndarray, *, seed: int, n_permutations: int, a
 
 def plan(kind: str, runs: int, seed: int) -> list[tuple[str, int, int]]:
     """(dataset, n, run seed) for each run: datasets and sizes cycle so every pair is used."""
-    sets = NULL_SETS if kind == "null" else POWER_SETS
-    sizes = SIZES if kind == "null" else (16, 24, 32)
+    sets = NULL_SETS if kind == "permuted" else POWER_SETS
+    sizes = SIZES if kind == "permuted" else (16, 24, 32)
     pairs = []
     for name in sets:
         d = np.load(DATA / f"{name}.npz")
@@ -100,14 +100,15 @@ def main(argv=None) -> int:
     cache: dict[str, tuple[pd.DataFrame, np.ndarray]] = {}
     rows = []
     out = Path(args.out)
-    for kind, runs in (("null", args.null_runs), ("power", args.power_runs)):
-        for name, n, seed in plan(kind, runs, args.seed + (0 if kind == "null" else 100_000)):
+    # Kinds are "permuted" and "real" (not "null": pandas reads that word back as a missing value).
+    for kind, runs in (("permuted", args.null_runs), ("real", args.power_runs)):
+        for name, n, seed in plan(kind, runs, args.seed + (0 if kind == "permuted" else 100_000)):
             if name not in cache:
                 cache[name] = load(name, args.genes)
             X, y = cache[name]
             rng = np.random.default_rng([seed, n])
             idx = subsample(y, n, rng)
-            ys = y[idx] if kind == "power" else rng.permutation(y[idx])
+            ys = y[idx] if kind == "real" else rng.permutation(y[idx])
             res = one_run(X.iloc[idx].reset_index(drop=True), ys, seed=seed, n_permutations=args.permutations,
                           alpha=args.alpha, n_repeats=args.repeats)
             rows.append({"kind": kind, "dataset": name, "n": n, "n_case": int(ys.sum()), "genes": X.shape[1],
@@ -124,7 +125,7 @@ def summary(frame: pd.DataFrame, args) -> str:
     lines = [f"B = {args.permutations}, alpha = {args.alpha}, genes = {args.genes or 'all'}, "
              f"repeats = {args.repeats or 'default rule'}", "",
              "| runs | kind | rule | rate | binomial SE |", "|---|---|---|---|---|"]
-    for kind in ("null", "power"):
+    for kind in ("permuted", "real"):
         sub = frame[frame["kind"] == kind]
         if sub.empty:
             continue
