@@ -198,3 +198,22 @@ def test_false_signal_rate_is_calibrated(shared_data):
     assert detected.mean() <= bound, f"false-signal rate {detected.mean():.3f} > {bound:.3f}"
     old = np.array([r[1] or r[2] < 0.05 for r in runs])
     assert old.mean() > bound  # the contrast that makes this test able to fail
+
+
+# --- the report: a critical finding stays next to the verdict ---------------------------------
+def test_critical_finding_is_named_next_to_the_verdict():
+    from jaxlasso import report as jreport
+    from jaxlasso.simulate import simulate_rnaseq
+
+    sim = simulate_rnaseq(n_genes=300, seed=0)
+    y = pd.Series(pd.Categorical(sim.y, categories=["control", "case"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rep = select_features(sim.counts, y, strategy="lasso", log="no", n_permutations=0, seed=0, n_repeats=1)
+    finding = rep.diagnosis.get("UNLOGGED_COUNTS")
+    assert finding is not None and finding.severity == "critical"
+    page = jreport.render_html(rep)
+    box = page[page.index('id="verdict"'):page.index('id="diagnosis"')]
+    assert "Signal not tested" in box and "<code>UNLOGGED_COUNTS</code>" in box
+    assert finding.message not in box  # named, not repeated: the diagnosis below holds the text
+    assert finding.message in page
