@@ -280,6 +280,8 @@ def build_summary(report, *, inputs: dict, argv: list[str], classes_info: dict) 
         "rule": report.rule.replace("_", "."),
         "lambda": report.lambda_,
         "verdict": report.verdict,
+        "critical_findings": [f.code for f in report.diagnosis.findings if f.severity == "critical"
+                              and f.code != "NO_SIGNAL"],
         "signal_detected": report.signal_detected,
         "permutation_p": report.permutation_p,
         "signal_test": signal_test,

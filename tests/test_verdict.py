@@ -217,3 +217,7 @@ def test_critical_finding_is_named_next_to_the_verdict():
     assert "Signal not tested" in box and "<code>UNLOGGED_COUNTS</code>" in box
     assert finding.message not in box  # named, not repeated: the diagnosis below holds the text
     assert finding.message in page
+    from jaxlasso.cli import build_summary
+
+    summary = build_summary(rep, inputs={}, argv=[], classes_info={})
+    assert summary["critical_findings"] == ["UNLOGGED_COUNTS"] and summary["signal_detected"] is None
