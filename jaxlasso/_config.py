@@ -81,8 +81,12 @@ class SelectDefaults:
     """glmnet's conservative choice; ``lambda_min`` keeps more genes and more false ones."""
     log: str = "auto"
     cpm: bool = False
-    n_permutations: int = 50
-    """Label permutations of the NO_SIGNAL test: resolution 1/51, enough to reject at 5%."""
+    n_permutations: int = 99
+    """Label permutations of the test behind "signal detected": p can reach 1 / (B + 1) = 0.01."""
+    alpha: float = 0.05
+    """Level of that test."""
+    n_repeats: int | None = None
+    """Repeated CV: None = 10 repeats below 100 samples, else 1 (``workflow.default_repeats``)."""
     stability_resamples: int = 100
     """Subsamples of stability selection when it runs and no number is given."""
     rank_then_lasso_top: int = 30
@@ -97,6 +101,7 @@ class ScreenDefaults:
 
     strategy: str = "lasso"
     n_permutations: int = 0
+    n_repeats: int = 1
 
 
 @dataclass(frozen=True)

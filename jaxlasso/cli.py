@@ -149,6 +149,7 @@ def _add_method_options(p: argparse.ArgumentParser, defaults: SelectOptions) -> 
     _add(g, SelectOptions, "forest", defaults, flag_only=True)
     _add(g, SelectOptions, "boruta", defaults, flag_only=True)
     _add(g, SelectOptions, "n_permutations", defaults, metavar="N")
+    _add(g, SelectOptions, "alpha", defaults, metavar="P")
     g = p.add_argument_group("run")
     _add(g, SelectOptions, "seed", defaults, metavar="N")
     _add(g, SelectOptions, "dtype", defaults, metavar="{" + ",".join(DTYPES) + "}")
@@ -305,6 +306,21 @@ def build_summary(report, *, inputs: dict, argv: list[str], classes_info: dict) 
                                       "honest_cv": r.honest_cv, "intercept_only_cv": r.null_cv,
                                       "leaky_selected": list(r.leaky_selected)}
     perm = report.diagnosis.permutation
+    best, se, null = report.cv_error
+    auc_min = report.auc_at(cv.index_min)
+    auc_rule = report.auc_at(cv.index_1se if report.rule == "lambda_1se" else cv.index_min)
+    signal_test = {
+        "signal_detected": report.signal_detected, "alpha": report.alpha,
+        "test": "label permutation of the whole cross-validated lasso; signal detected when p <= alpha",
+        "permutation_p": report.permutation_p, "n_permutations": report.n_permutations,
+        "p_resolution": report.p_resolution, "test_repeats": None if perm is None else perm.n_repeats,
+        "measure": cv.measure, "cv_at_lambda_min": best, "cv_se_at_lambda_min": se, "cv_intercept_only": null,
+        "cv_gain_beyond_1se": bool((null - best if cv.measure not in ("auc", "auc_pooled") else best - null) > se),
+    }
+    extra = {}
+    planted = inputs.get("planted_de_genes")
+    if planted is not None:
+        extra["demo_recovery"] = planted_recovery(report, planted)
     return _jsonable({
         "schema": SUMMARY_SCHEMA,
         "jaxlasso_version": __version__,
@@ -320,20 +336,74 @@ def build_summary(report, *, inputs: dict, argv: list[str], classes_info: dict) 
                "lambda_min": cv.lambda_min, "lambda_1se": cv.lambda_1se, "index_min": cv.index_min,
                "index_1se": cv.index_1se, "cv_at_lambda_min": cv.cv_mean[cv.index_min],
                "cv_sd_at_lambda_min": cv.cv_sd[cv.index_min], "cv_intercept_only": cv.cv_mean[0],
-               "n_lambdas": len(cv.lambdas)},
+               "n_lambdas": len(cv.lambdas),
+               "auc_pooled_at_lambda_min": None if auc_min is None else auc_min[0],
+               "auc_pooled_se_at_lambda_min": None if auc_min is None else auc_min[1],
+               "auc_pooled_at_rule": None if auc_rule is None else auc_rule[0],
+               "auc_pooled_se_at_rule": None if auc_rule is None else auc_rule[1]},
         "rule": report.rule.replace("_", "."),
         "lambda": report.lambda_,
         "verdict": report.verdict,
-        "validated": report.validated,
-        "no_signal": report.diagnosis.no_signal,
-        "permutation_p": None if perm is None else perm.p_value,
+        "critical_findings": [f.code for f in report.diagnosis.findings if f.severity == "critical"
+                              and f.code != "NO_SIGNAL"],
+        "signal_detected": report.signal_detected,
+        "permutation_p": report.permutation_p,
+        "signal_test": signal_test,
+        "gene_list": report.gene_list_description,
         "selected": selected,
+        "lambda_min_exploratory": [{"feature": f, "coefficient": float(c)}
+                                   for f, c in report.lambda_min_coefficients.items()]
+        if report.rule != "lambda_min" else [],
+        **extra,
         "diagnosis": [f.as_dict() for f in report.diagnosis.findings],
         "methods": methods,
         "versions": {"jaxlasso": __version__, "jax": jax.__version__, "numpy": np.__version__,
                      "pandas": pd.__version__, "python": platform.python_version()},
         "timings": {k: v for k, v in report.timings.items() if isinstance(v, float)},
     })
+
+
+def planted_recovery(report, planted) -> dict:
+    """How many of a simulation's planted genes each list holds (the demo knows the truth)."""
+    truth = set(planted)
+
+    def count(genes) -> dict:
+        genes = list(genes)
+        return {"genes": len(genes), "planted": sum(g in truth for g in genes)}
+
+    out = {"n_planted": len(truth), f"lasso_{report.rule}": count(report.selected),
+           "lasso_lambda_min": count(report.lambda_min_coefficients.index)}
+    if report.stability is not None:
+        out["stability_selected"] = count(report.stability.selected)
+    if report.univariate is not None:
+        out["univariate_top20"] = count(report.univariate.to_frame().nsmallest(20, "rank")["feature"])
+    if report.boruta is not None:
+        br = report.boruta.to_frame()
+        out["boruta_confirmed"] = count(br.loc[br["decision"] == "confirmed", "feature"])
+    if report.forest is not None:
+        out["random_forest_top20"] = count(report.forest.to_frame().nsmallest(20, "rank")["feature"])
+    return out
+
+
+_RECOVERY_LABELS = {"lasso_lambda_1se": "lasso at lambda.1se", "lasso_lambda_min": "lasso at lambda.min",
+                    "stability_selected": "stability selection", "univariate_top20": "univariate top 20",
+                    "boruta_confirmed": "Boruta confirmed", "random_forest_top20": "random forest top 20"}
+
+
+def recovery_line(recovery: dict) -> str:
+    """One line: "lasso at lambda.min: 5 planted of 7 genes; ..." for each list."""
+    parts = [f"{_RECOVERY_LABELS.get(k, k)}: {v['planted']} planted of {v['genes']}"
+             for k, v in recovery.items() if isinstance(v, dict)]
+    return (f"planted genes recovered ({recovery['n_planted']} planted): " + "; ".join(parts)
+            if recovery["n_planted"] else "nothing was planted (--null): " + "; ".join(parts))
+
+
+def gene_list_line(report) -> str:
+    """The CLI's last line: the lasso's genes with what was (and was not) tested."""
+    k = len(report.selected)
+    genes = ": " + ", ".join(report.selected[:20]) + (" ..." if k > 20 else "") if k else ""
+    count = "no gene" if k == 0 else f"{k} gene{'s' if k != 1 else ''}"
+    return f"{count} {report.gene_list_description}{genes}"
 
 
 def display_summary(summary: dict) -> dict[str, str]:
@@ -349,6 +419,8 @@ def display_summary(summary: dict) -> dict[str, str]:
         "command": " ".join(summary["command_line"]),
         "seed": str(summary["seed"]),
     }
+    if "demo_recovery" in summary:
+        shown["simulation truth"] = recovery_line(summary["demo_recovery"])
     missing = inp.get("missing_in_sheet", []) + inp.get("missing_in_matrix", [])
     if missing:
         shown["samples left out"] = ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")
@@ -445,9 +517,8 @@ def _run_selection(X: pd.DataFrame, y: pd.Series, args, *, inputs: dict, classes
         print(json.dumps(summary, indent=2, sort_keys=True))
     elif not args.quiet:
         print(report.verdict)
-        if report.selected:
-            print("genes: " + ", ".join(report.selected[:20]) + (" ..." if len(report.selected) > 20 else ""))
         print(f"outputs: {out}/ (report.html, summary.json, selected.tsv, ...)")
+        print(gene_list_line(report))
     return EXIT_OK
 
 
@@ -485,14 +556,14 @@ def cmd_demo(args, argv, progress) -> int:
     y = pd.Series(pd.Categorical(sim.y, categories=["control", "case"]), index=sim.y.index, name="group")
     inputs = {"expression": "simulated (jaxlasso.simulate.simulate_rnaseq)", "null": demo.null,
               "n_samples": int(sim.counts.shape[0]), "n_features": int(sim.counts.shape[1]),
-              "n_true_de_genes": len(sim.de_genes)}
+              "n_true_de_genes": len(sim.de_genes), "planted_de_genes": list(sim.de_genes)}
     classes_info = {"case": "case", "control": "control", "case_reason": "simulated",
                     "n_case": int((y == "case").sum()), "n_control": int((y == "control").sum())}
     code = _run_selection(sim.counts, y, args, inputs=inputs, classes_info=classes_info, argv=argv,
                           progress=progress)
     if code == EXIT_OK and not args.quiet and not args.json:
-        print(f"(the simulation planted {len(sim.de_genes)} differentially expressed genes"
-              f"{'' if not demo.null else '; --null planted none'})")
+        summary = json.loads((Path(args.out) / "summary.json").read_text())
+        print(f"simulation truth: {recovery_line(summary['demo_recovery'])}")
     return code
 
 

@@ -9,17 +9,25 @@ findings, each with a stable ``code``, a ``severity``, a plain-language ``messag
 ``UNLOGGED_COUNTS`` raw counts were fitted without a log transform
 ``CONSTANT_GENES``  features that do not vary were dropped
 ``LAMBDA_RULE``     lambda.min keeps genes while lambda.1se keeps none
+``LAMBDA_MIN_AT_EDGE`` the CV minimum sits at the smallest lambda of the grid
 ``SEPARABLE``       the training data become perfectly separable early in the path
 ``STABILITY_UNREACHABLE`` the half-samples are too small for stability selection to reach its
                     target q: it is not recommended, and an empty stable set is no evidence
-``NO_SIGNAL``       no predictive signal: the best CV deviance is within one SE of the
-                    intercept-only model *and* a label-permutation test gives p >= 0.05
-``SIGNAL``          the CV curve beats the intercept-only model beyond one SE or the
-                    permutation test is significant (reported so the verdict is explicit)
+``SIGNAL``          the label-permutation test rejects at level ``alpha``: predictive signal detected
+``NO_SIGNAL``       the permutation test does not reject: no predictive signal *detectable* with
+                    these samples by this test (which is not evidence that there is none)
+``NOT_TESTED``      no permutation test was run, so signal was neither detected nor ruled out
+
+One decision, one test: "signal detected" means that the label-permutation test of the whole
+cross-validation pipeline gives ``p <= alpha`` (default 0.05). Its size is exact under
+exchangeable labels (``(1 + #{null >= observed}) / (B + 1)`` with the observed statistic computed
+by the same pipeline as the null ones); the comparison of the CV gain with one standard error is
+shown beside it as evidence and never decides (it is not a test: on permuted labels it claims
+signal far more often than 5%).
 
 The permutation test refits the whole cross-validation on ``B`` label permutations; all
-permutations x folds are lanes of one batched kernel call (each lane has its own ``y`` and fold
-weights, and all share ``X``).
+permutations x repeats x folds are lanes of one batched kernel call (each lane has its own ``y``
+and fold weights, and all share ``X``).
 """
 
 from __future__ import annotations
@@ -32,9 +40,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._config import PATH
+from ._config import PATH, SELECT
 from ._engine import report_status, solve_lanes
 from .folds import fold_weights, make_foldid
+from .lambdas import entry_lambdas, lambda_grid, lambda_max
 from .metrics import cv_statistics
 from .path import PreparedProblem
 from .results import CVResult
@@ -55,6 +64,13 @@ class Finding:
                 "evidence": self.evidence, "action": self.action}
 
 
+ALPHA = SELECT.alpha
+"""Default level of the permutation test behind "signal detected"."""
+
+N_PERMUTATIONS = SELECT.n_permutations
+"""Default number of label permutations: the smallest p-value is 1 / (B + 1) = 0.01."""
+
+
 @dataclass(frozen=True)
 class PermutationTest:
     """Label-permutation test of the CV improvement over the intercept-only model."""
@@ -67,16 +83,33 @@ class PermutationTest:
     """``(1 + #{null >= observed}) / (B + 1)``."""
     n_permutations: int
     lambda_stride: int
-    """The test uses every ``lambda_stride``-th lambda of the CV grid (observed and permuted alike)."""
+    """The test's grid has about ``len(cv.lambdas) / lambda_stride`` lambdas (observed and permuted
+    alike; see :func:`permutation_test`)."""
     seconds: float
+    n_repeats: int = 1
+    """CV repeats behind every statistic, the observed one and each permuted one."""
+    nfolds: int = 0
+
+    @property
+    def resolution(self) -> float:
+        """The smallest p-value the test can give, ``1 / (B + 1)``."""
+        return 1.0 / (self.n_permutations + 1)
 
 
 @dataclass(frozen=True)
 class Diagnosis:
     findings: tuple[Finding, ...]
-    no_signal: bool
+    signal_detected: bool | None
+    """True when the permutation test rejects at ``alpha``, False when it does not, None when
+    no test was run (signal not tested)."""
     permutation: PermutationTest | None = None
+    alpha: float = ALPHA
     info: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def no_signal(self) -> bool:
+        """The test ran and did not reject (no signal *detectable* with these samples)."""
+        return self.signal_detected is False
 
     def codes(self) -> list[str]:
         return [f.code for f in self.findings]
@@ -99,15 +132,43 @@ def _fmt_evidence(ev: dict) -> str:
     return "; ".join(parts)
 
 
-def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = 50, seed: int = 0,
+def test_repeats(cv_repeats: int) -> int:
+    """CV repeats inside the permutation test for a CV of ``cv_repeats`` repeats.
+
+    The observed statistic must come from the same pipeline as the permuted ones, so both use
+    ``min(cv_repeats, TEST_REPEATS)`` repeats: the observed statistic is computed on the CV's
+    first repeats (lambda.min, lambda.1se and the gene list still use them all), each permutation
+    on as many fresh repeats. A permutation costs ``repeats x nfolds`` lanes, so the test of
+    10 repeats would cost 10 times that of one; more repeats make the statistic less noisy and
+    the test more powerful at that cost (``diagnose(test_repeats=...)``).
+    """
+    return int(min(cv_repeats, TEST_REPEATS))
+
+
+TEST_REPEATS = 1
+"""At most this many CV repeats per permutation (see :func:`test_repeats`)."""
+
+
+def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PERMUTATIONS, seed: int = 0,
                      lambda_stride: int | None = None, sample_weight: Any = None,
-                     mode: str | None = None) -> PermutationTest:
+                     mode: str | None = None, n_repeats: int | None = None) -> PermutationTest:
     """Refit the CV on ``n_permutations`` label permutations and compare CV improvements.
 
     The statistic is the CV deviance (or the CV's measure, sign-adjusted) gained over the
-    intercept-only model at the best lambda. Each permutation uses fresh stratified folds of
-    the same size; the grid is the observed CV's grid thinned by ``lambda_stride`` (default:
-    about 25 lambdas), for the observed statistic as well.
+    intercept-only end of the path at the best lambda. The observed labels and every permuted
+    label vector go through one function in one batch, so that under exchangeable labels the
+    observed statistic is one more draw of the null and ``p = (1 + #{null >= observed}) / (B + 1)``
+    is exact (it cannot go below ``1 / (B + 1)``):
+
+    * one lambda grid for all of them, from the largest lambda_max among the ``B + 1`` label
+      vectors down by the CV grid's ratio, with about ``len(cv.lambdas) / lambda_stride`` values
+      (default: about 25): a grid taken from the observed labels alone would start exactly where
+      the observed path leaves the intercept-only model and nowhere else;
+    * ``n_repeats`` repeats of stratified folds for each (default :func:`test_repeats` of the
+      CV's repeats): the observed labels use the CV's first repeats, each permutation as many
+      fresh ones.
+
+    The CV itself (its curve, lambda.min, the genes) is not changed by the test.
     """
     t0 = time.perf_counter()
     path = cv.path
@@ -117,42 +178,47 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = 50, 
                            penalty_factor=path.penalty_factor, early_stop=False, tol=path.tol,
                            max_iter=PATH.max_iter, dtype=np.float64, check_classes=False)
     stride = lambda_stride or max(1, len(cv.lambdas) // 25)
-    sub = np.arange(0, len(cv.lambdas), stride)
-    lam = cv.lambdas[sub]
+    n_grid = len(range(0, len(cv.lambdas), stride))
     larger = cv.measure in ("auc", "auc_pooled")
+    R = test_repeats(cv.n_repeats) if n_repeats is None else int(n_repeats)
+    if not 1 <= R <= cv.n_repeats:
+        raise ValueError(f"n_repeats must be between 1 and the CV's {cv.n_repeats} repeats "
+                         f"(got n_repeats={n_repeats})")
 
     def improvement(curve):
         """How much the best lambda beats the intercept-only end of the path (>= 0 is better)."""
         return float(np.nanmax(curve) - curve[0]) if larger else float(curve[0] - np.nanmin(curve))
 
-    observed = improvement(cv.cv_mean[sub])
     nfolds = cv.nfolds
     rng = np.random.default_rng([seed, 17])
-    ys, Ws, fids = [], [], []
-    for b in range(n_permutations):
-        yb = prob.y[rng.permutation(prob.n)]
-        fid = make_foldid(yb, prob.w, nfolds=nfolds, stratified=True, n_repeats=1, seed=seed + 1000 + b)
-        fids.append(fid)
-        ys.append(np.repeat(yb[None, :], nfolds, axis=0))
-        Ws.append(fold_weights(fid, prob.w))
-    Y = np.concatenate(ys)
-    W = np.concatenate(Ws)
+    labels = [prob.y] + [prob.y[rng.permutation(prob.n)] for _ in range(n_permutations)]
+    fids = [cv.foldid[:R]] + [make_foldid(yb, prob.w, nfolds=nfolds, stratified=True, n_repeats=R,
+                                          seed=seed + 1000 + b) for b, yb in enumerate(labels[1:])]
+    top = max(lambda_max(entry_lambdas(prob.X, yb, prob.w, prob.pf, fit_intercept=prob.fit_intercept,
+                                       standardize=prob.standardize), prob.l1_ratio) for yb in labels)
+    ratio = float(cv.lambdas[-1] / cv.lambdas[0]) if len(cv.lambdas) > 1 else 1.0
+    lam = lambda_grid(top, n_grid, ratio)
+    lanes = R * nfolds
+    Y = np.concatenate([np.repeat(yb[None, :], lanes, axis=0) for yb in labels])
+    W = np.concatenate([fold_weights(fid, prob.w) for fid in fids])
     out = solve_lanes(prob.X, Y, W, prob.pf, prob.l1_ratio, lam, fit_intercept=prob.fit_intercept,
                       standardize=prob.standardize, early_stop=False, keep_eta=True,
                       is_master=np.zeros(len(W), bool), tol=prob.tol, max_iter=prob.max_iter,
                       max_sweeps=PATH.max_sweeps, dtype=np.float64, mode=mode)
     report_status(out.status, lam, what="permutation test")
-    null = np.empty(n_permutations)
-    for b in range(n_permutations):
-        fid = fids[b]
-        preval = np.empty((1, prob.n, len(lam)))
-        for f in range(nfolds):
-            rows = fid[0] == f
-            eta = out.eta[b * nfolds + f][:, rows].T
-            preval[0][rows] = 0.5 * (1.0 + np.tanh(0.5 * eta))
-        null[b] = improvement(cv_statistics(cv.measure, cv.grouped, ys[b][0], prob.w, fid, preval).cv_mean)
+    stats = np.empty(len(labels))
+    for b, (yb, fid) in enumerate(zip(labels, fids)):
+        preval = np.empty((R, prob.n, len(lam)))
+        for r in range(R):
+            for f in range(nfolds):
+                rows = fid[r] == f
+                eta = out.eta[b * lanes + r * nfolds + f][:, rows].T
+                preval[r][rows] = 0.5 * (1.0 + np.tanh(0.5 * eta))
+        stats[b] = improvement(cv_statistics(cv.measure, cv.grouped, yb, prob.w, fid, preval).cv_mean)
+    observed, null = float(stats[0]), stats[1:]
     p_value = float((1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1))
-    return PermutationTest(float(observed), null, p_value, n_permutations, stride, time.perf_counter() - t0)
+    return PermutationTest(observed, null, p_value, n_permutations, stride, time.perf_counter() - t0,
+                           n_repeats=R, nfolds=nfolds)
 
 
 def _stability_outlook(n_case: int, n_ctrl: int, p: int) -> tuple[bool, Finding | None]:
@@ -183,14 +249,21 @@ def _stability_outlook(n_case: int, n_ctrl: int, p: int) -> tuple[bool, Finding 
         f"samples in all.")
 
 
-def diagnose(X: Any, y: Any, cv: CVResult, *, preprocess_report=None, n_permutations: int = 50,
-             seed: int = 0, sample_weight: Any = None, mode: str | None = None) -> Diagnosis:
+def diagnose(X: Any, y: Any, cv: CVResult, *, preprocess_report=None, n_permutations: int = N_PERMUTATIONS,
+             alpha: float = ALPHA, seed: int = 0, sample_weight: Any = None, mode: str | None = None,
+             test_repeats: int | None = None) -> Diagnosis:
     """Findings about a cross-validated lasso fit: see the module docstring for the codes.
 
-    ``X`` and ``y`` must be what ``cv`` was fitted on (after preprocessing). Set
-    ``n_permutations=0`` to skip the permutation test (NO_SIGNAL then rests on the CV curve
-    alone and says so).
+    ``X`` and ``y`` must be what ``cv`` was fitted on (after preprocessing). "Signal detected"
+    is the permutation test's ``p <= alpha`` and nothing else. ``n_permutations=0`` skips the
+    test: ``signal_detected`` is then None and a NOT_TESTED finding says so.
+    ``test_repeats``: CV repeats per permutation (default :func:`test_repeats`).
     """
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a level in (0, 1), e.g. 0.05 (got alpha={alpha!r})")
+    if isinstance(n_permutations, bool) or not isinstance(n_permutations, (int, np.integer)) or n_permutations < 0:
+        raise ValueError(f"n_permutations must be a whole number >= 0 (0 = no test) "
+                         f"(got n_permutations={n_permutations!r})")
     path = cv.path
     n = len(np.asarray(y))
     y01 = (pd.Series(np.asarray(y)) == path.classes[1]).to_numpy()
@@ -222,7 +295,10 @@ def diagnose(X: Any, y: Any, cv: CVResult, *, preprocess_report=None, n_permutat
             f"The smaller class has {minority} samples (< 8): glmnet's 'dangerous ground'. "
             f"Folds hold one or two of them, so held-out deviance and lambda choices vary a lot.",
             {"n_case": n_case, "n_control": n_ctrl},
-            "Use stratified, repeated CV (n_repeats >= 5) and report the spread; avoid per-fold AUC."))
+            (f"This run averaged {cv.n_repeats} CV repeats; report the spread and avoid per-fold AUC."
+             if cv.n_repeats >= 5 else
+             "Use stratified, repeated CV (n_repeats >= 5, the default below 100 samples) and report "
+             "the spread; avoid per-fold AUC.")))
     if preprocess_report is not None:
         chk = preprocess_report.counts
         if chk.looks_like_counts and not preprocess_report.log_applied:
@@ -255,9 +331,20 @@ def diagnose(X: Any, y: Any, cv: CVResult, *, preprocess_report=None, n_permutat
             f"within one standard error of the intercept-only end of the path.",
             {"lambda_min": cv.lambda_min, "lambda_1se": cv.lambda_1se, "genes_at_lambda_min": k_min,
              "cv_at_lambda_min": best, "cv_intercept_only": null_cv, "se_at_lambda_min": se},
-            "Do not read lambda.min's genes as validated: check them with "
-            + ("stability selection and " if stab_ok else "")
-            + "the permutation test below; lambda.1se is the conservative answer."))
+            "lambda.min's genes are listed as exploratory (column lambda_min of selected.tsv): "
+            "hypotheses to check on independent samples"
+            + ("; stability selection can check them" if stab_ok else "")
+            + "; lambda.1se is the conservative answer."))
+    if cv.index_min == len(cv.lambdas) - 1 and len(cv.lambdas) > 1:
+        findings.append(Finding(
+            "LAMBDA_MIN_AT_EDGE", "warning",
+            f"The CV minimum is at the smallest lambda of the grid (lambda = {cv.lambda_min:.4g}, "
+            f"{int(cv.n_nonzero[cv.index_min])} genes): the curve may still fall beyond it, so "
+            f"lambda.min is a bound, not a minimum.",
+            {"lambda_min": cv.lambda_min, "index_min": int(cv.index_min), "n_lambdas": len(cv.lambdas),
+             "smallest_lambda": float(cv.lambdas[-1])},
+            "Extend the grid (a smaller lambda_min_ratio, or early_stop=False) and re-run; with "
+            "p >> n a minimum at the grid's end often means the fit interpolates the training data."))
     dr = path.deviance_ratio
     sat = np.nonzero(dr > 0.99)[0]
     if sat.size and sat[0] < len(dr) - 1:
@@ -272,38 +359,45 @@ def diagnose(X: Any, y: Any, cv: CVResult, *, preprocess_report=None, n_permutat
 
     perm = None
     if n_permutations:
-        perm = permutation_test(X, y, cv, n_permutations=n_permutations, seed=seed,
-                                sample_weight=sample_weight, mode=mode)
-    within_se = gain <= se
-    no_signal = within_se and (perm is None or perm.p_value >= 0.05)
+        perm = permutation_test(X, y, cv, n_permutations=int(n_permutations), seed=seed,
+                                sample_weight=sample_weight, mode=mode, n_repeats=test_repeats)
+    signal = None if perm is None else bool(perm.p_value <= alpha)
+    cvtxt = (f"cross-validated {cv.measure} {best:.3f} ± {se:.3f} (1 SE) at lambda.min vs {null_cv:.3f} "
+             f"for the intercept-only model")
+    se_txt = (f"the CV gain {gain:.3f} is {'more' if gain > se else 'less'} than 1 SE ({se:.3f}); "
+              f"shown as evidence, it does not decide")
     evidence = {"cv_intercept_only": null_cv, "cv_best": best, "gain": gain, "se_at_best": se,
-                "measure": cv.measure}
+                "measure": cv.measure, "alpha": alpha}
     if perm is not None:
-        evidence.update({"permutation_p": perm.p_value, "n_permutations": perm.n_permutations})
-    if no_signal:
-        how = (f"and a label-permutation test gives p = {perm.p_value:.2f}" if perm is not None
-               else "(no permutation test was run)")
-        findings.append(Finding(
-            "NO_SIGNAL", "critical",
-            f"The data show no predictive signal: the best cross-validated {cv.measure} "
-            f"({best:.3f}) is within one standard error ({se:.3f}) of the intercept-only model "
-            f"({null_cv:.3f}) {how}. Forcing genes out of this data -- a smaller lambda, the top "
-            f"30 of a random forest -- yields noise, not markers.",
-            evidence,
-            "Report that no predictive signal was found. More samples, a cleaner contrast, or "
-            "prior knowledge (penalty factors, a pre-specified gene set) are the ways forward."))
-    else:
-        reason = []
-        if not within_se:
-            reason.append(f"the best CV {cv.measure} beats the intercept-only model by {gain:.3f} "
-                          f"(> 1 SE = {se:.3f})")
-        if perm is not None and perm.p_value < 0.05:
-            reason.append(f"the permutation test gives p = {perm.p_value:.3f}")
+        evidence.update({"permutation_p": perm.p_value, "n_permutations": perm.n_permutations,
+                         "p_resolution": perm.resolution, "test_repeats": perm.n_repeats})
+        ptxt = (f"the label-permutation test of the cross-validated lasso gives p = {perm.p_value:.3g} "
+                f"(B = {perm.n_permutations} permutations, smallest possible p = {perm.resolution:.2g})")
+    if signal is True:
         findings.append(Finding(
             "SIGNAL", "info",
-            "There is evidence of predictive signal: " + " and ".join(reason) + ".",
+            f"Predictive signal detected: {ptxt} <= alpha = {alpha:g}; {cvtxt}; {se_txt}.",
             evidence,
-            "Report the CV error with its SE; check the stability of the selected genes."))
+            "Report the CV error with its SE and the permutation p; the test is about prediction: "
+            "the selected genes' identities still need independent validation."))
+    elif signal is False:
+        findings.append(Finding(
+            "NO_SIGNAL", "critical",
+            f"No predictive signal detectable with n = {n} by this test: {ptxt}, above alpha = "
+            f"{alpha:g}; {cvtxt}; {se_txt}. This is not evidence that the outcome has no molecular "
+            f"correlate: a modest signal can go undetected with {minority} samples in the smaller class.",
+            evidence,
+            "Treat every gene list here as exploratory (lambda.min's genes and the rankings are "
+            "hypotheses, not markers). More samples, a cleaner contrast, or prior knowledge (penalty "
+            "factors, a pre-specified gene set) give the test more power."))
+    else:
+        findings.append(Finding(
+            "NOT_TESTED", "warning",
+            f"Signal was not tested (no label permutations were run): {cvtxt}; {se_txt}. The 1-SE "
+            f"comparison is not a calibrated test.",
+            evidence,
+            f"Re-run with permutations (e.g. {N_PERMUTATIONS}, so that p can reach 0.01) to test "
+            f"for predictive signal."))
     order = {"critical": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: order[f.severity])
-    return Diagnosis(tuple(findings), bool(no_signal), perm)
+    return Diagnosis(tuple(findings), signal, perm, float(alpha))

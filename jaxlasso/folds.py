@@ -40,7 +40,11 @@ def make_foldid(y01: np.ndarray, w: np.ndarray, *, nfolds: int, stratified: bool
     """(n_repeats, n) fold labels in ``0..nfolds-1``.
 
     Stratified: within each class the samples are shuffled and dealt to folds in turn, the
-    dealing continuing across classes so fold sizes differ by at most one. Random: glmnet's
+    dealing continuing across classes so fold sizes differ by at most one. The classes are
+    dealt in the order of their first sample (the class of row 0 first), never in the order of
+    their codes, so the folds depend only on the partition of the samples into two groups:
+    calling the other class the case gives the same folds, hence the same genes with negated
+    coefficients. Random: glmnet's
     ``sample(rep(seq(nfolds), length = n))``. Repeat ``r`` uses the generator
     ``numpy.random.default_rng([seed, r])``, so repeats are independent and reproducible.
     Zero-weight rows get a fold too (they hold no weight anywhere).
@@ -50,10 +54,12 @@ def make_foldid(y01: np.ndarray, w: np.ndarray, *, nfolds: int, stratified: bool
         raise ValueError(f"nfolds cannot exceed the number of samples; use nfolds <= {n} "
                          f"(got nfolds={nfolds}, n_samples={n})")
     out = np.empty((n_repeats, n), dtype=np.int64)
+    # The class holding row 0 is dealt first: an order that a relabelling of the classes keeps.
+    classes = (y01[0], 1.0 - y01[0]) if n else ()
     for r in range(n_repeats):
         rng = np.random.default_rng([seed, r])
         if stratified:
-            order = np.concatenate([rng.permutation(np.nonzero(y01 == c)[0]) for c in (1.0, 0.0)])
+            order = np.concatenate([rng.permutation(np.nonzero(y01 == c)[0]) for c in classes])
             out[r, order] = np.arange(n) % nfolds
         else:
             out[r] = rng.permutation(np.resize(np.arange(nfolds), n))

@@ -383,8 +383,10 @@ class CVOptions(_Options):
     nfolds: int | None = _opt("nfolds", optional(integer(2)), "a whole number >= 2, or auto",
                               flag="--nfolds", column="nfolds",
                               help=f"CV folds; default: {CV.nfolds}, or the size of the smaller class when smaller")
-    n_repeats: int = _opt("n_repeats", integer(1), "a whole number >= 1", flag="--repeats", column="n_repeats",
-                          default=CV.n_repeats, help="repeated CV: average the curves of N fold assignments")
+    n_repeats: int | None = _opt("n_repeats", optional(integer(1)), "a whole number >= 1, or auto",
+                                 flag="--repeats", column="n_repeats", default=SELECT.n_repeats,
+                                 help="repeated CV: average the curves of N fold assignments; default: 10 below "
+                                      "100 samples, else 1")
     measure: str = _opt("measure", choice(MEASURES), "one of " + ", ".join(MEASURES), flag="--measure",
                         column="measure", default=CV.measure, help="CV measure (glmnet's type.measure)")
     seed: int = _opt("seed", integer(0, SEED_MAX), f"a whole number from 0 to {SEED_MAX}", flag="--seed",
@@ -416,7 +418,11 @@ class SelectOptions(_Options):
         help="keep the most variable genes (e.g. 0.25 or 2000); unsupervised, so no leakage; default: all")
     n_permutations: int = _opt("n_permutations", integer(0), "a whole number >= 0 (0 = off)",
                                flag="--permutations", column="permutations", default=SELECT.n_permutations,
-                               help="label permutations for the no-signal test (0 = off)")
+                               help="label permutations of the test that decides 'signal detected' (p can "
+                                    "reach 1/(N+1); 0 = not tested)")
+    alpha: float = _opt("alpha", real(0.0, 1.0, lo_open=True), "a number in (0, 1]", flag="--signal-level",
+                        default=SELECT.alpha,
+                        help="level of that test: signal is detected when the permutation p <= this")
     stability: int | None = _opt(
         "stability", optional(stability_count),
         "0 (off) or a number of subsamples >= 2 (they come in complementary pairs; an odd number is "
@@ -439,7 +445,8 @@ class SelectOptions(_Options):
     @classmethod
     def for_screen(cls) -> SelectOptions:
         """The defaults of a screen (:data:`jaxlasso._config.SCREEN`)."""
-        return cls(strategy=SCREEN.strategy, n_permutations=SCREEN.n_permutations)
+        return cls(strategy=SCREEN.strategy, n_permutations=SCREEN.n_permutations,
+                   cv=CVOptions(n_repeats=SCREEN.n_repeats))
 
     @property
     def seed(self) -> int:
@@ -466,10 +473,10 @@ class SelectOptions(_Options):
 
 
 SELECT_KEYWORDS = ("strategy", "rule", "log", "cpm", "top_variance", "l1_ratio", "nfolds", "n_repeats", "measure",
-                   "n_permutations", "stability", "forest", "boruta", "rank_then_lasso_top", "seed", "dtype")
+                   "n_permutations", "alpha", "stability", "forest", "boruta", "rank_then_lasso_top", "seed", "dtype")
 """The options :func:`jaxlasso.select_features` takes as keywords."""
 
-REPORT_KEYWORDS = ("strategy", "rule", "n_permutations", "stability", "forest", "boruta", "rank_then_lasso_top",
+REPORT_KEYWORDS = ("strategy", "rule", "n_permutations", "alpha", "stability", "forest", "boruta", "rank_then_lasso_top",
                    "seed", "dtype")
 """The options :func:`jaxlasso.workflow.report_from_cv` takes as keywords."""
 

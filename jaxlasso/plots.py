@@ -194,7 +194,8 @@ def cv_figure(cv) -> Figure:
     """The cross-validation curve, as R's ``plot(cv.glmnet)``.
 
     Red dots: the mean held-out measure at each lambda with +/- 1 SE error bars; dotted
-    vertical lines at log(lambda.min) and log(lambda.1se); the top axis shows the number of
+    vertical lines at log(lambda.min) and log(lambda.1se); a dashed horizontal line at the
+    intercept-only model's CV value (the first lambda); the top axis shows the number of
     nonzero coefficients of the full-data fit; the y label is the measure's name.
     """
     from .metrics import NAMES
@@ -207,6 +208,10 @@ def cv_figure(cv) -> Figure:
     ax.errorbar(x, mean, yerr=sd, fmt="none", ecolor="darkgrey", elinewidth=1.0, capsize=2.0,
                 gid="cv-errorbars")
     ax.scatter(x, mean, color="red", s=14, zorder=3, gid="cv-mean")
+    # The first lambda (lambda_max) keeps no gene: its CV value is the intercept-only level, the
+    # line any signal has to beat.
+    ax.axhline(float(mean[0]), color="tab:blue", ls="--", lw=1.0, label="intercept-only",
+               gid="intercept-only")
     ax.axvline(math.log(cv.lambda_min), color="black", ls=":", lw=1.0, label="lambda.min",
                gid="lambda.min")
     ax.axvline(math.log(cv.lambda_1se), color="black", ls=":", lw=1.0, label="lambda.1se",
@@ -221,6 +226,7 @@ def cv_figure(cv) -> Figure:
     step = max(1, int(math.ceil(L / 12)))
     at = np.arange(0, L, step)
     _top_df_axis(ax, x, np.asarray(cv.n_nonzero)[at], at=x[at])
+    ax.legend(handles=[h for h in ax.get_lines() if h.get_gid() == "intercept-only"], fontsize=8, loc="best")
     fig.subplots_adjust(left=0.12, right=0.97, top=0.88, bottom=0.11)
     return fig
 

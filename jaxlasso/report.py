@@ -31,7 +31,8 @@ MAX_TABLE_ROWS = 50
 
 FIGURE_CAPTIONS = {
     "path": "Lasso coefficient paths against log(lambda) (top axis: number of nonzero coefficients).",
-    "cv": "Cross-validation curve: mean held-out measure ± 1 SE; dotted lines at lambda.min and lambda.1se.",
+    "cv": "Cross-validation curve: mean held-out measure ± 1 SE; dotted lines at lambda.min and lambda.1se; "
+          "dashed line: the intercept-only model.",
     "coefficients": "Coefficients of the lasso's selected genes at the chosen rule.",
     "stability": "Stability paths: the largest selection probability over subsamples from the start "
                  "of the path, drawn over the lambda region of the error control (shaded); each curve "
@@ -55,6 +56,7 @@ h2 { font-size: 1.25em; margin: 32px 0 10px; border-bottom: 1px solid #dde1e6; p
 .verdict { border-radius: 8px; padding: 18px 22px; margin: 8px 0 20px; border: 2px solid; }
 .verdict .headline { font-size: 1.7em; font-weight: 700; margin: 0 0 6px; }
 .verdict p { margin: 6px 0; font-size: 1.05em; }
+.verdict .critical-findings { color: #8e1b1b; }
 .verdict.ok { background: #e9f6ec; border-color: #2e7d32; }
 .verdict.caution { background: #fff6e5; border-color: #e08a00; }
 .verdict.none { background: #fdecea; border-color: #c62828; }
@@ -162,21 +164,42 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _headline(report) -> tuple[str, str]:
+    """(css class, headline): the decision first, then what the lasso's list holds."""
+    n = len(tuple(getattr(report, "selected", ()) or ()))
+    signal = getattr(report, "signal_detected", None)
+    rule = str(getattr(report, "rule", "")).replace("_", ".")
+    at_min = getattr(report, "lambda_min_coefficients", None)
+    k_min = 0 if at_min is None else len(at_min)
+    genes = f"{_plural(n, 'gene')} at {rule}" if n else f"no gene at {rule}"
+    if not n and k_min and rule != "lambda.min":
+        genes += f" ({k_min} exploratory at lambda.min)"
+    p = getattr(report, "permutation_p", None)
+    ptxt = f" (permutation p = {_fmt(p, 2)})" if p is not None else ""
+    if signal is True:
+        return ("ok" if n else "caution"), f"Predictive signal detected{ptxt} — {genes}"
+    if signal is False:
+        n_samples = _n_samples(report)
+        with_n = f" with n = {n_samples}" if n_samples else ""
+        return "none", f"No predictive signal detectable{with_n}{ptxt} — {genes}"
+    return "caution", f"Signal not tested — {genes}"
+
+
+def _n_samples(report) -> int | None:
+    X = getattr(report, "X", None)
+    return None if X is None or not hasattr(X, "shape") else int(X.shape[0])
+
+
 def _verdict_section(report, summary: Mapping | None) -> str:
-    selected = tuple(getattr(report, "selected", ()) or ())
-    n = len(selected)
-    validated = bool(getattr(report, "validated", False))
+    cls, headline = _headline(report)
     diagnosis = getattr(report, "diagnosis", None)
     findings = tuple(getattr(diagnosis, "findings", ()) or ())
-    if n and validated:
-        cls, headline = "ok", f"{_plural(n, 'gene')} selected"
-    elif n:
-        cls, headline = "caution", f"{_plural(n, 'gene')} selected — not validated"
-    else:
-        cls, headline = "none", "No gene selected — here is why"
     parts = [f'<section class="verdict {cls}" id="verdict">',
              f'<div class="headline">{_e(headline)}</div>',
              f"<p>{_e(getattr(report, 'verdict', ''))}</p>"]
+    description = getattr(report, "gene_list_description", None)
+    if description:
+        parts.append(f'<p class="gene-list">Gene list: {_e(description)}.</p>')
     classes = getattr(report, "classes", None)
     if classes is not None and len(classes) == 2:
         rule = str(getattr(report, "rule", "")).replace("_", ".")
@@ -184,13 +207,13 @@ def _verdict_section(report, summary: Mapping | None) -> str:
         parts.append(f"<p>Positive coefficients raise the probability of <strong>{_e(classes[1])}</strong> "
                      f"(vs <strong>{_e(classes[0])}</strong>); rule {_e(rule)}"
                      + (f", lambda = {_e(_fmt(lam))}" if lam is not None else "") + ".</p>")
-    if not (n and validated):
-        why = [f for f in findings if getattr(f, "severity", "") in ("critical", "warning")
-               or getattr(f, "code", "") == "NO_SIGNAL"]
-        if why:
-            parts.append("<p>Why (details in the diagnosis below):</p><ul>")
-            parts += [f"<li><code>{_e(f.code)}</code>: {_e(f.message)}</li>" for f in why]
-            parts.append("</ul>")
+    # Critical findings stay next to the verdict (by name: the diagnosis below holds their text).
+    critical = [f for f in findings if getattr(f, "severity", "") == "critical"
+                and getattr(f, "code", "") != "NO_SIGNAL"]
+    if critical:
+        links = ", ".join(f"<code>{_e(f.code)}</code>" for f in critical)
+        parts.append(f'<p class="critical-findings"><strong>Critical:</strong> {links} '
+                     "(see the diagnosis below).</p>")
     parts.append("</section>")
     if summary:
         parts.append('<section id="summary"><h2>Run summary</h2>')
@@ -229,9 +252,13 @@ def _findings_section(report) -> str:
         parts.append("</div>")
     perm = getattr(diagnosis, "permutation", None)
     if perm is not None:
-        parts.append(f'<p class="note">Label-permutation test: observed statistic {_e(_fmt(perm.statistic))}, '
-                     f"p = {_e(_fmt(perm.p_value, 3))} over {_e(len(np.asarray(perm.null_statistics)))} "
-                     "permutations.</p>")
+        B = len(np.asarray(perm.null_statistics))
+        alpha = getattr(diagnosis, "alpha", None)
+        parts.append(f'<p class="note">Label-permutation test of the whole cross-validated lasso: observed '
+                     f"statistic {_e(_fmt(perm.statistic))}, p = {_e(_fmt(perm.p_value, 3))} over {_e(B)} "
+                     f"permutations (the smallest p it can give is 1/(B+1) = {_e(_fmt(1.0 / (B + 1), 2))}"
+                     + (f"; signal is detected when p ≤ {_e(_fmt(alpha))}" if alpha is not None else "")
+                     + ").</p>")
     parts.append("</section>")
     return "".join(parts)
 
@@ -263,6 +290,16 @@ def _genes_section(report) -> str:
             frame["raises P of"] = [classes[1] if v > 0 else classes[0] for v in frame["coefficient"]]
         parts.append(_table(frame))
         parts.append('<p class="note">Coefficients on the scale of the preprocessed data, largest |coefficient| first.</p>')
+    at_min = getattr(report, "lambda_min_coefficients", None)
+    if rule != "lambda.min" and at_min is not None and len(at_min) and set(at_min.index) != set(coefs.index):
+        frame = pd.DataFrame({"feature": [str(i) for i in at_min.index],
+                              "lambda_min coefficient": at_min.to_numpy(dtype=float)})
+        frame["also at " + rule] = [str(i) in set(map(str, coefs.index)) for i in at_min.index]
+        parts.append(f'<h3 id="lambda-min-genes">Exploratory: the {_plural(len(at_min), "gene")} at lambda.min</h3>')
+        parts.append(_table(frame))
+        parts.append('<p class="note">Exploratory: lambda.min keeps more genes than the conservative rule; '
+                     "they are hypotheses for independent samples, not validated markers "
+                     "(column <code>lambda_min</code> of selected.tsv).</p>")
     parts.append("</section>")
     return "".join(parts)
 
@@ -286,6 +323,12 @@ def _cv_section(report) -> str:
         ("intercept-only CV", cv.cv_mean[0]),
         ("lambdas", len(cv.lambdas)),
     ]
+    auc_at = getattr(report, "auc_at", None)
+    if callable(auc_at) and auc_at(imin) is not None:
+        a_min, a_1se = auc_at(imin), auc_at(i1se)
+        rows[3:3] = [("pooled CV AUC at lambda.min", f"{_fmt(a_min[0], 3)} ± {_fmt(a_min[1], 2)}")]
+        rows[7:7] = [("pooled CV AUC at lambda.1se", f"{_fmt(a_1se[0], 3)} ± {_fmt(a_1se[1], 2)}")]
+        rows.append(("AUC without discrimination (chance)", 0.5))
     for name in ("nfolds", "n_repeats"):
         try:
             rows.append((name, getattr(cv, name)))
@@ -348,8 +391,9 @@ def _methods_glance(report) -> list[str]:
 
 def _comparison_section(report) -> str:
     parts = ['<section id="methods"><h2>Method comparison</h2>',
-             '<p class="note">Only the cross-validated lasso, with a diagnosis that finds signal, is a '
-             "validated selection; every other column is an exploratory ranking.</p>"]
+             '<p class="note">The lasso\'s genes are selected at the chosen rule with prediction tested by '
+             "cross-validation (gene identities not validated); lambda.min's genes and every ranking are "
+             "exploratory.</p>"]
     glance = _methods_glance(report)
     if glance:
         parts.append("<ul>" + "".join(f"<li>{_e(t)}</li>" for t in glance) + "</ul>")

@@ -37,8 +37,10 @@ from .selection.filters import preprocess
 from .workflow import SelectionReport, report_from_cv
 
 SCREEN_COLUMNS = ["name", "status", "error", "n_samples", "n_features", "n_case", "n_control", "lambda_min",
-                  "lambda_1se", "n_selected", "cv_best", "cv_sd_at_best", "cv_intercept_only", "no_signal",
-                  "verdict"]
+                  "lambda_1se", "n_selected", "cv_best", "cv_sd_at_best", "cv_intercept_only", "signal_detected",
+                  "permutation_p", "n_permutations", "verdict"]
+"""``signal_detected`` is empty when the dataset ran without permutations (the screen's default:
+signal not tested), else whether the label-permutation test rejected at the report's alpha."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,8 @@ def row_from_report(name: str, rep: SelectionReport, y01: np.ndarray) -> dict:
         "n_control": int(np.sum(y01 == 0)), "lambda_min": cv.lambda_min, "lambda_1se": cv.lambda_1se,
         "n_selected": len(rep.selected), "cv_best": float(cv.cv_mean[cv.index_min]),
         "cv_sd_at_best": float(cv.cv_sd[cv.index_min]), "cv_intercept_only": float(cv.cv_mean[0]),
-        "no_signal": bool(rep.diagnosis.no_signal), "verdict": rep.verdict,
+        "signal_detected": rep.signal_detected, "permutation_p": rep.permutation_p,
+        "n_permutations": rep.n_permutations, "verdict": rep.verdict,
     }
 
 

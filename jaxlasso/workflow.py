@@ -8,8 +8,10 @@ preprocess (count detection, edgeR's log2-CPM for counts, constant genes, option
      "rank then lasso" comparison
 
 Each method keeps its own genes, scores and (where one exists) honest error estimate side by
-side. Only the cross-validated lasso at the chosen rule, with a diagnosis that finds signal,
-is presented as a validated selection; every other list is labelled exploratory.
+side. One decision is announced: "signal detected" when the label-permutation test of the whole
+CV pipeline rejects at ``alpha``. The lasso's list is described for what was tested -- "selected
+by the lasso at <rule>; prediction tested by cross-validation; gene identities not validated" --
+and every other list (lambda.min's genes when the rule keeps fewer, the rankings) is exploratory.
 """
 
 from __future__ import annotations
@@ -27,11 +29,26 @@ from . import _validation as V
 from ._config import CV, PATH, SELECT
 from ._version import __version__
 from .cv import cv_logistic_path
-from .diagnose import Diagnosis, diagnose
+from .diagnose import ALPHA, N_PERMUTATIONS, Diagnosis, diagnose
 from .exceptions import FewObservationsWarning
+from .metrics import cv_statistics
 from .options import Rule, SelectOptions
 from .results import CVResult
 from .selection.filters import PreprocessReport, preprocess
+
+SMALL_STUDY = 100
+"""Below this many samples ``n_repeats=None`` means 10 CV repeats (one split is too noisy there)."""
+
+
+def default_repeats(n_samples: int) -> int:
+    """``n_repeats=None``: 10 repeated stratified CVs below :data:`SMALL_STUDY` samples, else 1."""
+    return 10 if n_samples < SMALL_STUDY else 1
+
+
+def describe_gene_list(rule: str) -> str:
+    """What the lasso's list is and what was tested: the same words in every output."""
+    return (f"selected by the lasso at {Rule.parse(rule).glmnet}; prediction tested by cross-validation; "
+            f"gene identities not validated")
 
 
 @dataclass(frozen=True)
@@ -39,9 +56,20 @@ class SelectionReport:
     """Everything :func:`select_features` found, method by method."""
 
     verdict: str
-    """One sentence: how many genes were selected and whether the evidence supports them."""
-    validated: bool
-    """True when the lasso selected genes *and* the diagnosis found predictive signal."""
+    """Two or three sentences: whether predictive signal was detected (and by what test), the
+    gene list with what was tested, and the CV evidence."""
+    signal_detected: bool | None
+    """The label-permutation test rejected at ``alpha`` (True), did not (False), or did not run
+    (None: signal not tested)."""
+    permutation_p: float | None
+    """The test's p-value, ``(1 + #{null >= observed}) / (B + 1)``; None when not tested."""
+    n_permutations: int
+    """B, the number of label permutations (0: no test)."""
+    alpha: float
+    """The level of the test."""
+    gene_list_description: str
+    """"selected by the lasso at <rule>; prediction tested by cross-validation; gene identities
+    not validated"."""
     selected: tuple[str, ...]
     """The lasso's genes at ``rule`` (largest |coefficient| first); may be empty."""
     coefficients: pd.Series
@@ -63,12 +91,39 @@ class SelectionReport:
     rank_then_lasso: Any = None
     seed: int = 0
     timings: dict = field(default_factory=dict, compare=False)
+    lambda_min_coefficients: pd.Series = field(default_factory=lambda: pd.Series(dtype=float), repr=False)
+    """Nonzero coefficients at lambda.min (exploratory when the rule is lambda.1se)."""
+    cv_auc: np.ndarray | None = field(default=None, repr=False)
+    """(L,) AUC of the pooled pre-validated predictions at each lambda (mean over repeats), or
+    None when the held-out predictions were not kept."""
+    cv_auc_se: np.ndarray | None = field(default=None, repr=False)
+    """(L,) its standard error (Hanley & McNeil), averaged over repeats."""
+
+    @property
+    def p_resolution(self) -> float | None:
+        """The smallest p-value the test could give, ``1 / (B + 1)``; None when not tested."""
+        return None if not self.n_permutations else 1.0 / (self.n_permutations + 1)
+
+    @property
+    def cv_error(self) -> tuple[float, float, float]:
+        """(CV measure at lambda.min, its SE, the intercept-only CV measure)."""
+        cv = self.cv
+        return float(cv.cv_mean[cv.index_min]), float(cv.cv_sd[cv.index_min]), float(cv.cv_mean[0])
+
+    def auc_at(self, index: int) -> tuple[float, float] | None:
+        """(pooled CV AUC, SE) at lambda index ``index``; None when not computed."""
+        if self.cv_auc is None:
+            return None
+        return float(self.cv_auc[index]), float(self.cv_auc_se[index])
 
     def table(self) -> pd.DataFrame:
         """One row per gene that any method ranked highly, one column block per method."""
         frames = []
         coef = self.coefficients.rename("coefficient")
         frames.append(coef)
+        if self.rule != "lambda_min" and len(self.lambda_min_coefficients):
+            # Exploratory: lambda.min's genes, listed even when the rule keeps none.
+            frames.append(self.lambda_min_coefficients.rename("lambda_min"))
         if self.stability is not None:
             st = self.stability.to_frame().set_index("feature")
             frames.append(st["selection_probability"])
@@ -91,13 +146,15 @@ class SelectionReport:
         if table.empty:
             return table.reset_index()
         table["lasso_selected"] = table.index.isin(self.selected)
-        # Lasso genes first (largest |coefficient|), then by stability, then univariate rank.
+        # Lasso genes first (largest |coefficient|), then lambda.min's, then by stability, then
+        # univariate rank.
         keys = pd.DataFrame({
             "coef": -table["coefficient"].abs().fillna(0.0),
+            "lmin": -table["lambda_min"].abs().fillna(0.0) if "lambda_min" in table else 0.0,
             "stab": -table["selection_probability"].fillna(0.0) if "selection_probability" in table else 0.0,
             "uni": table["univariate_rank"].fillna(np.inf) if "univariate_rank" in table else 0.0,
         }, index=table.index)
-        order = keys.sort_values(["coef", "stab", "uni"], kind="stable").index
+        order = keys.sort_values(["coef", "lmin", "stab", "uni"], kind="stable").index
         return table.loc[order].reset_index()
 
     def to_frame(self) -> pd.DataFrame:
@@ -108,26 +165,35 @@ def _genes(k: int) -> str:
     return f"{k} gene" if k == 1 else f"{k} genes"
 
 
-def _verdict(selected, label: str, cv: CVResult, diag: Diagnosis) -> tuple[str, bool]:
+def _verdict(selected, rule: Rule, cv: CVResult, diag: Diagnosis, n: int, auc: tuple[float, float] | None,
+             k_min: int) -> str:
+    """The verdict in words: the decision, the gene list with what was tested, the CV evidence."""
+    label = rule.glmnet
     best, se, null = cv.cv_mean[cv.index_min], cv.cv_sd[cv.index_min], cv.cv_mean[0]
     perm = diag.permutation
-    ptxt = f", permutation p = {perm.p_value:.3g}" if perm is not None else ""
-    cvtxt = f"CV {cv.measure} {best:.3f} ± {se:.3f} vs {null:.3f} for the intercept-only model{ptxt}"
-    if diag.no_signal:
-        if selected:
-            return (f"{_genes(len(selected))} at {label}, but NOT validated: the data show no predictive "
-                    f"signal ({cvtxt}).", False)
-        return f"No gene selected: the data show no predictive signal ({cvtxt}).", False
+    cvtxt = f"CV {cv.measure} {best:.3f} ± {se:.3f} at lambda.min vs {null:.3f} intercept-only"
+    if auc is not None:
+        cvtxt += f"; pooled CV AUC {auc[0]:.2f} ± {auc[1]:.2f}"
+    if diag.signal_detected is None:
+        decision = "Signal not tested (no label permutations were run)."
+    else:
+        ptxt = (f"label-permutation p = {perm.p_value:.3g} with B = {perm.n_permutations} "
+                f"(resolution {perm.resolution:.2g}), alpha = {diag.alpha:g}")
+        decision = (f"Predictive signal detected ({ptxt})." if diag.signal_detected else
+                    f"No predictive signal detectable with n = {n} by this test ({ptxt}).")
     if selected:
-        return f"{_genes(len(selected))} selected at {label} ({cvtxt}).", True
-    return (f"No gene selected at {label}, although the CV curve shows some signal ({cvtxt}); "
-            f"see the diagnosis and the exploratory rankings.", False)
+        genes = f"{_genes(len(selected))} {describe_gene_list(rule)}."
+    elif k_min and rule != "lambda_min":
+        genes = (f"No gene at {label}; lambda.min keeps {_genes(k_min)}, listed as exploratory.")
+    else:
+        genes = f"No gene selected at {label}."
+    return f"{decision} {genes} ({cvtxt}.)"
 
 
 def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: str = SELECT.rule,
                     log: str = SELECT.log, cpm: bool = SELECT.cpm, top_variance: float | int | None = None,
-                    l1_ratio: float = PATH.l1_ratio, nfolds: int | None = None, n_repeats: int = CV.n_repeats,
-                    measure: str = CV.measure, n_permutations: int = SELECT.n_permutations,
+                    l1_ratio: float = PATH.l1_ratio, nfolds: int | None = None, n_repeats: int | None = None,
+                    measure: str = CV.measure, n_permutations: int = N_PERMUTATIONS, alpha: float = ALPHA,
                     stability: int | None = None, forest: bool | None = None, boruta: bool = False,
                     rank_then_lasso_top: int = SELECT.rank_then_lasso_top, seed: int = CV.seed,
                     dtype: Any = np.float64, progress=None) -> SelectionReport:
@@ -139,14 +205,22 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
     y : labels (two levels; the case is the second in sorted order, as in glmnet).
     strategy : {"auto", "lasso", "full"}
         ``lasso``: preprocess, CV lasso and diagnosis only. ``auto``: also stability selection
-        and a univariate ranking when the lasso selects nothing at ``rule`` or the diagnosis
-        flags NO_SIGNAL / LAMBDA_RULE (plus a random forest when asked). ``full``: everything,
+        and a univariate ranking when the lasso selects nothing at ``rule``, signal is not
+        detected (or not tested) or the diagnosis flags LAMBDA_RULE (plus a random forest when
+        asked). ``full``: everything,
         including the honest "rank then lasso" comparison.
     rule : {"lambda_1se", "lambda_min"} (``lambda.1se`` / ``lambda.min`` also accepted)
     log, cpm, top_variance : see :func:`jaxlasso.selection.filters.preprocess`.
-    nfolds, n_repeats, measure, l1_ratio : passed to :func:`jaxlasso.cv_logistic_path`.
+    nfolds, measure, l1_ratio : passed to :func:`jaxlasso.cv_logistic_path`.
+    n_repeats : int, optional
+        Repeated stratified CV (curves averaged). Default None: 10 repeats below 100 samples,
+        else 1 (:func:`default_repeats`): with few samples one fold assignment moves lambda.min
+        and the gene list.
     n_permutations : int
-        Label permutations for the NO_SIGNAL test (0 to skip).
+        B, the label permutations of the test that decides "signal detected" (default 99, so
+        p can reach 1 / (B + 1) = 0.01; 0 skips the test and the verdict says "not tested").
+    alpha : float
+        Level of that test: signal is detected when ``p <= alpha``.
     stability : int, optional
         Number of stability-selection subsamples (default 100 when it runs; 0 disables it; a
         number >= 2 runs it with every strategy; an odd number is rounded up to an even one).
@@ -165,8 +239,9 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
     """
     opts = SelectOptions.from_mapping(dict(
         strategy=strategy, rule=rule, log=log, cpm=cpm, top_variance=top_variance, l1_ratio=l1_ratio,
-        nfolds=nfolds, n_repeats=n_repeats, measure=measure, n_permutations=n_permutations, stability=stability,
-        forest=forest, boruta=boruta, rank_then_lasso_top=rank_then_lasso_top, seed=seed, dtype=dtype))
+        nfolds=nfolds, n_repeats=n_repeats, measure=measure, n_permutations=n_permutations, alpha=alpha,
+        stability=stability, forest=forest, boruta=boruta, rank_then_lasso_top=rank_then_lasso_top, seed=seed,
+        dtype=dtype))
     timings: dict[str, float] = {}
     timed = _timer(progress, timings)
     frame, prep = timed("preprocess", lambda: preprocess(X, log=opts.log, cpm_normalize=opts.cpm,
@@ -175,11 +250,12 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
         y = y.loc[frame.index]  # align labels to the matrix's sample order
     # A Series keeps a Categorical's level order (which level is the case); arrays are fine too.
     y_arr = y if isinstance(y, pd.Series) else np.asarray(y)
+    repeats = default_repeats(frame.shape[0]) if opts.cv.n_repeats is None else opts.cv.n_repeats
     with warnings.catch_warnings():
         # The diagnosis reports small classes as a finding; the raw warning would repeat it.
         warnings.simplefilter("ignore", FewObservationsWarning)
         cv = timed("cross-validated lasso", lambda: cv_logistic_path(
-            frame, y_arr, nfolds=opts.cv.nfolds, n_repeats=opts.cv.n_repeats, measure=opts.cv.measure,
+            frame, y_arr, nfolds=opts.cv.nfolds, n_repeats=repeats, measure=opts.cv.measure,
             seed=opts.seed, l1_ratio=opts.path.l1_ratio, n_lambdas=opts.path.n_lambdas,
             lambda_min_ratio=opts.path.lambda_min_ratio, tol=opts.path.tol, max_iter=opts.path.max_iter,
             dtype=opts.np_dtype, keep=True))
@@ -201,7 +277,7 @@ def _timer(progress, timings: dict):
 
 def report_from_cv(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVResult, *,
                    strategy: str = SELECT.strategy, rule: str = SELECT.rule,
-                   n_permutations: int = SELECT.n_permutations, stability: int | None = None,
+                   n_permutations: int = N_PERMUTATIONS, alpha: float = ALPHA, stability: int | None = None,
                    forest: bool | None = None, boruta: bool = False,
                    rank_then_lasso_top: int = SELECT.rank_then_lasso_top, seed: int = CV.seed,
                    dtype: Any = np.float64, progress=None, timings: dict | None = None) -> SelectionReport:
@@ -212,8 +288,8 @@ def report_from_cv(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVRe
     checked the same way.
     """
     opts = SelectOptions.from_mapping(dict(
-        strategy=strategy, rule=rule, n_permutations=n_permutations, stability=stability, forest=forest,
-        boruta=boruta, rank_then_lasso_top=rank_then_lasso_top, seed=seed, dtype=dtype))
+        strategy=strategy, rule=rule, n_permutations=n_permutations, alpha=alpha, stability=stability,
+        forest=forest, boruta=boruta, rank_then_lasso_top=rank_then_lasso_top, seed=seed, dtype=dtype))
     return _report(frame, y, prep, cv, opts, progress=progress, timings=timings)
 
 
@@ -226,15 +302,24 @@ def _report(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVResult, o
     labels = V.check_y(y, frame.shape[0])
     y_arr = y
     diag = timed("diagnosis", lambda: diagnose(frame, y_arr, cv, preprocess_report=prep,
-                                               n_permutations=opts.n_permutations, seed=seed))
-    b0, coef = cv.coef(rule)
+                                               n_permutations=opts.n_permutations, alpha=opts.alpha,
+                                               seed=seed))
     names = list(frame.columns)
-    nz = np.nonzero(coef)[0]
-    order = nz[np.argsort(-np.abs(coef[nz]), kind="stable")]
-    selected = tuple(names[j] for j in order)
-    coefficients = pd.Series(coef[order], index=[names[j] for j in order], name="coefficient", dtype=float)
-    verdict, validated = _verdict(selected, rule.glmnet, cv, diag)
-    shaky = (not selected) or diag.no_signal or diag.get("LAMBDA_RULE") is not None
+
+    def nonzero(which) -> pd.Series:
+        coef = cv.coef(which)[1]
+        nz = np.nonzero(coef)[0]
+        order = nz[np.argsort(-np.abs(coef[nz]), kind="stable")]
+        return pd.Series(coef[order], index=[names[j] for j in order], name="coefficient", dtype=float)
+
+    coefficients = nonzero(rule.value)
+    selected = tuple(coefficients.index)
+    at_min = nonzero("lambda_min")
+    auc, auc_se = _pooled_auc(cv, labels.y, np.ones(len(labels.y)))
+    verdict = _verdict(selected, rule, cv, diag, len(labels.y),
+                       None if auc is None else (float(auc[cv.index_min]), float(auc_se[cv.index_min])),
+                       len(at_min))
+    shaky = (not selected) or diag.signal_detected is not True or diag.get("LAMBDA_RULE") is not None
     run_more = strategy == "full" or (strategy == "auto" and shaky)
     n_stab = opts.stability_resamples(run_more)
     stab = uni = fr = br = rtl = None
@@ -270,9 +355,24 @@ def _report(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVResult, o
             frame, y_arr, ranker=ranker, top_k=opts.rank_then_lasso_top, seed=seed, foldid=cv.foldid[0]))
     timings["total"] = float(sum(timings.values()))
     return SelectionReport(
-        verdict=verdict, validated=validated, selected=selected, coefficients=coefficients, rule=rule.value,
+        verdict=verdict, signal_detected=diag.signal_detected,
+        permutation_p=None if diag.permutation is None else diag.permutation.p_value,
+        n_permutations=0 if diag.permutation is None else diag.permutation.n_permutations,
+        alpha=float(opts.alpha), gene_list_description=describe_gene_list(rule), selected=selected,
+        coefficients=coefficients, rule=rule.value,
         lambda_=cv.lambda_1se if rule is Rule.LAMBDA_1SE else cv.lambda_min, classes=labels.classes,
         preprocess=prep, cv=cv, diagnosis=diag, X=frame, stability=stab, univariate=uni, forest=fr,
         boruta=br, rank_then_lasso=rtl, seed=seed,
         timings={**timings, "python": platform.python_version(), "jaxlasso": __version__},
+        lambda_min_coefficients=at_min.rename("lambda_min"), cv_auc=auc, cv_auc_se=auc_se,
     )
+
+
+def _pooled_auc(cv: CVResult, y01: np.ndarray, w: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """AUC of the pooled pre-validated predictions along the path (shown beside the deviance:
+    per-fold AUC is undefined with one or two samples of a class per fold)."""
+    if cv.prevalidated_repeats is None:
+        return None, None
+    stats = cv_statistics("auc_pooled", True, np.asarray(y01, float), np.asarray(w, float), cv.foldid,
+                          cv.prevalidated_repeats)
+    return stats.cv_mean, stats.cv_sd

@@ -120,8 +120,13 @@ def test_npz_input_uses_its_labels(shared_data, tmp_path, capsys):
                              "--json"], capsys)
     assert code == 0, err
     summary = json.loads(stdout)
-    assert summary["input"]["n_samples"] == 69 and summary["validated"] is True
+    assert summary["input"]["n_samples"] == 69
+    # --permutations 0: signal not tested, said in the flags and the words.
+    assert summary["signal_detected"] is None and summary["permutation_p"] is None
+    assert summary["signal_test"]["n_permutations"] == 0 and "not tested" in summary["verdict"]
     assert len(summary["selected"]) > 0
+    assert summary["gene_list"] == ("selected by the lasso at lambda.1se; prediction tested by "
+                                    "cross-validation; gene identities not validated")
 
 
 @pytest.mark.parametrize("case, pattern", [
@@ -216,11 +221,18 @@ def test_demo_end_to_end(tmp_path, capsys):
     code, stdout, err = run(["demo", "--out", out, "--genes", "600", "--permutations", "9", "--stability", "10"],
                             capsys)
     assert code == 0, err
-    assert "planted" in stdout
+    assert "planted genes recovered (300 planted)" in stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["input"]["n_samples"] == 16 and summary["input"]["n_features"] == 600
+    rec = summary["demo_recovery"]
+    assert rec["n_planted"] == 300
+    assert rec["lasso_lambda_min"]["genes"] == len(summary["lambda_min_exploratory"])
+    assert 0 <= rec["lasso_lambda_min"]["planted"] <= rec["lasso_lambda_min"]["genes"]
     html = (out / "report.html").read_text()
-    assert summary["verdict"].split(":")[0] in html
+    assert summary["verdict"].split("(")[0].strip() in html
+    assert "planted genes recovered" in html
+    # The gene list is described by what was tested, the same words on the CLI's line about it.
+    assert f"{summary['gene_list']}" in stdout and summary["gene_list"] in html
 
 
 def test_entry_point_subprocess(tmp_path):

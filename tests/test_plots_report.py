@@ -52,7 +52,9 @@ def sim_report():
     y = sim.y.map({"control": CONTROL, "case": CASE})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rep = select_features(counts, y, strategy="full", n_permutations=19, stability=20, seed=0)
+        # One CV split (not the default 10 repeats at n = 16): on this seed the lasso then keeps
+        # genes at lambda.1se, so every section of the report has content to render.
+        rep = select_features(counts, y, strategy="full", n_permutations=19, stability=20, seed=0, n_repeats=1)
     assert rep.classes == (CASE, CONTROL)
     return rep
 
@@ -122,6 +124,9 @@ def test_cv_figure(sim_report):
     np.testing.assert_allclose(vlines["lambda.min"].get_xdata(), [math.log(cv.lambda_min)] * 2)
     np.testing.assert_allclose(vlines["lambda.1se"].get_xdata(), [math.log(cv.lambda_1se)] * 2)
     assert all(ln.get_linestyle() == ":" for ln in vlines.values())
+    # The intercept-only level (first lambda: no gene) is the line any signal must beat.
+    (flat,) = [ln for ln in ax.lines if ln.get_gid() == "intercept-only"]
+    np.testing.assert_allclose(flat.get_ydata(), [cv.cv_mean[0]] * 2)
     dots = next(c for c in ax.collections if c.get_gid() == "cv-mean")
     offsets = dots.get_offsets()
     np.testing.assert_allclose(offsets[:, 0], np.log(cv.lambdas))
@@ -240,8 +245,17 @@ def test_render_html_real_report(sim_report, pngs):
     assert html.escape(sim_report.verdict, quote=True) in page
     n = len(sim_report.selected)
     assert n > 0
-    headline = f"{n} gene{'s' if n != 1 else ''} selected"
+    headline = f"{n} gene{'s' if n != 1 else ''} at lambda.1se"
     assert headline in page
+    decision = {True: "Predictive signal detected", False: "No predictive signal detectable"}
+    assert decision[sim_report.signal_detected] in page
+    assert html.escape(sim_report.gene_list_description, quote=True) in page
+    # The verdict box names critical findings and does not repeat the diagnosis' messages.
+    box = page[page.index('id="verdict"'):page.index('id="summary"')]
+    for f in sim_report.diagnosis.findings:
+        assert html.escape(f.message, quote=True) not in box
+        if f.severity == "critical" and f.code != "NO_SIGNAL":
+            assert f.code in box
     for code in sim_report.diagnosis.codes():
         assert code in page
     assert page.count('<img src="data:image/png;base64,') == len(pngs)
@@ -280,7 +294,9 @@ def _hostile_report():
     rtl = SimpleNamespace(ranker=MALICIOUS, top_k=30, measure="deviance", optimism=0.4,
                           to_frame=lambda: pd.DataFrame({"estimate": [MALICIOUS], "cv_mean": [1.0]}))
     return SimpleNamespace(
-        verdict=f"No gene selected: {MALICIOUS}", validated=False, selected=(),
+        verdict=f"No gene selected: {MALICIOUS}", signal_detected=False, selected=(),
+        gene_list_description=f"selected by {MALICIOUS}",
+        lambda_min_coefficients=pd.Series([1.0], index=[MALICIOUS]),
         coefficients=pd.Series(dtype=float), rule="lambda_1se", lambda_=0.1, classes=(CASE, CONTROL),
         preprocess=SimpleNamespace(steps=(f"renamed {MALICIOUS}",)), cv=None,
         diagnosis=SimpleNamespace(findings=findings, no_signal=True, permutation=None),
@@ -295,7 +311,8 @@ def test_render_html_escapes_every_input_string():
                                summary={MALICIOUS: MALICIOUS})
     assert "<script" not in page.lower()
     assert "<b>" not in page and CONTROL not in page
-    assert "No gene selected — here is why" in page
+    assert "No predictive signal detectable — no gene at lambda.1se (1 exploratory at lambda.min)" in page
+    # (no permutation_p on this report: the headline quotes none)
     assert page.count(html.escape(MALICIOUS, quote=True)) >= 12
     assert 'class="finding critical"' in page and 'class="finding info"' in page  # unknown severity
     assert page.count('<img src="data:image/png;base64,') == 1

@@ -1,0 +1,223 @@
+"""The verdict's contract: one calibrated decision, words that match the evidence, results that do
+not depend on which class is called the case."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import jaxlasso
+from jaxlasso.diagnose import diagnose
+from jaxlasso.folds import make_foldid
+from jaxlasso.workflow import default_repeats, describe_gene_list, select_features
+
+pytestmark = pytest.mark.filterwarnings("ignore::jaxlasso.FewObservationsWarning")
+
+DESCRIPTION = ("selected by the lasso at lambda.1se; prediction tested by cross-validation; "
+               "gene identities not validated")
+
+
+def _subset(X, y, n, seed, genes=None):
+    """A class-proportional subsample of a real dataset (>= 3 per class), optionally fewer genes."""
+    rng = np.random.default_rng(seed)
+    cases, controls = np.nonzero(y == 1)[0], np.nonzero(y == 0)[0]
+    n_case = min(max(int(round(n * len(cases) / len(y))), 3), n - 3)
+    idx = np.sort(np.r_[rng.choice(cases, n_case, replace=False), rng.choice(controls, n - n_case, replace=False)])
+    frame = pd.DataFrame(np.asarray(X, float)[idx])
+    if genes is not None:
+        top = np.argsort(-frame.var(axis=0).to_numpy(), kind="stable")[:genes]
+        frame = frame.iloc[:, np.sort(top)]
+    frame.columns = [f"g{j}" for j in frame.columns]
+    return frame, np.asarray(y)[idx], rng
+
+
+# --- folds and permutations do not depend on the coding --------------------------------------
+@pytest.mark.parametrize("n, n_case, nfolds", [(16, 7, 7), (16, 9, 7), (111, 37, 10), (30, 15, 5)])
+def test_stratified_folds_depend_only_on_the_partition(n, n_case, nfolds):
+    rng = np.random.default_rng(n + n_case)
+    y = np.zeros(n)
+    y[rng.choice(n, n_case, replace=False)] = 1.0
+    w = np.ones(n)
+    a = make_foldid(y, w, nfolds=nfolds, stratified=True, n_repeats=3, seed=5)
+    b = make_foldid(1.0 - y, w, nfolds=nfolds, stratified=True, n_repeats=3, seed=5)
+    np.testing.assert_array_equal(a, b)
+    for r in range(3):  # still stratified: each class spread over the folds as evenly as possible
+        for cls in (0.0, 1.0):
+            counts = np.bincount(a[r][y == cls], minlength=nfolds)
+            assert counts.max() - counts.min() <= 1
+
+
+def test_case_swap_on_real_data_gives_the_same_genes_negated(shared_data):
+    """ALL BCR/ABL (a subset, to stay fast): either class as the case, same seed -> identical folds,
+    the same genes with negated coefficients, the same permutation p (the draws are invariant)."""
+    X, y, _ = shared_data("all_bcrabl")
+    frame, yy, _ = _subset(X, y, 60, seed=3, genes=1500)
+    labels = np.where(yy == 1, "BCR/ABL", "NEG")
+    reps = []
+    for levels in (["NEG", "BCR/ABL"], ["BCR/ABL", "NEG"]):
+        lab = pd.Series(pd.Categorical(labels, categories=levels))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reps.append(select_features(frame, lab, strategy="lasso", n_permutations=9, seed=0))
+    a, b = reps
+    assert a.classes == ("NEG", "BCR/ABL") and b.classes == ("BCR/ABL", "NEG")
+    assert a.cv.n_repeats == 10  # n = 60 < 100: repeated CV by default
+    np.testing.assert_array_equal(a.cv.foldid, b.cv.foldid)
+    assert len(a.selected) > 0 and a.selected == b.selected
+    np.testing.assert_allclose(a.coefficients.to_numpy(), -b.coefficients.to_numpy(), rtol=1e-6, atol=1e-9)
+    assert list(a.lambda_min_coefficients.index) == list(b.lambda_min_coefficients.index)
+    np.testing.assert_allclose(a.cv.cv_mean, b.cv.cv_mean, rtol=1e-8)
+    assert a.permutation_p == b.permutation_p
+    np.testing.assert_allclose(a.diagnosis.permutation.null_statistics, b.diagnosis.permutation.null_statistics,
+                               rtol=1e-6, atol=1e-10)
+
+
+# --- repeated CV by default below 100 samples ------------------------------------------------
+def test_default_repeats_rule():
+    assert default_repeats(16) == 10 and default_repeats(99) == 10
+    assert default_repeats(100) == 1 and default_repeats(111) == 1
+
+
+# --- one decision: the permutation test --------------------------------------------------------
+def _planted(n=40, p=120, shift=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.r_[np.ones(n // 2), np.zeros(n - n // 2)]
+    X = rng.normal(size=(n, p))
+    X[:, :5] += shift * (y[:, None] - 0.5) * 2
+    return pd.DataFrame(X, columns=[f"g{j:03d}" for j in range(p)]), y
+
+
+def test_signal_detected_is_the_permutation_test_and_nothing_else():
+    X, y = _planted(shift=1.5, seed=13)
+    cv = jaxlasso.cv_logistic_path(X, y, nfolds=4, seed=0, n_lambdas=20, keep=True)
+    d = diagnose(X, y, cv, n_permutations=19, seed=0)
+    p = d.permutation.p_value
+    assert d.signal_detected is (p <= 0.05) and d.alpha == 0.05
+    assert d.permutation.resolution == pytest.approx(1 / 20)
+    # The level moves the decision, the 1-SE comparison never does.
+    strict = diagnose(X, y, cv, n_permutations=19, seed=0, alpha=0.01)
+    assert strict.permutation.p_value == p and strict.signal_detected is (p <= 0.01)
+    assert (strict.signal_detected is False) == ("NO_SIGNAL" in strict.codes())
+    with pytest.raises(ValueError, match="alpha"):
+        diagnose(X, y, cv, n_permutations=19, alpha=1.5)
+    with pytest.raises(ValueError, match="n_permutations"):
+        diagnose(X, y, cv, n_permutations=-1)
+
+
+def test_no_permutations_means_not_tested():
+    X, y = _planted(shift=1.5, seed=13)
+    rep = select_features(X, y, strategy="lasso", n_permutations=0, seed=0)
+    assert rep.signal_detected is None and rep.permutation_p is None and rep.p_resolution is None
+    codes = rep.diagnosis.codes()
+    assert "NOT_TESTED" in codes and "SIGNAL" not in codes and "NO_SIGNAL" not in codes
+    assert rep.verdict.startswith("Signal not tested")
+    assert rep.gene_list_description == DESCRIPTION
+
+
+def test_no_signal_words_match_the_evidence(shared_data):
+    """n = 16 of the tissue set with permuted labels: 'not detectable with n = 16 by this test',
+    never 'the data show no signal'; lambda.min's genes are listed as exploratory, never noise."""
+    X, y, _ = shared_data("tissue_cerebellum_vs_hippocampus")
+    for seed in range(6):
+        frame, yy, rng = _subset(X, y, 16, seed=seed)
+        rep = select_features(frame, rng.permutation(yy), strategy="lasso", n_permutations=19, seed=seed)
+        if rep.signal_detected is False and len(rep.lambda_min_coefficients) and not rep.selected:
+            break
+    else:
+        pytest.fail("no null subsample with lambda.min genes and none at lambda.1se")
+    finding = rep.diagnosis.get("NO_SIGNAL")
+    text = (finding.message + " " + finding.action + " " + rep.verdict).lower()
+    assert "no predictive signal detectable with n = 16 by this test" in text
+    for banned in ("data show no", "noise", "validated selection"):
+        assert banned not in text
+    assert "exploratory" in (finding.action + rep.verdict).lower()
+    assert f"b = 19" in rep.verdict.lower() and "resolution 0.05" in rep.verdict
+    table = rep.table()
+    assert "lambda_min" in table.columns
+    listed = table.dropna(subset=["lambda_min"]).set_index("feature")["lambda_min"]
+    pd.testing.assert_series_equal(listed, rep.lambda_min_coefficients, check_names=False)
+    assert not table["lasso_selected"].any()
+
+
+def test_lambda_min_at_the_end_of_the_grid_is_a_finding():
+    X, y = _planted(n=30, p=40, shift=3.0, seed=4)  # separable: the CV curve falls to the grid's end
+    cv = jaxlasso.cv_logistic_path(X, y, nfolds=3, seed=0, n_lambdas=12, lambda_min_ratio=0.2)
+    d = diagnose(X, y, cv, n_permutations=0)
+    assert cv.index_min == len(cv.lambdas) - 1
+    f = d.get("LAMBDA_MIN_AT_EDGE")
+    assert f is not None and f.evidence["index_min"] == len(cv.lambdas) - 1
+    cv_wide = jaxlasso.cv_logistic_path(X, y, nfolds=3, seed=0, n_lambdas=40)
+    if cv_wide.index_min < len(cv_wide.lambdas) - 1:
+        assert diagnose(X, y, cv_wide, n_permutations=0).get("LAMBDA_MIN_AT_EDGE") is None
+
+
+def test_pooled_auc_beside_deviance():
+    X, y = _planted(shift=1.5, seed=13)
+    rep = select_features(X, y, strategy="lasso", n_permutations=0, seed=0, n_repeats=2)
+    from jaxlasso.metrics import weighted_auc
+
+    expected = np.mean([weighted_auc(y, rep.cv.prevalidated_repeats[r]) for r in range(2)], axis=0)
+    np.testing.assert_allclose(rep.cv_auc, expected)
+    auc, se = rep.auc_at(rep.cv.index_min)
+    assert auc > 0.8 and 0 <= se < 0.2  # five genes shifted by 1.5 SD: well separated
+    assert f"pooled CV AUC {auc:.2f} ± {se:.2f}" in rep.verdict
+
+
+def test_description_names_the_rule():
+    assert describe_gene_list("lambda_min").startswith("selected by the lasso at lambda.min;")
+
+
+# --- calibration: the false-signal rate on permuted real data ---------------------------------
+RUNS = 60
+B = 19
+
+
+def _null_decisions(shared_data):
+    """RUNS null runs of the whole decision on permuted tissue subsamples (n = 16, 24, 32)."""
+    X, y, _ = shared_data("tissue_cerebellum_vs_hippocampus")
+    out = []
+    for i in range(RUNS):
+        frame, yy, rng = _subset(X, y, (16, 24, 32)[i % 3], seed=i)
+        rep = select_features(frame, rng.permutation(yy), strategy="lasso", n_permutations=B, seed=i,
+                              n_repeats=1)
+        best, se, null = rep.cv_error
+        out.append((rep.signal_detected, null - best > se, rep.permutation_p))
+    return out
+
+
+def test_false_signal_rate_is_calibrated(shared_data):
+    """At most alpha + 2 binomial SEs of the runs announce signal on permuted labels; the old rule
+    (1-SE gain OR p < 0.05) announced it far more often on the same runs."""
+    runs = _null_decisions(shared_data)
+    detected = np.array([r[0] for r in runs])
+    bound = 0.05 + 2 * math.sqrt(0.05 * 0.95 / RUNS)
+    assert detected.mean() <= bound, f"false-signal rate {detected.mean():.3f} > {bound:.3f}"
+    old = np.array([r[1] or r[2] < 0.05 for r in runs])
+    assert old.mean() > bound  # the contrast that makes this test able to fail
+
+
+# --- the report: a critical finding stays next to the verdict ---------------------------------
+def test_critical_finding_is_named_next_to_the_verdict():
+    from jaxlasso import report as jreport
+    from jaxlasso.simulate import simulate_rnaseq
+
+    sim = simulate_rnaseq(n_genes=300, seed=0)
+    y = pd.Series(pd.Categorical(sim.y, categories=["control", "case"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rep = select_features(sim.counts, y, strategy="lasso", log="no", n_permutations=0, seed=0, n_repeats=1)
+    finding = rep.diagnosis.get("UNLOGGED_COUNTS")
+    assert finding is not None and finding.severity == "critical"
+    page = jreport.render_html(rep)
+    box = page[page.index('id="verdict"'):page.index('id="diagnosis"')]
+    assert "Signal not tested" in box and "<code>UNLOGGED_COUNTS</code>" in box
+    assert finding.message not in box  # named, not repeated: the diagnosis below holds the text
+    assert finding.message in page
+    from jaxlasso.cli import build_summary
+
+    summary = build_summary(rep, inputs={}, argv=[], classes_info={})
+    assert summary["critical_findings"] == ["UNLOGGED_COUNTS"] and summary["signal_detected"] is None
