@@ -40,10 +40,11 @@ def test_defaults_are_configs():
     assert opts.path == PathOptions() and opts.cv == CVOptions()
     assert (opts.path.l1_ratio, opts.path.n_lambdas, opts.path.max_iter) == (PATH.l1_ratio, PATH.n_lambdas,
                                                                             PATH.max_iter)
-    assert (opts.cv.n_repeats, opts.cv.measure, opts.seed) == (CV.n_repeats, CV.measure, CV.seed)
+    assert (opts.cv.n_repeats, opts.cv.measure, opts.seed) == (SELECT.n_repeats, CV.measure, CV.seed)
     assert (opts.strategy, opts.rule, opts.n_permutations) == (SELECT.strategy, SELECT.rule, SELECT.n_permutations)
     screen = ScreenOptions().select
-    assert (screen.strategy, screen.n_permutations) == (SCREEN.strategy, SCREEN.n_permutations)
+    assert (screen.strategy, screen.n_permutations, screen.cv.n_repeats) == (SCREEN.strategy, SCREEN.n_permutations,
+                                                                              SCREEN.n_repeats)
     assert screen.stability is None, "a screen's stability default must be 'when it runs', as select's"
     assert SelectOptions.from_mapping(opts.to_mapping()) == opts
 
@@ -194,11 +195,15 @@ def test_manifest_rows_start_from_the_command_lines_options(tmp_path):
 
 
 def test_help_shows_every_default(capsys):
-    for command, permutations in (("select", SELECT.n_permutations), ("screen", SCREEN.n_permutations)):
+    for command, permutations, repeats in (("select", SELECT.n_permutations, None),
+                                           ("screen", SCREEN.n_permutations, SCREEN.n_repeats)):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         text = " ".join(capsys.readouterr().out.split())
-        for flag, default in (("--permutations", permutations), ("--repeats", CV.n_repeats),
+        if repeats is None:  # select's automatic choice is said in words
+            assert "default: 10 below 100 samples, else 1" in text.split(" --repeats ", 1)[1][:120]
+        checks = (("--permutations", permutations),) + ((("--repeats", repeats),) if repeats else ())
+        for flag, default in checks + (
                               ("--measure", CV.measure), ("--seed", CV.seed), ("--rule", "lambda.1se"),
                               ("--l1-ratio", PATH.l1_ratio), ("--strategy", "lasso" if command == "screen" else
                                                               SELECT.strategy)):
