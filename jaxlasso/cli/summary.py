@@ -42,6 +42,77 @@ def build_summary(report, *, inputs: dict, argv: list[str], classes_info: dict) 
         prob = dict(zip(st.feature_names, st.max_probability))
     selected = [{"feature": f, "coefficient": float(c), "selection_probability": prob.get(f)}
                 for f, c in report.coefficients.items()]
+    extra = {}
+    planted = inputs.get("planted_de_genes")
+    if planted is not None:
+        extra["demo_recovery"] = planted_recovery(report, planted)
+    return _jsonable({
+        "schema": SUMMARY_SCHEMA,
+        "jaxlasso_version": __version__,
+        "command_line": argv,
+        "seed": report.seed,
+        "input": inputs,
+        "classes": classes_info,
+        "preprocessing": {"steps": list(report.preprocess.steps), "log_applied": report.preprocess.log_applied,
+                          "cpm_applied": report.preprocess.cpm_applied,
+                          "n_constant_dropped": report.preprocess.n_constant_dropped,
+                          "n_features_used": int(report.X.shape[1])},
+        "cv": _cv_section(report),
+        "rule": report.rule.replace("_", "."),
+        "lambda": report.lambda_,
+        "verdict": report.verdict,
+        "critical_findings": [f.code for f in report.diagnosis.findings if f.severity == "critical"
+                              and f.code != "NO_SIGNAL"],
+        "signal_detected": report.signal_detected,
+        "permutation_p": report.permutation_p,
+        "signal_test": _signal_test(report),
+        "gene_list": report.gene_list_description,
+        "selected": selected,
+        "lambda_min_exploratory": [{"feature": f, "coefficient": float(c)}
+                                   for f, c in report.lambda_min_coefficients.items()]
+        if report.rule != "lambda_min" else [],
+        **extra,
+        "diagnosis": [f.as_dict() for f in report.diagnosis.findings],
+        "methods": _methods(report),
+        "versions": {"jaxlasso": __version__, "jax": jax.__version__, "numpy": np.__version__,
+                     "pandas": pd.__version__, "python": platform.python_version()},
+        "timings": {k: v for k, v in report.timings.items() if isinstance(v, float)},
+    })
+
+
+def _cv_section(report) -> dict:
+    """``cv``: the CV curve's key points and the pooled AUC at lambda.min and at the rule's lambda."""
+    cv = report.cv
+    auc_min = report.auc_at(cv.index_min)
+    auc_rule = report.auc_at(cv.index_1se if report.rule == "lambda_1se" else cv.index_min)
+    return {"measure": cv.measure, "nfolds": cv.nfolds, "n_repeats": cv.n_repeats, "grouped": cv.grouped,
+            "lambda_min": cv.lambda_min, "lambda_1se": cv.lambda_1se, "index_min": cv.index_min,
+            "index_1se": cv.index_1se, "cv_at_lambda_min": cv.cv_mean[cv.index_min],
+            "cv_sd_at_lambda_min": cv.cv_sd[cv.index_min], "cv_intercept_only": cv.cv_mean[0],
+            "n_lambdas": len(cv.lambdas),
+            "auc_pooled_at_lambda_min": None if auc_min is None else auc_min[0],
+            "auc_pooled_se_at_lambda_min": None if auc_min is None else auc_min[1],
+            "auc_pooled_at_rule": None if auc_rule is None else auc_rule[0],
+            "auc_pooled_se_at_rule": None if auc_rule is None else auc_rule[1]}
+
+
+def _signal_test(report) -> dict:
+    """``signal_test``: the permutation test behind the verdict, with its resolution and the CV gain."""
+    cv = report.cv
+    perm = report.diagnosis.permutation
+    best, se, null = report.cv_error
+    return {
+        "signal_detected": report.signal_detected, "alpha": report.alpha,
+        "test": "label permutation of the whole cross-validated lasso; signal detected when p <= alpha",
+        "permutation_p": report.permutation_p, "n_permutations": report.n_permutations,
+        "p_resolution": report.p_resolution, "test_repeats": None if perm is None else perm.n_repeats,
+        "measure": cv.measure, "cv_at_lambda_min": best, "cv_se_at_lambda_min": se, "cv_intercept_only": null,
+        "cv_gain_beyond_1se": bool((null - best if cv.measure not in ("auc", "auc_pooled") else best - null) > se),
+    }
+
+
+def _methods(report) -> dict[str, Any]:
+    """``methods``: what each optional ranking or test found (only those that ran)."""
     methods: dict[str, Any] = {}
     if report.stability is not None:
         st = report.stability
@@ -65,62 +136,7 @@ def build_summary(report, *, inputs: dict, argv: list[str], classes_info: dict) 
         methods["rank_then_lasso"] = {"ranker": r.ranker, "top_k": r.top_k, "leaky_cv": r.leaky_cv,
                                       "honest_cv": r.honest_cv, "intercept_only_cv": r.null_cv,
                                       "leaky_selected": list(r.leaky_selected)}
-    perm = report.diagnosis.permutation
-    best, se, null = report.cv_error
-    auc_min = report.auc_at(cv.index_min)
-    auc_rule = report.auc_at(cv.index_1se if report.rule == "lambda_1se" else cv.index_min)
-    signal_test = {
-        "signal_detected": report.signal_detected, "alpha": report.alpha,
-        "test": "label permutation of the whole cross-validated lasso; signal detected when p <= alpha",
-        "permutation_p": report.permutation_p, "n_permutations": report.n_permutations,
-        "p_resolution": report.p_resolution, "test_repeats": None if perm is None else perm.n_repeats,
-        "measure": cv.measure, "cv_at_lambda_min": best, "cv_se_at_lambda_min": se, "cv_intercept_only": null,
-        "cv_gain_beyond_1se": bool((null - best if cv.measure not in ("auc", "auc_pooled") else best - null) > se),
-    }
-    extra = {}
-    planted = inputs.get("planted_de_genes")
-    if planted is not None:
-        extra["demo_recovery"] = planted_recovery(report, planted)
-    return _jsonable({
-        "schema": SUMMARY_SCHEMA,
-        "jaxlasso_version": __version__,
-        "command_line": argv,
-        "seed": report.seed,
-        "input": inputs,
-        "classes": classes_info,
-        "preprocessing": {"steps": list(report.preprocess.steps), "log_applied": report.preprocess.log_applied,
-                          "cpm_applied": report.preprocess.cpm_applied,
-                          "n_constant_dropped": report.preprocess.n_constant_dropped,
-                          "n_features_used": int(report.X.shape[1])},
-        "cv": {"measure": cv.measure, "nfolds": cv.nfolds, "n_repeats": cv.n_repeats, "grouped": cv.grouped,
-               "lambda_min": cv.lambda_min, "lambda_1se": cv.lambda_1se, "index_min": cv.index_min,
-               "index_1se": cv.index_1se, "cv_at_lambda_min": cv.cv_mean[cv.index_min],
-               "cv_sd_at_lambda_min": cv.cv_sd[cv.index_min], "cv_intercept_only": cv.cv_mean[0],
-               "n_lambdas": len(cv.lambdas),
-               "auc_pooled_at_lambda_min": None if auc_min is None else auc_min[0],
-               "auc_pooled_se_at_lambda_min": None if auc_min is None else auc_min[1],
-               "auc_pooled_at_rule": None if auc_rule is None else auc_rule[0],
-               "auc_pooled_se_at_rule": None if auc_rule is None else auc_rule[1]},
-        "rule": report.rule.replace("_", "."),
-        "lambda": report.lambda_,
-        "verdict": report.verdict,
-        "critical_findings": [f.code for f in report.diagnosis.findings if f.severity == "critical"
-                              and f.code != "NO_SIGNAL"],
-        "signal_detected": report.signal_detected,
-        "permutation_p": report.permutation_p,
-        "signal_test": signal_test,
-        "gene_list": report.gene_list_description,
-        "selected": selected,
-        "lambda_min_exploratory": [{"feature": f, "coefficient": float(c)}
-                                   for f, c in report.lambda_min_coefficients.items()]
-        if report.rule != "lambda_min" else [],
-        **extra,
-        "diagnosis": [f.as_dict() for f in report.diagnosis.findings],
-        "methods": methods,
-        "versions": {"jaxlasso": __version__, "jax": jax.__version__, "numpy": np.__version__,
-                     "pandas": pd.__version__, "python": platform.python_version()},
-        "timings": {k: v for k, v in report.timings.items() if isinstance(v, float)},
-    })
+    return methods
 
 
 def planted_recovery(report, planted) -> dict:
