@@ -31,7 +31,7 @@ from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Progress
 from .parser import _UsageError, build_parser, options_from_args
 from .screen import SCREEN_FILES, cmd_screen, read_manifest
 from .select import cmd_demo, cmd_select
-from .summary import SUMMARY_SCHEMA, _jsonable, build_summary, display_summary, gene_list_line, recovery_line
+from .summary import SUMMARY_SCHEMA, build_summary, display_summary, gene_list_line, recovery_line
 from .writers import _tsv, write_outputs
 
 __all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "SCREEN_FILES", "SUMMARY_SCHEMA", "build_parser", "build_summary",

@@ -30,6 +30,12 @@ def classes_info(y: pd.Series, *, case, control, reason: str) -> dict:
             "n_case": int((y == case).sum()), "n_control": int((y == control).sum())}
 
 
+def resolve_path(rel: str, base: Path) -> Path:
+    """A manifest's path: absolute as given, else relative to the manifest's folder ``base``."""
+    q = Path(rel)
+    return q if q.is_absolute() else base / q
+
+
 def load_inputs(expression: str, samples: str | None, *, outcome: str, case: str | None = None,
                 id_column: str | None = None, samples_in_rows: bool | None = None,
                 allow_missing: bool = False, base: Path | None = None) -> LoadedInputs:
@@ -39,10 +45,7 @@ def load_inputs(expression: str, samples: str | None, *, outcome: str, case: str
     from ..io import align_samples, read_expression, read_sample_sheet
 
     def resolve(rel: str) -> Path | str:
-        if base is None:
-            return rel
-        q = Path(rel)
-        return q if q.is_absolute() else base / q
+        return rel if base is None else resolve_path(rel, base)
 
     sheet = read_sample_sheet(resolve(samples), id_column=id_column) if samples else None
     expr = read_expression(resolve(expression), sample_ids=None if sheet is None else list(sheet.index),

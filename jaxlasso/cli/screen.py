@@ -15,7 +15,7 @@ import pandas as pd
 from .. import __version__
 from ..options import MANIFEST_COLUMNS, Opt, Rule, ScreenOptions, optional_boolean
 from .common import EXIT_FAIL, EXIT_OK, notifier
-from .inputs import load_inputs
+from .inputs import load_inputs, resolve_path
 from .summary import _jsonable, build_summary
 from .writers import _tsv, write_outputs
 
@@ -33,30 +33,11 @@ def read_manifest(path: str, *, batch: ScreenOptions | None = None) -> tuple[lis
     Each row's ``options`` is the :class:`SelectOptions` of its dataset: ``batch``'s (the
     command line's) with the row's option columns applied; a bad cell is named by file, line and
     column."""
-    from ..options import DATASET_KEYS, MANIFEST_COLUMNS, Source
+    from ..options import DATASET_KEYS, Source
 
     batch = ScreenOptions() if batch is None else batch
     p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"manifest {path!r} does not exist or is not a file; give the path of a TSV "
-                         f"with columns {', '.join(MANIFEST_REQUIRED)} (got manifest={path!r})")
-    try:
-        frame = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, comment=None)
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"manifest {p.name!r} is empty; it needs a header line with columns "
-                         f"{', '.join(MANIFEST_REQUIRED)} (got an empty file)") from None
-    frame.columns = [c.strip() for c in frame.columns]
-    missing = [c for c in MANIFEST_REQUIRED if c not in frame.columns]
-    if missing:
-        raise ValueError(f"manifest {p.name!r} lacks column(s) {missing}; it has {list(frame.columns)} "
-                         f"(got columns={list(frame.columns)})")
-    unknown = [c for c in frame.columns if c not in (*MANIFEST_REQUIRED, *MANIFEST_IO, *MANIFEST_COLUMNS)]
-    if unknown:
-        raise ValueError(f"manifest {p.name!r} has unknown column(s) {unknown}; option columns are "
-                         f"{', '.join(MANIFEST_COLUMNS)} and {', '.join(MANIFEST_IO)} "
-                         f"(got columns={list(frame.columns)})")
-    if frame.empty:
-        raise ValueError(f"manifest {p.name!r} lists no dataset (got a header only)")
+    frame = _manifest_table(p, path)
     column_of = dict(zip(DATASET_KEYS, MANIFEST_COLUMNS))
     rows = []
     seen = set()
@@ -85,6 +66,30 @@ def read_manifest(path: str, *, batch: ScreenOptions | None = None) -> tuple[lis
                      "options": options})
     return rows, p.parent
 
+
+def _manifest_table(p: Path, path: str) -> pd.DataFrame:
+    """The manifest's cells as text, its header checked (required and known columns, a row at least)."""
+    if not p.is_file():
+        raise ValueError(f"manifest {path!r} does not exist or is not a file; give the path of a TSV "
+                         f"with columns {', '.join(MANIFEST_REQUIRED)} (got manifest={path!r})")
+    try:
+        frame = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, comment=None)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"manifest {p.name!r} is empty; it needs a header line with columns "
+                         f"{', '.join(MANIFEST_REQUIRED)} (got an empty file)") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    missing = [c for c in MANIFEST_REQUIRED if c not in frame.columns]
+    if missing:
+        raise ValueError(f"manifest {p.name!r} lacks column(s) {missing}; it has {list(frame.columns)} "
+                         f"(got columns={list(frame.columns)})")
+    unknown = [c for c in frame.columns if c not in (*MANIFEST_REQUIRED, *MANIFEST_IO, *MANIFEST_COLUMNS)]
+    if unknown:
+        raise ValueError(f"manifest {p.name!r} has unknown column(s) {unknown}; option columns are "
+                         f"{', '.join(MANIFEST_COLUMNS)} and {', '.join(MANIFEST_IO)} "
+                         f"(got columns={list(frame.columns)})")
+    if frame.empty:
+        raise ValueError(f"manifest {p.name!r} lists no dataset (got a header only)")
+    return frame
 
 
 SCREEN_FILES = ("screen.tsv", "summary.json")
@@ -161,11 +166,6 @@ def _plan_rows(folder, rows: list[dict], base: Path, *, resume: bool, argv: list
     from ..screen import ScreenDataset, config_hash
 
     out = folder.path
-
-    def resolve(rel: str) -> Path:
-        q = Path(rel)
-        return q if q.is_absolute() else base / q
-
     plan = _Plan()
     for row in rows:
         key = _row_key(row)
@@ -174,9 +174,9 @@ def _plan_rows(folder, rows: list[dict], base: Path, *, resume: bool, argv: list
         stored_run = folder.previous(name) if (out / name).is_dir() else None
         stored = (stored_run or {}).get("inputs") or {}
         # Fingerprints are taken before the files are read: a change during the read shows next time.
-        fingerprints = {"expression": file_fingerprint(resolve(row["expression"]), stored.get("expression"))}
+        fingerprints = {"expression": file_fingerprint(resolve_path(row["expression"], base), stored.get("expression"))}
         if row["samples"]:
-            fingerprints["samples"] = file_fingerprint(resolve(row["samples"]), stored.get("samples"))
+            fingerprints["samples"] = file_fingerprint(resolve_path(row["samples"], base), stored.get("samples"))
         saved = _saved_row(folder, name, chash, fingerprints, stored_run) if resume else None
         if saved is not None:
             plan.resumed[name] = saved
