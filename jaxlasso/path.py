@@ -28,7 +28,7 @@ from . import _validation as V
 from ._config import PATH
 from ._engine import report_status, solve_lanes
 from .lambdas import default_lambda_min_ratio, entry_lambdas, lambda_grid, lambda_max
-from .preprocess import shift_columns, to_original_scale
+from ._scaling import shift_columns, to_original_scale
 from .results import PathResult
 
 

@@ -22,7 +22,7 @@ import json
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -139,6 +139,128 @@ def screen(datasets: Iterable[ScreenDataset] | Mapping[str, tuple], *,
     progress : ``progress(done, total, name)``.
     """
     t0 = time.perf_counter()
+    items = _dataset_list(datasets)
+    batch = _batch_options(options, strategy=strategy, dtype=dtype, mode=mode, dask=dask, max_memory=max_memory)
+    import jax
+
+    devs = list(jax.local_devices() if devices is None else devices)
+    mode = batch.mode or ("vmap" if (len(devs) > 1 or batch.dask) else "loop")
+    tally = _Tally(total=len(items), on_result=on_result, on_error=on_error, progress=progress)
+    skip = set(skip)
+    prepared: list[_Prepared] = []
+    for item in items:
+        if item.name in skip:
+            tally.skipped(item.name)
+            continue
+        try:
+            prepared.append(_prepare(item, batch))
+        except (ValueError, TypeError, OSError) as exc:
+            tally.fail(item.name, str(exc).strip().splitlines()[0])
+    buckets = _bucket(prepared)
+    chunks = _chunks(buckets, max_memory=batch.max_memory, n_devices=len(devs) if mode == "vmap" else 1)
+    usage = _Usage()
+    if batch.dask:
+        _solve_on_dask(chunks, batch.dask, tally, usage)
+    else:
+        for chunk in chunks:
+            try:
+                outs, stats = _solve_here(chunk, mode=mode, devices=devs)
+            except (ValueError, RuntimeError) as exc:
+                for e in chunk:
+                    tally.fail(e.item.name, f"solve failed: {exc}")
+                continue
+            _finish(chunk, outs, stats, tally, usage)
+    table = pd.DataFrame([tally.rows[d.name] for d in items if tally.rows.get(d.name) is not None],
+                         columns=SCREEN_COLUMNS)
+    stats = {
+        "mode": mode, "devices": len(devs), "buckets": len(buckets), "chunks": len(chunks),
+        "executables": len(usage.executables) if mode == "vmap" else None,
+        "padding_overhead": float(np.mean(usage.padding)) if usage.padding else 0.0,
+        "seconds": time.perf_counter() - t0, "dask": batch.dask,
+    }
+    return ScreenResult(table, tally.reports, stats)
+
+
+class _Prepared(NamedTuple):
+    """A dataset ready to solve: its options, preprocessed matrix and the planned CV lanes."""
+
+    item: ScreenDataset
+    opts: SelectOptions
+    """The dataset's effective options (the batch's with its overrides)."""
+    frame: pd.DataFrame
+    """samples x features after preprocessing."""
+    prep: Any
+    """The :class:`jaxlasso.selection.filters.PreprocessReport` of ``frame``."""
+    plan: CVPlan
+    """The validated CV problem and its lanes."""
+    y: Any
+    """The labels, aligned to ``frame``'s rows when both are labelled."""
+
+
+class _BucketKey(NamedTuple):
+    """Datasets with the same key share compiled executables (and can be stacked in one call)."""
+
+    rows: int
+    cols: int
+    lanes: int
+    lambdas: int
+    l1_ratio: float
+
+
+@dataclass
+class _Tally:
+    """Rows and reports as datasets finish, and the caller's callbacks told in order."""
+
+    total: int
+    on_result: Callable | None = None
+    on_error: Callable | None = None
+    progress: Callable | None = None
+    rows: dict = field(default_factory=dict)
+    """name -> screen.tsv row (None for a skipped dataset: the caller fills it from its saved results)."""
+    reports: dict = field(default_factory=dict)
+    done: int = 0
+
+    def skipped(self, name: str) -> None:
+        self.rows[name] = None
+        self.done += 1
+
+    def fail(self, name: str, message: str) -> None:
+        self.rows[name] = _row_error(name, message)
+        self.done += 1
+        if self.on_error:
+            self.on_error(name, message)
+        if self.progress:
+            self.progress(self.done, self.total, name)
+
+    def ok(self, name: str, rep: SelectionReport, row: dict, opts: SelectOptions) -> None:
+        """A finished dataset; when ``on_result`` raises (e.g. its folder cannot be written) the
+        caller fails the dataset instead, so it is counted once, as failed."""
+        if self.on_result:
+            self.on_result(name, rep, {**row, "config_hash": config_hash(opts.to_mapping())})
+        self.rows[name] = row
+        self.reports[name] = rep
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, self.total, name)
+
+
+@dataclass
+class _Usage:
+    """What the solves cost: padding overhead per stacked chunk and the distinct executables."""
+
+    padding: list = field(default_factory=list)
+    executables: set = field(default_factory=set)
+
+    def add(self, stats: dict | None) -> None:
+        if stats is None:
+            return
+        self.padding.append(stats["padding_overhead"])
+        for k in stats["capacities"]:
+            self.executables.add((stats["padded_shape"][1:], stats["lanes"], stats["lambdas"], k))
+
+
+def _dataset_list(datasets) -> list[ScreenDataset]:
+    """The datasets as :class:`ScreenDataset` records, names checked unique."""
     if isinstance(datasets, Mapping):
         items = [ScreenDataset(str(k), *v) for k, v in datasets.items()]
     else:
@@ -147,163 +269,129 @@ def screen(datasets: Iterable[ScreenDataset] | Mapping[str, tuple], *,
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ValueError(f"dataset names must be unique; rename the duplicates (got duplicates {dup[:5]})")
-    batch = _batch_options(options, strategy=strategy, dtype=dtype, mode=mode, dask=dask, max_memory=max_memory)
-    mode, dask, max_memory = batch.mode, batch.dask, batch.max_memory
-    import jax
+    return items
 
-    devs = list(jax.local_devices() if devices is None else devices)
-    if mode is None:
-        mode = "vmap" if (len(devs) > 1 or dask) else "loop"
-    skip = set(skip)
-    rows: dict[str, dict] = {}
-    reports: dict[str, SelectionReport] = {}
-    planned: list[tuple[ScreenDataset, SelectOptions, pd.DataFrame, Any, CVPlan, Any]] = []
-    total = len(items)
-    done = 0
 
-    def fail(name: str, message: str) -> None:
-        nonlocal done
-        rows[name] = _row_error(name, message)
-        done += 1
-        if on_error:
-            on_error(name, message)
-        if progress:
-            progress(done, total, name)
+def _prepare(item: ScreenDataset, batch: ScreenOptions) -> _Prepared:
+    """Options, preprocessing and the CV plan of one dataset; raises when it cannot be solved
+    (bad options or data, or more memory than ``batch.max_memory``)."""
+    opts = batch.dataset(item.options, source=Source.api(f"dataset {item.name!r}"))
+    frame, prep = preprocess(item.X, log=opts.log, cpm_normalize=opts.cpm, top_variance=opts.top_variance)
+    y = item.y
+    if isinstance(y, pd.Series) and isinstance(item.X, pd.DataFrame) and set(y.index) == set(frame.index):
+        y = y.loc[frame.index]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewObservationsWarning)
+        cv_opts, path_opts = opts.cv, opts.path
+        plan = plan_cv(frame, y, nfolds=cv_opts.nfolds, n_repeats=cv_opts.n_repeats,
+                       measure=cv_opts.measure, seed=cv_opts.seed, l1_ratio=path_opts.l1_ratio,
+                       lambdas=None, n_lambdas=path_opts.n_lambdas,
+                       lambda_min_ratio=path_opts.lambda_min_ratio, standardize=PATH.standardize,
+                       fit_intercept=PATH.fit_intercept, sample_weight=None, penalty_factor=None,
+                       early_stop=PATH.early_stop, tol=path_opts.tol, max_iter=path_opts.max_iter,
+                       dtype=opts.np_dtype)
+    need = _bytes_of(plan)
+    if batch.max_memory is not None and need > batch.max_memory:
+        raise ValueError(
+            f"dataset {item.name!r} needs about {need / 2**30:.2f} GiB to solve "
+            f"({plan.prob.n} samples x {plan.prob.p} features x {len(plan.W)} CV lanes), more than "
+            f"max_memory={batch.max_memory / 2**30:.2f} GiB; raise --max-memory or filter genes "
+            f"(e.g. --top-variance) (got estimate={need} bytes)")
+    return _Prepared(item, opts, frame, prep, plan, y)
 
-    for item in items:
-        if item.name in skip:
-            rows[item.name] = None  # filled by the caller from its saved results
-            done += 1
-            continue
-        try:
-            opts = batch.dataset(item.options, source=Source.api(f"dataset {item.name!r}"))
-            frame, prep = preprocess(item.X, log=opts.log, cpm_normalize=opts.cpm, top_variance=opts.top_variance)
-            y = item.y
-            if isinstance(y, pd.Series) and isinstance(item.X, pd.DataFrame) and set(y.index) == set(frame.index):
-                y = y.loc[frame.index]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FewObservationsWarning)
-                cv_opts, path_opts = opts.cv, opts.path
-                plan = plan_cv(frame, y, nfolds=cv_opts.nfolds, n_repeats=cv_opts.n_repeats,
-                               measure=cv_opts.measure, seed=cv_opts.seed, l1_ratio=path_opts.l1_ratio,
-                               lambdas=None, n_lambdas=path_opts.n_lambdas,
-                               lambda_min_ratio=path_opts.lambda_min_ratio, standardize=PATH.standardize,
-                               fit_intercept=PATH.fit_intercept, sample_weight=None, penalty_factor=None,
-                               early_stop=PATH.early_stop, tol=path_opts.tol, max_iter=path_opts.max_iter,
-                               dtype=opts.np_dtype)
-            need = estimate_bytes(plan.prob.n, plan.prob.p, len(plan.W), len(plan.prob.lambdas))
-            if max_memory is not None and need > max_memory:
-                raise ValueError(
-                    f"dataset {item.name!r} needs about {need / 2**30:.2f} GiB to solve "
-                    f"({plan.prob.n} samples x {plan.prob.p} features x {len(plan.W)} CV lanes), more than "
-                    f"max_memory={max_memory / 2**30:.2f} GiB; raise --max-memory or filter genes "
-                    f"(e.g. --top-variance) (got estimate={need} bytes)")
-            planned.append((item, opts, frame, prep, plan, y))
-        except (ValueError, TypeError, OSError) as exc:
-            fail(item.name, str(exc).strip().splitlines()[0])
 
-    # --- solve the CV lanes: buckets of one shape, split to the memory budget ---------------
-    def key_of(entry):
-        _, opts, _, _, plan, _ = entry
-        return (bucket_size(plan.prob.n), bucket_size(plan.prob.p), _bucket_lanes(len(plan.W)),
-                _bucket_lambdas(len(plan.prob.lambdas)), opts.path.l1_ratio)
+def _bytes_of(plan: CVPlan) -> float:
+    return estimate_bytes(plan.prob.n, plan.prob.p, len(plan.W), len(plan.prob.lambdas))
 
-    buckets: dict[tuple, list] = {}
-    for entry in planned:
-        buckets.setdefault(key_of(entry), []).append(entry)
+
+def _bucket(prepared: list[_Prepared]) -> dict[_BucketKey, list[_Prepared]]:
+    """Datasets grouped by shape bucket (rows, columns, lanes and grid length rounded up) and l1_ratio."""
+    buckets: dict[_BucketKey, list[_Prepared]] = {}
+    for e in prepared:
+        prob = e.plan.prob
+        key = _BucketKey(bucket_size(prob.n), bucket_size(prob.p), _bucket_lanes(len(e.plan.W)),
+                         _bucket_lambdas(len(prob.lambdas)), e.opts.path.l1_ratio)
+        buckets.setdefault(key, []).append(e)
+    return buckets
+
+
+def _chunks(buckets: dict[_BucketKey, list[_Prepared]], *, max_memory: float | None,
+            n_devices: int) -> list[list[_Prepared]]:
+    """Each bucket split into chunks that fit ``max_memory``; with several devices a chunk holds a
+    multiple of ``n_devices`` datasets so that the sharded dataset axis divides evenly."""
     chunks = []
-    for key, entries in buckets.items():
-        per = estimate_bytes(entries[0][4].prob.n, entries[0][4].prob.p, len(entries[0][4].W),
-                             len(entries[0][4].prob.lambdas))
+    for entries in buckets.values():
+        per = _bytes_of(entries[0].plan)
         size = len(entries) if max_memory is None else max(1, int(max_memory // max(per, 1)))
-        if mode == "vmap" and len(devs) > 1:
-            size = max(len(devs), size - size % len(devs))
+        if n_devices > 1:
+            size = max(n_devices, size - size % n_devices)
         for i in range(0, len(entries), size):
-            chunks.append((key, entries[i:i + size]))
+            chunks.append(entries[i:i + size])
+    return chunks
 
-    executables: set[tuple] = set()
-    padding: list[float] = []
-    client = None
-    if dask:
-        client = _dask_client(dask)
 
-    def settings_for(plan: CVPlan) -> dict:
-        prob = plan.prob
-        return dict(l1_ratio=prob.l1_ratio, fit_intercept=prob.fit_intercept, standardize=prob.standardize,
-                    early_stop=prob.early_stop, keep_eta=True, tol=prob.tol, max_iter=prob.max_iter,
-                    max_sweeps=PATH.max_sweeps, dtype=prob.dtype)
+def _settings(plan: CVPlan) -> dict:
+    """The engine's solve settings of a planned CV problem (shared by a bucket's datasets)."""
+    prob = plan.prob
+    return dict(l1_ratio=prob.l1_ratio, fit_intercept=prob.fit_intercept, standardize=prob.standardize,
+                early_stop=prob.early_stop, keep_eta=True, tol=prob.tol, max_iter=prob.max_iter,
+                max_sweeps=PATH.max_sweeps, dtype=prob.dtype)
 
-    def payload_of(entries) -> dict:
-        return {"datasets": [dict(X=e[4].prob.X, y=e[4].prob.y, W=e[4].W, pf=e[4].prob.pf,
-                                  lambdas=e[4].prob.lambdas, is_master=e[4].master) for e in entries],
-                "settings": {**settings_for(entries[0][4]), **({} if client else {"devices": devs})}}
 
-    def finish(entries, outs, stats):
-        nonlocal done
-        if stats is not None:
-            padding.append(stats["padding_overhead"])
-            for k in stats["capacities"]:
-                executables.add((stats["padded_shape"][1:], stats["lanes"], stats["lambdas"], k))
-        for (item, opts, frame, prep, plan, y), out in zip(entries, outs):
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", FewObservationsWarning)
-                    cv = finish_cv(plan, out, keep=True)
-                    rep = report_from_cv(frame, y, prep, cv, **opts.keywords(REPORT_KEYWORDS))
-                row = row_from_report(item.name, rep, plan.prob.y)
-                rows[item.name] = row
-                reports[item.name] = rep
-                done += 1
-                if on_result:
-                    on_result(item.name, rep, {**row, "config_hash": config_hash(opts.to_mapping())})
-                if progress:
-                    progress(done, total, item.name)
-            except (ValueError, TypeError, OSError) as exc:
-                fail(item.name, str(exc).strip().splitlines()[0])
+def _payload(chunk: list[_Prepared], devices=None) -> dict:
+    """A chunk as plain data for :func:`_solve_chunk` (picklable for Dask when ``devices`` is None)."""
+    return {"datasets": [dict(X=e.plan.prob.X, y=e.plan.prob.y, W=e.plan.W, pf=e.plan.prob.pf,
+                              lambdas=e.plan.prob.lambdas, is_master=e.plan.master) for e in chunk],
+            "settings": {**_settings(chunk[0].plan), **({} if devices is None else {"devices": devices})}}
 
-    if client is not None:
-        from distributed import as_completed
 
-        futures = {client.submit(_solve_chunk, payload_of(entries), pure=False): entries for _, entries in chunks}
-        for fut in as_completed(futures):
-            entries = futures[fut]
-            try:
-                outs, stats = fut.result()
-            except Exception as exc:  # a worker-side failure fails its datasets, not the screen
-                for e in entries:
-                    fail(e[0].name, f"solve failed on the Dask worker: {exc}")
-                continue
-            finish(entries, outs, stats)
-    else:
-        for _, entries in chunks:
-            try:
-                if mode == "vmap":
-                    outs, stats = _solve_chunk(payload_of(entries))
-                else:
-                    outs, stats = [], None
-                    for e in entries:
-                        prob = e[4].prob
-                        kw = settings_for(e[4])
-                        l1 = kw.pop("l1_ratio")
-                        outs.append(solve_lanes(prob.X, prob.y, e[4].W, prob.pf, l1, prob.lambdas,
-                                                is_master=e[4].master, **kw))
-            except (ValueError, RuntimeError) as exc:
-                for e in entries:
-                    fail(e[0].name, f"solve failed: {exc}")
-                continue
-            finish(entries, outs, stats)
-    if client is not None and dask == "local":
+def _solve_here(chunk: list[_Prepared], *, mode: str, devices) -> tuple[list, dict | None]:
+    """Solve a chunk in this process: stacked in one call (``vmap``) or one dataset at a time."""
+    if mode == "vmap":
+        return _solve_chunk(_payload(chunk, devices))
+    outs = []
+    for e in chunk:
+        prob = e.plan.prob
+        kw = _settings(e.plan)
+        l1 = kw.pop("l1_ratio")
+        outs.append(solve_lanes(prob.X, prob.y, e.plan.W, prob.pf, l1, prob.lambdas, is_master=e.plan.master, **kw))
+    return outs, None
+
+
+def _solve_on_dask(chunks: list[list[_Prepared]], address: str, tally: _Tally, usage: _Usage) -> None:
+    """Solve the chunks as tasks on a Dask cluster, finishing each as it completes."""
+    from distributed import as_completed
+
+    client = _dask_client(address)
+    futures = {client.submit(_solve_chunk, _payload(chunk), pure=False): chunk for chunk in chunks}
+    for fut in as_completed(futures):
+        chunk = futures[fut]
+        try:
+            outs, stats = fut.result()
+        except Exception as exc:  # a worker-side failure fails its datasets, not the screen
+            for e in chunk:
+                tally.fail(e.item.name, f"solve failed on the Dask worker: {exc}")
+            continue
+        _finish(chunk, outs, stats, tally, usage)
+    if address == "local":
         cluster = client.cluster
         client.close()
         cluster.close()
-    table = pd.DataFrame([rows[n] for n in names if rows.get(n) is not None], columns=SCREEN_COLUMNS)
-    stats = {
-        "mode": mode, "devices": len(devs), "buckets": len(buckets), "chunks": len(chunks),
-        "executables": len(executables) if mode == "vmap" else None,
-        "padding_overhead": float(np.mean(padding)) if padding else 0.0,
-        "seconds": time.perf_counter() - t0, "dask": dask,
-    }
-    return ScreenResult(table, reports, stats)
+
+
+def _finish(chunk: list[_Prepared], outs: list, stats: dict | None, tally: _Tally, usage: _Usage) -> None:
+    """CV curves, diagnosis and report of each solved dataset of a chunk; its row to the tally."""
+    usage.add(stats)
+    for e, out in zip(chunk, outs):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FewObservationsWarning)
+                cv = finish_cv(e.plan, out, keep=True)
+                rep = report_from_cv(e.frame, e.y, e.prep, cv, **e.opts.keywords(REPORT_KEYWORDS))
+            row = row_from_report(e.item.name, rep, e.plan.prob.y)
+            tally.ok(e.item.name, rep, row, e.opts)
+        except (ValueError, TypeError, OSError) as exc:
+            tally.fail(e.item.name, str(exc).strip().splitlines()[0])
 
 
 def _batch_options(options, **keywords) -> ScreenOptions:
