@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
 GOLDEN = Path(__file__).resolve().parent / "golden"
+
+DATA_DIR = Path(os.environ.get("JAXLASSO_TEST_DATA") or Path(__file__).resolve().parent / "data")
+"""The real datasets: the copies shipped in ``tests/data`` (see its README), or the folder that
+``$JAXLASSO_TEST_DATA`` names. They travel with the tests so that a plain clone runs every
+real-data and parity test; a missing file fails the test that needs it instead of skipping it."""
 
 REAL_DATASETS = ("tissue_cerebellum_vs_hippocampus", "all_bcrabl", "all_bt")
 
 
-def load_shared(name: str):
-    """(X float64, y 0/1, genes) of one of the real datasets in ../shared/data."""
-    d = np.load(SHARED_DATA / f"{name}.npz", allow_pickle=False)
+def real_data_path(name: str) -> Path:
+    """Path of one of the real datasets; fails, naming the folder and the variable, when absent."""
+    path = DATA_DIR / f"{name}.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"real dataset {path} not found: tests/data ships it; "
+                                f"$JAXLASSO_TEST_DATA, when set, must name a folder that holds it")
+    return path
+
+
+def load_real(name: str):
+    """(X float64, y 0/1, genes) of one of the real datasets."""
+    d = np.load(real_data_path(name), allow_pickle=False)
     return d["X"].astype(np.float64), d["y"].astype(np.float64), d["genes"]
 
 
@@ -122,7 +135,7 @@ def case_data(spec):
         X = X[:, X.std(axis=0) > 0]
         return X, (sim.y.to_numpy() == "case").astype(np.float64)
     if isinstance(spec, str):
-        X, y, _ = load_shared(spec)
+        X, y, _ = load_real(spec)
         return X, y
     kind, n, p, seed = spec
     return synthetic(n, p, seed=seed, scale_spread=(kind == "synthetic_scaled"))

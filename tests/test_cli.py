@@ -105,11 +105,11 @@ def test_select_other_formats(study, tmp_path, capsys, fmt):
     assert summary["input"]["n_samples"] == 16 and summary["input"]["n_features"] == 400
 
 
-def test_npz_input_uses_its_labels(shared_data, tmp_path, capsys):
-    from helpers import SHARED_DATA
+def test_npz_input_uses_its_labels(tmp_path, capsys):
+    from helpers import real_data_path
 
     out = tmp_path / "res"
-    code, stdout, err = run(["select", SHARED_DATA / "tissue_cerebellum_vs_hippocampus.npz", "--outcome", "y",
+    code, stdout, err = run(["select", real_data_path("tissue_cerebellum_vs_hippocampus"), "--outcome", "y",
                              "--out", out, "--strategy", "lasso", "--permutations", "0", "--no-plots",
                              "--json"], capsys)
     assert code == 0, err

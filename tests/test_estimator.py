@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pickle
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,10 +18,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import jaxlasso
-from helpers import synthetic
+from helpers import real_data_path, synthetic
 from jaxlasso.estimator import LassoLogistic, LassoLogisticCV
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 _WEIGHT_XFAIL = (
     "the check's weighted data leaves a single class-0 row with positive weight (weight > 1) where "
@@ -296,10 +294,7 @@ def test_pipeline_and_cross_val_score(data):
 
 @pytest.fixture(scope="module")
 def tissue_data():
-    path = SHARED / "tissue_cerebellum_vs_hippocampus.npz"
-    if not path.exists():
-        pytest.skip(f"real dataset not found at {path}")
-    d = np.load(path, allow_pickle=False)
+    d = np.load(real_data_path("tissue_cerebellum_vs_hippocampus"), allow_pickle=False)
     return d["X"].astype(np.float64), d["y"]
 
 

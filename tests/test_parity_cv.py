@@ -33,7 +33,7 @@ def run_case(name):
 
 
 @pytest.mark.parametrize("name", list(CV_CASES))
-def test_cv_matches_cv_glmnet_golden(name, shared_data):
+def test_cv_matches_cv_glmnet_golden(name):
     cv, gold = run_case(name)
     np.testing.assert_allclose(cv.lambdas, gold["lambdas"], rtol=0)
     np.testing.assert_allclose(cv.cv_mean, gold["cvm"], rtol=RTOL)

@@ -37,7 +37,7 @@ def _check_against_glmnet(X, y, kw, lambdas, r_coef, r_intercept):
 
 
 @pytest.mark.parametrize("name", list(PATH_CASES))
-def test_path_matches_glmnet_golden(name, shared_data):
+def test_path_matches_glmnet_golden(name):
     case = PATH_CASES[name]
     gold = load_golden(name)
     X, y = case_data(case["data"])
@@ -51,7 +51,7 @@ def test_path_matches_glmnet_golden(name, shared_data):
 
 
 @pytest.mark.parametrize("name", list(PATH_CASES))
-def test_default_grid_and_early_stop_match_glmnet(name, shared_data):
+def test_default_grid_and_early_stop_match_glmnet(name):
     case = PATH_CASES[name]
     gold = load_golden(name)
     X, y = case_data(case["data"])
@@ -83,7 +83,7 @@ def float32_gram_everywhere(monkeypatch):
 
 
 @pytest.mark.parametrize("name", list(PATH_CASES))
-def test_float32_gram_keeps_glmnet_parity(name, shared_data, float32_gram_everywhere):
+def test_float32_gram_keeps_glmnet_parity(name, float32_gram_everywhere):
     # The Gram only shapes the Newton model; gradient, line search and KKT test stay float64,
     # so the float64 parity bar must still hold with a float32 Gram at every capacity.
     case = PATH_CASES[name]
