@@ -165,6 +165,45 @@ def case_foldid(case: dict, n: int) -> np.ndarray:
 
 
 
+# --- comparing with R glmnet: the golden files and the live tests ----------------------------
+OBJ_RTOL = 1e-6
+"""jaxlasso's objective must be <= glmnet's (thresh=1e-12) x (1 + OBJ_RTOL) at every lambda."""
+SUPPORT_MIN = 0.90
+"""The nonzero sets must agree at >= this fraction of the lambdas (coefficients of nearly
+degenerate p >> n problems are not unique enough to compare directly)."""
+
+
+def glmnet_args(kw: dict) -> dict:
+    """``jaxlasso.rglmnet.run_glmnet`` arguments for a case's jaxlasso keyword arguments."""
+    return dict(
+        alpha=kw.get("l1_ratio", 1.0),
+        standardize=kw.get("standardize", True),
+        intercept=kw.get("fit_intercept", True),
+        weights=kw.get("sample_weight"),
+        penalty_factor=kw.get("penalty_factor"),
+        nlambda=kw.get("n_lambdas", 100),
+    )
+
+
+def check_path_against_glmnet(X, y, kw: dict, lambdas, r_coef, r_intercept):
+    """Fit jaxlasso on glmnet's lambdas and assert the objective and support bars; returns
+    ``(fit, worst relative objective excess, support agreement)``."""
+    import jaxlasso
+
+    fit = jaxlasso.logistic_path(X, y, lambdas=lambdas, tol=1e-9, **kw)
+    assert len(fit.lambdas) == len(lambdas), "explicit lambdas must never be cut short"
+    obj_kw = {k: kw[k] for k in ("l1_ratio", "sample_weight", "penalty_factor", "standardize")
+              if k in kw}
+    ours = jaxlasso.logistic_objective(X, y, fit.coef, fit.intercept, fit.lambdas, **obj_kw)
+    theirs = jaxlasso.logistic_objective(X, y, r_coef, r_intercept, lambdas, **obj_kw)
+    worst = np.max((ours - theirs) / np.abs(theirs))
+    assert worst <= OBJ_RTOL, f"objective above glmnet's by {worst:.3g} (relative)"
+    agree = support_agreement(fit.coef, r_coef)
+    assert agree >= SUPPORT_MIN, f"supports agree at only {agree:.0%} of lambdas"
+    assert np.all(fit.kkt_gap <= fit.tol)
+    return fit, worst, agree
+
+
 def spy_solver_memory(monkeypatch, module, name: str, records: list):
     """Replace ``module.name`` (a vmapped solver factory of the kernels) by one whose solvers
     append ``(temporary bytes of the compiled program, bytes of the design XT, lanes)`` to

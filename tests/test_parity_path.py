@@ -14,26 +14,8 @@ import numpy as np
 import pytest
 
 import jaxlasso
-from helpers import (PATH_CASES, case_data, case_inputs, check_case_data, dense_from_sparse, load_golden,
-                     support_agreement)
-
-OBJ_RTOL = 1e-6
-SUPPORT_MIN = 0.90
-
-
-def _check_against_glmnet(X, y, kw, lambdas, r_coef, r_intercept):
-    fit = jaxlasso.logistic_path(X, y, lambdas=lambdas, tol=1e-9, **kw)
-    assert len(fit.lambdas) == len(lambdas), "explicit lambdas must never be cut short"
-    obj_kw = {k: kw[k] for k in ("l1_ratio", "sample_weight", "penalty_factor", "standardize")
-              if k in kw}
-    ours = jaxlasso.logistic_objective(X, y, fit.coef, fit.intercept, fit.lambdas, **obj_kw)
-    theirs = jaxlasso.logistic_objective(X, y, r_coef, r_intercept, lambdas, **obj_kw)
-    worst = np.max((ours - theirs) / np.abs(theirs))
-    assert worst <= OBJ_RTOL, f"objective above glmnet's by {worst:.3g} (relative)"
-    agree = support_agreement(fit.coef, r_coef)
-    assert agree >= SUPPORT_MIN, f"supports agree at only {agree:.0%} of lambdas"
-    assert np.all(fit.kkt_gap <= fit.tol)
-    return fit, worst, agree
+from helpers import (PATH_CASES, case_data, case_inputs, check_case_data, check_path_against_glmnet,
+                     dense_from_sparse, load_golden)
 
 
 @pytest.mark.parametrize("name", list(PATH_CASES))
@@ -45,7 +27,7 @@ def test_path_matches_glmnet_golden(name):
     kw = case_inputs(case, X)
     lambdas = np.asarray(gold["lambdas"])
     r_coef = dense_from_sparse(gold["coef"], len(lambdas), X.shape[1])
-    fit, _, _ = _check_against_glmnet(X, y, kw, lambdas, r_coef, np.asarray(gold["intercept"]))
+    fit, _, _ = check_path_against_glmnet(X, y, kw, lambdas, r_coef, np.asarray(gold["intercept"]))
     # glmnet's dev.ratio, a second independent check of the fitted values.
     np.testing.assert_allclose(fit.deviance_ratio, gold["dev_ratio"], rtol=1e-5, atol=1e-7)
 
@@ -92,4 +74,4 @@ def test_float32_gram_keeps_glmnet_parity(name, float32_gram_everywhere):
     kw = case_inputs(case, X)
     lambdas = np.asarray(gold["lambdas"])
     r_coef = dense_from_sparse(gold["coef"], len(lambdas), X.shape[1])
-    _check_against_glmnet(X, y, kw, lambdas, r_coef, np.asarray(gold["intercept"]))
+    check_path_against_glmnet(X, y, kw, lambdas, r_coef, np.asarray(gold["intercept"]))
