@@ -73,7 +73,11 @@ def test_select_tsv_round_trip(study, tmp_path, capsys):
     assert set(path.columns) == {"lambda_index", "lambda", "feature", "coefficient"}
     assert set(path["feature"]) <= set(sim.counts.columns)
     sel = pd.read_csv(out / "selected.tsv", sep="\t")
-    assert summary["selected"] == [] or set(s["feature"] for s in summary["selected"]) <= set(sel["feature"])
+    # The simulated signal is found, and summary.json's selection is selected.tsv's lasso block.
+    lasso = sel[sel["selected_by_lasso"]]
+    assert len(lasso) > 0
+    assert ({s["feature"]: s["coefficient"] for s in summary["selected"]}
+            == pytest.approx(dict(zip(lasso["feature"], lasso["coefficient"])), rel=1e-9))
 
 
 @pytest.mark.parametrize("fmt", ["csv.gz", "parquet", "h5ad", "samples_in_rows"])
