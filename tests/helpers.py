@@ -125,6 +125,20 @@ CV_CASES = {
 }
 
 
+FAST_CASES = ("tissue_lasso", "tissue_cv_deviance")
+"""The parity cases of the fast subset (``-m "not slow"``): the small real dataset's path and CV.
+The rest are marked ``slow``: each compiles programs of its own (12,625-gene designs, weights and
+penalty factors, ridge-like and unstandardised working sets), which dominates the suite's time."""
+
+
+def case_params(cases) -> list:
+    """``pytest.param`` per case name, ``slow`` unless it is one of :data:`FAST_CASES`."""
+    import pytest
+
+    return [pytest.param(name, id=name, marks=() if name in FAST_CASES else pytest.mark.slow)
+            for name in cases]
+
+
 def case_data(spec):
     """(X, y) of a case's data spec."""
     if spec == "seedlike_log":

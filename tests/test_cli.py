@@ -205,6 +205,7 @@ def test_same_inputs_and_seed_give_identical_files(study, tmp_path, capsys):
             assert a == b, f"{name} differs between two identical runs"
 
 
+@pytest.mark.slow
 def test_demo_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     code, stdout, err = run(["demo", "--out", out, "--genes", "600", "--permutations", "9", "--stability", "10"],

@@ -48,6 +48,7 @@ def _expected_failed_checks(estimator):
 
 # scikit-learn's checks use tiny data: jaxlasso's glmnet warning about classes with fewer than 8
 # observations is expected there.
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::jaxlasso.FewObservationsWarning")
 @parametrize_with_checks([LassoLogistic(), LassoLogisticCV()],
                          expected_failed_checks=_expected_failed_checks)
@@ -69,6 +70,7 @@ def cv_est(data):
     return LassoLogisticCV(nfolds=5, seed=3).fit(X, y)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
 def test_matches_logistic_path(data, l1_ratio):
     X, y = data
@@ -124,6 +126,7 @@ def test_predict_proba_and_predict(data):
     assert est.score(X, y) == np.mean(est.predict(X) == y)
 
 
+@pytest.mark.slow
 def test_float32_sparse_and_warnings(data):
     X, y = data
     ref = LassoLogistic(lambda_value=0.05).fit(X, y)
@@ -140,6 +143,7 @@ def test_float32_sparse_and_warnings(data):
         LassoLogistic(lambda_value=0.05).fit(X[:12], np.r_[np.zeros(6), np.ones(6)])
 
 
+@pytest.mark.slow
 def test_sample_weight_equivalence():
     # Integer weights == repeated rows (the warm-start grid depends only on lambda_max).
     rng = np.random.default_rng(5)
@@ -153,6 +157,7 @@ def test_sample_weight_equivalence():
                                rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_c_mapping_matches_sklearn():
     """C = 1 / (n * lambda) with the penalty on the same scale (standardize=False)."""
     rng = np.random.default_rng(0)
@@ -298,6 +303,7 @@ def tissue_data():
     return d["X"].astype(np.float64), d["y"]
 
 
+@pytest.mark.slow
 def test_pipeline_gridsearch_tissue(tissue_data):
     X, y = tissue_data
     assert X.shape == (69, 500)

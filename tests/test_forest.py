@@ -127,6 +127,7 @@ def test_forest_warns_when_a_sample_has_no_oob_prediction(signal):
 
 
 # --- Boruta ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_boruta_confirms_signal_rejects_noise(boruta_fit):
     res = boruta_fit
     assert isinstance(res, BorutaResult)

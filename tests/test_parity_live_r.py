@@ -44,7 +44,8 @@ def stratified_foldid(y: np.ndarray, nfolds: int, seed: int = 7) -> np.ndarray:
     return foldid
 
 
-@pytest.fixture(scope="module", params=list(LIVE_CASES))
+@pytest.fixture(scope="module", params=[pytest.param("synthetic_enet_weights", marks=pytest.mark.slow),
+                                        "tissue_lasso"])
 def live(request):
     """(case, X, y, jaxlasso kwargs, foldid, glmnet's path, cv.glmnet's output) of one live case."""
     case = LIVE_CASES[request.param]

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 import jaxlasso
-from helpers import (PATH_CASES, case_data, case_inputs, check_case_data, check_path_against_glmnet,
+from helpers import (PATH_CASES, case_data, case_inputs, case_params, check_case_data, check_path_against_glmnet,
                      dense_from_sparse, load_golden)
 
 
-@pytest.mark.parametrize("name", list(PATH_CASES))
+@pytest.mark.parametrize("name", case_params(PATH_CASES))
 def test_path_matches_glmnet_golden(name):
     case = PATH_CASES[name]
     gold = load_golden(name)
@@ -32,7 +32,7 @@ def test_path_matches_glmnet_golden(name):
     np.testing.assert_allclose(fit.deviance_ratio, gold["dev_ratio"], rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("name", list(PATH_CASES))
+@pytest.mark.parametrize("name", case_params(PATH_CASES))
 def test_default_grid_and_early_stop_match_glmnet(name):
     case = PATH_CASES[name]
     gold = load_golden(name)
@@ -64,6 +64,7 @@ def float32_gram_everywhere(monkeypatch):
     clear()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(PATH_CASES))
 def test_float32_gram_keeps_glmnet_parity(name, float32_gram_everywhere):
     # The Gram only shapes the Newton model; gradient, line search and KKT test stay float64,
