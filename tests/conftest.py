@@ -13,7 +13,7 @@ import tempfile
 import numpy as np
 import pytest
 
-from helpers import SHARED_DATA, load_shared
+from helpers import load_real
 
 # One compilation cache per test session: executables compiled by one test are reused by the
 # next process (and CI re-runs), and nothing is written to the user's home.
@@ -21,26 +21,28 @@ os.environ.setdefault("JAXLASSO_CACHE_DIR", os.path.join(tempfile.gettempdir(), 
 
 
 def pytest_collection_modifyitems(config, items):
+    needs_r = [item for item in items if item.get_closest_marker("r") is not None]
+    if not needs_r:
+        return
     from jaxlasso import rglmnet
 
     if rglmnet.available():
         return
     skip = pytest.mark.skip(reason="Rscript with the glmnet package is not installed "
                                    "(apt-get install -y r-base-core r-cran-glmnet)")
-    for item in items:
-        if "r" in item.keywords:
-            item.add_marker(skip)
+    for item in needs_r:
+        item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
 def shared_data():
-    if not SHARED_DATA.exists():
-        pytest.skip(f"real datasets not found at {SHARED_DATA} (expected ../shared/data beside the repo)")
+    """``get(name) -> (X, y, genes)`` of the real datasets shared by the tests (``tests/data``, or
+    ``$JAXLASSO_TEST_DATA``), each loaded once per session."""
     cache = {}
 
     def get(name):
         if name not in cache:
-            cache[name] = load_shared(name)
+            cache[name] = load_real(name)
         return cache[name]
 
     return get

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
 GOLDEN = Path(__file__).resolve().parent / "golden"
+
+DATA_DIR = Path(os.environ.get("JAXLASSO_TEST_DATA") or Path(__file__).resolve().parent / "data")
+"""The real datasets: the copies shipped in ``tests/data`` (see its README), or the folder that
+``$JAXLASSO_TEST_DATA`` names. They travel with the tests so that a plain clone runs every
+real-data and parity test; a missing file fails the test that needs it instead of skipping it."""
 
 REAL_DATASETS = ("tissue_cerebellum_vs_hippocampus", "all_bcrabl", "all_bt")
 
 
-def load_shared(name: str):
-    """(X float64, y 0/1, genes) of one of the real datasets in ../shared/data."""
-    d = np.load(SHARED_DATA / f"{name}.npz", allow_pickle=False)
+def real_data_path(name: str) -> Path:
+    """Path of one of the real datasets; fails, naming the folder and the variable, when absent."""
+    path = DATA_DIR / f"{name}.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"real dataset {path} not found: tests/data ships it; "
+                                f"$JAXLASSO_TEST_DATA, when set, must name a folder that holds it")
+    return path
+
+
+def load_real(name: str):
+    """(X float64, y 0/1, genes) of one of the real datasets."""
+    d = np.load(real_data_path(name), allow_pickle=False)
     return d["X"].astype(np.float64), d["y"].astype(np.float64), d["genes"]
 
 
@@ -112,6 +125,20 @@ CV_CASES = {
 }
 
 
+FAST_CASES = ("tissue_lasso", "tissue_cv_deviance")
+"""The parity cases of the fast subset (``-m "not slow"``): the small real dataset's path and CV.
+The rest are marked ``slow``: each compiles programs of its own (12,625-gene designs, weights and
+penalty factors, ridge-like and unstandardised working sets), which dominates the suite's time."""
+
+
+def case_params(cases) -> list:
+    """``pytest.param`` per case name, ``slow`` unless it is one of :data:`FAST_CASES`."""
+    import pytest
+
+    return [pytest.param(name, id=name, marks=() if name in FAST_CASES else pytest.mark.slow)
+            for name in cases]
+
+
 def case_data(spec):
     """(X, y) of a case's data spec."""
     if spec == "seedlike_log":
@@ -122,7 +149,7 @@ def case_data(spec):
         X = X[:, X.std(axis=0) > 0]
         return X, (sim.y.to_numpy() == "case").astype(np.float64)
     if isinstance(spec, str):
-        X, y, _ = load_shared(spec)
+        X, y, _ = load_real(spec)
         return X, y
     kind, n, p, seed = spec
     return synthetic(n, p, seed=seed, scale_spread=(kind == "synthetic_scaled"))
@@ -150,6 +177,45 @@ def case_foldid(case: dict, n: int) -> np.ndarray:
     rng = np.random.default_rng(7)
     return rng.permutation(np.resize(np.arange(1, case["nfolds"] + 1), n))
 
+
+
+# --- comparing with R glmnet: the golden files and the live tests ----------------------------
+OBJ_RTOL = 1e-6
+"""jaxlasso's objective must be <= glmnet's (thresh=1e-12) x (1 + OBJ_RTOL) at every lambda."""
+SUPPORT_MIN = 0.90
+"""The nonzero sets must agree at >= this fraction of the lambdas (coefficients of nearly
+degenerate p >> n problems are not unique enough to compare directly)."""
+
+
+def glmnet_args(kw: dict) -> dict:
+    """``jaxlasso.rglmnet.run_glmnet`` arguments for a case's jaxlasso keyword arguments."""
+    return dict(
+        alpha=kw.get("l1_ratio", 1.0),
+        standardize=kw.get("standardize", True),
+        intercept=kw.get("fit_intercept", True),
+        weights=kw.get("sample_weight"),
+        penalty_factor=kw.get("penalty_factor"),
+        nlambda=kw.get("n_lambdas", 100),
+    )
+
+
+def check_path_against_glmnet(X, y, kw: dict, lambdas, r_coef, r_intercept):
+    """Fit jaxlasso on glmnet's lambdas and assert the objective and support bars; returns
+    ``(fit, worst relative objective excess, support agreement)``."""
+    import jaxlasso
+
+    fit = jaxlasso.logistic_path(X, y, lambdas=lambdas, tol=1e-9, **kw)
+    assert len(fit.lambdas) == len(lambdas), "explicit lambdas must never be cut short"
+    obj_kw = {k: kw[k] for k in ("l1_ratio", "sample_weight", "penalty_factor", "standardize")
+              if k in kw}
+    ours = jaxlasso.logistic_objective(X, y, fit.coef, fit.intercept, fit.lambdas, **obj_kw)
+    theirs = jaxlasso.logistic_objective(X, y, r_coef, r_intercept, lambdas, **obj_kw)
+    worst = np.max((ours - theirs) / np.abs(theirs))
+    assert worst <= OBJ_RTOL, f"objective above glmnet's by {worst:.3g} (relative)"
+    agree = support_agreement(fit.coef, r_coef)
+    assert agree >= SUPPORT_MIN, f"supports agree at only {agree:.0%} of lambdas"
+    assert np.all(fit.kkt_gap <= fit.tol)
+    return fit, worst, agree
 
 
 def spy_solver_memory(name: str, records: list):

@@ -72,6 +72,7 @@ def test_cv_equals_loop_of_paths_over_fold_weights(data):
         np.testing.assert_allclose(cv.prevalidated[held], fit.predict_proba(X[held]), atol=1e-7)
 
 
+@pytest.mark.slow
 def test_vmap_mode_equals_map_mode(data):
     from jaxlasso._engine import configure
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pickle
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,10 +18,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import jaxlasso
-from helpers import synthetic
+from helpers import real_data_path, synthetic
 from jaxlasso.estimator import LassoLogistic, LassoLogisticCV
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 _WEIGHT_XFAIL = (
     "the check's weighted data leaves a single class-0 row with positive weight (weight > 1) where "
@@ -50,6 +48,7 @@ def _expected_failed_checks(estimator):
 
 # scikit-learn's checks use tiny data: jaxlasso's glmnet warning about classes with fewer than 8
 # observations is expected there.
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::jaxlasso.FewObservationsWarning")
 @parametrize_with_checks([LassoLogistic(), LassoLogisticCV()],
                          expected_failed_checks=_expected_failed_checks)
@@ -71,6 +70,7 @@ def cv_est(data):
     return LassoLogisticCV(nfolds=5, seed=3).fit(X, y)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
 def test_matches_logistic_path(data, l1_ratio):
     X, y = data
@@ -126,6 +126,7 @@ def test_predict_proba_and_predict(data):
     assert est.score(X, y) == np.mean(est.predict(X) == y)
 
 
+@pytest.mark.slow
 def test_float32_sparse_and_warnings(data):
     X, y = data
     ref = LassoLogistic(lambda_value=0.05).fit(X, y)
@@ -142,6 +143,7 @@ def test_float32_sparse_and_warnings(data):
         LassoLogistic(lambda_value=0.05).fit(X[:12], np.r_[np.zeros(6), np.ones(6)])
 
 
+@pytest.mark.slow
 def test_sample_weight_equivalence():
     # Integer weights == repeated rows (the warm-start grid depends only on lambda_max).
     rng = np.random.default_rng(5)
@@ -155,6 +157,7 @@ def test_sample_weight_equivalence():
                                rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_c_mapping_matches_sklearn():
     """C = 1 / (n * lambda) with the penalty on the same scale (standardize=False)."""
     rng = np.random.default_rng(0)
@@ -296,13 +299,11 @@ def test_pipeline_and_cross_val_score(data):
 
 @pytest.fixture(scope="module")
 def tissue_data():
-    path = SHARED / "tissue_cerebellum_vs_hippocampus.npz"
-    if not path.exists():
-        pytest.skip(f"real dataset not found at {path}")
-    d = np.load(path, allow_pickle=False)
+    d = np.load(real_data_path("tissue_cerebellum_vs_hippocampus"), allow_pickle=False)
     return d["X"].astype(np.float64), d["y"]
 
 
+@pytest.mark.slow
 def test_pipeline_gridsearch_tissue(tissue_data):
     X, y = tissue_data
     assert X.shape == (69, 500)

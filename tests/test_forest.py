@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,10 +9,9 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("scipy.stats")
 
+from helpers import real_data_path
 from jaxlasso.exceptions import DataWarning
 from jaxlasso.selection.forest import BorutaResult, ForestResult, boruta, forest_importance
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 # small settings: the whole file must stay within a few seconds per test on 2 shared cores
 FOREST = dict(n_estimators=150, n_repeats=5)
@@ -130,6 +127,7 @@ def test_forest_warns_when_a_sample_has_no_oob_prediction(signal):
 
 
 # --- Boruta ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_boruta_confirms_signal_rejects_noise(boruta_fit):
     res = boruta_fit
     assert isinstance(res, BorutaResult)
@@ -244,9 +242,7 @@ def test_bad_forest_options():
 
 # --- real data ------------------------------------------------------------------------------------
 def test_all_bt_forest_smoke():
-    path = DATA / "all_bt.npz"
-    if not path.exists():
-        pytest.skip(f"real dataset not found at {path} (expected ../shared/data beside the repo)")
+    path = real_data_path("all_bt")
     from jaxlasso.selection.univariate import univariate_ranking
 
     d = np.load(path, allow_pickle=False)

@@ -14,13 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import real_data_path
 from jaxlasso import io as jio
 from jaxlasso.exceptions import DataWarning
 from jaxlasso.io import InputError
 from jaxlasso.simulate import simulate_rnaseq
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-TISSUE = SHARED_DATA / "tissue_cerebellum_vs_hippocampus.npz"
 
 SAMPLES = [f"S{i}" for i in range(1, 7)]
 GENES = [f"G{j}" for j in range(1, 11)]
@@ -134,10 +132,10 @@ def test_h5ad_round_trip(tmp_path, small, sparse):
         jio.read_expression(path, samples_in_rows=False)
 
 
-@pytest.mark.skipif(not TISSUE.exists(), reason=f"shared real data not found at {SHARED_DATA}")
 def test_npz_shared_dataset():
-    raw = np.load(TISSUE, allow_pickle=False)
-    expr = jio.read_expression(TISSUE)
+    tissue = real_data_path("tissue_cerebellum_vs_hippocampus")
+    raw = np.load(tissue, allow_pickle=False)
+    expr = jio.read_expression(tissue)
     assert expr.orientation == "samples_in_rows"
     assert expr.matrix.shape == raw["X"].shape == (69, 500)
     assert list(expr.matrix.index) == [str(s) for s in raw["samples"]]

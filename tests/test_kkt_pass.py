@@ -53,6 +53,7 @@ def _passes(X, w, r, thr_from_g, tol, seed=1):
         return [np.asarray(a) for a in exact], [np.asarray(a) for a in mixed], np.asarray(outside), np.asarray(thr), g
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("near", [0, 20, 3 * KKT_RECHECK])
 def test_float32_kkt_pass_finds_exactly_the_float64_violators(near):
     """Thresholds within 1e-12 of |g_j| (far inside float32's error, ~1e-8 here) on ``near``
@@ -93,6 +94,7 @@ def test_float32_kkt_without_its_error_bound_would_miss_violators():
     assert err.max() > 100 * tol  # float32 alone cannot decide thresholds 1.5 tol away
 
 
+@pytest.mark.slow
 def test_cv_on_real_data_is_the_same_with_and_without_the_float32_pass(shared_data):
     """ALL BCR/ABL, 10-fold CV (loop lanes, threads): the float32 KKT pass changes nothing a user
     sees -- same supports at every lambda, coefficients and CV curve to rounding, same picks."""

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import jaxlasso
-from helpers import CV_CASES, case_data, case_inputs, check_case_data, load_golden
+from helpers import CV_CASES, case_data, case_inputs, case_params, check_case_data, load_golden
 
 RTOL = 1e-3
 
@@ -32,8 +32,8 @@ def run_case(name):
     return cv, gold
 
 
-@pytest.mark.parametrize("name", list(CV_CASES))
-def test_cv_matches_cv_glmnet_golden(name, shared_data):
+@pytest.mark.parametrize("name", case_params(CV_CASES))
+def test_cv_matches_cv_glmnet_golden(name):
     cv, gold = run_case(name)
     np.testing.assert_allclose(cv.lambdas, gold["lambdas"], rtol=0)
     np.testing.assert_allclose(cv.cv_mean, gold["cvm"], rtol=RTOL)

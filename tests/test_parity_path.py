@@ -14,30 +14,12 @@ import numpy as np
 import pytest
 
 import jaxlasso
-from helpers import (PATH_CASES, case_data, case_inputs, check_case_data, dense_from_sparse, load_golden,
-                     support_agreement)
-
-OBJ_RTOL = 1e-6
-SUPPORT_MIN = 0.90
+from helpers import (PATH_CASES, case_data, case_inputs, case_params, check_case_data, check_path_against_glmnet,
+                     dense_from_sparse, load_golden)
 
 
-def _check_against_glmnet(X, y, kw, lambdas, r_coef, r_intercept):
-    fit = jaxlasso.logistic_path(X, y, lambdas=lambdas, tol=1e-9, **kw)
-    assert len(fit.lambdas) == len(lambdas), "explicit lambdas must never be cut short"
-    obj_kw = {k: kw[k] for k in ("l1_ratio", "sample_weight", "penalty_factor", "standardize")
-              if k in kw}
-    ours = jaxlasso.logistic_objective(X, y, fit.coef, fit.intercept, fit.lambdas, **obj_kw)
-    theirs = jaxlasso.logistic_objective(X, y, r_coef, r_intercept, lambdas, **obj_kw)
-    worst = np.max((ours - theirs) / np.abs(theirs))
-    assert worst <= OBJ_RTOL, f"objective above glmnet's by {worst:.3g} (relative)"
-    agree = support_agreement(fit.coef, r_coef)
-    assert agree >= SUPPORT_MIN, f"supports agree at only {agree:.0%} of lambdas"
-    assert np.all(fit.kkt_gap <= fit.tol)
-    return fit, worst, agree
-
-
-@pytest.mark.parametrize("name", list(PATH_CASES))
-def test_path_matches_glmnet_golden(name, shared_data):
+@pytest.mark.parametrize("name", case_params(PATH_CASES))
+def test_path_matches_glmnet_golden(name):
     case = PATH_CASES[name]
     gold = load_golden(name)
     X, y = case_data(case["data"])
@@ -45,13 +27,13 @@ def test_path_matches_glmnet_golden(name, shared_data):
     kw = case_inputs(case, X)
     lambdas = np.asarray(gold["lambdas"])
     r_coef = dense_from_sparse(gold["coef"], len(lambdas), X.shape[1])
-    fit, _, _ = _check_against_glmnet(X, y, kw, lambdas, r_coef, np.asarray(gold["intercept"]))
+    fit, _, _ = check_path_against_glmnet(X, y, kw, lambdas, r_coef, np.asarray(gold["intercept"]))
     # glmnet's dev.ratio, a second independent check of the fitted values.
     np.testing.assert_allclose(fit.deviance_ratio, gold["dev_ratio"], rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("name", list(PATH_CASES))
-def test_default_grid_and_early_stop_match_glmnet(name, shared_data):
+@pytest.mark.parametrize("name", case_params(PATH_CASES))
+def test_default_grid_and_early_stop_match_glmnet(name):
     case = PATH_CASES[name]
     gold = load_golden(name)
     X, y = case_data(case["data"])
@@ -82,8 +64,9 @@ def float32_gram_everywhere(monkeypatch):
     clear()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(PATH_CASES))
-def test_float32_gram_keeps_glmnet_parity(name, shared_data, float32_gram_everywhere):
+def test_float32_gram_keeps_glmnet_parity(name, float32_gram_everywhere):
     # The Gram only shapes the Newton model; gradient, line search and KKT test stay float64,
     # so the float64 parity bar must still hold with a float32 Gram at every capacity.
     case = PATH_CASES[name]
@@ -92,4 +75,4 @@ def test_float32_gram_keeps_glmnet_parity(name, shared_data, float32_gram_everyw
     kw = case_inputs(case, X)
     lambdas = np.asarray(gold["lambdas"])
     r_coef = dense_from_sparse(gold["coef"], len(lambdas), X.shape[1])
-    _check_against_glmnet(X, y, kw, lambdas, r_coef, np.asarray(gold["intercept"]))
+    check_path_against_glmnet(X, y, kw, lambdas, r_coef, np.asarray(gold["intercept"]))

@@ -47,6 +47,7 @@ def test_result_fields_and_frames(small):
     assert np.all(np.diff(fit.deviance_ratio) >= -1e-9)
 
 
+@pytest.mark.slow
 def test_string_labels_case_is_second_sorted_level(small):
     X, y = small
     labels = np.where(y == 1, "tumour", "normal")
@@ -82,6 +83,7 @@ def test_predict_proba_and_interpolation(small):
 
 
 # --- optimality ------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
 def test_kkt_gap_below_tol_everywhere(tissue, l1_ratio):
     X, y, _ = tissue
@@ -103,6 +105,7 @@ def test_objective_not_improved_by_perturbations(tissue, rng):
             assert pert >= base - 1e-12
 
 
+@pytest.mark.slow
 def test_ridge_end_of_elastic_net_runs(small):
     X, y = small
     fit = jaxlasso.logistic_path(X, y, l1_ratio=0.0, n_lambdas=15, tol=1e-8)
@@ -110,6 +113,7 @@ def test_ridge_end_of_elastic_net_runs(small):
     assert np.all(fit.n_nonzero[1:] == X.shape[1])  # ridge keeps every feature
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["loop", "vmap"])
 @pytest.mark.parametrize("early_stop", [False, True])
 def test_working_set_growth_gives_the_same_path(tissue, early_stop, mode):
@@ -154,6 +158,7 @@ def test_capacity_growth_levels():
     assert all(x & (x - 1) == 0 or (x // 3) & (x // 3 - 1) == 0 and x % 3 == 0 for x in seen)
 
 
+@pytest.mark.slow
 def test_float32_accuracy(tissue):
     X, y, _ = tissue
     f64 = jaxlasso.logistic_path(X, y, n_lambdas=30)
@@ -165,6 +170,7 @@ def test_float32_accuracy(tissue):
     assert np.max((o32 - o64) / o64) < 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["loop", "vmap"])
 def test_solver_products_ask_for_full_precision(small, mode):
     """Every matrix product of a float32 solve is lowered with precision HIGHEST.
@@ -196,6 +202,7 @@ def test_solver_products_ask_for_full_precision(small, mode):
     assert all("precision = [HIGHEST, HIGHEST]" in line for line in dots), dots[:3]
 
 
+@pytest.mark.slow
 def test_vmapped_lanes_never_copy_the_design_per_lane():
     """The vmapped solver's temporaries hold no per-lane copies of the design.
 
@@ -216,6 +223,7 @@ def test_vmapped_lanes_never_copy_the_design_per_lane():
         assert temp < lanes * design, (temp, design, lanes)  # the bug adds two copies per lane
 
 
+@pytest.mark.slow
 def test_vmapped_lanes_that_skip_a_lambda_run_no_newton_iterations(monkeypatch):
     """Under vmap the KKT-round body runs for every lane, finished or skipping ones included,
     and its results are discarded for them; their Newton loops must not run, or they iterate on
@@ -286,6 +294,7 @@ def test_zero_weight_equals_dropped_row(small):
     np.testing.assert_allclose(a.intercept, b.intercept, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_integer_weights_equal_duplicated_rows(small):
     X, y = small
     counts = np.random.default_rng(5).integers(1, 4, size=len(y))
@@ -321,6 +330,7 @@ def test_column_rescaling_changes_nothing_under_standardize(small):
     np.testing.assert_allclose(a.deviance_ratio, b.deviance_ratio, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_vmap_over_lanes_equals_python_loop(small):
     X, y = small
     prob = PreparedProblem(X, y, l1_ratio=0.8, lambdas=None, n_lambdas=20, lambda_min_ratio=None,
@@ -346,6 +356,7 @@ def test_vmap_over_lanes_equals_python_loop(small):
     assert batched.n_iter.shape == (4, len(prob.lambdas))
 
 
+@pytest.mark.slow
 def test_vmapped_lanes_in_chunks_equal_one_call(small):
     """More lanes than ``JAXLASSO_VMAP_LANES`` run as chunks of one executable, with the same results.
 
@@ -406,6 +417,7 @@ def test_vmapped_lanes_in_chunks_equal_one_call(small):
         EngineConfig.from_env({"JAXLASSO_VMAP_LANES": "-2"})
 
 
+@pytest.mark.slow
 def test_default_lane_mode_by_backend_and_rows(monkeypatch):
     """CPU: loop. Accelerators: vmap for small n, loop from VMAP_MAX_ROWS rows on (H100: 10-fold CV
     of 1000 x 20k 7.7 s vmapped vs 3.2 s looped, seed-like 0.50 vs 0.82). The engine asks with
@@ -434,6 +446,7 @@ def test_default_lane_mode_by_backend_and_rows(monkeypatch):
     assert out.mode == "vmap"
 
 
+@pytest.mark.slow
 def test_stacked_datasets_lanes_stop_with_their_own_master():
     """Stacked datasets (``screen``'s batched mode) each end their lanes at their own master's stop,
     lanes resumed after a working-set overflow included -- as each dataset's lane loop does.
@@ -505,6 +518,7 @@ def _blas_threads() -> dict:
     return {d["filepath"]: d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"}
 
 
+@pytest.mark.slow
 def test_blas_threads_limited_during_a_solve(small):
     """The kernels' LAPACK calls (SciPy's OpenBLAS) run with one BLAS thread while a path is
     solved -- its own pool fought XLA's threads for the cores: 200 x 20k CV 2.68 -> 1.10 s
@@ -565,6 +579,7 @@ def test_overlapping_blas_scopes_restore_once_all_have_left():
         assert blas() == {2}
 
 
+@pytest.mark.slow
 def test_host_buffers_reused_across_solves_without_mixing_data():
     """Solves of one shape reuse the design's host buffers (page faults of fresh memory cost a
     1000 x 20k path a quarter of its time; NOTES change 37), yet every result equals the one

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::jaxlasso.FewObservationsWarning
 
 
 # --- edges -------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_separable_data_stop_and_say_so():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 5))
@@ -37,6 +38,7 @@ def test_single_informative_gene_enters_first():
     assert list(np.nonzero(fit.coef[first])[0]) == [7]
 
 
+@pytest.mark.slow
 def test_tiny_problems():
     rng = np.random.default_rng(2)
     X1 = rng.normal(size=(30, 1))
@@ -49,6 +51,7 @@ def test_tiny_problems():
     assert np.all(np.isfinite(fit4.coef)) and np.all(fit4.converged)
 
 
+@pytest.mark.slow
 def test_all_zero_columns_and_extreme_scales():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(30, 6)) * np.array([1e-100, 1e-10, 1.0, 1e10, 1e100, 1e120])
@@ -109,6 +112,7 @@ def _fit(X, y, l1, **kw):
         return jaxlasso.logistic_path(X, y, l1_ratio=l1, n_lambdas=12, tol=1e-10, **kw)
 
 
+@pytest.mark.slow
 @PROPS
 @given(problems())
 def test_property_optimal_and_kkt(prob):
@@ -124,6 +128,7 @@ def test_property_optimal_and_kkt(prob):
             assert val >= base - 1e-12
 
 
+@pytest.mark.slow
 @PROPS
 @given(problems())
 def test_property_invariances(prob):
@@ -143,6 +148,7 @@ def test_property_invariances(prob):
                                _fit(X, y, l1, sample_weight=w, lambdas=fit.lambdas).coef, atol=1e-7)
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(problems())
 def test_property_cv_independent_of_sample_order(prob):

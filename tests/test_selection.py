@@ -131,6 +131,7 @@ def test_stability_recovers_planted_genes_and_beats_lambda_min():
     assert fdp_stab <= fdp_lasso + 1e-12
 
 
+@pytest.mark.slow
 def test_stability_false_selections_within_bound_on_null():
     rng = np.random.default_rng(11)
     false, bounds = [], []
@@ -143,6 +144,7 @@ def test_stability_false_selections_within_bound_on_null():
     assert np.mean(false) <= np.mean(bounds), (np.mean(false), np.mean(bounds))
 
 
+@pytest.mark.slow
 def test_vmapped_resamples_equal_loop():
     X, y, _ = planted(n=30, p=60, seed=8)
     a = stability_selection(X, y, n_resamples=8, seed=3, mode="vmap", tol=1e-10)
@@ -160,6 +162,7 @@ def test_randomized_lasso_runs_and_is_seeded():
 
 
 # --- diagnosis -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_no_signal_reported_on_permuted_labels():
     rng = np.random.default_rng(2026)
     X, y, _ = planted(n=30, p=80, shift=0.0, seed=12)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 scipy_stats = pytest.importorskip("scipy.stats")
 
+from helpers import real_data_path
 from jaxlasso.exceptions import DataWarning
 from jaxlasso.selection.univariate import UnivariateResult, benjamini_hochberg, univariate_ranking
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def planted(n=60, p=200, n_signal=5, shift=1.5, seed=0, null=False):
@@ -221,9 +218,7 @@ def test_bad_options():
 
 # --- real data ------------------------------------------------------------------------------------
 def test_all_bt_top_genes_have_tiny_q_values():
-    path = DATA / "all_bt.npz"
-    if not path.exists():
-        pytest.skip(f"real dataset not found at {path} (expected ../shared/data beside the repo)")
+    path = real_data_path("all_bt")
     d = np.load(path, allow_pickle=False)
     X, y, genes = d["X"][:, :2000].astype(np.float64), d["y"], d["genes"][:2000]
     df = pd.DataFrame(X, columns=[str(g) for g in genes])

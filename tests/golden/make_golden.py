@@ -21,22 +21,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from helpers import CV_CASES, PATH_CASES, case_data, case_foldid, case_inputs, data_summary, digest  # noqa: E402
+from helpers import (CV_CASES, PATH_CASES, case_data, case_foldid, case_inputs, data_summary, digest,  # noqa: E402
+                     glmnet_args)
 
 from jaxlasso import rglmnet  # noqa: E402
 
 THRESH = 1e-12
-
-
-def r_args(kw: dict) -> dict:
-    return dict(
-        alpha=kw.get("l1_ratio", 1.0),
-        standardize=kw.get("standardize", True),
-        intercept=kw.get("fit_intercept", True),
-        weights=kw.get("sample_weight"),
-        penalty_factor=kw.get("penalty_factor"),
-        nlambda=kw.get("n_lambdas", 100),
-    )
 
 
 def sparse(coef: np.ndarray) -> list:
@@ -47,8 +37,8 @@ def sparse(coef: np.ndarray) -> list:
 def make_path(name: str, case: dict) -> dict:
     X, y = case_data(case["data"])
     kw = case_inputs(case, X)
-    exact = rglmnet.run_glmnet(X, y, task="path", thresh=THRESH, exact_path=True, **r_args(kw))
-    default = rglmnet.run_glmnet(X, y, task="path", **r_args(kw))
+    exact = rglmnet.run_glmnet(X, y, task="path", thresh=THRESH, exact_path=True, **glmnet_args(kw))
+    default = rglmnet.run_glmnet(X, y, task="path", **glmnet_args(kw))
     return {
         "case": name, "glmnet_version": exact.version, "thresh": THRESH, "data_digest": digest(X, y),
         "data_summary": data_summary(X, y),
@@ -62,10 +52,10 @@ def make_path(name: str, case: dict) -> dict:
 def make_cv(name: str, case: dict) -> dict:
     X, y = case_data(case["data"])
     kw = case_inputs(case, X)
-    grid = rglmnet.run_glmnet(X, y, task="path", thresh=THRESH, exact_path=True, **r_args(kw))
+    grid = rglmnet.run_glmnet(X, y, task="path", thresh=THRESH, exact_path=True, **glmnet_args(kw))
     foldid = case_foldid(case, len(y))
     cv = rglmnet.run_glmnet(X, y, task="cv", lambdas=grid.lambdas, thresh=THRESH, foldid=foldid,
-                            type_measure=case["measure"], **r_args(kw))
+                            type_measure=case["measure"], **glmnet_args(kw))
     return {
         "case": name, "glmnet_version": cv.version, "thresh": THRESH, "data_digest": digest(X, y),
         "data_summary": data_summary(X, y),
