@@ -270,7 +270,6 @@ def test_boruta_default_is_the_original_scheme(signal):
     assert strict.info["n_shadows"] == [200] * strict.n_iterations
 
 
-@pytest.mark.skipif(not DATA.exists(), reason=f"real datasets not found at {DATA}")
 def test_boruta_agrees_with_borutapy_on_real_data():
     """This implementation against BorutaPy (pip ``Boruta``) on real data.
 
@@ -287,7 +286,7 @@ def test_boruta_agrees_with_borutapy_on_real_data():
     borutapy = pytest.importorskip("boruta")
     from sklearn.ensemble import RandomForestClassifier
 
-    d = np.load(DATA / "all_bt.npz", allow_pickle=False)
+    d = np.load(real_data_path("all_bt"), allow_pickle=False)
     X, y = d["X"].astype(np.float64), d["y"].astype(int)
     keep = np.sort(np.argsort(-X.std(axis=0), kind="stable")[:150])
     X = X[:, keep]
