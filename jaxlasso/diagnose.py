@@ -132,20 +132,30 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = 50, 
         fids.append(fid)
         ys.append(np.repeat(yb[None, :], nfolds, axis=0))
         Ws.append(fold_weights(fid, prob.w))
-    Y = np.concatenate(ys)
-    W = np.concatenate(Ws)
-    out = solve_lanes(prob.X, Y, W, prob.pf, prob.l1_ratio, lam, fit_intercept=prob.fit_intercept,
-                      standardize=prob.standardize, early_stop=False, keep_eta=True,
-                      is_master=np.zeros(len(W), bool), tol=prob.tol, max_iter=prob.max_iter,
-                      max_sweeps=PATH.max_sweeps, dtype=np.float64, mode=mode)
-    report_status(out.status, lam, what="permutation test")
+    # solve_lanes returns each lane's standardisation moments, 2 x lanes x p floats: for p >> n,
+    # 500 lanes of them dwarf the design itself (16 x 200,000: 1.6 GB for a 26 MB X). Only the
+    # held-out linear predictors are kept, so permutations are solved in groups whose moments
+    # stay within about the size of X (all at once when n is large enough), and at least 16
+    # lanes, a vmapped chunk, per call.
+    per_call = max(1, max(16, prob.n // 2) // nfolds)
+    etas = []
+    for b0 in range(0, n_permutations, per_call):
+        Y = np.concatenate(ys[b0:b0 + per_call])
+        W = np.concatenate(Ws[b0:b0 + per_call])
+        out = solve_lanes(prob.X, Y, W, prob.pf, prob.l1_ratio, lam, fit_intercept=prob.fit_intercept,
+                          standardize=prob.standardize, early_stop=False, keep_eta=True,
+                          is_master=np.zeros(len(W), bool), tol=prob.tol, max_iter=prob.max_iter,
+                          max_sweeps=PATH.max_sweeps, dtype=np.float64, mode=mode)
+        report_status(out.status, lam, what="permutation test")
+        etas.append(out.eta)
+    all_eta = np.concatenate(etas)
     null = np.empty(n_permutations)
     for b in range(n_permutations):
         fid = fids[b]
         preval = np.empty((1, prob.n, len(lam)))
         for f in range(nfolds):
             rows = fid[0] == f
-            eta = out.eta[b * nfolds + f][:, rows].T
+            eta = all_eta[b * nfolds + f][:, rows].T
             preval[0][rows] = 0.5 * (1.0 + np.tanh(0.5 * eta))
         null[b] = improvement(cv_statistics(cv.measure, cv.grouped, ys[b][0], prob.w, fid, preval).cv_mean)
     p_value = float((1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1))

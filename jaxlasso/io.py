@@ -770,7 +770,7 @@ def _parse_text(p: Path, compressed: bool, encoding: str, ext: str, notes: list[
                             skipinitialspace=(delim == " "))
         row_ids: list[str] = []
         row_lines: list[int] = []
-        rows: list[np.ndarray] = []
+        rows = _RowBlocks()
         bad = _BadCells()
         expected = None  # fields per row, set by the first row
         short_header = False
@@ -833,7 +833,7 @@ def _parse_text(p: Path, compressed: bool, encoding: str, ext: str, notes: list[
                 f"{name!r} has no '!series_matrix_table_end' line after the table (read to line "
                 f"{lines.lineno}): the file looks truncated; download it again "
                 f"(got lines={lines.lineno})", line=lines.lineno)
-    if not rows:
+    if not len(rows):
         raise InputError(
             f"{name!r} has a header (line {header_line}) but no data rows; the file is "
             f"truncated or holds only column names (got header={_short(header.strip())!r})",
@@ -862,7 +862,7 @@ def _parse_text(p: Path, compressed: bool, encoding: str, ext: str, notes: list[
     _check_ids(row_ids, row_kind, "in the first column", name, row_where)
     bad.raise_if_any(name, orientation, len(rows) * len(col_ids))
 
-    arr = np.vstack(rows)
+    arr = rows.stack()
     if orientation == "genes_in_rows":
         matrix = pd.DataFrame(arr.T, index=pd.Index(col_ids), columns=pd.Index(row_ids))
         notes.append("transposed to samples x genes")
@@ -880,6 +880,38 @@ def _parse_text(p: Path, compressed: bool, encoding: str, ext: str, notes: list[
                 notes.append(f"sample annotations (obs) from the GEO !Sample_ lines: "
                              f"{_fmt(list(obs.columns), 8)}")
     return _finish(matrix, p, orientation, obs, notes)
+
+
+class _RowBlocks:
+    """Rows of equal length gathered in blocks of ``block`` rows, stacked once at the end.
+
+    A Python list of one small array per row costs ~100 bytes of header per row on top of the
+    values (200,000 genes x 16 samples: 45 MB for 26 MB of values); blocks cost nothing extra.
+    """
+
+    def __init__(self, block: int = 4096) -> None:
+        self._block = block
+        self._full: list[np.ndarray] = []
+        self._cur: np.ndarray | None = None
+        self._n = 0  # rows in the current block
+
+    def append(self, row: np.ndarray) -> None:
+        if self._cur is None or self._n == self._cur.shape[0]:
+            if self._cur is not None:
+                self._full.append(self._cur)
+            self._cur = np.empty((self._block, row.shape[0]))
+            self._n = 0
+        self._cur[self._n] = row
+        self._n += 1
+
+    def __len__(self) -> int:
+        return self._block * len(self._full) + self._n
+
+    def stack(self) -> np.ndarray:
+        """(rows, columns) float64; the blocks are released."""
+        parts = self._full + ([self._cur[: self._n]] if self._cur is not None else [])
+        self._full, self._cur, self._n = [], None, 0
+        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
 
 
 def _all_numbers(fields: Sequence[str]) -> bool:
@@ -1518,7 +1550,8 @@ def align_samples(expr: ExpressionData, sheet: pd.DataFrame | None, *, outcome: 
                 f"the case (got case={case_s!r})", DataWarning, stacklevel=2)
     control_s = levels[0] if case_s == levels[1] else levels[1]
     kept = list(labels.index)
-    X = expr.matrix.loc[kept]
+    # The common case keeps every sample in order: share the matrix instead of copying it.
+    X = expr.matrix if kept == matrix_ids else expr.matrix.loc[kept]
     y = pd.Series(labels.to_numpy(dtype=object).astype(str), index=X.index, name=outcome)
     logger.info("aligned %d samples (%s); case %r (%s)", len(kept), level_text, case_s, reason)
     return Aligned(X=X, y=y, case=case_s, control=control_s, case_reason=reason,
