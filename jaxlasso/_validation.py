@@ -147,8 +147,10 @@ def check_X(X: Any, *, dtype=np.float64, name: str = "X") -> Design:
         raise ValueError(f"{name} has no features (columns); pass at least one (got shape={arr.shape})")
     if n < 2:
         raise ValueError(f"{name} needs at least 2 samples (rows) (got shape={arr.shape})")
-    check_finite(arr, name, feature_names)
-    check_column_scale(arr, name, feature_names)
+    # Per-column max / min (two passes, no temporary the size of X) serve both checks.
+    col_hi, col_lo = arr.max(axis=0), arr.min(axis=0)
+    check_finite(arr, name, feature_names, bounds=(float(col_hi.max()), float(col_lo.min())))
+    check_column_scale(arr, name, feature_names, bounds=(col_hi, col_lo))
     return Design(arr.astype(dtype, copy=False), feature_names, sample_names)
 
 
@@ -156,13 +158,17 @@ def _column(c: int, feature_names) -> str:
     return repr(feature_names[c]) if feature_names else str(c)
 
 
-def check_finite(arr: np.ndarray, name: str = "X", feature_names=None) -> None:
-    """Refuse NaN, Inf and values beyond :data:`MAX_ABS_VALUE`, naming row and column."""
+def check_finite(arr: np.ndarray, name: str = "X", feature_names=None,
+                 bounds: tuple[float, float] | None = None) -> None:
+    """Refuse NaN, Inf and values beyond :data:`MAX_ABS_VALUE`, naming row and column.
+
+    ``bounds`` = (max, min) of ``arr`` when the caller has them already.
+    """
     # max / min propagate NaN and see every Inf: two passes with no temporary (a 1000 x 20,000
     # matrix: 0.03 s, where isfinite and abs made 180 MB of temporaries in 0.1-0.15 s).
     if arr.size == 0:
         return
-    hi, lo = float(arr.max()), float(arr.min())
+    hi, lo = (float(arr.max()), float(arr.min())) if bounds is None else bounds
     if not (np.isfinite(hi) and np.isfinite(lo)):
         bad = ~np.isfinite(arr)
         rows, cols = np.nonzero(bad)
@@ -181,7 +187,8 @@ def check_finite(arr: np.ndarray, name: str = "X", feature_names=None) -> None:
             f"(got max |x|={big:.3g} at {', '.join(where)})")
 
 
-def check_column_scale(arr: np.ndarray, name: str = "X", feature_names=None) -> None:
+def check_column_scale(arr: np.ndarray, name: str = "X", feature_names=None,
+                       bounds: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Refuse non-constant columns too small for their spread to be measured in float64.
 
     Standardisation squares deviations from the mean; below ~1e-154 those squares underflow to
@@ -189,7 +196,7 @@ def check_column_scale(arr: np.ndarray, name: str = "X", feature_names=None) -> 
     is associated with y. Rescaling X changes nothing in a standardised fit, so the fix is the
     user's one multiplication.
     """
-    col_hi, col_lo = arr.max(axis=0), arr.min(axis=0)
+    col_hi, col_lo = (arr.max(axis=0), arr.min(axis=0)) if bounds is None else bounds
     tiny = (np.maximum(col_hi, -col_lo) < MIN_SPREAD_SCALE) & (col_hi > col_lo)
     if tiny.any():
         cols = np.nonzero(tiny)[0]
