@@ -994,3 +994,17 @@ def test_leading_zero_ids_named_with_the_fix(tmp_path, small, capsys, n_zeroed):
         jio.align_samples(expr, jio.read_sample_sheet(tmp_path / "s.tsv"), outcome="group")
     run_cli_refused(["select", tmp_path / "counts.tsv", "--samples", tmp_path / "s.tsv",
                      "--outcome", "group"], capsys, tmp_path, pattern)
+
+
+def test_text_rows_across_read_blocks(tmp_path):
+    # Rows are gathered in blocks of 4,096: a table of 9,000 genes spans three blocks.
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame(rng.integers(0, 10**6, size=(6, 9000)).astype(float), index=SAMPLES,
+                      columns=[f"G{j}" for j in range(9000)])
+    (tmp_path / "big.tsv.gz").write_bytes(gzip.compress(gene_rows_text(df).encode()))
+    assert_matrix(jio.read_expression(tmp_path / "big.tsv.gz"), df)
+    rows = jio._RowBlocks(block=3)
+    for i in range(7):
+        rows.append(np.full(2, float(i)))
+    assert len(rows) == 7
+    np.testing.assert_array_equal(rows.stack(), np.repeat(np.arange(7.0), 2).reshape(7, 2))
