@@ -21,12 +21,13 @@ def shift_columns(X: np.ndarray, fit_intercept: bool) -> tuple[np.ndarray, np.nd
 
 
 def to_original_scale(beta: np.ndarray, b0: np.ndarray, xm: np.ndarray, xs: np.ndarray,
-                      shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                      shift: np.ndarray, *, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Standardised ``(b0, beta)`` -> original-scale ``(intercept, coef)``.
 
     ``eta = b0 + sum_j beta_j (x_j - shift_j - xm_j) / xs_j``, so ``coef = beta / xs`` and
-    ``intercept = b0 - coef . (xm + shift)``. Shapes: beta (..., p), b0 (...).
+    ``intercept = b0 - coef . (xm + shift)``. Shapes: beta (..., p), b0 (...). ``overwrite``
+    divides ``beta`` in place (a float array the caller no longer needs) instead of copying it.
     """
-    coef = beta / xs
+    coef = np.divide(beta, xs, out=beta) if overwrite else beta / xs
     intercept = b0 - coef @ (xm + shift)
     return coef, intercept

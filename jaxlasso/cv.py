@@ -48,7 +48,8 @@ def cv_logistic_path(X: Any, y: Any, *, nfolds: int | None = None, foldid: Any =
         Number of folds. Default: 10, reduced to the size of the smaller class when that is
         smaller (so that each stratified fold holds out both classes).
     foldid : array-like, optional
-        Fold label per sample (any integers; glmnet's 1-based ``foldid`` works as is), or an
+        Fold number per sample (integers >= 0; glmnet's 1-based ``foldid`` works as is; a
+        negative label such as -1 is an error, not an extra fold), or an
         (n_repeats, n) array for repeated CV. Overrides ``nfolds``, ``stratified`` and ``seed``.
     stratified : bool
         Deal samples to folds class by class (default) — unlike glmnet's purely random folds,
@@ -128,6 +129,7 @@ def plan_cv(X: Any, y: Any, *, nfolds=None, foldid=None, stratified=CV.stratifie
         fid = make_foldid(prob.y, prob.w, nfolds=k, stratified=bool(stratified), n_repeats=n_repeats,
                           seed=int(seed))
     else:
+        V.check_foldid_labels(foldid)
         fid = normalize_foldid(foldid, prob.n)
     check_folds(fid, prob.y, prob.w, prob.classes)
     k = int(fid.max()) + 1

@@ -199,20 +199,30 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
     ratio = float(cv.lambdas[-1] / cv.lambdas[0]) if len(cv.lambdas) > 1 else 1.0
     lam = lambda_grid(top, n_grid, ratio)
     lanes = R * nfolds
-    Y = np.concatenate([np.repeat(yb[None, :], lanes, axis=0) for yb in labels])
-    W = np.concatenate([fold_weights(fid, prob.w) for fid in fids])
-    out = solve_lanes(prob.X, Y, W, prob.pf, prob.l1_ratio, lam, fit_intercept=prob.fit_intercept,
-                      standardize=prob.standardize, early_stop=False, keep_eta=True,
-                      is_master=np.zeros(len(W), bool), tol=prob.tol, max_iter=prob.max_iter,
-                      max_sweeps=PATH.max_sweeps, dtype=np.float64, mode=mode)
-    report_status(out.status, lam, what="permutation test")
+    # solve_lanes returns each lane's standardisation moments, 2 x lanes x p floats: for p >> n,
+    # hundreds of lanes of them dwarf the design itself (16 x 200,000: 1.6 GB for a 26 MB X). Only
+    # the held-out linear predictors are kept, so the labellings are solved in groups whose
+    # moments stay within about the size of X (all at once when n is large enough), and at least
+    # 16 lanes, a vmapped chunk, per call.
+    per_call = max(1, max(16, prob.n // 2) // lanes)
+    etas = []
+    for b0 in range(0, len(labels), per_call):
+        Y = np.concatenate([np.repeat(yb[None, :], lanes, axis=0) for yb in labels[b0:b0 + per_call]])
+        W = np.concatenate([fold_weights(fid, prob.w) for fid in fids[b0:b0 + per_call]])
+        out = solve_lanes(prob.X, Y, W, prob.pf, prob.l1_ratio, lam, fit_intercept=prob.fit_intercept,
+                          standardize=prob.standardize, early_stop=False, keep_eta=True,
+                          is_master=np.zeros(len(W), bool), tol=prob.tol, max_iter=prob.max_iter,
+                          max_sweeps=PATH.max_sweeps, dtype=np.float64, mode=mode)
+        report_status(out.status, lam, what="permutation test")
+        etas.append(out.eta)
+    all_eta = np.concatenate(etas)
     stats = np.empty(len(labels))
     for b, (yb, fid) in enumerate(zip(labels, fids)):
         preval = np.empty((R, prob.n, len(lam)))
         for r in range(R):
             for f in range(nfolds):
                 rows = fid[r] == f
-                eta = out.eta[b * lanes + r * nfolds + f][:, rows].T
+                eta = all_eta[b * lanes + r * nfolds + f][:, rows].T
                 preval[r][rows] = 0.5 * (1.0 + np.tanh(0.5 * eta))
         stats[b] = improvement(cv_statistics(cv.measure, cv.grouped, yb, prob.w, fid, preval).cv_mean)
     observed, null = float(stats[0]), stats[1:]

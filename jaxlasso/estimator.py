@@ -38,6 +38,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _validation as V
 from ._config import CV, PATH
 from .cv import cv_logistic_path
 from .options import Rule
@@ -81,6 +82,7 @@ class _LogisticFacade(ClassifierMixin, BaseEstimator):
         that ``path_.feature_names`` carries them) and ``y`` as a Categorical whose categories
         are ``classes_``: the functional API then codes exactly ``classes_[1]`` as the case.
         """
+        V.check_rectangular_real(X)
         X, y = validate_data(self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=np.float64,
                              ensure_min_samples=2)
         check_classification_targets(y)
@@ -119,6 +121,7 @@ class _LogisticFacade(ClassifierMixin, BaseEstimator):
     def decision_function(self, X):
         """Linear predictor (log-odds of ``classes_[1]``), shape (n_samples,)."""
         check_is_fitted(self)
+        V.check_rectangular_real(X)
         X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=np.float64, reset=False)
         return np.asarray(safe_sparse_dot(X, self.coef_[0])).ravel() + self.intercept_[0]
 

@@ -173,11 +173,12 @@ def path_result_from_lane(prob: PreparedProblem, out, lane: int, seconds: float)
     lambdas = prob.lambdas[:length]
     status = out.status[lane, :length]
     report_status(status[None, :], lambdas)
-    beta = out.dense_coef(lane, prob.p)[:length].astype(np.float64)
+    # (L, p) dense: with p = 200,000 one copy is 160 MB, so it is made once and scaled in place.
+    beta = out.dense_coef(lane, prob.p)[:length].astype(np.float64, copy=False)
     xm = out.xm[lane].astype(np.float64)
     xs = out.xs[lane].astype(np.float64)
     coef, intercept = to_original_scale(beta, out.intercept[lane, :length].astype(np.float64), xm, xs,
-                                        prob.shift)
+                                        prob.shift, overwrite=True)
     null_dev = float(out.null_deviance[lane])
     dev = out.deviance[lane, :length].astype(np.float64)
     wsum = prob.weight_sum

@@ -10,6 +10,8 @@ import pandas as pd
 
 from kernels import Status
 
+from ._validation import check_predict_X
+
 
 def interpolate_lambda(lambdas: np.ndarray, s: float) -> tuple[int, int, float]:
     """glmnet's ``lambda.interp``: neighbours of ``s`` on the grid and the weight of the left one.
@@ -105,8 +107,13 @@ class PathResult:
         return float(b0), coef
 
     def decision_function(self, X, s: float | None = None) -> np.ndarray:
-        """Linear predictor: (n, L) for the whole path, or (n,) at ``s``."""
-        X = np.asarray(X, dtype=float)
+        """Linear predictor: (n, L) for the whole path, or (n,) at ``s``.
+
+        ``X`` is checked as the fits check theirs (2-D, numeric, no NaN/Inf, the fitted number
+        of features; a DataFrame with the fitted feature names is put in the fitted order), so
+        a bad row is an error instead of a silent NaN prediction.
+        """
+        X = check_predict_X(X, self.n_features, self.feature_names)
         if s is None:
             return X @ self.coef.T + self.intercept[None, :]
         b0, coef = self.coef_at(s)

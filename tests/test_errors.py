@@ -38,6 +38,14 @@ def bad_X_inf(X):
     (lambda X: X[0], ValueError, r"2-D"),
     (lambda X: X.astype(str), TypeError, r"numeric"),
     (lambda X: X * 1e200, ValueError, r"too large"),
+    (lambda X: np.where(np.arange(12) == 5, 1e308, X), ValueError,
+     r"X has 30 value\(s\) too large.*got max \|x\|=1e\+308 at \(row 0, column 5\)"),
+    (lambda X: X * 1e-300, ValueError,
+     r"X has 12 non-constant column\(s\) whose values are all smaller than 1e-150 in magnitude "
+     r"\(first: column 0\).*Multiply X by a large factor"),
+    (lambda X: X + 1j, TypeError, r"X must be real-valued"),
+    (lambda X: [list(r) for r in X[:-1]] + [list(X[-1, :5])], ValueError,
+     r"X is not a rectangular matrix: its rows have different lengths.*got row lengths \[5, 12\]"),
 ])
 def test_bad_X(ok, mutate, exc, pattern):
     X, y = ok
@@ -126,6 +134,10 @@ def test_constant_column_gets_zero_coefficient(ok):
     (dict(foldid=np.zeros(30, int)), ValueError, r"at least 2 distinct folds"),
     (dict(foldid=np.arange(29)), ValueError, r"one label per sample"),
     (dict(foldid=np.linspace(0, 1, 30)), TypeError, r"integer fold labels"),
+    (dict(foldid=np.r_[-1, np.arange(29) % 3]), ValueError,
+     r"foldid must hold fold numbers.*1 label\(s\) are negative.*got foldid values \[-1\]"),
+    (dict(foldid=np.r_[-2.0, -1.0, np.arange(28) % 3]), ValueError,
+     r"foldid must hold fold numbers.*got foldid values \[-2\.0, -1\.0\]"),
     (dict(n_repeats=0), ValueError, r"n_repeats must be >= 1"),
     (dict(seed=1.5), TypeError, r"seed must be an integer"),
 ])
@@ -143,3 +155,51 @@ def test_fold_without_a_training_case(ok):
         warnings.simplefilter("ignore", jaxlasso.FewObservationsWarning)
         with pytest.raises(ValueError, match=r"fold 0 .* leaves no sample of class 1"):
             jaxlasso.cv_logistic_path(X, y, foldid=foldid)
+
+
+def test_dataframe_names_bytes_complex_nul(ok):
+    X, y = ok
+    df = pd.DataFrame(X, columns=[f"g{j}".encode() for j in range(12)])
+    fit = jaxlasso.logistic_path(df, y, n_lambdas=5)
+    assert fit.feature_names == tuple(f"g{j}" for j in range(12))
+    bad = df.set_axis([b"\xffg"] + list(df.columns[1:]), axis=1)
+    with pytest.raises(ValueError, match=r"X column name 0 is bytes that are not valid UTF-8"):
+        jaxlasso.logistic_path(bad, y)
+    nul = df.set_axis(["g\x000"] + list(df.columns[1:]), axis=1)
+    with pytest.raises(ValueError, match=r"X column name 0 holds a NUL byte"):
+        jaxlasso.logistic_path(nul, y)
+    cplx = df.astype(complex)
+    with pytest.raises(TypeError, match=r"X has complex-valued columns"):
+        jaxlasso.logistic_path(cplx, y)
+
+
+def test_predictions_refuse_what_the_fits_refuse(ok):
+    X, y = ok
+    cv = jaxlasso.cv_logistic_path(X, y, n_lambdas=8)
+    Xn = X.copy()
+    Xn[4, 2] = np.nan
+    Xi = X.copy()
+    Xi[0, 1] = -np.inf
+    for predict in (cv.predict_proba, cv.predict, cv.decision_function, cv.path.predict_proba,
+                    cv.path.decision_function):
+        with pytest.raises(ValueError, match=r"X contains 1 non-finite value\(s\) \(first is NaN\)"
+                                             r".*row 4, column 2"):
+            predict(Xn)
+        with pytest.raises(ValueError, match=r"first is Inf.*row 0, column 1"):
+            predict(Xi)
+        with pytest.raises(ValueError, match=r"X has 11 features but the model was fitted on 12"):
+            predict(X[:, :11])
+        with pytest.raises(ValueError, match=r"X is not a rectangular matrix"):
+            predict([list(X[0]), list(X[1, :3])])
+    # one row is a valid input; the values match the matrix product
+    np.testing.assert_allclose(cv.predict_proba(X[:1]), cv.predict_proba(X)[:1])
+
+
+def test_predictions_use_dataframe_names(ok):
+    X, y = ok
+    names = [f"g{j}" for j in range(12)]
+    cv = jaxlasso.cv_logistic_path(pd.DataFrame(X, columns=names), y, n_lambdas=8)
+    shuffled = pd.DataFrame(X, columns=names)[names[::-1]]
+    np.testing.assert_allclose(cv.predict_proba(shuffled), cv.predict_proba(X))
+    with pytest.raises(ValueError, match=r"columns are not the features.*missing \['g0'\]"):
+        cv.predict_proba(pd.DataFrame(X, columns=["x"] + names[1:]))

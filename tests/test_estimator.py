@@ -322,3 +322,22 @@ def test_pipeline_gridsearch_tissue(tissue_data):
     est = cv[-1]
     assert est.lambda_ == est.cv_result_.lambda_1se
     assert cv.score(X, y) > 0.9
+
+
+def test_bad_X_is_named(data):
+    X, y = data
+    est = LassoLogisticCV(n_lambdas=8).fit(X, y)
+    ragged = [list(r) for r in X[:5]] + [list(X[5, :2])]
+    with pytest.raises(ValueError, match=r"X is not a rectangular matrix"):
+        est.predict(ragged)
+    with pytest.raises(ValueError, match=r"X is not a rectangular matrix"):
+        LassoLogistic().fit(ragged, y[:6])
+    with pytest.raises(ValueError, match=r"X must be real-valued \(Complex data not supported\)"):
+        est.predict_proba(X + 1j)
+    Xn = np.array(X, dtype=float)
+    Xn[2, 1] = np.nan
+    for method in (est.predict_proba, est.predict, est.decision_function):
+        with pytest.raises(ValueError, match=r"Input X contains NaN"):
+            method(Xn)
+    with pytest.raises(ValueError, match=r"smaller than 1e-150 in magnitude"):
+        LassoLogisticCV(n_lambdas=8).fit(np.asarray(X) * 1e-300, y)

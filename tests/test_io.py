@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -700,3 +701,226 @@ def test_align_sheet_none(expr, tmp_path, small):
     with pytest.raises(ValueError, match=r"annotations \(obs\) of 'd.npz' has no outcome column "
                                          r"'group'.*\['y'\]"):
         jio.align_samples(npz, None, outcome="group")
+
+
+# ---------------------------------------------------------------------------------------------
+# names stored as bytes, complex values, NUL bytes, huge values, corrupt gzip, ID mismatches;
+# each refused by the CLI with exit status 2, one "error:" line, and nothing written
+
+
+def run_cli_refused(args, capsys, tmp_path, pattern) -> str:
+    """Run ``jaxlasso select ... --out tmp_path/res``: exit 2, one ``error:`` line matching
+    ``pattern``, no output directory, and every file under ``tmp_path`` unchanged."""
+    from jaxlasso.cli import main
+
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()}
+    out = tmp_path / "res"
+    code = main([str(a) for a in args] + ["--out", str(out), "--quiet", "--no-plots"])
+    _, err = capsys.readouterr()
+    assert code == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert re.search(pattern, lines[0]), lines[0]
+    assert not out.exists()
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before, "a refused run must not write or change any file"
+    return lines[0]
+
+
+def npz_study(path: Path, *, X=None, genes=None, samples=None, y=None) -> Path:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8, 5)) if X is None else X
+    samples = np.array([f"S{i}" for i in range(X.shape[0])]) if samples is None else samples
+    genes = np.array([f"G{j}" for j in range(X.shape[1])]) if genes is None else genes
+    y = np.array(["a", "b"] * (X.shape[0] // 2)) if y is None else y
+    np.savez(path, X=X, genes=genes, samples=samples, y=y)
+    return path
+
+
+def test_npz_bytes_names_are_decoded(tmp_path):
+    genes = np.array([b"KCTD2", "\u00e9GFR".encode(), b"G3", b"G4", b"G5"], dtype="S")
+    samples = np.array([f"S{i}".encode() for i in range(8)], dtype="S")
+    path = npz_study(tmp_path / "b.npz", genes=genes, samples=samples,
+                     y=np.array([b"ctrl", b"case"] * 4, dtype="S"))
+    expr = jio.read_expression(path)
+    assert list(expr.matrix.columns) == ["KCTD2", "\u00e9GFR", "G3", "G4", "G5"]
+    assert list(expr.matrix.index) == [f"S{i}" for i in range(8)]
+    assert sorted(set(expr.obs["y"])) == ["case", "ctrl"]
+    aligned = jio.align_samples(expr, None, outcome="y", case="case")
+    assert aligned.case == "case" and aligned.control == "ctrl"
+
+
+def test_npz_names_not_utf8(tmp_path):
+    genes = np.array([b"G1", b"G\xff2", b"G3", b"G4", b"G5"], dtype="S")
+    path = npz_study(tmp_path / "b.npz", genes=genes)
+    with pytest.raises(InputError, match=r"'b.npz': array 'genes' entry 1 is not valid UTF-8"):
+        jio.read_expression(path)
+
+
+def test_complex_inputs_refused(tmp_path, small, capsys):
+    rng = np.random.default_rng(0)
+    path = npz_study(tmp_path / "c.npz", X=rng.normal(size=(8, 5)) + 1j)
+    with pytest.raises(InputError, match=r"'c.npz': array 'X' holds complex numbers"):
+        jio.read_expression(path)
+    run_cli_refused(["select", path, "--outcome", "y"], capsys, tmp_path,
+                    r"'c.npz': array 'X' holds complex numbers")
+    anndata = pytest.importorskip("anndata")
+    anndata.AnnData(small.to_numpy() + 1j,
+                    obs=pd.DataFrame(index=list(small.index)),
+                    var=pd.DataFrame(index=list(small.columns))).write_h5ad(tmp_path / "c.h5ad")
+    with pytest.raises(InputError, match=r"'c.h5ad': X holds complex numbers"):
+        jio.read_expression(tmp_path / "c.h5ad")
+
+
+def test_parquet_binary_ids_are_decoded(tmp_path, small):
+    pytest.importorskip("pyarrow")
+    df = small.T.copy()
+    df.index = [g.encode() for g in df.index]
+    df.to_parquet(tmp_path / "b.parquet")
+    expr = jio.read_expression(tmp_path / "b.parquet")
+    assert list(expr.matrix.columns) == GENES
+
+
+def test_nul_in_names_refused(tmp_path, small, capsys):
+    # npz gene name
+    genes = np.array(["G1", "G\x002", "G3", "G4", "G5"])
+    with pytest.raises(InputError, match=r"gene ID\(s\) in 'genes' holding a NUL byte, first "
+                                         r"at genes\[1\]"):
+        jio.read_expression(npz_study(tmp_path / "n.npz", genes=genes))
+    # npz outcome level
+    with pytest.raises(InputError, match=r"outcome label y\[3\] holds a NUL byte"):
+        jio.read_expression(npz_study(tmp_path / "y.npz", y=np.array(["a", "b", "a", "b\x00x"] * 2)))
+    # text matrix: a gene in the first 8 KiB and one far beyond it
+    lines = gene_rows_text(small).splitlines()
+    early = lines.copy()
+    early[3] = "G\x00" + early[3][1:]
+    write(tmp_path / "early.tsv", "\n".join(early) + "\n")
+    with pytest.raises(InputError, match=r"expression file 'early.tsv' line 4 holds a NUL byte"):
+        jio.read_expression(tmp_path / "early.tsv")
+    filler = [f"F{j}\t" + "\t".join(["1.0"] * 6) for j in range(2000)]
+    late = lines[:1] + filler + ["G\x00x\t" + "\t".join(["1.0"] * 6)]
+    write(tmp_path / "late.tsv", "\n".join(late) + "\n")
+    with pytest.raises(InputError, match=r"'late.tsv' has 1 gene ID\(s\) in the first column "
+                                         r"holding a NUL byte, first at line 2002"):
+        jio.read_expression(tmp_path / "late.tsv")
+    # sample sheet: an ID and an outcome level
+    write(tmp_path / "counts.tsv", gene_rows_text(small))
+    write(tmp_path / "s1.tsv", "sample\tgroup\n" + "".join(
+        f"{s}{chr(0) if i == 2 else ''}\t{'ab'[i % 2]}\n" for i, s in enumerate(SAMPLES)))
+    with pytest.raises(InputError, match=r"sample sheet 's1.tsv' line 4 holds a NUL byte"):
+        jio.read_sample_sheet(tmp_path / "s1.tsv")
+    write(tmp_path / "s2.tsv", "sample\tgroup\n" + "".join(
+        f"{s}\t{'ab'[i % 2]}{chr(0) if i == 5 else ''}\n" for i, s in enumerate(SAMPLES)))
+    run_cli_refused(["select", tmp_path / "counts.tsv", "--samples", tmp_path / "s2.tsv",
+                     "--outcome", "group"], capsys, tmp_path,
+                    r"sample sheet 's2.tsv' line 7 holds a NUL byte")
+    # a sheet handed to align_samples through the API
+    expr = jio.read_expression(tmp_path / "counts.tsv")
+    sheet = sheet_for(SAMPLES, ["a", "b", "a", "b", "a", "b\x00"])
+    with pytest.raises(ValueError, match=r"outcome 'group' value 'b\\x00' \(row 6\) holds a NUL"):
+        jio.align_samples(expr, sheet, outcome="group")
+
+
+def test_huge_value_named_with_file_gene_and_sample(tmp_path, small, capsys):
+    bad = small.copy()
+    bad.loc["S3", "G4"] = 1e308
+    write(tmp_path / "h.tsv", gene_rows_text(bad))
+    pattern = (r"'h.tsv' has 1 of 60 value cells that are not finite numbers of a usable size "
+               r"\(1 too large\)\. First: line 5, column 4, gene 'G4', sample 'S3': '1e\+308'")
+    with pytest.raises(InputError, match=pattern):
+        jio.read_expression(tmp_path / "h.tsv")
+    write(tmp_path / "s.tsv", "sample\tgroup\n" + "".join(
+        f"{s}\t{'ab'[i % 2]}\n" for i, s in enumerate(SAMPLES)))
+    run_cli_refused(["select", tmp_path / "h.tsv", "--samples", tmp_path / "s.tsv",
+                     "--outcome", "group"], capsys, tmp_path, pattern)
+    X = np.ones((8, 5))
+    X[6, 1] = -1e200
+    with pytest.raises(InputError, match=r"gene 'G1', sample 'S6': '-1e\+200' \(too large\)"):
+        jio.read_expression(npz_study(tmp_path / "h.npz", X=X))
+
+
+def corrupt_gzip_mid_stream(path: Path, small: pd.DataFrame) -> bytes:
+    """A gzip of ~2000 genes with one flipped byte in the middle of the deflate stream: zlib
+    decodes garbage for a while (a ragged line) before it notices."""
+    rng = np.random.default_rng(1)
+    big = pd.DataFrame(rng.integers(0, 1000, size=(6, 3000)), index=SAMPLES,
+                       columns=[f"G{j}" for j in range(3000)])
+    data = bytearray(gzip.compress(gene_rows_text(big).encode()))
+    data[len(data) // 3] ^= 0xFF
+    data[len(data) // 3 + 1] ^= 0x55
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def test_gzip_corrupt_mid_stream_is_a_corrupt_file(tmp_path, small, capsys):
+    path = tmp_path / "m.tsv.gz"
+    corrupt_gzip_mid_stream(path, small)
+    with pytest.raises(InputError) as info:
+        jio.read_expression(path)
+    msg = str(info.value)
+    assert msg.startswith("'m.tsv.gz' is a corrupt or truncated gzip file"), msg
+    assert re.search(r"it breaks (within compressed bytes [\d,]+-[\d,]+|at its end).*"
+                     r"at decompressed line \d+", msg), msg
+    write(tmp_path / "s.tsv", "sample\tgroup\n" + "".join(
+        f"{s}\t{'ab'[i % 2]}\n" for i, s in enumerate(SAMPLES)))
+    run_cli_refused(["select", path, "--samples", tmp_path / "s.tsv", "--outcome", "group"],
+                    capsys, tmp_path, r"'m.tsv.gz' is a corrupt or truncated gzip file")
+
+
+def test_gzip_fault_locates_the_break(tmp_path):
+    text = "".join(f"line {i}\n" for i in range(50000)).encode()
+    data = gzip.compress(text)
+    (tmp_path / "ok.gz").write_bytes(data + gzip.compress(b"second member\n") + b"\x00" * 8)
+    assert jio._gzip_fault(tmp_path / "ok.gz") is None
+    (tmp_path / "cut.gz").write_bytes(data[:1000])
+    offset, line, what = jio._gzip_fault(tmp_path / "cut.gz")
+    assert offset == 1000 and "truncated" in what and 1 < line < 50000
+    broken = bytearray(data)
+    broken[100] ^= 0xFF
+    (tmp_path / "bad.gz").write_bytes(bytes(broken))
+    offset, line, what = jio._gzip_fault(tmp_path / "bad.gz")
+    assert offset < len(data) and what
+
+
+def test_outcome_is_the_id_column(tmp_path, small, capsys):
+    write(tmp_path / "counts.tsv", gene_rows_text(small))
+    write(tmp_path / "s.tsv", "sample\tgroup\n" + "".join(
+        f"{s}\t{'ab'[i % 2]}\n" for i, s in enumerate(SAMPLES)))
+    expected = (r"column 'sample' is the sample-ID column of sample sheet 's.tsv'; the outcome "
+                r"must be another column: \['group'\]")
+    expr = jio.read_expression(tmp_path / "counts.tsv")
+    with pytest.raises(ValueError, match=expected):
+        jio.align_samples(expr, jio.read_sample_sheet(tmp_path / "s.tsv"), outcome="sample")
+    run_cli_refused(["select", tmp_path / "counts.tsv", "--samples", tmp_path / "s.tsv",
+                     "--outcome", "sample"], capsys, tmp_path, expected)
+
+
+@pytest.mark.parametrize("n_zeroed", [6, 2])
+def test_leading_zero_ids_named_with_the_fix(tmp_path, small, capsys, n_zeroed):
+    ids = [f"{i:03d}" for i in range(1, 7)]  # 001 .. 006 in the matrix
+    write(tmp_path / "counts.tsv", gene_rows_text(small.set_axis(ids, axis=0)))
+    sheet_ids = [str(int(s)) if k < n_zeroed else s for k, s in enumerate(ids)]
+    write(tmp_path / "s.tsv", "sample\tgroup\n" + "".join(
+        f"{s}\t{'ab'[i % 2]}\n" for i, s in enumerate(sheet_ids)))
+    pattern = (rf"{n_zeroed} sample ID\(s\) differ only by leading zeros \('counts.tsv' vs "
+               rf"sample sheet 's.tsv': '001' vs '1', '002' vs '2'.*Excel.*format the ID column "
+               rf"as Text")
+    expr = jio.read_expression(tmp_path / "counts.tsv")
+    with pytest.raises(ValueError, match=pattern):
+        jio.align_samples(expr, jio.read_sample_sheet(tmp_path / "s.tsv"), outcome="group")
+    run_cli_refused(["select", tmp_path / "counts.tsv", "--samples", tmp_path / "s.tsv",
+                     "--outcome", "group"], capsys, tmp_path, pattern)
+
+
+def test_text_rows_across_read_blocks(tmp_path):
+    # Rows are gathered in blocks of 4,096: a table of 9,000 genes spans three blocks.
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame(rng.integers(0, 10**6, size=(6, 9000)).astype(float), index=SAMPLES,
+                      columns=[f"G{j}" for j in range(9000)])
+    (tmp_path / "big.tsv.gz").write_bytes(gzip.compress(gene_rows_text(df).encode()))
+    assert_matrix(jio.read_expression(tmp_path / "big.tsv.gz"), df)
+    rows = jio._RowBlocks(block=3)
+    for i in range(7):
+        rows.append(np.full(2, float(i)))
+    assert len(rows) == 7
+    np.testing.assert_array_equal(rows.stack(), np.repeat(np.arange(7.0), 2).reshape(7, 2))

@@ -162,3 +162,16 @@ def test_property_cv_independent_of_sample_order(prob):
     np.testing.assert_allclose(a.cv_mean, b.cv_mean, rtol=1e-7)
     np.testing.assert_allclose(a.cv_sd, b.cv_sd, rtol=1e-6, atol=1e-12)
     assert (a.index_min, a.index_1se) == (b.index_min, b.index_1se)
+
+
+@pytest.mark.parametrize("scale", [1e-140, 1e-100, 1e100, 1e140])
+def test_column_scale_does_not_change_a_standardised_fit(scale):
+    # Down to the smallest scale check_X accepts (1e-150), the spread of a column is measured
+    # exactly and the coefficients scale back: coef(X * s) = coef(X) / s.
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(40, 6))
+    y = (X[:, 0] + 0.5 * rng.normal(size=40) > 0).astype(float)
+    ref = jaxlasso.logistic_path(X, y, n_lambdas=10)
+    fit = jaxlasso.logistic_path(X * scale, y, lambdas=ref.lambdas)
+    np.testing.assert_allclose(fit.coef * scale, ref.coef, atol=1e-12, rtol=1e-9)
+    np.testing.assert_allclose(fit.intercept, ref.intercept, atol=1e-12)

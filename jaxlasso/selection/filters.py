@@ -200,8 +200,11 @@ def _library_sizes(X: pd.DataFrame) -> pd.Series:
 
 def drop_constant(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Drop features that do not vary (all-zero genes included)."""
-    sd = X.std(axis=0, ddof=0)
-    constant = sd <= 0
+    # max == min: exact, and without the (X - mean)^2 temporaries of a standard deviation.
+    A = X.to_numpy()
+    constant = A.max(axis=0) == A.min(axis=0) if A.shape[0] else np.ones(A.shape[1], bool)
+    if not constant.any():
+        return X, []  # no copy
     return X.loc[:, ~constant], [str(c) for c in X.columns[constant]]
 
 
@@ -329,7 +332,11 @@ def preprocess(X, *, log: str = "auto", cpm_normalize: bool = False,
             if not check.non_negative:
                 raise ValueError("log2(x + 1) needs non-negative values; this matrix has negative values "
                                  f"(is it already logged?) (got min={frame.to_numpy().min():.4g})")
-            frame = np.log2(frame + 1.0)
+            # One copy, logged in place (frame + 1 then log2 made two, each the size of X).
+            values = frame.to_numpy(dtype=np.float64, copy=True)
+            np.add(values, 1.0, out=values)
+            np.log2(values, out=values)
+            frame = pd.DataFrame(values, index=frame.index, columns=frame.columns, copy=False)
             why = "requested" if log == "yes" else "the data look like raw counts"
             steps.append(f"applied log2(x + 1) ({why})")
         elif log == "no" and looks_unlogged(check):

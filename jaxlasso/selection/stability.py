@@ -256,21 +256,34 @@ def stability_selection(X: Any, y: Any, *, n_resamples: int = 100, sample_fracti
         rng = np.random.default_rng([seed, 1])
         pf = rng.uniform(randomized_weakness, 1.0, size=(n_resamples, prob.p)) * np.where(
             np.isinf(prob.pf), np.inf, prob.pf)[None, :]
-    out = solve_lanes(prob.X, prob.y, W, pf, prob.l1_ratio, prob.lambdas,
-                      fit_intercept=True, standardize=prob.standardize, early_stop=False,
-                      keep_eta=False, is_master=np.zeros(n_resamples, bool), tol=prob.tol,
-                      max_iter=prob.max_iter, max_sweeps=PATH.max_sweeps, dtype=prob.dtype, mode=mode)
-    report_status(out.status, prob.lambdas, what="stability selection")
     L, p = len(prob.lambdas), prob.p
-    # Entry index of every feature in every subsample's path (L if it never enters).
-    entry = np.full((n_resamples, p), L, dtype=np.int64)
+    # Entry index of every feature in every subsample's path (L if it never enters); the
+    # smallest integer type that holds L, as this is n_resamples x p.
+    entry = np.full((n_resamples, p), L, dtype=np.min_scalar_type(L))
     counts = np.zeros((L, p))
-    for r in range(n_resamples):
-        li, slot = np.nonzero(out.coef[r] != 0)
-        feat = out.idx[r][li, slot]
-        np.minimum.at(entry[r], feat, li)
-        np.add.at(counts, (li, feat), 1.0)
-    probabilities = counts / n_resamples
+    # solve_lanes returns each lane's standardisation moments, 2 x lanes x p floats, which for
+    # p >> n outweigh the design: resamples are solved in groups of about n / 2 lanes (at
+    # least 16, a vmapped chunk), and only their selections are kept.
+    per_call = max(16, prob.n // 2)
+    capacities: list[int] = []
+    for r0 in range(0, n_resamples, per_call):
+        part = slice(r0, min(r0 + per_call, n_resamples))
+        out = solve_lanes(prob.X, prob.y, W[part], pf[part] if pf.ndim == 2 else pf, prob.l1_ratio,
+                          prob.lambdas, fit_intercept=True, standardize=prob.standardize,
+                          early_stop=False, keep_eta=False,
+                          is_master=np.zeros(part.stop - part.start, bool), tol=prob.tol,
+                          max_iter=prob.max_iter, max_sweeps=PATH.max_sweeps, dtype=prob.dtype,
+                          mode=mode)
+        report_status(out.status, prob.lambdas, what="stability selection")
+        capacities.extend(c for c in out.capacities if c not in capacities)
+        for i, r in enumerate(range(part.start, part.stop)):
+            li, slot = np.nonzero(out.coef[i] != 0)
+            feat = out.idx[i][li, slot]
+            np.minimum.at(entry[r], feat, li.astype(entry.dtype))
+            np.add.at(counts, (li, feat), 1.0)
+        del out
+    counts /= n_resamples
+    probabilities = counts
     # Region: the longest prefix of the grid whose union selections average <= q_target.
     sizes = np.stack([np.bincount(np.minimum(entry[r], L), minlength=L + 1)[:L].cumsum()
                       for r in range(n_resamples)])  # (R, L): |union over lambdas[0..m]|
@@ -292,6 +305,6 @@ def stability_selection(X: Any, y: Any, *, n_resamples: int = 100, sample_fracti
         n_resamples=n_resamples, sample_fraction=sample_fraction,
         complementary_pairs=complementary_pairs, randomized_weakness=randomized_weakness,
         seed=seed, feature_names=names, n_selected_per_resample=selected_in_region.sum(axis=1),
-        info={"seconds": time.perf_counter() - t0, "working_set_capacities": out.capacities,
+        info={"seconds": time.perf_counter() - t0, "working_set_capacities": tuple(capacities),
               "lanes": n_resamples},
     )
