@@ -20,13 +20,9 @@ from . import _validation as V
 from ._config import CV, MEASURES, PATH
 from ._engine import report_status, solve_lanes
 from .folds import check_folds, default_nfolds, fold_weights, make_foldid, normalize_foldid
-from .metrics import LARGER_IS_BETTER, cv_statistics, resolve_measure, select_lambdas
+from .metrics import LARGER_IS_BETTER, cv_statistics, resolve_measure, select_lambdas, sigmoid
 from .path import PreparedProblem, path_result_from_lane
 from .results import CVResult
-
-
-def _sigmoid(eta):
-    return 0.5 * (1.0 + np.tanh(0.5 * eta))
 
 
 def cv_logistic_path(X: Any, y: Any, *, nfolds: int | None = None, foldid: Any = None,
@@ -154,7 +150,7 @@ def finish_cv(plan: CVPlan, out, *, keep: bool = False, seconds_solve: float = 0
     for r in range(R):
         for f in range(k):
             rows = fid[r] == f
-            prevalidated[r][rows] = _sigmoid(out.eta[1 + r * k + f, :L][:, rows].T.astype(np.float64))
+            prevalidated[r][rows] = sigmoid(out.eta[1 + r * k + f, :L][:, rows].T.astype(np.float64))
     stats = cv_statistics(plan.measure, plan.grouped, prob.y, prob.w, fid, prevalidated)
     idx_min, idx_1se = select_lambdas(path.lambdas, stats.cv_mean, stats.cv_sd,
                                       LARGER_IS_BETTER[stats.measure])

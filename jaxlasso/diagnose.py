@@ -44,7 +44,7 @@ from ._config import PATH, SELECT
 from ._engine import report_status, solve_lanes
 from .folds import fold_weights, make_foldid
 from .lambdas import entry_lambdas, lambda_grid, lambda_max
-from .metrics import cv_statistics
+from .metrics import cv_statistics, sigmoid
 from .path import PreparedProblem
 from .results import CVResult
 
@@ -223,7 +223,7 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
             for f in range(nfolds):
                 rows = fid[r] == f
                 eta = all_eta[b * lanes + r * nfolds + f][:, rows].T
-                preval[r][rows] = 0.5 * (1.0 + np.tanh(0.5 * eta))
+                preval[r][rows] = sigmoid(eta)
         stats[b] = improvement(cv_statistics(cv.measure, cv.grouped, yb, prob.w, fid, preval).cv_mean)
     observed, null = float(stats[0]), stats[1:]
     p_value = float((1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1))

@@ -32,7 +32,6 @@ import time
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -41,6 +40,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _validation as V
 from ._config import CV, PATH
 from .cv import cv_logistic_path
+from .metrics import sigmoid
 from .options import Rule
 from .path import PreparedProblem, fit_prepared
 
@@ -128,7 +128,7 @@ class _LogisticFacade(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, 2), columns in the order of ``classes_``."""
         eta = self.decision_function(X)
-        return np.column_stack([expit(-eta), expit(eta)])
+        return np.column_stack([sigmoid(-eta), sigmoid(eta)])
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`, computed stably."""

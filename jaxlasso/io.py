@@ -24,6 +24,7 @@ is an error, so the user decides how to impute.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import gzip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._config import PATH
+from .metrics import sigmoid
 
 
 def null_linear_predictor(X: np.ndarray, y: np.ndarray, w: np.ndarray, pf: np.ndarray, *,
@@ -34,7 +35,7 @@ def null_linear_predictor(X: np.ndarray, y: np.ndarray, w: np.ndarray, pf: np.nd
         beta[0] = base
     for _ in range(100):
         eta = Z @ beta
-        mu = 0.5 * (1.0 + np.tanh(0.5 * eta))
+        mu = sigmoid(eta)
         v = wn * mu * (1.0 - mu)
         grad = Z.T @ (wn * (mu - y))
         H = Z.T @ (Z * v[:, None])
@@ -79,7 +80,7 @@ def entry_lambdas(X: np.ndarray, y: np.ndarray, w: np.ndarray, pf: np.ndarray, *
     var = np.maximum(ex2 - xm * xm, 0.0)
     excluded = (var <= 64 * np.finfo(np.float64).eps * np.maximum(ex2, np.finfo(np.float64).tiny)) | np.isinf(pf)
     xs = np.where(excluded, 1.0, np.sqrt(var)) if standardize else np.ones_like(xm)
-    r = wn * (0.5 * (1.0 + np.tanh(0.5 * eta0)) - y)
+    r = wn * (sigmoid(eta0) - y)
     center = xm * r.sum() if fit_intercept else 0.0
     grad = (r @ X - center) / xs
     pf_f = np.where(excluded, 1.0, pf)

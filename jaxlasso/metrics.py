@@ -14,6 +14,12 @@ import numpy as np
 from ._config import CV
 from .exceptions import FewObservationsWarning
 
+
+def sigmoid(eta):
+    """The logistic function ``1 / (1 + exp(-eta))``, written with tanh so that it neither
+    overflows nor loses the small tail probabilities for large ``|eta|``."""
+    return 0.5 * (1.0 + np.tanh(0.5 * eta))
+
 LARGER_IS_BETTER = {"auc": True, "auc_pooled": True, "deviance": False, "class": False, "mse": False}
 NAMES = {
     "deviance": "Binomial Deviance",

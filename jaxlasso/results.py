@@ -11,6 +11,7 @@ import pandas as pd
 from kernels import Status
 
 from ._validation import check_predict_X
+from .metrics import sigmoid
 
 
 def interpolate_lambda(lambdas: np.ndarray, s: float) -> tuple[int, int, float]:
@@ -31,10 +32,6 @@ def interpolate_lambda(lambdas: np.ndarray, s: float) -> tuple[int, int, float]:
     left = right - 1
     frac = (s - lambdas[right]) / (lambdas[left] - lambdas[right])
     return left, right, float(frac)
-
-
-def _sigmoid(eta: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * eta))
 
 
 @dataclass(frozen=True)
@@ -121,7 +118,7 @@ class PathResult:
 
     def predict_proba(self, X, s: float | None = None) -> np.ndarray:
         """Probability of the case class (``classes[1]``): (n, L), or (n,) at ``s``."""
-        return _sigmoid(self.decision_function(X, s))
+        return sigmoid(self.decision_function(X, s))
 
     def to_frame(self) -> pd.DataFrame:
         """One row per lambda: glmnet's print (Df, %Dev, Lambda) plus solver diagnostics."""

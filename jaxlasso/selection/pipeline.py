@@ -27,7 +27,7 @@ from .. import _validation as V
 from ..cv import cv_logistic_path
 from ..exceptions import FewObservationsWarning
 from ..folds import check_folds, default_nfolds, make_foldid
-from ..metrics import cv_statistics
+from ..metrics import cv_statistics, sigmoid
 from ..options import Rule
 
 Ranker = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
@@ -174,7 +174,7 @@ def rank_then_lasso(X: Any, y: Any, *, ranker: str | Ranker = "univariate", top_
                                      l1_ratio=l1_ratio, n_lambdas=n_lambdas)
             b0, c = inner.coef(rule)
             eta = Xa[~train][:, top] @ c + b0
-            prob[0, ~train, 0] = 0.5 * (1.0 + np.tanh(0.5 * eta))
+            prob[0, ~train, 0] = sigmoid(eta)
             fold_sel.append(tuple(names[top[j]] for j in np.nonzero(c)[0]))
         honest = cv_statistics(leaky.measure, leaky.grouped, y01, w, fid, prob)
     return RankThenLassoResult(
