@@ -135,7 +135,7 @@ def test_no_signal_words_match_the_evidence(shared_data):
     for banned in ("data show no", "noise", "validated selection"):
         assert banned not in text
     assert "exploratory" in (finding.action + rep.verdict).lower()
-    assert f"b = 19" in rep.verdict.lower() and "resolution 0.05" in rep.verdict
+    assert "b = 19" in rep.verdict.lower() and "resolution 0.05" in rep.verdict
     table = rep.table()
     assert "lambda_min" in table.columns
     listed = table.dropna(subset=["lambda_min"]).set_index("feature")["lambda_min"]

@@ -35,7 +35,6 @@ def build_summary(report, *, inputs: dict, argv: list[str], classes_info: dict) 
     """The versioned ``summary.json`` (schema in the README)."""
     import jax
 
-    cv = report.cv
     prob = {}
     if report.stability is not None:
         st = report.stability
