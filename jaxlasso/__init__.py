@@ -13,6 +13,7 @@ from .screen import ScreenDataset, ScreenResult, screen
 from .selection.filters import preprocess
 from .selection.pipeline import rank_then_lasso
 from .selection.stability import StabilityResult, stability_selection
+from .plan import PowerPlan, plan_power
 from .workflow import SelectionReport, select_features
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Finding",
     "JaxlassoWarning",
     "PathResult",
+    "PowerPlan",
     "ScreenDataset",
     "ScreenResult",
     "SelectionReport",
@@ -36,6 +38,7 @@ __all__ = [
     "logistic_objective",
     "logistic_path",
     "permutation_test",
+    "plan_power",
     "preprocess",
     "rank_then_lasso",
     "screen",
