@@ -19,12 +19,13 @@ dropped, optional variance filter: all unsupervised, so doing it once on the who
 nothing: they measure the false-signal rate of the whole pipeline on these data.
 
 Sample sizes beyond the pool. A study with more samples than the user has cannot be observed in
-the user's data. When ``2 n`` exceeds the pool, samples are drawn *with replacement* (each sample
-at most ``ceil(2 n / pool)`` times, so copies spread evenly) and the row says ``resampled = True``.
-Copies of one sample can land in a training fold and in its held-out fold, so the CV sees held-out
-samples it has half-seen: power at those sizes is optimistic (an upper estimate) and only the
-sizes within the pool are a plain subsampling estimate. The false-signal rows stay valid at every
-size (the labels are exchangeable whatever the rows are).
+the user's data. When ``2 n`` exceeds the pool, samples are drawn *with replacement* (every sample
+``2 n // pool`` times plus a subsample, so copies spread evenly) and the row says
+``resampled = True``. Copies of one sample land in training folds and in held-out folds, so the
+CV is scored on samples it has in effect seen: detection at those sizes is optimistic (an upper
+estimate), and only the sizes within the pool are a plain subsampling estimate. Under
+``effect_sd = 0`` the labels are still exchangeable, so the permutation test keeps its level in
+principle; its measured rate on resampled rows is in the README.
 
 The permutation test inside the plan uses ``B = 19`` permutations by default (p can still reach
 ``1 / 20 = 0.05``, so a test at ``alpha = 0.05`` can reject): ``select``'s ``B = 99`` would make

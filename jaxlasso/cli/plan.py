@@ -56,9 +56,14 @@ def power_figure(plan):
 def plan_summary(plan, *, inputs: dict, classes: dict, argv: list[str], options: dict) -> dict:
     """``summary.json`` of a plan: the inputs, the grid's answers and the caveats."""
     table = plan.to_frame()
-    needed = [{"k": int(k), "effect_sd": float(d), "power": PLAN.power,
-               "n_per_class": plan.n_for_power(int(k), float(d))}
-              for k, d in table[["k", "effect_sd"]].drop_duplicates().itertuples(index=False) if d > 0]
+    needed = []
+    for k, d in table[["k", "effect_sd"]].drop_duplicates().itertuples(index=False):
+        if d > 0:
+            n = plan.n_for_power(int(k), float(d))
+            beyond = n is not None and bool(table[(table["k"] == k) & (table["effect_sd"] == d)
+                                                  & (table["n_per_class"] == n)]["resampled"].iloc[0])
+            needed.append({"k": int(k), "effect_sd": float(d), "power": PLAN.power, "n_per_class": n,
+                           "resampled": beyond})
     return _jsonable({
         "schema": PLAN_SCHEMA, "jaxlasso_version": __version__, "command_line": argv, "input": inputs,
         "classes": classes, "options": options,
@@ -113,8 +118,9 @@ def _run_plan(X, y, *, inputs: dict, classes: dict, args, argv: list[str], progr
         for row in summary["n_per_class_for_power"]:
             n = row["n_per_class"]
             print(f"k = {row['k']}, d = {row['effect_sd']:g} SD: "
-                  + (f"{PLAN.power:.0%} detection at n = {n} per class" if n is not None else
-                     f"{PLAN.power:.0%} detection not reached in the grid"))
+                  + (f"{PLAN.power:.0%} detection at n = {n} per class"
+                     + (" (beyond your samples: drawn with replacement, optimistic)" if row["resampled"] else "")
+                     if n is not None else f"{PLAN.power:.0%} detection not reached in the grid"))
         rate = summary["false_signal_rate"]
         if rate is not None:
             print(f"false-signal rate of the whole pipeline (effect 0): {rate:.2f}")
