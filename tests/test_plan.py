@@ -180,3 +180,42 @@ def test_cli_plan_bad_options_give_one_error_line(tmp_path, capsys, argv, flag):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and flag in err[0], err
     assert not out.exists()
+
+
+def _handmade_plan():
+    from jaxlasso.plan import POWER_COLUMNS, PowerPlan
+
+    rows = [(5, 10, 0.0, 10, 0.1, 0.0, 0.5, False), (5, 10, 1.0, 10, 0.3, 1.0, 0.5, False),
+            (10, 10, 0.0, 10, 0.0, 0.0, 0.2, True), (10, 10, 1.0, 10, 0.8, 5.0, 0.5, True),
+            (20, 10, 0.0, 20, 0.05, 0.0, 0.1, True), (20, 10, 1.0, 10, 0.9, 7.0, 0.5, True)]
+    table = pd.DataFrame(rows, columns=list(POWER_COLUMNS))
+    return PowerPlan(table=table, pool_n_per_class=(5, 6), pool_size=11, n_features=100, n_permutations=19,
+                     alpha=0.05, rule="lambda_1se", seed=0)
+
+
+def test_n_for_power_is_the_smallest_size_that_reaches_the_level():
+    plan = _handmade_plan()
+    assert plan.n_for_power(10, 1.0) == 10            # 0.8 counts as reached
+    assert plan.n_for_power(10, 1.0, power=0.85) == 20
+    assert plan.n_for_power(10, 1.0, power=0.95) is None
+    assert plan.current_n_per_class == 5
+    # Pooled over the effect-0 rows, weighted by their replicates: (1 + 0 + 1) / 40.
+    assert plan.false_signal_rate() == pytest.approx(2 / 40)
+
+
+def test_plan_options_round_trip_and_export():
+    from jaxlasso.options import CLI, PlanOptions
+
+    opts = PlanOptions.from_mapping({"n_per_class": "20,8", "effect_sd": "1,0.5,0", "k": "3"}, source=CLI)
+    assert opts.n_per_class == (8, 20) and opts.effect_sd == (0.0, 0.5, 1.0) and opts.k == (3,)
+    assert PlanOptions.from_mapping(opts.to_mapping()) == opts
+    assert jaxlasso.plan_power is jaxlasso.plan.plan_power and "plan_power" in jaxlasso.__all__
+
+
+def test_plan_summary_marks_an_answer_beyond_the_pool():
+    from jaxlasso.cli.plan import plan_summary
+
+    summary = plan_summary(_handmade_plan(), inputs={}, classes={}, argv=[], options={})
+    assert summary["n_per_class_for_power"] == [{"k": 10, "effect_sd": 1.0, "power": 0.8, "n_per_class": 10,
+                                                 "resampled": True}]
+    assert summary["false_signal_rate"] == pytest.approx(0.05)

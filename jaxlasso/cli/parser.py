@@ -63,6 +63,8 @@ def _shown(value: Any) -> str:
         return "on" if value else "off"
     if isinstance(value, Rule):
         return value.glmnet
+    if isinstance(value, tuple):
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
     return str(value)
 
 
@@ -193,7 +195,7 @@ def _add_plan_parser(sub) -> None:
     pl.add_argument("expression", nargs="?", help="expression matrix (as select's); not with --demo")
     pl.add_argument("--demo", dest="demo_data", action="store_true",
                     help="plan on the demo's simulated study instead of a matrix")
-    pl.add_argument("--genes", dest="genes_value", default=None,
+    pl.add_argument("--genes", dest="genes_value", default=None, metavar="N",
                     help=f"with --demo: number of simulated genes (default: {DemoOptions().genes})")
     pl.add_argument("--samples", help="sample sheet (tsv/csv); optional for h5ad/npz")
     pl.add_argument("--outcome", help="column of the sample sheet holding the outcome (required without --demo)")
