@@ -35,7 +35,6 @@ each cell five times slower for the same decision rule at that level. Enlarge ``
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -227,12 +226,3 @@ def plan_power(X: Any, y: Any, *, n_per_class: Sequence[int] | int | None = None
                      n_permutations=opts.n_permutations, alpha=opts.alpha, rule=opts.rule.value, seed=opts.seed,
                      seconds=time.perf_counter() - t0)
 
-
-def detection_interval(probability: float, replicates: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson interval of a detection probability estimated from ``replicates`` studies."""
-    if replicates <= 0:
-        return (math.nan, math.nan)
-    n, ph = replicates, probability
-    centre = (ph + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
