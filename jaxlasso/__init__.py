@@ -8,12 +8,12 @@ from .cv import cv_logistic_path
 from .diagnose import Diagnosis, Finding, diagnose, permutation_test
 from .exceptions import ConvergenceWarning, DataWarning, FewObservationsWarning, JaxlassoWarning
 from .path import logistic_objective, logistic_path
+from .plan import PowerPlan, plan_power
 from .results import CVResult, PathResult
 from .screen import ScreenDataset, ScreenResult, screen
 from .selection.filters import preprocess
 from .selection.pipeline import rank_then_lasso
 from .selection.stability import StabilityResult, stability_selection
-from .plan import PowerPlan, plan_power
 from .workflow import SelectionReport, select_features
 
 __all__ = [

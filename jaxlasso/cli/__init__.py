@@ -13,7 +13,8 @@ failed or killed run leaves the previous complete result or the new complete one
 
 The package holds one module per concern: :mod:`.parser` (argparse from the options layer),
 :mod:`.inputs` (the one input loader), :mod:`.select` (``select`` and ``demo``), :mod:`.screen`
-(the manifest and ``screen``), :mod:`.summary` (``summary.json``), :mod:`.writers` (output files).
+(the manifest and ``screen``), :mod:`.plan`
+(``plan``: what would it take), :mod:`.summary` (``summary.json``), :mod:`.writers` (output files).
 This module is the process scope and the error handling around them.
 """
 
