@@ -8,6 +8,7 @@ from .cv import cv_logistic_path
 from .diagnose import Diagnosis, Finding, diagnose, permutation_test
 from .exceptions import ConvergenceWarning, DataWarning, FewObservationsWarning, JaxlassoWarning
 from .path import logistic_objective, logistic_path
+from .plan import PowerPlan, plan_power
 from .results import CVResult, PathResult
 from .screen import ScreenDataset, ScreenResult, screen
 from .selection.filters import preprocess
@@ -26,6 +27,7 @@ __all__ = [
     "Finding",
     "JaxlassoWarning",
     "PathResult",
+    "PowerPlan",
     "ScreenDataset",
     "ScreenResult",
     "SelectionReport",
@@ -36,6 +38,7 @@ __all__ = [
     "logistic_objective",
     "logistic_path",
     "permutation_test",
+    "plan_power",
     "preprocess",
     "rank_then_lasso",
     "screen",

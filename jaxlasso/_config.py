@@ -115,3 +115,30 @@ SCREEN = ScreenDefaults()
 DEMO = DemoDefaults()
 SEED_MAX = 2**32 - 1
 """scikit-learn's ``random_state`` (the forests) takes seeds up to 2**32 - 1."""
+
+
+@dataclass(frozen=True)
+class PlanDefaults:
+    """``jaxlasso plan`` / :func:`jaxlasso.plan_power`: a grid small enough to run in minutes on
+    a laptop (sizes: the data's smaller class up to 10x it, 4 points), enlarged by the user."""
+
+    k: tuple[int, ...] = (10,)
+    """Planted differentially expressed genes."""
+    effect_sd: tuple[float, ...] = (0.0, 1.0, 2.0)
+    """Planted effects in SDs of each gene; 0 measures the false-signal rate."""
+    replicates: int = 10
+    """Simulated studies per grid cell (a detection probability of 0.8 is then +- 0.13)."""
+    n_permutations: int = 19
+    """B of the permutation test inside the plan: p can still reach 1 / (B + 1) = 0.05, so the
+    test at alpha = 0.05 can reject, at a fifth of ``select``'s cost."""
+    alpha: float = 0.05
+    rule: str = "lambda_1se"
+    log: str = "auto"
+    cpm: bool = False
+    size_points: int = 4
+    size_factor: float = 10.0
+    power: float = 0.8
+    """The detection probability the "n per class needed" answer is quoted for."""
+
+
+PLAN = PlanDefaults()

@@ -30,8 +30,8 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
-from ._config import (CV, DEMO, DTYPES, LOG_MODES, MEASURES, PATH, SCREEN, SCREEN_MODES, SEED_MAX, SELECT,
-                      STRATEGIES)
+from ._config import (CV, DEMO, DTYPES, LOG_MODES, MEASURES, PATH, PLAN, SCREEN, SCREEN_MODES, SEED_MAX,
+                      SELECT, STRATEGIES)
 
 
 class OptionError(ValueError):
@@ -530,3 +530,76 @@ class DemoOptions(_Options):
 
 MANIFEST_COLUMNS = tuple(SelectOptions.option(k).column for k in DATASET_KEYS)
 """Manifest columns that override an option for their row."""
+
+
+def _grid(item: Check) -> Check:
+    """A non-empty list of values ``item`` accepts, without repeats: a sequence, one value, or
+    in text a comma-separated list (``8,16,32``); sorted."""
+    def check(value, text):
+        if text and isinstance(value, str):
+            parts = [t for t in value.split(",")]
+            if not value.strip() or any(not t.strip() for t in parts):
+                raise _Invalid
+            values = [item(t, True) for t in parts]
+        elif isinstance(value, (list, tuple, np.ndarray)):
+            values = [item(v, False) for v in value]
+        else:
+            values = [item(value, False)]
+        if not values or len(set(values)) != len(values):
+            raise _Invalid
+        return tuple(sorted(values))
+    return check
+
+
+@dataclass(frozen=True)
+class PlanOptions(_Options):
+    """:func:`jaxlasso.plan_power` and ``jaxlasso plan``: the simulation grid, and the pipeline
+    options it shares with ``select`` (path and CV as :class:`SelectOptions` declares them)."""
+
+    PARTS: ClassVar[dict[str, type]] = {"path": PathOptions, "cv": CVOptions}
+
+    n_per_class: tuple[int, ...] | None = _opt(
+        "n_per_class", optional(_grid(integer(3))),
+        "whole numbers >= 3 without repeats (comma-separated on the command line), or auto",
+        flag="--n-per-class",
+        help=f"samples per class of the simulated studies, e.g. 8,16,40; default: the smaller class of the data "
+             f"up to {PLAN.size_factor:g}x it, {PLAN.size_points} points")
+    k: tuple[int, ...] = _opt("k", _grid(integer(1)), "whole numbers >= 1 without repeats (comma-separated)",
+                              flag="--k", default=PLAN.k, help="numbers of planted differentially expressed genes")
+    effect_sd: tuple[float, ...] = _opt(
+        "effect_sd", _grid(real(0.0, 100.0)), "numbers in [0, 100] without repeats (comma-separated)",
+        flag="--effect-sd", default=PLAN.effect_sd,
+        help="planted effects in SDs of each gene (0 = none: measures the false-signal rate)")
+    replicates: int = _opt("replicates", integer(1), "a whole number >= 1", flag="--replicates",
+                           default=PLAN.replicates, help="simulated studies per grid cell")
+    n_permutations: int = _opt("n_permutations", integer(1), "a whole number >= 1", flag="--permutations",
+                               default=PLAN.n_permutations,
+                               help="label permutations of each simulated study's test (p can reach 1/(N+1))")
+    alpha: float = _opt("alpha", real(0.0, 1.0, lo_open=True), "a number in (0, 1]", flag="--signal-level",
+                        default=PLAN.alpha, help="level of that test")
+    rule: Rule = _opt("rule", rule_name, "lambda.1se or lambda.min", flag="--rule", default=Rule(PLAN.rule),
+                      help="the lambda whose genes are counted as true / false selections")
+    log: str = _opt("log", choice(LOG_MODES), "one of " + ", ".join(LOG_MODES), flag="--log", default=PLAN.log,
+                    help="as select's --log")
+    cpm: bool = _opt("cpm", boolean, "true or false (also yes/no, 1/0)", flag="--cpm", default=PLAN.cpm,
+                     help="as select's --cpm")
+    top_variance: float | int | None = _opt(
+        "top_variance", optional(fraction_or_count),
+        "a fraction in (0, 1] written with a point (0.25, 1.0) or a whole count >= 1 (2000)",
+        flag="--top-variance", help="as select's --top-variance; default: all")
+    path: PathOptions = field(default_factory=PathOptions)
+    cv: CVOptions = field(default_factory=CVOptions)
+
+    @property
+    def seed(self) -> int:
+        return self.cv.seed
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, source: Source = API, base: Any = None) -> PlanOptions:
+        opts = super().from_mapping(values, source=source, base=base)
+        if opts.alpha * (opts.n_permutations + 1) < 1:
+            # p cannot go below 1 / (B + 1): with too few permutations no study could be detected.
+            raise OptionError(f"{source.label(cls.option('n_permutations'))} must be at least "
+                              f"{math.ceil(1 / opts.alpha) - 1} at level {opts.alpha:g}: p cannot go below "
+                              f"1/(N+1) (got {source.shown(cls.option('n_permutations'), opts.n_permutations)})")
+        return opts

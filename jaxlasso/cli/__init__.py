@@ -3,6 +3,7 @@
     jaxlasso demo --out demo-out
     jaxlasso select counts.tsv --samples samples.tsv --outcome group --case tumour --out results
     jaxlasso screen manifest.tsv --out screen-out
+    jaxlasso plan counts.tsv --samples samples.tsv --outcome group --out plan-out
 
 Errors exit with status 2 and one line ``error: ...`` on stderr (``--debug`` shows the
 traceback). Selecting no gene is a result, not a failure: the exit status is 0 and the verdict
@@ -12,7 +13,8 @@ failed or killed run leaves the previous complete result or the new complete one
 
 The package holds one module per concern: :mod:`.parser` (argparse from the options layer),
 :mod:`.inputs` (the one input loader), :mod:`.select` (``select`` and ``demo``), :mod:`.screen`
-(the manifest and ``screen``), :mod:`.summary` (``summary.json``), :mod:`.writers` (output files).
+(the manifest and ``screen``), :mod:`.plan`
+(``plan``: what would it take), :mod:`.summary` (``summary.json``), :mod:`.writers` (output files).
 This module is the process scope and the error handling around them.
 """
 
@@ -29,6 +31,7 @@ import warnings
 from ..options import CLI, DemoOptions, OptionError
 from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Progress
 from .parser import _UsageError, build_parser, options_from_args
+from .plan import cmd_plan
 from .screen import SCREEN_FILES, cmd_screen, read_manifest
 from .select import cmd_demo, cmd_select
 from .summary import SUMMARY_SCHEMA, build_summary, display_summary, gene_list_line, recovery_line
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     quiet = getattr(args, "quiet", False) or getattr(args, "json", False)
     progress = Progress(enabled=not quiet)
-    commands = {"select": cmd_select, "demo": cmd_demo, "screen": cmd_screen}
+    commands = {"select": cmd_select, "demo": cmd_demo, "screen": cmd_screen, "plan": cmd_plan}
     try:
         with _process_scope(args, quiet):
             return commands[args.command](args, ["jaxlasso", *argv], progress)

@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import __version__
 from .._config import MEASURES, SCREEN_MODES
-from ..options import CLI, MANIFEST_COLUMNS, DemoOptions, Rule, ScreenOptions, SelectOptions
+from ..options import CLI, MANIFEST_COLUMNS, DemoOptions, PlanOptions, Rule, ScreenOptions, SelectOptions
 
 EPILOG_SELECT = """examples:
   jaxlasso select counts.tsv.gz --samples samples.tsv --outcome condition --case tumour --out results
@@ -63,6 +63,8 @@ def _shown(value: Any) -> str:
         return "on" if value else "off"
     if isinstance(value, Rule):
         return value.glmnet
+    if isinstance(value, tuple):
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
     return str(value)
 
 
@@ -171,12 +173,92 @@ def build_parser() -> argparse.ArgumentParser:
     _add(scr, ScreenOptions, "max_memory", screen_defaults, metavar="SIZE")
     _add_method_options(scr, screen_defaults.select)
     _add_output_options(scr)
+    _add_plan_parser(sub)
     return parser
 
 
-def options_from_args(args: argparse.Namespace) -> SelectOptions | ScreenOptions:
+EPILOG_PLAN = """examples:
+  jaxlasso plan counts.tsv --samples samples.tsv --outcome condition --out plan-out
+  jaxlasso plan expr.tsv --samples s.tsv --outcome group --n-per-class 8,20,50 --k 5,20 --effect-sd 0,1,2
+  jaxlasso plan --demo --out plan-demo     # the demo's simulated study
+
+A plasmode simulation: samples are drawn from your matrix with the labels shuffled (your real signal
+is removed, genes keep their distributions and correlations), k genes get an effect of d SDs in the
+case group, and select's pipeline (CV lasso + permutation test) runs on each simulated study.
+Rows with effect 0 are the pipeline's false-signal rate. Sizes beyond your samples are drawn with
+replacement (resampled = true): optimistic there."""
+
+
+def _add_plan_parser(sub) -> None:
+    pl = sub.add_parser("plan", help="what would it take: power of select from your own data", epilog=EPILOG_PLAN,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    pl.add_argument("expression", nargs="?", help="expression matrix (as select's); not with --demo")
+    pl.add_argument("--demo", dest="demo_data", action="store_true",
+                    help="plan on the demo's simulated study instead of a matrix")
+    pl.add_argument("--genes", dest="genes_value", default=None, metavar="N",
+                    help=f"with --demo: number of simulated genes (default: {DemoOptions().genes})")
+    pl.add_argument("--samples", help="sample sheet (tsv/csv); optional for h5ad/npz")
+    pl.add_argument("--outcome", help="column of the sample sheet holding the outcome (required without --demo)")
+    pl.add_argument("--case", help="outcome level treated as the case (default: the second level in sorted order)")
+    pl.add_argument("--out", required=True, help="output directory")
+    pl.add_argument("--id-column", help="sample-ID column of the sheet (default: auto-detected)")
+    pl.add_argument("--samples-in-rows", action="store_true", default=None,
+                    help="the matrix has samples in rows (default: auto-detected)")
+    pl.add_argument("--allow-missing", action="store_true",
+                    help="drop samples missing from the matrix or the sheet instead of failing")
+    d = PlanOptions()
+    g = pl.add_argument_group("simulation grid")
+    _add(g, PlanOptions, "n_per_class", d, metavar="N[,N...]")
+    _add(g, PlanOptions, "k", d, metavar="K[,K...]")
+    _add(g, PlanOptions, "effect_sd", d, metavar="D[,D...]")
+    _add(g, PlanOptions, "replicates", d, metavar="N")
+    _add(g, PlanOptions, "n_permutations", d, metavar="N")
+    _add(g, PlanOptions, "alpha", d, metavar="P")
+    g = pl.add_argument_group("pipeline (as select's)")
+    _add(g, PlanOptions, "rule", d, metavar="{lambda.1se,lambda.min}")
+    _add(g, PlanOptions, "log", d, metavar="{auto,yes,no}")
+    _add(g, PlanOptions, "cpm", d, flag_only=True)
+    _add(g, PlanOptions, "top_variance", d, metavar="FRACTION_OR_COUNT")
+    _add(g, PlanOptions, "l1_ratio", d, metavar="ALPHA")
+    _add(g, PlanOptions, "nfolds", d, metavar="K")
+    _add(g, PlanOptions, "n_repeats", d, metavar="N")
+    _add(g, PlanOptions, "measure", d, metavar="{" + ",".join(MEASURES) + "}")
+    _add(g, PlanOptions, "seed", d, metavar="N")
+    g = pl.add_argument_group("run")
+    g.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    g.add_argument("--json", action="store_true", help="print summary.json to stdout (implies --quiet)")
+    g.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    g.add_argument("--no-plots", action="store_true", help="skip power.png / power.svg")
+    g.add_argument("--wait", action="store_true",
+                   help="if another jaxlasso run is writing to --out, wait for it instead of failing")
+
+
+def _plan_inputs(args: argparse.Namespace) -> None:
+    """``plan`` takes a matrix and --outcome, or --demo (with --genes), never both."""
+    if args.demo_data:
+        if args.expression is not None:
+            raise _UsageError(f"--demo plans on the simulated study: drop the matrix argument (got {args.expression!r})")
+        from ..options import integer, _Invalid
+
+        raw = DemoOptions().genes if args.genes_value is None else args.genes_value
+        try:
+            args.genes_value = integer(1)(raw, isinstance(raw, str))
+        except _Invalid:
+            raise _UsageError(f"--genes must be a whole number >= 1 (got --genes {raw})") from None
+        return
+    if args.genes_value is not None:
+        raise _UsageError("--genes goes with --demo only")
+    if args.expression is None:
+        raise _UsageError("plan needs an expression matrix (or --demo)")
+    if args.outcome is None:
+        raise _UsageError("plan needs --outcome (the sample-sheet column holding the outcome)")
+
+
+def options_from_args(args: argparse.Namespace) -> SelectOptions | ScreenOptions | PlanOptions:
     """The validated options of a parsed command line (errors name the ``--flag``)."""
-    cls = ScreenOptions if args.command == "screen" else SelectOptions
+    if args.command == "plan":
+        _plan_inputs(args)
+    cls = {"screen": ScreenOptions, "plan": PlanOptions}.get(args.command, SelectOptions)
     given = {k: getattr(args, k) for k in cls.keys() if getattr(args, k, None) is not None}
     return cls.from_mapping(given, source=CLI)
 
