@@ -50,6 +50,21 @@ def read_sample_sheet(path: str | os.PathLike, *, id_column: str | None = None,
         sample IDs, duplicated column names, ragged rows.
     """
     p = _check_file(path, max_bytes, "sample sheet")
+    df, cols, line_of = _sheet_table(p, _sheet_text(p))
+    chosen = _sheet_id_column(p, df, cols, id_column)
+    _check_sheet_ids(p, df[chosen], chosen, line_of)
+    df = df.set_index(chosen)
+    df.index = pd.Index([str(s) for s in df.index], name=chosen)
+    df.attrs["source"] = str(p)
+    df.attrs["id_column"] = chosen
+    logger.info("read sample sheet %s: %d samples, id column %r, columns %s", p.name, len(df),
+                chosen, list(df.columns))
+    return df
+
+
+def _sheet_text(p: Path) -> str:
+    """The whole sheet decoded (UTF-16 by its BOM, else UTF-8, else Latin-1); binary files and
+    corrupt gzip are refused."""
     head, compressed = _sniff_bytes(p)
     kind = _binary_kind(head)
     if kind is not None and kind != _BINARY_NUL:
@@ -71,6 +86,11 @@ def read_sample_sheet(path: str | os.PathLike, *, id_column: str | None = None,
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             text = raw.decode("latin-1")
+    return text
+
+
+def _sheet_table(p: Path, text: str) -> tuple[pd.DataFrame, list[str], list[int]]:
+    """(the rows as strings, missing markers as ``None``; the column names; each row's line)."""
     lines = text.splitlines()
     numbered = [(i + 1, ln) for i, ln in enumerate(lines)
                 if ln.strip() and not ln.lstrip().startswith("#")]
@@ -108,8 +128,12 @@ def read_sample_sheet(path: str | os.PathLike, *, id_column: str | None = None,
         rows.append([f.strip() for f in fields])
     rows = [[None if v == "" or v.lower() in MISSING_MARKERS else v for v in r] for r in rows]
     df = pd.DataFrame(rows, columns=cols, dtype=object)
-    line_of = [ln for ln, _ in numbered[1:]]
+    return df, cols, [ln for ln, _ in numbered[1:]]
 
+
+def _sheet_id_column(p: Path, df: pd.DataFrame, cols: list[str], id_column: str | None) -> str:
+    """``id_column`` when given; else the first column with a usual ID name, else the first
+    unique, complete column, preferring one that is not all numbers."""
     if id_column is not None:
         if id_column not in df.columns:
             close = difflib.get_close_matches(id_column, cols, n=3, cutoff=0.5)
@@ -131,7 +155,11 @@ def read_sample_sheet(path: str | os.PathLike, *, id_column: str | None = None,
                 f"sample sheet {p.name!r}: could not find the sample ID column (none is named "
                 f"{'/'.join(SAMPLE_ID_COLUMNS)} and no column has unique, non-empty values); "
                 f"pass id_column= (CLI: --id-column) (got columns={_fmt(cols, 20)})", path=p)
-    ids = df[chosen]
+    return chosen
+
+
+def _check_sheet_ids(p: Path, ids: pd.Series, chosen: str, line_of: list[int]) -> None:
+    """Empty or duplicated sample IDs -> InputError naming their lines."""
     if ids.isna().any():
         where = [line_of[i] for i in np.nonzero(ids.isna().to_numpy())[0]]
         raise InputError(
@@ -148,13 +176,6 @@ def read_sample_sheet(path: str | os.PathLike, *, id_column: str | None = None,
             f"sample sheet {p.name!r} has {len(dup)} duplicated sample ID(s) in column "
             f"{chosen!r}: {'; '.join(locs)}; each sample must have one row: remove the "
             f"duplicates or choose another id_column (got duplicates={_fmt(dup)})", path=p)
-    df = df.set_index(chosen)
-    df.index = pd.Index([str(s) for s in df.index], name=chosen)
-    df.attrs["source"] = str(p)
-    df.attrs["id_column"] = chosen
-    logger.info("read sample sheet %s: %d samples, id column %r, columns %s", p.name, len(df),
-                chosen, list(df.columns))
-    return df
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,6 +230,33 @@ def align_samples(expr: ExpressionData, sheet: pd.DataFrame | None, *, outcome: 
         raise TypeError(f"expr must be the ExpressionData returned by read_expression "
                         f"(got type={type(expr).__name__})")
     src = Path(expr.source).name
+    sheet, sheet_name = _resolve_sheet(expr, sheet, src)
+    sheet_ids = _check_sheet(sheet, sheet_name, outcome)
+    labels_all = pd.Series(sheet[outcome].to_numpy(), index=sheet_ids)
+    matrix_ids = [str(s) for s in expr.matrix.index]
+    common, missing_in_sheet, missing_in_matrix = _match_samples(
+        expr, matrix_ids, sheet_ids, sheet_name, src, allow_missing)
+    labels, dropped = _outcome_labels(labels_all.loc[common], common, sheet_name, outcome,
+                                      allow_missing)
+    counts = labels.value_counts()
+    levels, order_name = _level_sort_key(list(counts.index))
+    level_text = ", ".join(f"{lv!r} ({counts[lv]})" for lv in levels)
+    case_s, reason = _choose_case(levels, order_name, level_text, len(labels), outcome, case)
+    control_s = levels[0] if case_s == levels[1] else levels[1]
+    kept = list(labels.index)
+    # The common case keeps every sample in order: share the matrix instead of copying it.
+    X = expr.matrix if kept == matrix_ids else expr.matrix.loc[kept]
+    y = pd.Series(labels.to_numpy(dtype=object).astype(str), index=X.index, name=outcome)
+    logger.info("aligned %d samples (%s); case %r (%s)", len(kept), level_text, case_s, reason)
+    return Aligned(X=X, y=y, case=case_s, control=control_s, case_reason=reason,
+                   missing_in_sheet=missing_in_sheet if allow_missing else (),
+                   missing_in_matrix=missing_in_matrix if allow_missing else (),
+                   dropped_missing_outcome=dropped)
+
+
+def _resolve_sheet(expr: ExpressionData, sheet: pd.DataFrame | None,
+                   src: str) -> tuple[pd.DataFrame, str]:
+    """(the sheet, or ``expr.obs`` when none is given; how messages name it)."""
     if sheet is None:
         if expr.obs is None:
             raise ValueError(
@@ -222,6 +270,12 @@ def align_samples(expr: ExpressionData, sheet: pd.DataFrame | None, *, outcome: 
                             f"read_sample_sheet returns it) (got type={type(sheet).__name__})")
         sheet_name = f"sample sheet {Path(sheet.attrs['source']).name!r}" \
             if "source" in sheet.attrs else "the sample sheet"
+    return sheet, sheet_name
+
+
+def _check_sheet(sheet: pd.DataFrame, sheet_name: str, outcome: str) -> list[str]:
+    """The sheet's sample IDs, after checking the outcome column exists and that no ID is
+    duplicated and no ID or label holds a NUL byte."""
     columns = [str(c) for c in sheet.columns]
     id_column = sheet.attrs.get("id_column", sheet.index.name)
     if outcome not in sheet.columns and id_column is not None and str(outcome) == str(id_column):
@@ -247,8 +301,14 @@ def align_samples(expr: ExpressionData, sheet: pd.DataFrame | None, *, outcome: 
             raise ValueError(f"{sheet_name}: {what} {values[nul[0]]!r} (row {nul[0] + 1}) holds a "
                              f"NUL byte, which is never part of a name; fix it "
                              f"(got {what.split()[0]}={values[nul[0]]!r})")
-    labels_all = pd.Series(sheet[outcome].to_numpy(), index=sheet_ids)
-    matrix_ids = [str(s) for s in expr.matrix.index]
+    return sheet_ids
+
+
+def _match_samples(expr: ExpressionData, matrix_ids: list[str], sheet_ids: list[str],
+                   sheet_name: str, src: str, allow_missing: bool
+                   ) -> tuple[list[str], tuple[str, ...], tuple[str, ...]]:
+    """(the samples in both, in matrix order; those only in the matrix; those only in the
+    sheet); samples in only one are an error unless ``allow_missing``."""
     in_sheet = set(sheet_ids)
     in_matrix = set(matrix_ids)
     common = [s for s in matrix_ids if s in in_sheet]
@@ -271,7 +331,13 @@ def align_samples(expr: ExpressionData, sheet: pd.DataFrame | None, *, outcome: 
             f"{'; '.join(parts)} ({len(common)} match). Fix the IDs, or pass allow_missing=True "
             f"(CLI: --allow-missing) to use only the {len(common)} samples in both "
             f"(got unmatched={len(missing_in_sheet) + len(missing_in_matrix)})")
-    labels = labels_all.loc[common]
+    return common, missing_in_sheet, missing_in_matrix
+
+
+def _outcome_labels(labels: pd.Series, common: list[str], sheet_name: str, outcome: str,
+                    allow_missing: bool) -> tuple[pd.Series, tuple[str, ...]]:
+    """(the labels as strings, without missing ones; the samples dropped for a missing label,
+    an error unless ``allow_missing``)."""
     is_missing = (labels.isna() | labels.map(lambda v: isinstance(v, str) and not v.strip())
                   ).to_numpy(dtype=bool)
     dropped: tuple[str, ...] = ()
@@ -284,17 +350,19 @@ def align_samples(expr: ExpressionData, sheet: pd.DataFrame | None, *, outcome: 
                 f"to drop them (got missing={len(names)})")
         dropped = tuple(names)
         labels = labels[~is_missing]
-    labels = labels.map(_label_str)
-    counts = labels.value_counts()
-    levels, order_name = _level_sort_key(list(counts.index))
-    level_text = ", ".join(f"{lv!r} ({counts[lv]})" for lv in levels)
+    return labels.map(_label_str), dropped
+
+
+def _choose_case(levels: list[str], order_name: str, level_text: str, n: int, outcome: str,
+                 case: Any) -> tuple[str, str]:
+    """(the case level, why): ``case`` when given, else the second level; exactly two levels."""
     if len(levels) != 2:
         what = "only one level" if len(levels) == 1 else f"{len(levels)} levels"
         fix = ("both groups must be present among the matched samples" if len(levels) == 1 else
                "keep two groups: filter the sample sheet to the two levels to compare, or "
                "merge levels into a new two-level column")
         raise ValueError(f"the outcome {outcome!r} must have exactly two levels but has {what} "
-                         f"among the {len(labels)} matched samples: {level_text}; {fix} "
+                         f"among the {n} matched samples: {level_text}; {fix} "
                          f"(got levels={_fmt(levels, 10)})")
     if case is not None:
         case_s = _label_str(case)
@@ -310,17 +378,8 @@ def align_samples(expr: ExpressionData, sheet: pd.DataFrame | None, *, outcome: 
                 f"the case level was chosen automatically as {case_s!r} ({reason}), but it "
                 f"looks like a control group; coefficients will be for {case_s!r} vs "
                 f"{levels[0]!r}. Pass case={levels[0]!r} (CLI: --case {levels[0]}) if that is "
-                f"the case (got case={case_s!r})", DataWarning, stacklevel=2)
-    control_s = levels[0] if case_s == levels[1] else levels[1]
-    kept = list(labels.index)
-    # The common case keeps every sample in order: share the matrix instead of copying it.
-    X = expr.matrix if kept == matrix_ids else expr.matrix.loc[kept]
-    y = pd.Series(labels.to_numpy(dtype=object).astype(str), index=X.index, name=outcome)
-    logger.info("aligned %d samples (%s); case %r (%s)", len(kept), level_text, case_s, reason)
-    return Aligned(X=X, y=y, case=case_s, control=control_s, case_reason=reason,
-                   missing_in_sheet=missing_in_sheet if allow_missing else (),
-                   missing_in_matrix=missing_in_matrix if allow_missing else (),
-                   dropped_missing_outcome=dropped)
+                f"the case (got case={case_s!r})", DataWarning, stacklevel=3)
+    return case_s, reason
 
 
 def _label_str(v: Any) -> str:
