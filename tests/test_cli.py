@@ -276,6 +276,7 @@ def comparable(files: dict[str, bytes]) -> dict[str, bytes]:
     return out
 
 
+@pytest.mark.slow
 def test_second_run_replaces_exactly_the_previous_runs_files(study, tmp_path, capsys):
     """The issue's scenario: a full run (with plots), then a lasso-only run with the other case
     label into the same --out: nothing of the first run is left (no stability.tsv computed with

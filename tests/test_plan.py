@@ -91,6 +91,7 @@ def test_predicted_detection_matches_fresh_studies():
     assert abs(predicted - empirical) <= tolerance, (predicted, empirical, tolerance)
 
 
+@pytest.mark.slow
 def test_null_rows_on_the_demo_data_are_at_most_0_1():
     sim = simulate_rnaseq(n_genes=300, seed=0)
     plan = jaxlasso.plan_power(sim.counts, sim.y, n_per_class=7, k=5, effect_sd=(0.0,), replicates=20,
@@ -133,6 +134,7 @@ def test_bad_options_name_the_keyword(kwargs, pattern):
         jaxlasso.plan_power(sim.counts, sim.y, **kwargs)
 
 
+@pytest.mark.slow
 def test_cli_plan_demo_writes_the_files(tmp_path, capsys):
     out = tmp_path / "plan"
     code = main(["plan", "--demo", "--genes", "200", "--out", str(out), "--n-per-class", "5,8", "--k", "3",

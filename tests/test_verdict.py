@@ -51,6 +51,7 @@ def test_stratified_folds_depend_only_on_the_partition(n, n_case, nfolds):
             assert counts.max() - counts.min() <= 1
 
 
+@pytest.mark.slow
 def test_case_swap_on_real_data_gives_the_same_genes_negated(shared_data):
     """ALL BCR/ABL (a subset, to stay fast): either class as the case, same seed -> identical folds,
     the same genes with negated coefficients, the same permutation p (the draws are invariant)."""
@@ -189,6 +190,7 @@ def _null_decisions(shared_data):
     return out
 
 
+@pytest.mark.slow
 def test_false_signal_rate_is_calibrated(shared_data):
     """At most alpha + 2 binomial SEs of the runs announce signal on permuted labels; the old rule
     (1-SE gain OR p < 0.05) announced it far more often on the same runs."""
