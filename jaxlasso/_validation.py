@@ -54,19 +54,30 @@ class Labels:
     """(control, case): the class coded 0 and the class coded 1."""
 
 
-def _names(values: Any, name: str, what: str) -> tuple[str, ...]:
-    """Names as ``str``: bytes decoded as UTF-8 (``str(b'KCTD2')`` would be ``"b'KCTD2'"``); a
-    name that is not UTF-8 or holds a NUL byte is an error naming ``what`` and the entry."""
+def decoded_names(values: Any, bad_utf8) -> list[str]:
+    """Names as ``str``, bytes decoded as UTF-8: HDF5 / R exports store names as ``dtype S``, and
+    ``str(b'KCTD2')`` would be ``"b'KCTD2'"`` in every output. Bytes that are not UTF-8 raise
+    ``bad_utf8(index, raw bytes, UnicodeDecodeError)``, the caller's error naming its input."""
     out = []
     for i, v in enumerate(values):
         if isinstance(v, (bytes, np.bytes_)):
             try:
                 v = bytes(v).decode("utf-8")
             except UnicodeDecodeError as e:
-                raise ValueError(
-                    f"{name} {what} {i} is bytes that are not valid UTF-8 ({e.reason}); decode the "
-                    f"names with their real encoding first (got {bytes(v)!r})") from None
-        v = str(v)
+                raise bad_utf8(i, bytes(v), e) from None
+        out.append(str(v))
+    return out
+
+
+def _names(values: Any, name: str, what: str) -> tuple[str, ...]:
+    """Names as ``str`` (:func:`decoded_names`); a name that is not UTF-8 or holds a NUL byte is
+    an error naming ``what`` and the entry."""
+    def bad(i, raw, e):
+        return ValueError(f"{name} {what} {i} is bytes that are not valid UTF-8 ({e.reason}); decode "
+                          f"the names with their real encoding first (got {raw!r})")
+
+    out = []
+    for i, v in enumerate(decoded_names(values, bad)):
         if "\x00" in v:
             raise ValueError(f"{name} {what} {i} holds a NUL byte, which is never part of a name; "
                              f"fix the name (got {v!r})")

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .._validation import MAX_ABS_VALUE
+from .._validation import MAX_ABS_VALUE, decoded_names
 
 logger = logging.getLogger("jaxlasso")
 
@@ -297,19 +297,14 @@ def _name_strings(values: Iterable[Any], file: str, what: str) -> list[str]:
     ``str(b'KCTD2')`` would be ``"b'KCTD2'"`` in every output, so bytes are decoded, and bytes
     that are not UTF-8 are an error naming ``what`` (the array, index or column) and the entry.
     """
-    out = []
-    for i, v in enumerate(values):
-        if isinstance(v, (bytes, np.bytes_)):
-            try:
-                v = bytes(v).decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise InputError(
-                    f"{file!r}: {what} entry {i} is not valid UTF-8 text ({e.reason} at byte "
-                    f"{e.start}); write the names as UTF-8 (in Python: decode them with their "
-                    f"real encoding, e.g. names.astype(str) after .decode('latin-1')) "
-                    f"(got {what}[{i}]={bytes(v)!r})") from None
-        out.append(str(v).strip())
-    return out
+    def bad(i, raw, e):
+        return InputError(
+            f"{file!r}: {what} entry {i} is not valid UTF-8 text ({e.reason} at byte "
+            f"{e.start}); write the names as UTF-8 (in Python: decode them with their "
+            f"real encoding, e.g. names.astype(str) after .decode('latin-1')) "
+            f"(got {what}[{i}]={raw!r})")
+
+    return [v.strip() for v in decoded_names(values, bad)]
 
 
 def _refuse_complex(dtype: np.dtype, file: str, what: str) -> None:
