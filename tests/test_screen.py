@@ -290,3 +290,15 @@ def test_manifest_names_cannot_escape_the_output_dir(manifest_dir, tmp_path, cap
     err = capsys.readouterr().err
     assert code == 2 and "not a safe folder name" in err
     assert not (tmp_path / "escape").exists()
+
+
+def test_manifest_with_a_nul_byte_is_refused_not_truncated(tmp_path, capsys):
+    # pandas ends a cell at a NUL byte, so 'ab\x00cd' would silently become dataset 'ab'.
+    manifest = tmp_path / "m.tsv"
+    manifest.write_bytes(b"name\texpression\toutcome\nok\tx.tsv\tgroup\nab\x00cd\tx.tsv\tgroup\n")
+    out = tmp_path / "out"
+    code = main(["screen", str(manifest), "--out", str(out), "--quiet"])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("error: manifest 'm.tsv' line 3 holds a NUL byte"), err
+    assert not out.exists()

@@ -72,6 +72,12 @@ def _manifest_table(p: Path, path: str) -> pd.DataFrame:
     if not p.is_file():
         raise ValueError(f"manifest {path!r} does not exist or is not a file; give the path of a TSV "
                          f"with columns {', '.join(MANIFEST_REQUIRED)} (got manifest={path!r})")
+    raw = p.read_bytes()
+    if b"\x00" in raw:
+        # pandas' parser ends a cell at a NUL byte: a name would be silently cut short.
+        line = raw[:raw.index(b"\x00")].count(b"\n") + 1
+        raise ValueError(f"manifest {p.name!r} line {line} holds a NUL byte, which is never part of a "
+                         f"name, path or option; fix that line (got a NUL byte at line {line})")
     try:
         frame = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, comment=None)
     except pd.errors.EmptyDataError:
