@@ -322,6 +322,8 @@ def _report(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVResult, o
     shaky = (not selected) or diag.signal_detected is not True or diag.get("LAMBDA_RULE") is not None
     run_more = strategy == "full" or (strategy == "auto" and shaky)
     n_stab = opts.stability_resamples(run_more)
+    if strategy == "auto" and opts.stability is None and diag.get("STABILITY_UNREACHABLE") is not None:
+        n_stab = 0  # its half-samples cannot reach the target q (the finding says so); ask with --stability N
     stab = uni = fr = br = rtl = None
     if n_stab:
         from .selection.stability import stability_selection

@@ -289,3 +289,17 @@ def test_stability_recommended_where_it_can_work():
     d = diagnose(X, y, cv, n_permutations=0)
     assert d.get("STABILITY_UNREACHABLE") is None
     assert "stability selection" in d.get("SMALL_N").action
+
+
+def test_auto_strategy_skips_stability_selection_where_it_cannot_work():
+    # 7 vs 9 samples: half-samples of 7 cannot reach the target q, so `auto` does not spend a
+    # stability run whose empty result would be no evidence; an explicit count still runs it.
+    from jaxlasso.simulate import simulate_rnaseq
+
+    sim = simulate_rnaseq(n_genes=3000, seed=3)  # target q ~ 39: a quarter of it is out of reach
+    auto = jaxlasso.select_features(sim.counts, sim.y, strategy="auto", n_permutations=0, n_repeats=1)
+    assert auto.diagnosis.get("STABILITY_UNREACHABLE") is not None
+    assert auto.stability is None and auto.univariate is not None
+    asked = jaxlasso.select_features(sim.counts, sim.y, strategy="auto", n_permutations=0, n_repeats=1,
+                                     stability=10)
+    assert asked.stability is not None and asked.stability.n_resamples == 10
