@@ -21,7 +21,7 @@ import hashlib
 import json
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import numpy as np
@@ -351,10 +351,7 @@ def _solve_here(chunk: list[_Prepared], *, mode: str, devices) -> tuple[list, di
         return _solve_chunk(_payload(chunk, devices))
     outs = []
     for e in chunk:
-        prob = e.plan.prob
-        kw = _settings(e.plan)
-        l1 = kw.pop("l1_ratio")
-        outs.append(solve_lanes(prob.X, prob.y, e.plan.W, prob.pf, l1, prob.lambdas, is_master=e.plan.master, **kw))
+        outs.append(solve_lanes(e.plan.prob, e.plan.lanes()))
     return outs, None
 
 
@@ -388,6 +385,9 @@ def _finish(chunk: list[_Prepared], outs: list, stats: dict | None, tally: _Tall
                 warnings.simplefilter("ignore", FewObservationsWarning)
                 cv = finish_cv(e.plan, out, keep=True)
                 rep = report_from_cv(e.frame, e.y, e.prep, cv, **e.opts.keywords(REPORT_KEYWORDS))
+            # The screen keeps every dataset's report: its CV's prepared problem (a centred copy
+            # of X, reused by the diagnosis above) is dropped once the report is built.
+            rep = replace(rep, cv=replace(rep.cv, problem=None))
             row = row_from_report(e.item.name, rep, e.plan.prob.y)
             tally.ok(e.item.name, rep, row, e.opts)
         except (ValueError, TypeError, OSError) as exc:
