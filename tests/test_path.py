@@ -440,12 +440,10 @@ def test_stacked_datasets_lanes_stop_with_their_own_master():
     """Stacked datasets (``screen``'s batched mode) each end their lanes at their own master's stop,
     lanes resumed after a working-set overflow included -- as each dataset's lane loop does.
     Mutation-checked: one bound for the whole batch mixes the datasets' stops."""
-    from jaxlasso._engine import DatasetLanes, solve_datasets
+    from jaxlasso._engine import solve_datasets
 
     rng = np.random.default_rng(9)
-    entries, loops = [], []
-    kw = dict(l1_ratio=1.0, fit_intercept=True, standardize=True, early_stop=True, tol=1e-10, max_iter=200,
-              max_sweeps=1000, dtype=np.float64)
+    problems, entries, loops = [], [], []
     for seed, n_lambdas in ((11, 100), (12, 90)):
         X, y = synthetic(50, 80, seed=seed)
         prob = PreparedProblem(X, y, l1_ratio=1.0, lambdas=None, n_lambdas=n_lambdas, lambda_min_ratio=1e-4,
@@ -454,9 +452,10 @@ def test_stacked_datasets_lanes_stop_with_their_own_master():
         W = np.stack([rng.poisson(1.0, len(y)).astype(float) + (np.arange(len(y)) < 4) for _ in range(4)])
         master = np.arange(4) == seed - 10  # the master sits at lane 1, then 2
         W[master] = 1.0
-        entries.append(DatasetLanes(prob.X, prob.y, W, prob.pf, prob.lambdas, master))
-        loops.append(solve_lanes(prob, Lanes(W=W, is_master=master, k0=32), mode="loop"))
-    outs, _ = solve_datasets(entries, keep_eta=False, k0=32, **kw)
+        problems.append(prob)
+        entries.append(Lanes(W=W, is_master=master, k0=32))
+        loops.append(solve_lanes(prob, entries[-1], mode="loop"))
+    outs, _ = solve_datasets(problems, entries)
     assert max(len(o.capacities) for o in outs) > 1, "some lane must overflow and resume"
     stops = [int(loop.path_length()[m]) for loop, m in zip(loops, (1, 2))]
     assert stops[0] != stops[1]

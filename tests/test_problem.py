@@ -120,3 +120,17 @@ def test_select_features_prepares_its_matrix_once(count_preparations):
     assert rep.diagnosis.permutation is not None and rep.stability is not None
     # One preparation: the CV's; the permutation test and stability selection reuse it.
     assert len(count_preparations) == 1
+
+
+def test_stacked_datasets_must_share_their_solve_settings():
+    from jaxlasso._engine import Lanes, solve_datasets
+
+    X, y = synthetic(30, 12, seed=6)
+    a, b = _prepare(X, y), _prepare(X, y, tol=1e-9)
+    lanes = [Lanes(W=np.ones((2, 30))), Lanes(W=np.ones((2, 30)))]
+    with pytest.raises(ValueError, match="must share.*got different tol"):
+        solve_datasets([a, b], lanes)
+    with pytest.raises(ValueError, match="one Lanes per problem"):
+        solve_datasets([a, a], lanes[:1])
+    with pytest.raises(ValueError, match="labels, penalty factors"):
+        solve_datasets([a, a], [lanes[0], Lanes(W=np.ones((2, 30)), Y=np.ones((2, 30)))])
