@@ -94,7 +94,7 @@ class Jaxlasso(Adapter):
 
     def bootstrap(self, X, y, lambdas, weights, repeats):
         """Many paths on resampling weights (the stability-selection workload)."""
-        from jaxlasso._engine import solve_lanes
+        from jaxlasso._engine import Lanes, solve_lanes
         from jaxlasso.path import PreparedProblem
 
         prob = PreparedProblem(X, y, l1_ratio=1.0, lambdas=lambdas, n_lambdas=len(lambdas),
@@ -103,10 +103,7 @@ class Jaxlasso(Adapter):
                                max_iter=200, dtype=self.dtype)
 
         def run():
-            return solve_lanes(prob.X, prob.y, weights, prob.pf, 1.0, prob.lambdas, fit_intercept=True,
-                               standardize=True, early_stop=False, keep_eta=False,
-                               is_master=np.zeros(len(weights), bool), tol=prob.tol, max_iter=200,
-                               max_sweeps=1000, dtype=self.dtype)
+            return solve_lanes(prob, Lanes(W=weights))
 
         _, first, secs = self._timed(run, repeats)
         return Timing(secs, first)

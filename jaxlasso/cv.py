@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _validation as V
 from ._config import CV, MEASURES, PATH
-from ._engine import report_status, solve_lanes
+from ._engine import Lanes, report_status, solve_lanes
 from .folds import check_folds, default_nfolds, fold_weights, make_foldid, normalize_foldid
 from .metrics import LARGER_IS_BETTER, cv_statistics, resolve_measure, select_lambdas, sigmoid
 from .path import PreparedProblem, path_result_from_lane
@@ -82,11 +82,7 @@ def cv_logistic_path(X: Any, y: Any, *, nfolds: int | None = None, foldid: Any =
                    dtype=dtype)
     prob = plan.prob
     t1 = time.perf_counter()
-    out = solve_lanes(prob.X, prob.y, plan.W, prob.pf, prob.l1_ratio, prob.lambdas,
-                      fit_intercept=prob.fit_intercept, standardize=prob.standardize,
-                      early_stop=prob.early_stop, keep_eta=True, is_master=plan.master,
-                      tol=prob.tol, max_iter=prob.max_iter, max_sweeps=PATH.max_sweeps,
-                      dtype=prob.dtype)
+    out = solve_lanes(prob, plan.lanes())
     return finish_cv(plan, out, keep=keep, seconds_solve=time.perf_counter() - t1,
                      seconds_total=time.perf_counter() - t0)
 
@@ -109,6 +105,10 @@ class CVPlan:
     @property
     def nfolds(self) -> int:
         return int(self.foldid.max()) + 1
+
+    def lanes(self) -> Lanes:
+        """The full-data lane (the master) and every fold's, held-out predictions kept."""
+        return Lanes(W=self.W, is_master=self.master, keep_eta=True)
 
 
 def plan_cv(X: Any, y: Any, *, nfolds=None, foldid=None, stratified=CV.stratified, n_repeats=CV.n_repeats,
@@ -175,4 +175,5 @@ def finish_cv(plan: CVPlan, out, *, keep: bool = False, seconds_solve: float = 0
             "seconds_total": seconds_total,
             "kkt_passes": int(out.n_kkt_rounds.sum()),
         },
+        problem=prob,
     )

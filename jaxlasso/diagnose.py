@@ -40,8 +40,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import _validation as V
 from ._config import PATH, SELECT
-from ._engine import report_status, solve_lanes
+from ._engine import Lanes, report_status, solve_lanes
 from .folds import fold_weights, make_foldid
 from .lambdas import entry_lambdas, lambda_grid, lambda_max
 from .metrics import cv_statistics, sigmoid
@@ -149,6 +150,21 @@ TEST_REPEATS = 1
 """At most this many CV repeats per permutation (see :func:`test_repeats`)."""
 
 
+def _cv_problem(X: Any, y: Any, cv: CVResult, sample_weight: Any):
+    """The CV's prepared problem when ``X, y`` (and ``sample_weight``) are what it was prepared
+    from and its penalty factors are the ones the test would prepare; else None."""
+    prob = cv.problem
+    if prob is None or not prob.reusable_for(X, y, sample_weight, prob.source[3],
+                                             fit_intercept=cv.path.fit_intercept,
+                                             standardize=cv.path.standardize):
+        return None
+    # The test prepares the path's (rescaled) penalty factors again: reuse only when that
+    # gives the very same factors, so the entry scores and the grid are the same.
+    if not np.array_equal(V.check_penalty_factor(cv.path.penalty_factor, prob.p), prob.pf):
+        return None
+    return prob
+
+
 def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PERMUTATIONS, seed: int = 0,
                      lambda_stride: int | None = None, sample_weight: Any = None,
                      mode: str | None = None, n_repeats: int | None = None) -> PermutationTest:
@@ -172,11 +188,16 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
     """
     t0 = time.perf_counter()
     path = cv.path
-    prob = PreparedProblem(X, y, l1_ratio=path.l1_ratio, lambdas=cv.lambdas, n_lambdas=len(cv.lambdas),
-                           lambda_min_ratio=None, standardize=path.standardize,
-                           fit_intercept=path.fit_intercept, sample_weight=sample_weight,
-                           penalty_factor=path.penalty_factor, early_stop=False, tol=path.tol,
-                           max_iter=PATH.max_iter, dtype=np.float64, check_classes=False)
+    settings = dict(l1_ratio=path.l1_ratio, lambdas=cv.lambdas, n_lambdas=len(cv.lambdas),
+                    lambda_min_ratio=None, early_stop=False, tol=path.tol, max_iter=PATH.max_iter,
+                    dtype=np.float64)
+    prob = _cv_problem(X, y, cv, sample_weight)
+    if prob is not None:
+        prob = prob.derive(**settings)
+    else:
+        prob = PreparedProblem(X, y, standardize=path.standardize, fit_intercept=path.fit_intercept,
+                               sample_weight=sample_weight, penalty_factor=path.penalty_factor,
+                               check_classes=False, **settings)
     stride = lambda_stride or max(1, len(cv.lambdas) // 25)
     n_grid = len(range(0, len(cv.lambdas), stride))
     larger = cv.measure in ("auc", "auc_pooled")
@@ -209,10 +230,7 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
     for b0 in range(0, len(labels), per_call):
         Y = np.concatenate([np.repeat(yb[None, :], lanes, axis=0) for yb in labels[b0:b0 + per_call]])
         W = np.concatenate([fold_weights(fid, prob.w) for fid in fids[b0:b0 + per_call]])
-        out = solve_lanes(prob.X, Y, W, prob.pf, prob.l1_ratio, lam, fit_intercept=prob.fit_intercept,
-                          standardize=prob.standardize, early_stop=False, keep_eta=True,
-                          is_master=np.zeros(len(W), bool), tol=prob.tol, max_iter=prob.max_iter,
-                          max_sweeps=PATH.max_sweeps, dtype=np.float64, mode=mode)
+        out = solve_lanes(prob, Lanes(W=W, Y=Y, lambdas=lam, keep_eta=True), mode=mode)
         report_status(out.status, lam, what="permutation test")
         etas.append(out.eta)
     all_eta = np.concatenate(etas)

@@ -17,6 +17,7 @@ scale of ``X``.
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -26,66 +27,155 @@ from kernels import Status
 
 from . import _validation as V
 from ._config import PATH
-from ._engine import report_status, solve_lanes
+from ._engine import Lanes, report_status, solve_lanes
 from .lambdas import default_lambda_min_ratio, entry_lambdas, lambda_grid, lambda_max
 from ._scaling import shift_columns, to_original_scale
 from .results import PathResult
 
 
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a`` (the caller's own array keeps its flags)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
 class PreparedProblem:
-    """A validated problem ready for the kernels (shared by the path, CV and selection APIs)."""
+    """A validated problem ready for the kernels (shared by the path, CV and selection APIs).
+
+    Immutable: attributes cannot be set and its arrays are read-only, so one prepared problem
+    can be handed from the CV to the permutation test and stability selection (:meth:`derive`,
+    :meth:`reusable_for`) without any of them changing what another one solves. It holds what no
+    lane changes: the validated, shifted design, labels, weights and penalty factors (the data),
+    and the solve's settings (``l1_ratio``, the grid, ``early_stop``, ``tol``, ``max_iter``,
+    ``dtype``); what varies per call is a :class:`jaxlasso._engine.Lanes`.
+    """
+
+    max_sweeps = PATH.max_sweeps
 
     def __init__(self, X, y, *, l1_ratio, lambdas, n_lambdas, lambda_min_ratio, standardize,
                  fit_intercept, sample_weight, penalty_factor, early_stop, tol, max_iter, dtype,
                  check_classes: bool = True):
-        self.dtype = V.check_dtype(dtype)
+        set_ = self._set
+        # What the data were prepared from, by identity: the same objects reuse this problem.
+        set_("source", (X, y, sample_weight, penalty_factor))
+        dtype = V.check_dtype(dtype)
         design = V.check_X(X)
-        self.feature_names = design.feature_names
-        self.sample_names = design.sample_names
+        set_("feature_names", design.feature_names)
+        set_("sample_names", design.sample_names)
         n, p = design.X.shape
-        self.n, self.p = n, p
+        set_("n", n)
+        set_("p", p)
         labels = V.check_y(y, n)
-        self.y = labels.y
-        self.classes = labels.classes
+        set_("classes", labels.classes)
         w = V.check_sample_weight(sample_weight, n)
         # The objective is invariant to the scale of the weights; working with max(w) = 1
         # keeps weights like 1e-320 (denormal) from underflowing in the kernels' sums.
-        self.weight_sum = float(np.sum(w))
-        self.w = w / w.max()
+        set_("weight_sum", float(np.sum(w)))
+        w = w / w.max()
         if check_classes:
-            V.check_class_counts(self.y, self.w, self.classes)
-        self.pf = V.check_penalty_factor(penalty_factor, p)
-        self.l1_ratio = V.check_l1_ratio(l1_ratio)
-        self.standardize = bool(standardize)
-        self.fit_intercept = bool(fit_intercept)
-        self.max_iter = V.check_positive_int(max_iter, "max_iter")
+            V.check_class_counts(labels.y, w, labels.classes)
+        pf = V.check_penalty_factor(penalty_factor, p)
+        set_("standardize", bool(standardize))
+        set_("fit_intercept", bool(fit_intercept))
+        Xs, shift = shift_columns(design.X, self.fit_intercept)
+        scores = entry_lambdas(Xs, labels.y, w, pf, fit_intercept=self.fit_intercept,
+                               standardize=self.standardize)
+        # Only the shifted design is kept: a CV result holds its problem, and a second copy of
+        # a large X would stay alive with it.
+        for name, arr in (("y", labels.y), ("w", w), ("pf", pf), ("X", Xs), ("shift", shift),
+                          ("scores", scores)):
+            set_(name, _frozen(np.asarray(arr)))
+        self._set_settings(l1_ratio=l1_ratio, lambdas=lambdas, n_lambdas=n_lambdas,
+                           lambda_min_ratio=lambda_min_ratio, early_stop=early_stop, tol=tol,
+                           max_iter=max_iter, dtype=dtype)
+
+    def __copy__(self) -> "PreparedProblem":
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __getstate__(self) -> dict:
+        # A pickled problem (a CV result sent to another process) does not carry the caller's
+        # objects: identity cannot survive the trip, so the copy is never reusable_for them.
+        return {**self.__dict__, "source": (None, None, None, None)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for name in ("y", "w", "pf", "X", "shift", "scores", "lambdas"):
+            self.__dict__[name] = _frozen(self.__dict__[name])
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"PreparedProblem is immutable (cannot set {name!r}); use derive() "
+                             "or use_lambdas() for other settings")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"PreparedProblem is immutable (cannot delete {name!r})")
+
+    def _set_settings(self, *, l1_ratio, lambdas, n_lambdas, lambda_min_ratio, early_stop, tol,
+                      max_iter, dtype) -> None:
+        """Validate and set the solve's settings and the grid (from the stored entry scores)."""
+        set_ = self._set
+        set_("dtype", V.check_dtype(dtype))
+        set_("l1_ratio", V.check_l1_ratio(l1_ratio))
+        set_("max_iter", V.check_positive_int(max_iter, "max_iter"))
         default_tol = PATH.tol if self.dtype == np.float64 else PATH.tol_float32
-        self.tol = default_tol if tol is None else V.check_positive_float(tol, "tol")
-        self.X_raw = design.X
-        self.X, self.shift = shift_columns(design.X, self.fit_intercept)
-        self.scores = entry_lambdas(self.X, self.y, self.w, self.pf, fit_intercept=self.fit_intercept,
-                                    standardize=self.standardize)
+        set_("tol", default_tol if tol is None else V.check_positive_float(tol, "tol"))
         if lambdas is None:
             n_lambdas = V.check_positive_int(n_lambdas, "n_lambdas")
             if lambda_min_ratio is None:
-                lambda_min_ratio = default_lambda_min_ratio(int(np.sum(self.w > 0)), p)
+                lambda_min_ratio = default_lambda_min_ratio(int(np.sum(self.w > 0)), self.p)
             lambda_min_ratio = V.check_positive_float(lambda_min_ratio, "lambda_min_ratio", upper=1.0)
-            self.lambda_max = lambda_max(self.scores, self.l1_ratio)
-            self.lambdas = lambda_grid(self.lambda_max, n_lambdas, lambda_min_ratio)
-            self.early_stop = bool(early_stop)
+            set_("lambda_max", lambda_max(self.scores, self.l1_ratio))
+            set_("lambdas", _frozen(lambda_grid(self.lambda_max, n_lambdas, lambda_min_ratio)))
+            set_("early_stop", bool(early_stop))
         else:
-            self.lambdas = V.check_lambdas(lambdas)
-            self.lambda_max = float(self.lambdas[0])
+            set_("lambdas", _frozen(V.check_lambdas(lambdas)))
+            set_("lambda_max", float(self.lambdas[0]))
             # glmnet never stops a user-supplied sequence early.
-            self.early_stop = False
+            set_("early_stop", False)
 
+    def derive(self, *, l1_ratio, lambdas, n_lambdas, lambda_min_ratio, early_stop, tol, max_iter,
+               dtype) -> "PreparedProblem":
+        """The same data with other solve settings (a new problem; this one is unchanged).
+
+        Exactly what a fresh :class:`PreparedProblem` of the same data and these settings holds:
+        the grid comes from the same entry scores, so nothing is validated or shifted again.
+        """
+        new = copy.copy(self)
+        new._set_settings(l1_ratio=l1_ratio, lambdas=lambdas, n_lambdas=n_lambdas,
+                          lambda_min_ratio=lambda_min_ratio, early_stop=early_stop, tol=tol,
+                          max_iter=max_iter, dtype=dtype)
+        return new
 
     def use_lambdas(self, lambdas: Any) -> "PreparedProblem":
-        """Solve on these lambdas instead of the grid (validated; never stopped early, as glmnet)."""
-        self.lambdas = V.check_lambdas(lambdas)
-        self.lambda_max = float(self.lambdas[0])
-        self.early_stop = False
-        return self
+        """This problem on these lambdas instead of its grid (validated; never stopped early, as
+        glmnet); a new problem."""
+        return self.derive(l1_ratio=self.l1_ratio, lambdas=lambdas, n_lambdas=None,
+                           lambda_min_ratio=None, early_stop=False, tol=self.tol,
+                           max_iter=self.max_iter, dtype=self.dtype)
+
+    def reusable_for(self, X: Any, y: Any, sample_weight: Any = None, penalty_factor: Any = None, *,
+                     fit_intercept: bool = True, standardize: bool = True) -> bool:
+        """Whether preparing ``X, y`` with these data options would give this problem's data.
+
+        Only by identity -- the very objects it was prepared from (arrays can be changed in
+        place, so equal contents are not checked) -- and the same intercept and standardisation;
+        otherwise the caller prepares its own problem.
+        """
+        sX, sy, sw, spf = self.source
+        return (X is sX and y is sy and sample_weight is sw and penalty_factor is spf
+                and bool(fit_intercept) == self.fit_intercept and bool(standardize) == self.standardize)
+
+    def lanes(self, W: Any = None, **fields) -> Lanes:
+        """:class:`Lanes` of this problem (default: one full-data master lane)."""
+        if W is None:
+            W = self.w[None, :]
+            fields.setdefault("is_master", np.array([True]))
+        return Lanes(W=W, **fields)
 
 
 def logistic_path(X: Any, y: Any, *, l1_ratio: float = PATH.l1_ratio, lambdas: Any = None,
@@ -159,18 +249,15 @@ def logistic_path(X: Any, y: Any, *, l1_ratio: float = PATH.l1_ratio, lambdas: A
 def fit_prepared(prob: PreparedProblem, *, t0: float | None = None) -> PathResult:
     """Solve the full-data path of a :class:`PreparedProblem`."""
     t0 = time.perf_counter() if t0 is None else t0
-    out = solve_lanes(prob.X, prob.y, prob.w[None, :], prob.pf, prob.l1_ratio, prob.lambdas,
-                      fit_intercept=prob.fit_intercept, standardize=prob.standardize,
-                      early_stop=prob.early_stop, keep_eta=False, is_master=np.array([True]),
-                      tol=prob.tol, max_iter=prob.max_iter,
-                      max_sweeps=PATH.max_sweeps, dtype=prob.dtype)
+    out = solve_lanes(prob, prob.lanes())
     return path_result_from_lane(prob, out, 0, time.perf_counter() - t0)
 
 
 def path_result_from_lane(prob: PreparedProblem, out, lane: int, seconds: float) -> PathResult:
     """Build a :class:`PathResult` from lane ``lane`` of the kernel outputs."""
     length = int(out.path_length()[lane])
-    lambdas = prob.lambdas[:length]
+    # The result owns its arrays: the problem's are read-only and shared.
+    lambdas = prob.lambdas[:length].copy()
     status = out.status[lane, :length]
     report_status(status[None, :], lambdas)
     # (L, p) dense: with p = 200,000 one copy is 160 MB, so it is made once and scaled in place.
@@ -196,7 +283,7 @@ def path_result_from_lane(prob: PreparedProblem, out, lane: int, seconds: float)
         x_mean=(xm + prob.shift) if prob.fit_intercept else xm,
         x_scale=xs,
         excluded=out.excluded[lane],
-        penalty_factor=prob.pf,
+        penalty_factor=prob.pf.copy(),
         l1_ratio=prob.l1_ratio,
         tol=prob.tol,
         fit_intercept=prob.fit_intercept,

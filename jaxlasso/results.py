@@ -178,6 +178,9 @@ class CVResult:
     prevalidated_repeats: np.ndarray | None = None
     """(n_repeats, n, L) held-out probabilities per repeat, when ``keep=True``."""
     info: dict = field(default_factory=dict, compare=False)
+    problem: Any = field(default=None, repr=False, compare=False)
+    """The :class:`jaxlasso.path.PreparedProblem` the CV solved (None when not kept): the
+    permutation test and stability selection reuse it instead of preparing ``X`` again."""
 
     @property
     def lambda_min(self) -> float:

@@ -21,14 +21,15 @@ import hashlib
 import json
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from ._config import PATH
-from ._engine import DatasetLanes, bucket_size, estimate_bytes, solve_datasets, solve_lanes
+from ._engine.datasets import SHARED
+from ._engine import bucket_size, estimate_bytes, solve_datasets, solve_lanes
 from ._engine import bucket_lambdas as _bucket_lambdas, bucket_lanes as _bucket_lanes
 from .options import REPORT_KEYWORDS, ScreenOptions, SelectOptions, Source
 from .cv import CVPlan, finish_cv, plan_cv
@@ -95,9 +96,7 @@ def row_from_report(name: str, rep: SelectionReport, y01: np.ndarray) -> dict:
 
 def _solve_chunk(payload: dict):
     """Solve one bucket chunk (a top-level function so that Dask workers can import it)."""
-    datasets = [DatasetLanes(**d) for d in payload["datasets"]]
-    outs, stats = solve_datasets(datasets, **payload["settings"])
-    return outs, stats
+    return solve_datasets(payload["problems"], payload["lanes"], devices=payload.get("devices"))
 
 
 def screen(datasets: Iterable[ScreenDataset] | Mapping[str, tuple], *,
@@ -205,6 +204,7 @@ class _BucketKey(NamedTuple):
     lanes: int
     lambdas: int
     l1_ratio: float
+    settings: tuple  # the rest of the solve settings one stacked call shares (tol, dtype, ...)
 
 
 @dataclass
@@ -305,12 +305,14 @@ def _bytes_of(plan: CVPlan) -> float:
 
 
 def _bucket(prepared: list[_Prepared]) -> dict[_BucketKey, list[_Prepared]]:
-    """Datasets grouped by shape bucket (rows, columns, lanes and grid length rounded up) and l1_ratio."""
+    """Datasets grouped by shape bucket (rows, columns, lanes and grid length rounded up), l1_ratio
+    and the other settings a stacked call shares (:data:`jaxlasso._engine.datasets.SHARED`)."""
     buckets: dict[_BucketKey, list[_Prepared]] = {}
     for e in prepared:
         prob = e.plan.prob
         key = _BucketKey(bucket_size(prob.n), bucket_size(prob.p), _bucket_lanes(len(e.plan.W)),
-                         _bucket_lambdas(len(prob.lambdas)), e.opts.path.l1_ratio)
+                         _bucket_lambdas(len(prob.lambdas)), e.opts.path.l1_ratio,
+                         tuple(getattr(prob, k) for k in SHARED if k != "l1_ratio"))
         buckets.setdefault(key, []).append(e)
     return buckets
 
@@ -330,19 +332,11 @@ def _chunks(buckets: dict[_BucketKey, list[_Prepared]], *, max_memory: float | N
     return chunks
 
 
-def _settings(plan: CVPlan) -> dict:
-    """The engine's solve settings of a planned CV problem (shared by a bucket's datasets)."""
-    prob = plan.prob
-    return dict(l1_ratio=prob.l1_ratio, fit_intercept=prob.fit_intercept, standardize=prob.standardize,
-                early_stop=prob.early_stop, keep_eta=True, tol=prob.tol, max_iter=prob.max_iter,
-                max_sweeps=PATH.max_sweeps, dtype=prob.dtype)
-
-
 def _payload(chunk: list[_Prepared], devices=None) -> dict:
-    """A chunk as plain data for :func:`_solve_chunk` (picklable for Dask when ``devices`` is None)."""
-    return {"datasets": [dict(X=e.plan.prob.X, y=e.plan.prob.y, W=e.plan.W, pf=e.plan.prob.pf,
-                              lambdas=e.plan.prob.lambdas, is_master=e.plan.master) for e in chunk],
-            "settings": {**_settings(chunk[0].plan), **({} if devices is None else {"devices": devices})}}
+    """A chunk for :func:`_solve_chunk`: the prepared problems and their CV lanes (picklable for
+    Dask when ``devices`` is None; a pickled problem leaves the caller's objects behind)."""
+    return {"problems": [e.plan.prob for e in chunk], "lanes": [e.plan.lanes() for e in chunk],
+            **({} if devices is None else {"devices": devices})}
 
 
 def _solve_here(chunk: list[_Prepared], *, mode: str, devices) -> tuple[list, dict | None]:
@@ -351,10 +345,7 @@ def _solve_here(chunk: list[_Prepared], *, mode: str, devices) -> tuple[list, di
         return _solve_chunk(_payload(chunk, devices))
     outs = []
     for e in chunk:
-        prob = e.plan.prob
-        kw = _settings(e.plan)
-        l1 = kw.pop("l1_ratio")
-        outs.append(solve_lanes(prob.X, prob.y, e.plan.W, prob.pf, l1, prob.lambdas, is_master=e.plan.master, **kw))
+        outs.append(solve_lanes(e.plan.prob, e.plan.lanes()))
     return outs, None
 
 
@@ -388,6 +379,9 @@ def _finish(chunk: list[_Prepared], outs: list, stats: dict | None, tally: _Tall
                 warnings.simplefilter("ignore", FewObservationsWarning)
                 cv = finish_cv(e.plan, out, keep=True)
                 rep = report_from_cv(e.frame, e.y, e.prep, cv, **e.opts.keywords(REPORT_KEYWORDS))
+            # The screen keeps every dataset's report: its CV's prepared problem (a centred copy
+            # of X, reused by the diagnosis above) is dropped once the report is built.
+            rep = replace(rep, cv=replace(rep.cv, problem=None))
             row = row_from_report(e.item.name, rep, e.plan.prob.y)
             tally.ok(e.item.name, rep, row, e.opts)
         except (ValueError, TypeError, OSError) as exc:

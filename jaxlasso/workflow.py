@@ -332,7 +332,7 @@ def _report(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVResult, o
             warnings.simplefilter("ignore", FewObservationsWarning)
             stab = timed("stability selection", lambda: stability_selection(
                 frame, y_arr, n_resamples=n_stab, l1_ratio=cv.path.l1_ratio, seed=seed,
-                dtype=dtype))
+                dtype=dtype, problem=cv))
     if run_more:
         from .selection.univariate import univariate_ranking
 

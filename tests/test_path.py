@@ -9,7 +9,7 @@ import pytest
 
 import jaxlasso
 from helpers import spy_solver_memory, synthetic
-from jaxlasso._engine import EngineConfig, configure, solve_lanes
+from jaxlasso._engine import EngineConfig, Lanes, configure, solve_lanes
 from jaxlasso.path import PreparedProblem
 
 
@@ -125,11 +125,8 @@ def test_working_set_growth_gives_the_same_path(tissue, early_stop, mode):
                            standardize=True, fit_intercept=True, sample_weight=None,
                            penalty_factor=None, early_stop=early_stop, tol=1e-9, max_iter=200,
                            dtype=np.float64)
-    kw = dict(fit_intercept=True, standardize=True, early_stop=early_stop, keep_eta=False,
-              is_master=np.array([True]), tol=1e-9, max_iter=200, max_sweeps=1000,
-              dtype=np.float64, mode=mode)
-    small_k = solve_lanes(prob.X, prob.y, prob.w[None], prob.pf, 1.0, prob.lambdas, k0=4, **kw)
-    big_k = solve_lanes(prob.X, prob.y, prob.w[None], prob.pf, 1.0, prob.lambdas, k0=64, **kw)
+    small_k = solve_lanes(prob, prob.lanes(k0=4), mode=mode)
+    big_k = solve_lanes(prob, prob.lanes(k0=64), mode=mode)
     assert len(small_k.capacities) > 2, "k0=4 must overflow and grow"
     assert big_k.capacities == (64,)
     length = big_k.path_length()[0]
@@ -339,15 +336,10 @@ def test_vmap_over_lanes_equals_python_loop(small):
                            dtype=np.float64)
     rng = np.random.default_rng(0)
     W = np.stack([rng.poisson(1.0, len(y)).astype(float) + (np.arange(len(y)) < 4) for _ in range(4)])
-    kw = dict(fit_intercept=True, standardize=True, early_stop=False, keep_eta=True,
-              tol=1e-10, max_iter=200, max_sweeps=1000, dtype=np.float64, k0=32)
-    batched = solve_lanes(prob.X, prob.y, W, prob.pf, 0.8, prob.lambdas, is_master=np.zeros(4, bool),
-                          mode="vmap", **kw)
-    mapped = solve_lanes(prob.X, prob.y, W, prob.pf, 0.8, prob.lambdas, is_master=np.zeros(4, bool),
-                         mode="loop", **kw)
+    batched = solve_lanes(prob, Lanes(W=W, keep_eta=True, k0=32), mode="vmap")
+    mapped = solve_lanes(prob, Lanes(W=W, keep_eta=True, k0=32), mode="loop")
     for b in range(4):
-        single = solve_lanes(prob.X, prob.y, W[b:b + 1], prob.pf, 0.8, prob.lambdas,
-                             is_master=np.zeros(1, bool), **kw)
+        single = solve_lanes(prob, Lanes(W=W[b:b + 1], keep_eta=True, k0=32))
         ref = single.dense_coef(0, prob.p)
         np.testing.assert_allclose(batched.dense_coef(b, prob.p), ref, atol=1e-9)
         np.testing.assert_allclose(mapped.dense_coef(b, prob.p), ref, atol=1e-9)
@@ -378,8 +370,7 @@ def test_vmapped_lanes_in_chunks_equal_one_call(small):
     W = np.stack([rng.poisson(1.0, len(y)).astype(float) + (np.arange(len(y)) < 4) for _ in range(7)])
     W[3] = 1.0
     master = np.arange(7) == 3
-    kw = dict(fit_intercept=True, standardize=True, early_stop=True, keep_eta=False, is_master=master,
-              tol=1e-10, max_iter=200, max_sweeps=1000, dtype=np.float64, k0=32, mode="vmap")
+    lanes = Lanes(W=W, is_master=master, k0=32)
     calls = []
     real = kernels.lanes_solver
 
@@ -393,18 +384,18 @@ def test_vmapped_lanes_in_chunks_equal_one_call(small):
         return call
 
     with configure(lanes_solver=spy, vmap_lanes=0):
-        one = solve_lanes(prob.X, prob.y, W, prob.pf, 1.0, prob.lambdas, **kw)
+        one = solve_lanes(prob, lanes, mode="vmap")
     assert set(calls) == {8}
     stop = int(one.path_length()[3])
     assert stop < len(prob.lambdas), "the master must stop early for this test to mean anything"
     calls.clear()
     with configure(lanes_solver=spy, vmap_lanes="3"):
-        chunked = solve_lanes(prob.X, prob.y, W, prob.pf, 1.0, prob.lambdas, **kw)
+        chunked = solve_lanes(prob, lanes, mode="vmap")
     assert set(calls) == {4} and len(calls) >= 3  # three chunks, all padded to one lane bucket
     # Every lane ends at the master's stop: in one call, in chunks, and in the lane loop --
     # also lanes resumed after a working-set overflow without the master.
     assert len(one.capacities) > 1 and set(one.path_length()) == {stop}
-    looped = solve_lanes(prob.X, prob.y, W, prob.pf, 1.0, prob.lambdas, **{**kw, "mode": "loop"})
+    looped = solve_lanes(prob, lanes, mode="loop")
     np.testing.assert_array_equal(looped.status, one.status)
     np.testing.assert_array_equal(chunked.path_length(), one.path_length())
     np.testing.assert_array_equal(chunked.status, one.status)
@@ -438,11 +429,9 @@ def test_default_lane_mode_by_backend_and_rows(monkeypatch):
         prob = PreparedProblem(X, y, l1_ratio=1.0, lambdas=None, n_lambdas=5, lambda_min_ratio=None,
                                standardize=True, fit_intercept=True, sample_weight=None, penalty_factor=None,
                                early_stop=False, tol=1e-7, max_iter=200, dtype=np.float64)
-        kw = dict(fit_intercept=True, standardize=True, early_stop=False, keep_eta=False,
-                  is_master=np.zeros(2, bool), tol=1e-7, max_iter=200, max_sweeps=1000, dtype=np.float64)
         # An accelerator's default: JAX's public backend query answers "gpu" (CPU arrays still).
         monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-        out = solve_lanes(prob.X, prob.y, np.ones((2, n)), prob.pf, 1.0, prob.lambdas, **kw)
+        out = solve_lanes(prob, Lanes(W=np.ones((2, n))))
     assert out.mode == "vmap"
 
 
@@ -451,12 +440,10 @@ def test_stacked_datasets_lanes_stop_with_their_own_master():
     """Stacked datasets (``screen``'s batched mode) each end their lanes at their own master's stop,
     lanes resumed after a working-set overflow included -- as each dataset's lane loop does.
     Mutation-checked: one bound for the whole batch mixes the datasets' stops."""
-    from jaxlasso._engine import DatasetLanes, solve_datasets
+    from jaxlasso._engine import solve_datasets
 
     rng = np.random.default_rng(9)
-    entries, loops = [], []
-    kw = dict(l1_ratio=1.0, fit_intercept=True, standardize=True, early_stop=True, tol=1e-10, max_iter=200,
-              max_sweeps=1000, dtype=np.float64)
+    problems, entries, loops = [], [], []
     for seed, n_lambdas in ((11, 100), (12, 90)):
         X, y = synthetic(50, 80, seed=seed)
         prob = PreparedProblem(X, y, l1_ratio=1.0, lambdas=None, n_lambdas=n_lambdas, lambda_min_ratio=1e-4,
@@ -465,10 +452,10 @@ def test_stacked_datasets_lanes_stop_with_their_own_master():
         W = np.stack([rng.poisson(1.0, len(y)).astype(float) + (np.arange(len(y)) < 4) for _ in range(4)])
         master = np.arange(4) == seed - 10  # the master sits at lane 1, then 2
         W[master] = 1.0
-        entries.append(DatasetLanes(prob.X, prob.y, W, prob.pf, prob.lambdas, master))
-        loops.append(solve_lanes(prob.X, prob.y, W, prob.pf, 1.0, prob.lambdas, keep_eta=False, is_master=master,
-                                 k0=32, mode="loop", **{k: v for k, v in kw.items() if k != "l1_ratio"}))
-    outs, _ = solve_datasets(entries, keep_eta=False, k0=32, **kw)
+        problems.append(prob)
+        entries.append(Lanes(W=W, is_master=master, k0=32))
+        loops.append(solve_lanes(prob, entries[-1], mode="loop"))
+    outs, _ = solve_datasets(problems, entries)
     assert max(len(o.capacities) for o in outs) > 1, "some lane must overflow and resume"
     stops = [int(loop.path_length()[m]) for loop, m in zip(loops, (1, 2))]
     assert stops[0] != stops[1]

@@ -14,7 +14,7 @@
 from .buffers import HOST_BUFFERS, HostBufferPool, design_arrays, host_array
 from .config import EngineConfig, configure, current, parse_bytes
 from .datasets import DatasetLanes, solve_datasets
-from .lanes import VMAP_MAX_ROWS, default_lane_mode, lane_threads, solve_lanes, solve_looped, solve_vmapped
+from .lanes import VMAP_MAX_ROWS, Lanes, default_lane_mode, lane_threads, solve_lanes, solve_looped, solve_vmapped
 from .outputs import LaneOutputs, path_lengths, report_status
 from .scopes import blas_scope, enable_compilation_cache, precision_scope
 from .shapes import (bucket_lambdas, bucket_lanes, bucket_size, check_memory, estimate_bytes, grow_capacity,
@@ -22,6 +22,7 @@ from .shapes import (bucket_lambdas, bucket_lanes, bucket_size, check_memory, es
 
 __all__ = [
     "HOST_BUFFERS", "VMAP_MAX_ROWS", "DatasetLanes", "EngineConfig", "HostBufferPool", "LaneOutputs",
+    "Lanes",
     "blas_scope", "bucket_lambdas", "bucket_lanes", "bucket_size", "check_memory", "configure", "current",
     "default_lane_mode", "design_arrays", "enable_compilation_cache", "estimate_bytes", "grow_capacity",
     "host_array", "initial_capacity", "lane_threads", "memory_budget", "parse_bytes", "path_lengths",

@@ -12,6 +12,7 @@ from kernels import Problem, Settings, fresh_state
 
 from .buffers import design_arrays
 from .config import current
+from .lanes import Lanes
 from .outputs import LaneOutputs, lane_outputs
 from .scopes import blas_scope, enable_compilation_cache, precision_scope
 from .segments import run_segments
@@ -82,10 +83,40 @@ def _placement(devices: list):
     return lambda a: jax.device_put(a, devices[0])
 
 
-def solve_datasets(datasets: list[DatasetLanes], *, l1_ratio: float, fit_intercept: bool, standardize: bool,
+#: What the datasets of one stacked call must share: one executable, one set of solve settings.
+SHARED = ("l1_ratio", "fit_intercept", "standardize", "early_stop", "tol", "max_iter", "max_sweeps", "dtype")
+
+
+def solve_datasets(problems: list, lanes: list[Lanes], *, devices=None) -> tuple[list[LaneOutputs], dict]:
+    """Solve several problems' lanes in one vmapped call, sharded over ``devices``.
+
+    ``problems[i]`` (as :func:`jaxlasso._engine.solve_lanes` takes it) is solved on
+    ``lanes[i]``. The problems must share the settings in :data:`SHARED`, and the lanes
+    ``keep_eta`` and ``k0``; per-lane labels, penalty factors or grids are not stacked.
+    """
+    if len(problems) != len(lanes) or not problems:
+        raise ValueError(f"give one Lanes per problem, at least one (got {len(problems)} problems, "
+                         f"{len(lanes)} Lanes)")
+    first, ln0 = problems[0], lanes[0]
+    for prob, ln in zip(problems, lanes):
+        differ = [k for k in SHARED if getattr(prob, k) != getattr(first, k)]
+        if differ or (ln.keep_eta, ln.k0) != (ln0.keep_eta, ln0.k0):
+            raise ValueError(f"stacked datasets must share {', '.join(SHARED)}, keep_eta and k0 "
+                             f"(got different {', '.join(differ) or 'keep_eta or k0'})")
+        if ln.Y is not None or ln.pf is not None or ln.lambdas is not None or ln.early_stop is not None:
+            raise ValueError("stacked datasets take the problems' labels, penalty factors, grids and "
+                             "early stop (got Lanes with Y, pf, lambdas or early_stop)")
+    datasets = [DatasetLanes(prob.X, prob.y, np.asarray(ln.W, np.float64), prob.pf, prob.lambdas,
+                             np.zeros(len(ln.W), bool) if ln.is_master is None else np.asarray(ln.is_master, bool))
+                for prob, ln in zip(problems, lanes)]
+    return _solve_stacked(datasets, **{k: getattr(first, k) for k in SHARED}, keep_eta=ln0.keep_eta,
+                          devices=devices, k0=ln0.k0)
+
+
+def _solve_stacked(datasets: list[DatasetLanes], *, l1_ratio: float, fit_intercept: bool, standardize: bool,
                    early_stop: bool, keep_eta: bool, tol: float, max_iter: int, max_sweeps: int, dtype,
                    devices=None, k0: int | None = None) -> tuple[list[LaneOutputs], dict]:
-    """Solve several datasets' lanes in one vmapped call, sharded over ``devices``.
+    """:func:`solve_datasets` on the datasets' arrays and the shared settings.
 
     Every dataset is padded to the largest (bucketed) shape of the batch (:func:`_stack`). The
     dataset axis is sharded across ``devices`` (default: all local devices) with

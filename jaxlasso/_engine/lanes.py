@@ -205,10 +205,54 @@ def solve_looped(batch: LaneBatch, threads: int, config: EngineConfig):
     return concat_lanes(lanes)
 
 
-def solve_lanes(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: bool,
-                standardize: bool, early_stop: bool, keep_eta: bool, is_master: np.ndarray,
-                tol: float, max_iter: int, max_sweeps: int, dtype, k0: int | None = None,
-                mode: str | None = None) -> LaneOutputs:
+@dataclass(frozen=True)
+class Lanes:
+    """What varies between the calls of :func:`solve_lanes` on one problem: the lanes.
+
+    ``W`` (B, n) the lanes' observation weights (zero: the row is held out); ``is_master`` (B,)
+    the lanes whose early stop ends every lane (default none); ``Y`` (B, n) per-lane labels
+    (default: the problem's ``y`` in every lane); ``pf`` (B, p) per-lane penalty factors, already
+    rescaled (default: the problem's); ``lambdas`` a grid other than the problem's;
+    ``early_stop`` (default: the problem's); ``keep_eta`` keep each lane's linear predictors;
+    ``k0`` the working-set capacity to start with (default: :func:`initial_capacity`).
+    """
+
+    W: np.ndarray
+    is_master: np.ndarray | None = None
+    Y: np.ndarray | None = None
+    pf: np.ndarray | None = None
+    lambdas: np.ndarray | None = None
+    early_stop: bool | None = None
+    keep_eta: bool = False
+    k0: int | None = None
+
+
+def solve_lanes(problem, lanes: Lanes, *, mode: str | None = None) -> LaneOutputs:
+    """Solve the B paths of ``lanes`` on ``problem`` (numpy in, numpy out).
+
+    ``problem`` holds what no lane changes (a ``jaxlasso.path.PreparedProblem``): the shifted
+    design ``X`` (n, p), labels ``y``, rescaled penalty factors ``pf``, ``l1_ratio``,
+    ``lambdas``, ``fit_intercept``, ``standardize``, ``early_stop``, ``tol``, ``max_iter``,
+    ``max_sweeps`` and ``dtype``. ``mode``: ``"vmap"`` or ``"loop"`` (default:
+    :func:`default_lane_mode` of the problem's rows).
+    """
+    W = np.asarray(lanes.W, dtype=np.float64)
+    B = W.shape[0]
+    return _solve(problem.X, problem.y if lanes.Y is None else lanes.Y, W,
+                  problem.pf if lanes.pf is None else lanes.pf, problem.l1_ratio,
+                  problem.lambdas if lanes.lambdas is None else lanes.lambdas,
+                  fit_intercept=problem.fit_intercept, standardize=problem.standardize,
+                  early_stop=problem.early_stop if lanes.early_stop is None else lanes.early_stop,
+                  keep_eta=lanes.keep_eta,
+                  is_master=np.zeros(B, bool) if lanes.is_master is None else lanes.is_master,
+                  tol=problem.tol, max_iter=problem.max_iter, max_sweeps=problem.max_sweeps,
+                  dtype=problem.dtype, k0=lanes.k0, mode=mode)
+
+
+def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: bool,
+           standardize: bool, early_stop: bool, keep_eta: bool, is_master: np.ndarray,
+           tol: float, max_iter: int, max_sweeps: int, dtype, k0: int | None = None,
+           mode: str | None = None) -> LaneOutputs:
     """Solve B paths sharing ``X`` (numpy in, numpy out), growing the working set as needed.
 
     ``y`` is (n,) or (B, n); ``W`` (B, n); ``pf`` (p,) or (B, p) (already rescaled). With

@@ -39,7 +39,7 @@ import pandas as pd
 
 from .. import _validation as V
 from .._config import PATH
-from .._engine import report_status, solve_lanes
+from .._engine import Lanes, report_status, solve_lanes
 from ..path import PreparedProblem
 
 DEFAULT_CUTOFF = 0.75
@@ -198,7 +198,7 @@ def stability_selection(X: Any, y: Any, *, n_resamples: int = 100, sample_fracti
                         seed: int = 0, standardize: bool = True, sample_weight: Any = None,
                         penalty_factor: Any = None, tol: float | None = None,
                         max_iter: int = PATH.max_iter, dtype: Any = np.float64,
-                        mode: str | None = None) -> StabilityResult:
+                        mode: str | None = None, problem: Any = None) -> StabilityResult:
     """Stability selection with the lasso / elastic net (all subsamples in one batched solve).
 
     Parameters
@@ -223,6 +223,12 @@ def stability_selection(X: Any, y: Any, *, n_resamples: int = 100, sample_fracti
     seed : int
     mode : {"vmap", "loop"}, optional
         How the subsample lanes run (default: vmap on accelerators, loop on CPU).
+    problem : PreparedProblem or CVResult, optional
+        A problem already prepared from these very ``X`` and ``y`` objects (or the CV result
+        that holds one, ``CVResult.problem``): its validated, shifted data are reused instead
+        of preparing ``X`` again, when ``sample_weight``, ``penalty_factor`` and
+        ``standardize`` are those it was prepared with; otherwise it is ignored. The result is
+        the same either way.
 
     Returns
     -------
@@ -237,11 +243,16 @@ def stability_selection(X: Any, y: Any, *, n_resamples: int = 100, sample_fracti
                          f"(got n_resamples={n_resamples})")
     if randomized_weakness is not None and not (0 < randomized_weakness <= 1):
         raise ValueError(f"randomized_weakness must lie in (0, 1] (got randomized_weakness={randomized_weakness})")
-    prob = PreparedProblem(X, y, l1_ratio=l1_ratio, lambdas=lambdas, n_lambdas=n_lambdas,
-                           lambda_min_ratio=lambda_min_ratio, standardize=standardize,
-                           fit_intercept=True, sample_weight=sample_weight,
-                           penalty_factor=penalty_factor, early_stop=False, tol=tol,
-                           max_iter=max_iter, dtype=dtype)
+    settings = dict(l1_ratio=l1_ratio, lambdas=lambdas, n_lambdas=n_lambdas,
+                    lambda_min_ratio=lambda_min_ratio, early_stop=False, tol=tol, max_iter=max_iter,
+                    dtype=dtype)
+    given = getattr(problem, "problem", problem)  # a CVResult holds its problem
+    if given is not None and given.reusable_for(X, y, sample_weight, penalty_factor, fit_intercept=True,
+                                                standardize=standardize):
+        prob = given.derive(**settings)
+    else:
+        prob = PreparedProblem(X, y, standardize=standardize, fit_intercept=True,
+                               sample_weight=sample_weight, penalty_factor=penalty_factor, **settings)
     cutoff, q_target, _ = error_control(prob.p, cutoff=cutoff, q=q, pfer=pfer)
     W = subsample_weights(prob.y, prob.w, n_resamples=n_resamples, fraction=sample_fraction,
                           complementary_pairs=complementary_pairs, stratified=stratified, seed=seed)
@@ -268,12 +279,7 @@ def stability_selection(X: Any, y: Any, *, n_resamples: int = 100, sample_fracti
     capacities: list[int] = []
     for r0 in range(0, n_resamples, per_call):
         part = slice(r0, min(r0 + per_call, n_resamples))
-        out = solve_lanes(prob.X, prob.y, W[part], pf[part] if pf.ndim == 2 else pf, prob.l1_ratio,
-                          prob.lambdas, fit_intercept=True, standardize=prob.standardize,
-                          early_stop=False, keep_eta=False,
-                          is_master=np.zeros(part.stop - part.start, bool), tol=prob.tol,
-                          max_iter=prob.max_iter, max_sweeps=PATH.max_sweeps, dtype=prob.dtype,
-                          mode=mode)
+        out = solve_lanes(prob, Lanes(W=W[part], pf=pf[part] if pf.ndim == 2 else None), mode=mode)
         report_status(out.status, prob.lambdas, what="stability selection")
         capacities.extend(c for c in out.capacities if c not in capacities)
         for i, r in enumerate(range(part.start, part.stop)):
