@@ -132,3 +132,35 @@ def test_device_rows_named_on_the_command_line():
     for bad in ["seedlike:cv-batch", "datasets10:cv", "gauss200:cv-threads", "nope:cv", "seedlike"]:
         with pytest.raises(ValueError, match="unknown rows"):
             select_rows([bad])
+
+
+HARNESS_FACTOR = 1.5
+"""How far the bridge's median may sit from the plain Rscript's for the same call, either way.
+
+Both are medians of five in-R timings of one call on a machine that others share; a harness that
+timed the R process, its library load or the data transfer instead would miss it by several times."""
+
+
+@pytest.mark.r
+@pytest.mark.slow
+@pytest.mark.parametrize("workload,task", [("seedlike", "path"), ("seedlike", "cv"), ("gauss2000x500", "path")])
+def test_glmnet_harness_times_the_call_a_user_makes(workload, task):
+    # The table's glmnet column comes from the bridge (jaxlasso/r/glmnet_bridge.R, through the
+    # Glmnet adapter); benchmarks/glmnet_direct.R is an independent plain Rscript that calls
+    # glmnet / cv.glmnet literally on data already loaded. Same data, lambdas and folds.
+    from adapters import Glmnet, GlmnetDirect
+    from datasets import WORKLOADS
+    from run import glmnet_grid
+
+    wl = WORKLOADS[workload]()
+    lam = glmnet_grid(wl.X, wl.y)
+    foldid = foldid_for(wl.y)
+    harness, direct = Glmnet(), GlmnetDirect()
+    if task == "path":
+        h, d = harness.path(wl.X, wl.y, lam, 5), direct.path(wl.X, wl.y, lam, 5)
+    else:
+        h, d = harness.cv(wl.X, wl.y, lam, foldid, 5), direct.cv(wl.X, wl.y, lam, foldid, 5)
+    assert len(h.seconds) == len(d.seconds) == 5
+    ratio = h.median / d.median
+    assert 1 / HARNESS_FACTOR <= ratio <= HARNESS_FACTOR, (
+        f"{workload} {task}: harness {h.median:.3f} s vs direct call {d.median:.3f} s")
