@@ -164,3 +164,40 @@ def test_glmnet_harness_times_the_call_a_user_makes(workload, task):
     ratio = h.median / d.median
     assert 1 / HARNESS_FACTOR <= ratio <= HARNESS_FACTOR, (
         f"{workload} {task}: harness {h.median:.3f} s vs direct call {d.median:.3f} s")
+
+
+def test_workload_groups_expand_in_order_and_unknown_names_are_named():
+    from datasets import GROUPS, WORKLOADS, expand_workloads
+
+    assert expand_workloads(["ngep"]) == GROUPS["ngep"]
+    assert expand_workloads(["seedlike", "ngep", "gauss2000x500"])[:2] == ["seedlike", "gauss500x5k"]
+    assert len(expand_workloads(["ngep", "gauss2000x500"])) == len(GROUPS["ngep"])
+    assert all(key in WORKLOADS for keys in GROUPS.values() for key in keys)
+    with pytest.raises(ValueError, match="unknown workload 'gauss2000'"):
+        expand_workloads(["gauss2000"])
+
+
+def test_top_variance_keeps_the_most_variable_columns_in_their_order():
+    from datasets import Workload, top_variance
+
+    X = np.array([[0.0, 5.0, 1.0, 9.0], [0.0, -5.0, 2.0, -9.0], [0.0, 5.0, 3.0, 9.0]])
+    wl = top_variance(Workload("w", X, np.array([0.0, 1.0, 0.0]), "toy"), 2, "top2")
+    np.testing.assert_array_equal(wl.X, X[:, [1, 3]])
+    assert top_variance(Workload("w", X, np.zeros(3), "toy"), 0.75, "q").X.shape == (3, 3)
+
+
+def test_compile_log_is_summed_per_executable_and_phase():
+    # The lines JAX writes under jax.log_compiles, and a persistent-cache hit of a second process.
+    from cold_start import dominant, parse_compile_log
+
+    log = ("Finished tracing run_segment for jit in 0.500000000 sec\n"
+           "Finished jaxpr to MLIR module conversion jit(run_segment) in 0.250000000 sec\n"
+           "Finished XLA compilation of jit(run_segment) in 2.000000000 sec\n"
+           "Finished XLA compilation of jit(run_segment) in 1.000000000 sec\n"
+           "Finished XLA compilation of jit(_where) in 0.010000000 sec\n"
+           "Persistent compilation cache hit for 'jit_run_segment' with key 'jit_run_segment-abc'\n")
+    got = parse_compile_log(log)
+    assert got["run_segment"] == {"trace": 0.5, "n_trace": 1, "lower": 0.25, "n_lower": 1, "compile": 3.0,
+                                  "n_compile": 2, "cache_hits": 1}
+    assert got["_where"] == {"compile": 0.01, "n_compile": 1}
+    assert dominant({"executables": got}, top=1) == "run_segment 3.8 s"
