@@ -178,7 +178,8 @@ def main(argv=None) -> int:
             ref = ref_path if ref_path is not None else gl.path(X, y, lam, args.repeats)
             add(wl.name, "cold", Timing([cold["first_s"]], None), ref, None,
                 f"jaxlasso: first call of a fresh process on an empty compilation cache (a default call, "
-                f"its own grid; compile = minus the second call, {cold['second_s']:.2f} s); a second process "
+                f"its own grid; compile = that minus the process's second call, {cold['second_s']:.2f} s); a "
+                f"second process "
                 f"on that cache: first call {warm['first_s']:.2f} s, second {warm['second_s']:.2f} s; "
                 f"largest compiles: {dominant(cold)}",
                 compile_s=max(0.0, cold["first_s"] - cold["second_s"]))

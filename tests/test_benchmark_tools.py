@@ -134,11 +134,12 @@ def test_device_rows_named_on_the_command_line():
             select_rows([bad])
 
 
-HARNESS_FACTOR = 1.5
-"""How far the bridge's median may sit from the plain Rscript's for the same call, either way.
+HARNESS_FACTOR = 2.0
+"""How far the bridge's fastest repeat may sit from the plain Rscript's for the same call, either way.
 
-Both are medians of five in-R timings of one call on a machine that others share; a harness that
-timed the R process, its library load or the data transfer instead would miss it by several times."""
+Both are the least disturbed of five in-R timings of one call on a machine that others share (the
+medians moved by 1.5x between runs under load); a harness that timed the R process, its library
+load or its wall time instead misses by 4x or more on these shapes."""
 
 
 @pytest.mark.r
@@ -161,9 +162,9 @@ def test_glmnet_harness_times_the_call_a_user_makes(workload, task):
     else:
         h, d = harness.cv(wl.X, wl.y, lam, foldid, 5), direct.cv(wl.X, wl.y, lam, foldid, 5)
     assert len(h.seconds) == len(d.seconds) == 5
-    ratio = h.median / d.median
+    ratio = min(h.seconds) / min(d.seconds)
     assert 1 / HARNESS_FACTOR <= ratio <= HARNESS_FACTOR, (
-        f"{workload} {task}: harness {h.median:.3f} s vs direct call {d.median:.3f} s")
+        f"{workload} {task}: harness {h.seconds} s vs direct call {d.seconds} s")
 
 
 def test_workload_groups_expand_in_order_and_unknown_names_are_named():
