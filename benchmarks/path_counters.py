@@ -175,7 +175,8 @@ def main(argv=None) -> int:
         print("  lambda index: " + " ".join(f"{i:>4d}" for i in range(0, len(steps), every)))
         for key in ("needed", "K", "newton", "kkt"):
             print(f"  {key:>12}: " + " ".join(f"{jx[key][i]:>4d}" for i in range(0, len(steps), every)))
-        print(f"  {'glmnet df':>12}: " + " ".join(f"{gl['df'][i]:>4d}" for i in range(0, min(len(steps), len(gl['df'])), every)))
+        shown = range(0, min(len(steps), len(gl["df"])), every)
+        print(f"  {'glmnet df':>12}: " + " ".join(f"{gl['df'][i]:>4d}" for i in shown))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

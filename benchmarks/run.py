@@ -141,7 +141,8 @@ def main(argv=None) -> int:
         row = {
             "workload": workload, "task": task,
             "jaxlasso_s": ours.median, "jaxlasso_min": min(ours.seconds), "jaxlasso_max": max(ours.seconds),
-            "compile_s": ours.compile if compile_s is None else compile_s, "glmnet_s": ref.median, "glmnet_min": min(ref.seconds),
+            "compile_s": ours.compile if compile_s is None else compile_s,
+            "glmnet_s": ref.median, "glmnet_min": min(ref.seconds),
             "glmnet_max": max(ref.seconds), "ratio": ours.median / ref.median, "accuracy": acc, "note": note,
         }
         rows.append(row)
