@@ -11,6 +11,7 @@ import importlib.util
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -144,6 +145,49 @@ class Glmnet(Adapter):
         out = rglmnet.run_glmnet(X, y, task="bootstrap", lambdas=lambdas, thresh=self.thresh,
                                  weight_sets=weights, repeats=repeats)
         return Timing(list(out.times), None)
+
+
+class GlmnetDirect(Adapter):
+    """R glmnet called literally in a plain Rscript (``benchmarks/glmnet_direct.R``): the reference.
+
+    The script is what a user writes -- ``glmnet(x, y, family = "binomial", lambda = lam)`` and
+    ``cv.glmnet(x, y, family = "binomial", lambda = lam, foldid = foldid)`` on data already in the
+    session -- and shares no code with the bridge (``jaxlasso/r/glmnet_bridge.R``) that the table
+    uses. Only times come back; the test of the benchmark tool holds the bridge's times to these.
+    """
+
+    name = "glmnet-direct"
+    SCRIPT = Path(__file__).resolve().parent / "glmnet_direct.R"
+
+    def available(self):
+        from jaxlasso import rglmnet
+
+        return rglmnet.available()
+
+    def _run(self, X, y, lambdas, foldid, task: str, repeats: int) -> Timing:
+        import subprocess
+        import tempfile
+
+        X = np.asarray(X, dtype="<f8")
+        with tempfile.TemporaryDirectory(prefix="jaxlasso-direct-") as tmp:
+            d = Path(tmp)
+            X.ravel(order="F").tofile(d / "x.bin")
+            np.asarray(y, dtype="<f8").tofile(d / "y.bin")
+            np.asarray(lambdas, dtype="<f8").tofile(d / "lambda.bin")
+            if foldid is not None:
+                np.asarray(foldid, dtype="<f8").tofile(d / "foldid.bin")
+            (d / "dims.txt").write_text(f"{X.shape[0]} {X.shape[1]}\n")
+            res = subprocess.run(["Rscript", str(self.SCRIPT), str(d), task, str(repeats)],
+                                 capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"glmnet_direct.R failed (exit {res.returncode}):\n{res.stderr[-2000:]}")
+        return Timing([float(s) for s in res.stdout.split()], None)
+
+    def path(self, X, y, lambdas, repeats):
+        return self._run(X, y, lambdas, None, "path", repeats)
+
+    def cv(self, X, y, lambdas, foldid, repeats):
+        return self._run(X, y, lambdas, foldid, "cv", repeats)
 
 
 def warm_started_path(X, y, lambdas, repeats: int, make_model, lambda_params, *, ignore=Warning,

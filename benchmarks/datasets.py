@@ -38,6 +38,31 @@ def all_bcrabl() -> Workload:
     return Workload("all_bcrabl_111x12625", X, d["y"].astype(float), "ALL BCR/ABL vs NEG, log2 RMA")
 
 
+def top_variance(wl: Workload, keep: int | float, name: str) -> Workload:
+    """The ``keep`` most variable columns (a count, or a fraction of them): the usual gene filter.
+
+    Ties in variance go to the earlier column, so the selection is the same on every machine.
+    """
+    var = wl.X.var(axis=0)
+    k = keep if isinstance(keep, int) else int(round(keep * wl.X.shape[1]))
+    cols = np.sort(np.argsort(-var, kind="stable")[:k])
+    X = np.ascontiguousarray(wl.X[:, cols])
+    return Workload(name, X, wl.y, f"{wl.description}, the {k} most variable genes")
+
+
+def all_bcrabl_top500() -> Workload:
+    """ALL BCR/ABL's 111 samples x its 500 most variable genes: a real n ~ p case."""
+    return top_variance(all_bcrabl(), 500, "all_bcrabl_111x500")
+
+
+def all_bt_top25() -> Workload:
+    """ALL T- vs B-lineage (128 samples) x its top 25% variance genes: the seed's own filter advice."""
+    d = np.load(SHARED / "all_bt.npz", allow_pickle=False)
+    wl = Workload("all_bt", d["X"].astype(np.float64), d["y"].astype(float), "ALL T vs B lineage, log2 RMA")
+    top = top_variance(wl, 0.25, "")
+    return Workload(f"all_bt_{top.X.shape[0]}x{top.X.shape[1]}", top.X, top.y, top.description)
+
+
 def gaussian(n: int, p: int, *, seed: int = 0, n_signal: int = 20, rho: float = 0.5) -> Workload:
     """Equicorrelated Gaussian design (rho) with a sparse logistic signal."""
     rng = np.random.default_rng(seed)
@@ -76,4 +101,32 @@ WORKLOADS = {
     "all_bcrabl": all_bcrabl,
     "gauss200": lambda: gaussian(200, 20000),
     "gauss1000": lambda: gaussian(1000, 20000, seed=1),
+    # n >= p and n ~ p: the shapes where working sets reach hundreds of genes.
+    "gauss500x5k": lambda: gaussian(500, 5000, seed=2),
+    "gauss1000x2k": lambda: gaussian(1000, 2000, seed=3),
+    "gauss2000x500": lambda: gaussian(2000, 500, seed=4),
+    "gauss5000x1k": lambda: gaussian(5000, 1000, seed=5),
+    "gauss2000x2k": lambda: gaussian(2000, 2000, seed=6),
+    "all_bcrabl_top500": all_bcrabl_top500,
+    "all_bt_top25": all_bt_top25,
 }
+
+GROUPS = {
+    "wide": ["seedlike", "all_bcrabl", "gauss200", "gauss1000"],
+    "ngep": ["gauss500x5k", "gauss1000x2k", "gauss2000x500", "gauss5000x1k", "gauss2000x2k",
+             "all_bcrabl_top500", "all_bt_top25"],
+}
+"""Names that stand for several workloads on ``run.py --workloads`` (``ngep``: the n >= p and n ~ p rows)."""
+
+
+def expand_workloads(names: list[str]) -> list[str]:
+    """Workload keys from names and group names, in order, each once; an unknown name is an error."""
+    out: list[str] = []
+    for name in names:
+        keys = GROUPS.get(name, [name])
+        for key in keys:
+            if key not in WORKLOADS:
+                raise ValueError(f"unknown workload {name!r}: choose from {', '.join([*WORKLOADS, *GROUPS])}")
+            if key not in out:
+                out.append(key)
+    return out

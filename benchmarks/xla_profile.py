@@ -51,7 +51,7 @@ def exclusive_times(events: list[dict]) -> tuple[collections.Counter, collection
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("workload", help="seedlike, all_bcrabl, gauss200 or gauss1000")
+    ap.add_argument("workload", help="a workload name of benchmarks/datasets.py (seedlike, gauss1000x2k, ...)")
     ap.add_argument("--top", type=int, default=20)
     args = ap.parse_args(argv)
     os.environ["JAXLASSO_LANE_THREADS"] = "1"

@@ -132,3 +132,73 @@ def test_device_rows_named_on_the_command_line():
     for bad in ["seedlike:cv-batch", "datasets10:cv", "gauss200:cv-threads", "nope:cv", "seedlike"]:
         with pytest.raises(ValueError, match="unknown rows"):
             select_rows([bad])
+
+
+HARNESS_FACTOR = 2.0
+"""How far the bridge's fastest repeat may sit from the plain Rscript's for the same call, either way.
+
+Both are the least disturbed of five in-R timings of one call on a machine that others share (the
+medians moved by 1.5x between runs under load); a harness that timed the R process, its library
+load or its wall time instead misses by 4x or more on these shapes."""
+
+
+@pytest.mark.r
+@pytest.mark.slow
+@pytest.mark.parametrize("workload,task", [("seedlike", "path"), ("seedlike", "cv"), ("gauss2000x500", "path")])
+def test_glmnet_harness_times_the_call_a_user_makes(workload, task):
+    # The table's glmnet column comes from the bridge (jaxlasso/r/glmnet_bridge.R, through the
+    # Glmnet adapter); benchmarks/glmnet_direct.R is an independent plain Rscript that calls
+    # glmnet / cv.glmnet literally on data already loaded. Same data, lambdas and folds.
+    from adapters import Glmnet, GlmnetDirect
+    from datasets import WORKLOADS
+    from run import glmnet_grid
+
+    wl = WORKLOADS[workload]()
+    lam = glmnet_grid(wl.X, wl.y)
+    foldid = foldid_for(wl.y)
+    harness, direct = Glmnet(), GlmnetDirect()
+    if task == "path":
+        h, d = harness.path(wl.X, wl.y, lam, 5), direct.path(wl.X, wl.y, lam, 5)
+    else:
+        h, d = harness.cv(wl.X, wl.y, lam, foldid, 5), direct.cv(wl.X, wl.y, lam, foldid, 5)
+    assert len(h.seconds) == len(d.seconds) == 5
+    ratio = min(h.seconds) / min(d.seconds)
+    assert 1 / HARNESS_FACTOR <= ratio <= HARNESS_FACTOR, (
+        f"{workload} {task}: harness {h.seconds} s vs direct call {d.seconds} s")
+
+
+def test_workload_groups_expand_in_order_and_unknown_names_are_named():
+    from datasets import GROUPS, WORKLOADS, expand_workloads
+
+    assert expand_workloads(["ngep"]) == GROUPS["ngep"]
+    assert expand_workloads(["seedlike", "ngep", "gauss2000x500"])[:2] == ["seedlike", "gauss500x5k"]
+    assert len(expand_workloads(["ngep", "gauss2000x500"])) == len(GROUPS["ngep"])
+    assert all(key in WORKLOADS for keys in GROUPS.values() for key in keys)
+    with pytest.raises(ValueError, match="unknown workload 'gauss2000'"):
+        expand_workloads(["gauss2000"])
+
+
+def test_top_variance_keeps_the_most_variable_columns_in_their_order():
+    from datasets import Workload, top_variance
+
+    X = np.array([[0.0, 5.0, 1.0, 9.0], [0.0, -5.0, 2.0, -9.0], [0.0, 5.0, 3.0, 9.0]])
+    wl = top_variance(Workload("w", X, np.array([0.0, 1.0, 0.0]), "toy"), 2, "top2")
+    np.testing.assert_array_equal(wl.X, X[:, [1, 3]])
+    assert top_variance(Workload("w", X, np.zeros(3), "toy"), 0.75, "q").X.shape == (3, 3)
+
+
+def test_compile_log_is_summed_per_executable_and_phase():
+    # The lines JAX writes under jax.log_compiles, and a persistent-cache hit of a second process.
+    from cold_start import dominant, parse_compile_log
+
+    log = ("Finished tracing run_segment for jit in 0.500000000 sec\n"
+           "Finished jaxpr to MLIR module conversion jit(run_segment) in 0.250000000 sec\n"
+           "Finished XLA compilation of jit(run_segment) in 2.000000000 sec\n"
+           "Finished XLA compilation of jit(run_segment) in 1.000000000 sec\n"
+           "Finished XLA compilation of jit(_where) in 0.010000000 sec\n"
+           "Persistent compilation cache hit for 'jit_run_segment' with key 'jit_run_segment-abc'\n")
+    got = parse_compile_log(log)
+    assert got["run_segment"] == {"trace": 0.5, "n_trace": 1, "lower": 0.25, "n_lower": 1, "compile": 3.0,
+                                  "n_compile": 2, "cache_hits": 1}
+    assert got["_where"] == {"compile": 0.01, "n_compile": 1}
+    assert dominant({"executables": got}, top=1) == "run_segment 3.8 s"
