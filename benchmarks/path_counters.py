@@ -37,9 +37,7 @@ def jaxlasso_counters(X, y, lam) -> dict:
                                early_stop=False, tol=None, max_iter=200, dtype=np.float64)
 
         def run():
-            return solve_lanes(prob.X, prob.y, prob.w[None, :], prob.pf, 1.0, prob.lambdas, fit_intercept=True,
-                               standardize=True, early_stop=False, keep_eta=False, is_master=np.array([True]),
-                               tol=prob.tol, max_iter=200, max_sweeps=1000, dtype=np.float64)
+            return solve_lanes(prob, prob.lanes())
 
         run()  # compile
         t = time.perf_counter()
