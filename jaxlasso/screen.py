@@ -34,8 +34,7 @@ from ._engine import bucket_lambdas as _bucket_lambdas, bucket_lanes as _bucket_
 from .options import REPORT_KEYWORDS, ScreenOptions, SelectOptions, Source
 from .cv import CVPlan, finish_cv, plan_cv
 from .exceptions import FewObservationsWarning
-from .selection.filters import preprocess
-from .workflow import SelectionReport, report_from_cv
+from .workflow import SelectionReport, prepare_data, report_from_cv
 
 SCREEN_COLUMNS = ["name", "status", "error", "n_samples", "n_features", "n_case", "n_control", "lambda_min",
                   "lambda_1se", "n_selected", "cv_best", "cv_sd_at_best", "cv_intercept_only", "signal_detected",
@@ -276,14 +275,11 @@ def _prepare(item: ScreenDataset, batch: ScreenOptions) -> _Prepared:
     """Options, preprocessing and the CV plan of one dataset; raises when it cannot be solved
     (bad options or data, or more memory than ``batch.max_memory``)."""
     opts = batch.dataset(item.options, source=Source.api(f"dataset {item.name!r}"))
-    frame, prep = preprocess(item.X, log=opts.log, cpm_normalize=opts.cpm, top_variance=opts.top_variance)
-    y = item.y
-    if isinstance(y, pd.Series) and isinstance(item.X, pd.DataFrame) and set(y.index) == set(frame.index):
-        y = y.loc[frame.index]
+    frame, prep, y, repeats = prepare_data(item.X, item.y, opts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FewObservationsWarning)
         cv_opts, path_opts = opts.cv, opts.path
-        plan = plan_cv(frame, y, nfolds=cv_opts.nfolds, n_repeats=cv_opts.n_repeats,
+        plan = plan_cv(frame, y, nfolds=cv_opts.nfolds, n_repeats=repeats,
                        measure=cv_opts.measure, seed=cv_opts.seed, l1_ratio=path_opts.l1_ratio,
                        lambdas=None, n_lambdas=path_opts.n_lambdas,
                        lambda_min_ratio=path_opts.lambda_min_ratio, standardize=PATH.standardize,

@@ -244,13 +244,7 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
         dtype=dtype))
     timings: dict[str, float] = {}
     timed = _timer(progress, timings)
-    frame, prep = timed("preprocess", lambda: preprocess(X, log=opts.log, cpm_normalize=opts.cpm,
-                                                         top_variance=opts.top_variance))
-    if isinstance(y, pd.Series) and isinstance(X, pd.DataFrame) and set(y.index) == set(frame.index):
-        y = y.loc[frame.index]  # align labels to the matrix's sample order
-    # A Series keeps a Categorical's level order (which level is the case); arrays are fine too.
-    y_arr = y if isinstance(y, pd.Series) else np.asarray(y)
-    repeats = default_repeats(frame.shape[0]) if opts.cv.n_repeats is None else opts.cv.n_repeats
+    frame, prep, y_arr, repeats = timed("preprocess", lambda: prepare_data(X, y, opts))
     with warnings.catch_warnings():
         # The diagnosis reports small classes as a finding; the raw warning would repeat it.
         warnings.simplefilter("ignore", FewObservationsWarning)
@@ -260,6 +254,23 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
             lambda_min_ratio=opts.path.lambda_min_ratio, tol=opts.path.tol, max_iter=opts.path.max_iter,
             dtype=opts.np_dtype, keep=True))
     return _report(frame, y_arr, prep, cv, opts, progress=progress, timings=timings)
+
+
+def prepare_data(X: Any, y: Any, opts: SelectOptions) -> tuple[pd.DataFrame, PreprocessReport, Any, int]:
+    """The steps every selection starts with, before any label is looked at by a model:
+    preprocessing (count detection, transform, constant genes, variance filter), the labels put in
+    the matrix's sample order, and the number of CV repeats (``n_repeats=None``:
+    :func:`default_repeats`). :func:`select_features` and the batch screen both start here.
+
+    Returns ``(frame, preprocess report, labels, repeats)``; a pandas Series of labels keeps a
+    Categorical's level order (which level is the case), other labels become an array.
+    """
+    frame, prep = preprocess(X, log=opts.log, cpm_normalize=opts.cpm, top_variance=opts.top_variance)
+    if isinstance(y, pd.Series) and isinstance(X, pd.DataFrame) and set(y.index) == set(frame.index):
+        y = y.loc[frame.index]
+    labels = y if isinstance(y, pd.Series) else np.asarray(y)
+    repeats = default_repeats(frame.shape[0]) if opts.cv.n_repeats is None else opts.cv.n_repeats
+    return frame, prep, labels, repeats
 
 
 def _timer(progress, timings: dict):
