@@ -128,6 +128,21 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
                         "TSV outputs (default: prefixed with ' so that spreadsheets show them as text)")
 
 
+def _add_input_options(p: argparse.ArgumentParser, *, outcome_required: bool) -> None:
+    """The options that say where the data are and how to read them (select and plan)."""
+    p.add_argument("--samples", help="sample sheet (tsv/csv); optional for h5ad/npz, whose obs is used")
+    p.add_argument("--outcome", required=outcome_required,
+                   help="column of the sample sheet holding the outcome"
+                        + ("" if outcome_required else " (required without --demo)"))
+    p.add_argument("--case", help="outcome level treated as the case (default: the second level in sorted order)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--id-column", help="sample-ID column of the sheet (default: auto-detected)")
+    p.add_argument("--samples-in-rows", action="store_true", default=None,
+                   help="the matrix has samples in rows (default: auto-detected)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="drop samples missing from the matrix or the sheet instead of failing")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="jaxlasso",
@@ -141,15 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     sel = sub.add_parser("select", help="select genes for a binary outcome", epilog=EPILOG_SELECT,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     sel.add_argument("expression", help="expression matrix (tsv/csv[.gz], parquet, h5ad, npz)")
-    sel.add_argument("--samples", help="sample sheet (tsv/csv); optional for h5ad/npz, whose obs is used")
-    sel.add_argument("--outcome", required=True, help="column of the sample sheet holding the outcome")
-    sel.add_argument("--case", help="outcome level treated as the case (default: the second level in sorted order)")
-    sel.add_argument("--out", required=True, help="output directory")
-    sel.add_argument("--id-column", help="sample-ID column of the sheet (default: auto-detected)")
-    sel.add_argument("--samples-in-rows", action="store_true", default=None,
-                     help="the matrix has samples in rows (default: auto-detected)")
-    sel.add_argument("--allow-missing", action="store_true",
-                     help="drop samples missing from the matrix or the sheet instead of failing")
+    _add_input_options(sel, outcome_required=True)
     _add_method_options(sel, SelectOptions())
     _add_output_options(sel)
 
@@ -197,15 +204,7 @@ def _add_plan_parser(sub) -> None:
                     help="plan on the demo's simulated study instead of a matrix")
     pl.add_argument("--genes", dest="genes_value", default=None, metavar="N",
                     help=f"with --demo: number of simulated genes (default: {DemoOptions().genes})")
-    pl.add_argument("--samples", help="sample sheet (tsv/csv); optional for h5ad/npz")
-    pl.add_argument("--outcome", help="column of the sample sheet holding the outcome (required without --demo)")
-    pl.add_argument("--case", help="outcome level treated as the case (default: the second level in sorted order)")
-    pl.add_argument("--out", required=True, help="output directory")
-    pl.add_argument("--id-column", help="sample-ID column of the sheet (default: auto-detected)")
-    pl.add_argument("--samples-in-rows", action="store_true", default=None,
-                    help="the matrix has samples in rows (default: auto-detected)")
-    pl.add_argument("--allow-missing", action="store_true",
-                    help="drop samples missing from the matrix or the sheet instead of failing")
+    _add_input_options(pl, outcome_required=False)
     d = PlanOptions()
     g = pl.add_argument_group("simulation grid")
     _add(g, PlanOptions, "n_per_class", d, metavar="N[,N...]")
