@@ -385,15 +385,7 @@ def _remove_owned_folder(folder: Path) -> None:
     manifest = read_run_manifest(folder)
     if manifest is None:
         return
-    for rel in _owned(manifest, "files"):
-        target = _inside(folder, rel)
-        if target is not None:
-            _unlink_file(target)
-            _prune_empty_parents(folder, target)
-    for rel in _owned(manifest, "folders"):
-        target = _inside(folder, rel)
-        if target is not None:
-            _remove_owned_folder(target)
+    _remove_listed(folder, _owned(manifest, "files"), _owned(manifest, "folders"))
     (folder / RUN_MANIFEST).unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         folder.rmdir()  # fails (and is meant to) when user files remain
@@ -416,24 +408,32 @@ def _prune_empty_parents(folder: Path, target: Path) -> None:
         parent = parent.parent
 
 
+def _remove_listed(folder: Path, files: list[str], folders: list[str], *, step=None) -> None:
+    """Remove the listed files (and parents they leave empty) and folders of ``folder``, skipping
+    entries that would lead outside it; ``step(name, path)`` is called before each removal."""
+    for rel in files:
+        target = _inside(folder, rel)
+        if target is None:
+            continue
+        if step is not None:
+            step("remove", target)
+        _unlink_file(target)
+        _prune_empty_parents(folder, target)
+    for rel in folders:
+        target = _inside(folder, rel)
+        if target is None:
+            continue
+        if step is not None:
+            step("remove-folder", target)
+        _remove_owned_folder(target)
+
+
 def _roll_forward(folder: Path, journal: Mapping[str, Any]) -> None:
     """Complete a committed publish; every step is safe to repeat after a kill."""
     staging_name = journal.get("staging")
     staging = folder / staging_name if isinstance(staging_name, str) and staging_name.startswith(
         STAGING_PREFIX) and "/" not in staging_name else None
-    for rel in _owned(journal, "remove"):
-        target = _inside(folder, rel)
-        if target is None:
-            continue
-        _step("remove", target)
-        _unlink_file(target)
-        _prune_empty_parents(folder, target)
-    for rel in _owned(journal, "remove_folders"):
-        target = _inside(folder, rel)
-        if target is None:
-            continue
-        _step("remove-folder", target)
-        _remove_owned_folder(target)
+    _remove_listed(folder, _owned(journal, "remove"), _owned(journal, "remove_folders"), step=_step)
     if staging is not None and staging.is_dir():
         for rel in _owned(journal, "files"):
             src = staging / rel
