@@ -225,7 +225,7 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
     # the held-out linear predictors are kept, so the labellings are solved in groups whose
     # moments stay within about the size of X (all at once when n is large enough), and at least
     # 16 lanes, a vmapped chunk, per call.
-    per_call = max(1, max(16, prob.n // 2) // lanes)
+    per_call = -(-max(16, prob.n // 2) // lanes)  # labellings per call, rounded up
     etas = []
     for b0 in range(0, len(labels), per_call):
         Y = np.concatenate([np.repeat(yb[None, :], lanes, axis=0) for yb in labels[b0:b0 + per_call]])
