@@ -429,3 +429,169 @@ def diagnose(X: Any, y: Any, cv: CVResult, *, preprocess_report=None, n_permutat
     order = {"critical": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: order[f.severity])
     return Diagnosis(tuple(findings), signal, perm, float(alpha))
+
+
+# --- Gaussian and Cox ----------------------------------------------------------------------------
+FEW_EVENTS = 10
+"""Fewer events than this make a Cox model's CV estimates very noisy (the survival analogue of
+glmnet's fewer than 8 samples in a class)."""
+
+_FAMILY_WORDS = {"gaussian": ("the outcome", "values of the outcome"),
+                 "cox": ("survival", "(time, event) pairs")}
+
+
+def _larger_is_better(measure: str) -> bool:
+    return measure in ("auc", "auc_pooled", "C")
+
+
+def permutation_test_refit(X: Any, outcome, cv: CVResult, *, n_permutations: int = N_PERMUTATIONS,
+                           seed: int = 0, n_grid: int = 25) -> PermutationTest:
+    """The permutation test of :func:`permutation_test` for a Gaussian or Cox outcome: the whole CV
+    is refitted on ``n_permutations`` relabellings (survival permutes ``(time, event)`` pairs
+    jointly, :meth:`jaxlasso.outcomes.Outcome.permuted`), each with its own folds drawn by the same
+    rule, on one lambda grid of about ``n_grid`` values from the largest lambda_max among all
+    ``B + 1`` outcomes: the observed statistic is one more draw of the null, so
+    ``p = (1 + #{null >= observed}) / (B + 1)`` is exact under exchangeability."""
+    t0 = time.perf_counter()
+    Xa = np.asarray(X, dtype=np.float64)
+    rng = np.random.default_rng([seed, 17])
+    outcomes = [outcome] + [outcome.permuted(rng) for _ in range(n_permutations)]
+    l1 = float(getattr(cv.path, "l1_ratio", 1.0))
+    top = max(o.lambda_max(Xa) for o in outcomes) / max(l1, 1e-3)
+    ratio = float(cv.lambdas[-1] / cv.lambdas[0]) if len(cv.lambdas) > 1 else 1e-2
+    lam = lambda_grid(top, min(n_grid, len(cv.lambdas)), ratio)
+    larger = _larger_is_better(cv.measure)
+    stats = np.empty(len(outcomes))
+    for b, o in enumerate(outcomes):
+        res = o.cv(X, measure=cv.measure, foldid=o.folds(cv.nfolds, 1, seed + 1000 + b), lambdas=lam,
+                   l1_ratio=l1, keep=False, dtype=np.float64)
+        curve = np.asarray(res.cv_mean, float)
+        stats[b] = float(np.nanmax(curve) - curve[0]) if larger else float(curve[0] - np.nanmin(curve))
+    observed, null = float(stats[0]), stats[1:]
+    p_value = float((1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1))
+    return PermutationTest(observed, null, p_value, n_permutations, max(1, len(cv.lambdas) // len(lam)),
+                           time.perf_counter() - t0, n_repeats=1, nfolds=cv.nfolds)
+
+
+def diagnose_family(X: Any, outcome, cv: CVResult, *, preprocess_report=None,
+                    n_permutations: int = N_PERMUTATIONS, alpha: float = ALPHA, seed: int = 0) -> Diagnosis:
+    """:func:`diagnose` for a Gaussian or Cox outcome (``outcome``: a
+    :class:`jaxlasso.outcomes.Outcome`). The findings are those of the binomial diagnosis, worded
+    for the family: sample size as n (Gaussian) or events and events per variable (Cox, FEW_EVENTS
+    below :data:`FEW_EVENTS` events), and the permutation test of :func:`permutation_test_refit`."""
+    from .outcomes import measure_label
+
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a level in (0, 1), e.g. 0.05 (got alpha={alpha!r})")
+    family = outcome.family
+    what, units = _FAMILY_WORDS[family]
+    n = outcome.n
+    p_eff = int(np.sum(~np.asarray(cv.path.excluded))) if getattr(cv.path, "excluded", None) is not None \
+        else int(cv.path.coef.shape[1])
+    findings: list[Finding] = []
+    events = outcome.n_events if family == "cox" else n
+    if family == "cox":
+        n_case, n_ctrl = events, n - events
+    else:
+        n_case, n_ctrl = n, 0
+    stab_ok, stab_finding = _stability_outlook(n_case, n_ctrl, p_eff)
+    checks = ("stability selection and a univariate ranking with FDR control" if stab_ok
+              else "a univariate ranking with FDR control (stability selection cannot work at this "
+                   "sample size: see STABILITY_UNREACHABLE)")
+    if p_eff > n:
+        size = (f"{events} events among {n} samples ({events / p_eff:.2g} events per variable)"
+                if family == "cox" else f"{n} samples")
+        findings.append(Finding(
+            "SMALL_N", "warning" if events < 50 else "info",
+            f"{size} for {p_eff} features: the lasso can select at most about {min(n, events) - 1} "
+            f"features, and every CV estimate is noisy.",
+            {"n": n, "p": p_eff, "events": events, "events_per_variable": events / p_eff},
+            f"Treat any gene list as a hypothesis; prefer {checks}, and validate on independent samples."))
+    if stab_finding is not None:
+        findings.append(stab_finding)
+    if family == "cox" and events < FEW_EVENTS:
+        findings.append(Finding(
+            "FEW_EVENTS", "warning",
+            f"Only {events} events (< {FEW_EVENTS}): the partial likelihood rests on them alone, so "
+            f"folds hold one or two events each and the CV curve and lambda choices vary a lot.",
+            {"events": events, "censored": n - events},
+            "Report the spread over CV repeats; longer follow-up (more events) adds power, more "
+            "censored samples do not."))
+    if preprocess_report is not None:
+        chk = preprocess_report.counts
+        if chk.looks_like_counts and not preprocess_report.log_applied:
+            findings.append(Finding(
+                "UNLOGGED_COUNTS", "critical",
+                "The data look like raw counts and were fitted without a log transform: a few very "
+                "highly expressed genes dominate the standardised fit.",
+                {"max_value": chk.max_value, "dynamic_range": chk.dynamic_range,
+                 "integer_fraction": chk.integer_fraction},
+                "Re-run with log='auto' (edgeR's log2-CPM for counts)."))
+        if preprocess_report.n_constant_dropped:
+            findings.append(Finding(
+                "CONSTANT_GENES", "info",
+                f"{preprocess_report.n_constant_dropped} features were constant (e.g. all-zero genes) "
+                f"and were dropped.", {"n_constant": preprocess_report.n_constant_dropped},
+                "Nothing to do; consider filtering lowly expressed genes before the analysis."))
+    k_min = int(np.count_nonzero(cv.coef("lambda_min")[1]))
+    k_1se = int(np.count_nonzero(cv.coef("lambda_1se")[1]))
+    null_cv, best = float(cv.cv_mean[0]), float(cv.cv_mean[cv.index_min])
+    se = float(cv.cv_sd[cv.index_min])
+    gain = (best - null_cv) if _larger_is_better(cv.measure) else (null_cv - best)
+    label = measure_label(cv.measure, family)
+    if k_min > 0 and k_1se == 0:
+        findings.append(Finding(
+            "LAMBDA_RULE", "warning",
+            f"lambda.min keeps {k_min} genes but lambda.1se keeps none: the CV curve's minimum is "
+            f"within one standard error of the null end of the path.",
+            {"lambda_min": cv.lambda_min, "lambda_1se": cv.lambda_1se, "genes_at_lambda_min": k_min,
+             "cv_at_lambda_min": best, "cv_null": null_cv, "se_at_lambda_min": se},
+            "lambda.min's genes are listed as exploratory (column lambda_min of selected.tsv); "
+            "lambda.1se is the conservative answer."))
+    if cv.index_min == len(cv.lambdas) - 1 and len(cv.lambdas) > 1:
+        findings.append(Finding(
+            "LAMBDA_MIN_AT_EDGE", "warning",
+            f"The CV optimum is at the smallest lambda of the grid (lambda = {cv.lambda_min:.4g}): the "
+            f"curve may still improve beyond it, so lambda.min is a bound, not an optimum.",
+            {"lambda_min": cv.lambda_min, "index_min": int(cv.index_min), "n_lambdas": len(cv.lambdas)},
+            "Extend the grid (a smaller lambda_min_ratio) and re-run."))
+    perm = None
+    if n_permutations:
+        perm = permutation_test_refit(X, outcome, cv, n_permutations=int(n_permutations), seed=seed)
+    signal = None if perm is None else bool(perm.p_value <= alpha)
+    null_name = "the null model (no genes)"
+    cvtxt = (f"cross-validated {label} {best:.4g} ± {se:.3g} (1 SE) at lambda.min vs {null_cv:.4g} for "
+             f"{null_name}")
+    se_txt = (f"the CV gain {gain:.3g} is {'more' if gain > se else 'less'} than 1 SE ({se:.3g}); "
+              f"shown as evidence, it does not decide")
+    evidence = {"cv_null": null_cv, "cv_best": best, "gain": gain, "se_at_best": se, "measure": cv.measure,
+                "alpha": alpha}
+    if perm is not None:
+        evidence.update({"permutation_p": perm.p_value, "n_permutations": perm.n_permutations,
+                         "p_resolution": perm.resolution})
+        ptxt = (f"the permutation test of the cross-validated lasso (the {units} permuted across samples) "
+                f"gives p = {perm.p_value:.3g} (B = {perm.n_permutations}, smallest possible p = "
+                f"{perm.resolution:.2g})")
+    if signal is True:
+        findings.append(Finding(
+            "SIGNAL", "info", f"Predictive signal for {what} detected: {ptxt} <= alpha = {alpha:g}; {cvtxt}; "
+                              f"{se_txt}.", evidence,
+            "Report the CV measure with its SE and the permutation p; the test is about prediction: the "
+            "selected genes' identities still need independent validation."))
+    elif signal is False:
+        size = f"{events} events" if family == "cox" else f"n = {n}"
+        findings.append(Finding(
+            "NO_SIGNAL", "critical",
+            f"No predictive signal for {what} detectable with {size} by this test: {ptxt}, above alpha = "
+            f"{alpha:g}; {cvtxt}; {se_txt}. This is not evidence that {what} has no molecular correlate.",
+            evidence,
+            "Treat every gene list here as exploratory; more samples"
+            + (" and events" if family == "cox" else "") + " give the test more power."))
+    else:
+        findings.append(Finding(
+            "NOT_TESTED", "warning",
+            f"Signal was not tested (no permutations were run): {cvtxt}; {se_txt}.", evidence,
+            f"Re-run with permutations (e.g. {N_PERMUTATIONS}) to test for predictive signal."))
+    order = {"critical": 0, "warning": 1, "info": 2}
+    findings.sort(key=lambda f: order[f.severity])
+    return Diagnosis(tuple(findings), signal, perm, float(alpha))

@@ -34,6 +34,13 @@ from ._config import (CV, DEMO, DTYPES, LOG_MODES, MEASURES, PATH, PLAN, SCREEN,
                       SELECT, STRATEGIES)
 
 
+FAMILIES = ("auto", "binomial", "gaussian", "cox")
+"""The models a selection fits (``auto``: chosen from the outcome, :func:`jaxlasso.outcomes.resolve_family`)."""
+
+ALL_MEASURES = tuple(dict.fromkeys((*MEASURES, "mae", "C")))
+"""Every family's CV measures; a measure the family does not offer is refused once the family is known."""
+
+
 class OptionError(ValueError):
     """An option value that is not allowed; the message names the option as the user wrote it."""
 
@@ -387,8 +394,10 @@ class CVOptions(_Options):
                                  flag="--repeats", column="n_repeats", default=SELECT.n_repeats,
                                  help="repeated CV: average the curves of N fold assignments; default: 10 below "
                                       "100 samples, else 1")
-    measure: str = _opt("measure", choice(MEASURES), "one of " + ", ".join(MEASURES), flag="--measure",
-                        column="measure", default=CV.measure, help="CV measure (glmnet's type.measure)")
+    measure: str = _opt("measure", choice(ALL_MEASURES), "one of " + ", ".join(ALL_MEASURES), flag="--measure",
+                        column="measure", default=CV.measure,
+                        help="CV measure (glmnet's type.measure); binomial: " + ", ".join(MEASURES)
+                             + "; gaussian: mse (= deviance), mae; cox: deviance, C (Harrell's)")
     seed: int = _opt("seed", integer(0, SEED_MAX), f"a whole number from 0 to {SEED_MAX}", flag="--seed",
                      column="seed", default=CV.seed,
                      help="seed of every random step (folds, permutations, subsamples, forests)")
@@ -399,6 +408,12 @@ class SelectOptions(_Options):
     """Everything :func:`jaxlasso.select_features` takes besides the data and ``progress``."""
 
     PARTS: ClassVar[dict[str, type]] = {"path": PathOptions, "cv": CVOptions}
+
+    family: str = _opt("family", choice(FAMILIES), "one of " + ", ".join(FAMILIES), flag="--family",
+                       column="family", default="auto",
+                       help="the model: binomial (two groups), gaussian (a numeric outcome), cox (survival: "
+                            "--time and --event); auto: cox with --time/--event, binomial for an outcome with "
+                            "two values, gaussian for a numeric one with more")
 
     strategy: str = _opt("strategy", choice(STRATEGIES), "one of " + ", ".join(STRATEGIES), flag="--strategy",
                          default=SELECT.strategy,
@@ -472,7 +487,7 @@ class SelectOptions(_Options):
         return {k: m[k] for k in (SELECT_KEYWORDS if names is None else names)}
 
 
-SELECT_KEYWORDS = ("strategy", "rule", "log", "cpm", "top_variance", "l1_ratio", "nfolds", "n_repeats", "measure",
+SELECT_KEYWORDS = ("family", "strategy", "rule", "log", "cpm", "top_variance", "l1_ratio", "nfolds", "n_repeats", "measure",
                    "n_permutations", "alpha", "stability", "forest", "boruta", "rank_then_lasso_top", "seed", "dtype")
 """The options :func:`jaxlasso.select_features` takes as keywords."""
 
@@ -480,7 +495,7 @@ REPORT_KEYWORDS = ("strategy", "rule", "n_permutations", "alpha", "stability", "
                    "seed", "dtype")
 """The options :func:`jaxlasso.workflow.report_from_cv` takes as keywords."""
 
-DATASET_KEYS = ("log", "cpm", "top_variance", "l1_ratio", "nfolds", "n_repeats", "measure", "rule",
+DATASET_KEYS = ("family", "log", "cpm", "top_variance", "l1_ratio", "nfolds", "n_repeats", "measure", "rule",
                 "n_permutations", "stability", "seed")
 """The options a screen's dataset may override (manifest columns; :class:`ScreenDataset` options)."""
 

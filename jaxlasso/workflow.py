@@ -98,6 +98,13 @@ class SelectionReport:
     None when the held-out predictions were not kept."""
     cv_auc_se: np.ndarray | None = field(default=None, repr=False)
     """(L,) its standard error (Hanley & McNeil), averaged over repeats."""
+    family: str = "binomial"
+    """The model fitted: ``binomial``, ``gaussian`` or ``cox``."""
+    outcome: Any = field(default=None, repr=False)
+    """The :class:`jaxlasso.outcomes.Outcome` of a Gaussian or Cox run (None for binomial)."""
+    prevalidated: np.ndarray | None = field(default=None, repr=False)
+    """(n,) Gaussian / Cox: each sample's prediction (Gaussian) or risk score (Cox, the linear
+    predictor) at the rule's lambda from the CV models that did not see it (mean over repeats)."""
 
     @property
     def p_resolution(self) -> float | None:
@@ -196,13 +203,18 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
                     measure: str = CV.measure, n_permutations: int = N_PERMUTATIONS, alpha: float = ALPHA,
                     stability: int | None = None, forest: bool | None = None, boruta: bool = False,
                     rank_then_lasso_top: int = SELECT.rank_then_lasso_top, seed: int = CV.seed,
-                    dtype: Any = np.float64, progress=None) -> SelectionReport:
+                    dtype: Any = np.float64, family: str = "auto", progress=None) -> SelectionReport:
     """Run the gene-selection workflow and report every method side by side.
 
     Parameters
     ----------
     X : DataFrame or array, samples x genes (raw counts or log-scale expression).
-    y : labels (two levels; the case is the second in sorted order, as in glmnet).
+    y : the outcome, in the rows' order: labels (two levels; the case is the second in sorted
+        order, as in glmnet), numbers (Gaussian), or for survival a pair ``(time, event)`` or a
+        DataFrame with columns ``time`` and ``event``.
+    family : {"auto", "binomial", "gaussian", "cox"}
+        ``auto``: cox for a ``(time, event)`` outcome, binomial for two distinct values, gaussian
+        for numbers with more (:func:`jaxlasso.outcomes.resolve_family`).
     strategy : {"auto", "lasso", "full"}
         ``lasso``: preprocess, CV lasso and diagnosis only. ``auto``: also stability selection
         and a univariate ranking when the lasso selects nothing at ``rule``, signal is not
@@ -241,7 +253,10 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
         strategy=strategy, rule=rule, log=log, cpm=cpm, top_variance=top_variance, l1_ratio=l1_ratio,
         nfolds=nfolds, n_repeats=n_repeats, measure=measure, n_permutations=n_permutations, alpha=alpha,
         stability=stability, forest=forest, boruta=boruta, rank_then_lasso_top=rank_then_lasso_top, seed=seed,
-        dtype=dtype))
+        dtype=dtype, family=family))
+    fam, y = _resolve_outcome(y, opts.family)
+    if fam != "binomial":
+        return select_family(X, y, fam, opts, progress=progress)
     timings: dict[str, float] = {}
     timed = _timer(progress, timings)
     frame, prep, y_arr, repeats = timed("preprocess", lambda: prepare_data(X, y, opts))
@@ -389,3 +404,116 @@ def _pooled_auc(cv: CVResult, y01: np.ndarray, w: np.ndarray) -> tuple[np.ndarra
     stats = cv_statistics("auc_pooled", True, np.asarray(y01, float), np.asarray(w, float), cv.foldid,
                           cv.prevalidated_repeats)
     return stats.cv_mean, stats.cv_sd
+
+
+# --- Gaussian and Cox ----------------------------------------------------------------------------
+def _resolve_outcome(y: Any, family: str) -> tuple[str, Any]:
+    """(the family, the outcome): a survival outcome is a ``(time, event)`` pair or a DataFrame
+    with ``time`` and ``event`` columns; anything else is one value per sample."""
+    from .outcomes import resolve_family
+
+    survival = isinstance(y, tuple) or (isinstance(y, pd.DataFrame) and {"time", "event"} <= set(y.columns))
+    if isinstance(y, pd.DataFrame) and survival:
+        y = (y["time"], y["event"])
+    fam = resolve_family(family, None if survival else y, survival=survival, outcome_name="y")
+    return fam, y
+
+
+def _in_rows(values: Any, frame: pd.DataFrame) -> Any:
+    """``values`` in ``frame``'s row order when both carry the same sample index."""
+    if isinstance(values, pd.Series) and set(values.index) == set(frame.index):
+        return values.loc[frame.index].to_numpy()
+    return np.asarray(values)
+
+
+def select_family(X: Any, y: Any, family: str, opts: SelectOptions, *, progress=None) -> SelectionReport:
+    """:func:`select_features` for a Gaussian (``y``: numbers) or Cox (``y``: ``(time, event)``)
+    outcome: the same steps -- preprocessing, the family's cross-validated lasso (glmnet's
+    ``cv.glmnet(family = ...)``), the diagnosis with its permutation test, stability selection and
+    the family's univariate ranking when they run -- and the same report."""
+    from .diagnose import diagnose_family
+    from .outcomes import Outcome, measure_label
+
+    timings: dict[str, float] = {}
+    timed = _timer(progress, timings)
+    frame, prep = timed("preprocess", lambda: preprocess(X, log=opts.log, cpm_normalize=opts.cpm,
+                                                         top_variance=opts.top_variance))
+    if family == "cox":
+        time_, event = y
+        outcome = Outcome.build("cox", time=_in_rows(time_, frame), event=_in_rows(event, frame),
+                                name="outcome", time_name=getattr(time_, "name", None) or "time",
+                                event_name=getattr(event, "name", None) or "event")
+    else:
+        outcome = Outcome.build("gaussian", _in_rows(y, frame), name=getattr(y, "name", None) or "y")
+    measure = opts.cv.measure
+    repeats = default_repeats(frame.shape[0]) if opts.cv.n_repeats is None else opts.cv.n_repeats
+    cv = timed("cross-validated lasso", lambda: outcome.cv(
+        frame, measure=measure, nfolds=opts.cv.nfolds, n_repeats=repeats, seed=opts.seed, keep=True,
+        l1_ratio=opts.path.l1_ratio, n_lambdas=opts.path.n_lambdas, lambda_min_ratio=opts.path.lambda_min_ratio,
+        tol=opts.path.tol, max_iter=opts.path.max_iter, dtype=opts.np_dtype))
+    rule = opts.rule
+    diag = timed("diagnosis", lambda: diagnose_family(frame, outcome, cv, preprocess_report=prep,
+                                                      n_permutations=opts.n_permutations, alpha=opts.alpha,
+                                                      seed=opts.seed))
+    names = list(frame.columns)
+
+    def nonzero(which) -> pd.Series:
+        coef = np.asarray(cv.coef(which)[1])
+        nz = np.nonzero(coef)[0]
+        order = nz[np.argsort(-np.abs(coef[nz]), kind="stable")]
+        return pd.Series(coef[order], index=[names[j] for j in order], name="coefficient", dtype=float)
+
+    coefficients = nonzero(rule.value)
+    selected = tuple(coefficients.index)
+    at_min = nonzero("lambda_min")
+    index = cv.index_1se if rule is Rule.LAMBDA_1SE else cv.index_min
+    preval = None if cv.prevalidated is None else np.asarray(cv.prevalidated)[:, index].astype(float)
+    verdict = _family_verdict(selected, rule, cv, diag, outcome, len(at_min), measure_label(cv.measure, family))
+    shaky = (not selected) or diag.signal_detected is not True or diag.get("LAMBDA_RULE") is not None
+    run_more = opts.strategy == "full" or (opts.strategy == "auto" and shaky)
+    n_stab = opts.stability_resamples(run_more)
+    if opts.strategy == "auto" and opts.stability is None and diag.get("STABILITY_UNREACHABLE") is not None:
+        n_stab = 0
+    stab = uni = None
+    if n_stab:
+        from .selection.family_stability import stability_selection_family
+
+        stab = timed("stability selection", lambda: stability_selection_family(
+            frame, outcome, lambdas=cv.lambdas, n_resamples=n_stab, l1_ratio=opts.path.l1_ratio, seed=opts.seed,
+            dtype=opts.np_dtype))
+    if run_more:
+        uni = timed("univariate ranking", lambda: outcome.univariate(frame))
+    timings["total"] = float(sum(timings.values()))
+    return SelectionReport(
+        verdict=verdict, signal_detected=diag.signal_detected,
+        permutation_p=None if diag.permutation is None else diag.permutation.p_value,
+        n_permutations=0 if diag.permutation is None else diag.permutation.n_permutations,
+        alpha=float(opts.alpha), gene_list_description=describe_gene_list(rule), selected=selected,
+        coefficients=coefficients, rule=rule.value,
+        lambda_=cv.lambda_1se if rule is Rule.LAMBDA_1SE else cv.lambda_min, classes=(),
+        preprocess=prep, cv=cv, diagnosis=diag, X=frame, stability=stab, univariate=uni, seed=opts.seed,
+        timings={**timings, "python": platform.python_version(), "jaxlasso": __version__},
+        lambda_min_coefficients=at_min.rename("lambda_min"), family=family, outcome=outcome, prevalidated=preval)
+
+
+def _family_verdict(selected, rule: Rule, cv: CVResult, diag: Diagnosis, outcome, k_min: int, label: str) -> str:
+    """:func:`_verdict` in the words of a Gaussian or Cox outcome."""
+    best, se, null = cv.cv_mean[cv.index_min], cv.cv_sd[cv.index_min], cv.cv_mean[0]
+    what = "survival" if outcome.family == "cox" else "the outcome"
+    perm = diag.permutation
+    cvtxt = f"CV {label} {best:.4g} ± {se:.3g} at lambda.min vs {null:.4g} for the null model"
+    if diag.signal_detected is None:
+        decision = "Signal not tested (no permutations were run)."
+    else:
+        ptxt = (f"permutation p = {perm.p_value:.3g} with B = {perm.n_permutations} "
+                f"(resolution {perm.resolution:.2g}), alpha = {diag.alpha:g}")
+        size = f"{outcome.n_events} events" if outcome.family == "cox" else f"n = {outcome.n}"
+        decision = (f"Predictive signal for {what} detected ({ptxt})." if diag.signal_detected else
+                    f"No predictive signal for {what} detectable with {size} by this test ({ptxt}).")
+    if selected:
+        genes = f"{_genes(len(selected))} {describe_gene_list(rule)}."
+    elif k_min and rule != "lambda_min":
+        genes = f"No gene at {rule.glmnet}; lambda.min keeps {_genes(k_min)}, listed as exploratory."
+    else:
+        genes = f"No gene selected at {rule.glmnet}."
+    return f"{decision} {genes} ({cvtxt}.)"

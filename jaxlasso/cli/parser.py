@@ -16,6 +16,8 @@ EPILOG_SELECT = """examples:
   jaxlasso select counts.tsv.gz --samples samples.tsv --outcome condition --case tumour --out results
   jaxlasso select expr.h5ad --outcome status --out results --rule lambda.min --stability 200 --rf
   jaxlasso select GSE12345_series_matrix.txt.gz --samples pheno.csv --outcome group --out r --json
+  jaxlasso select expr.tsv --samples clinical.tsv --outcome age --out r-age          # gaussian
+  jaxlasso select expr.tsv --samples clinical.tsv --time os_months --event dead --out r-os   # cox
 
 input layout: genes in rows and samples in columns (first column = gene IDs), as GEO series
 matrices and featureCounts / HTSeq / DESeq2 exports; samples in rows is detected from the sample
@@ -95,10 +97,11 @@ def _add_method_options(p: argparse.ArgumentParser, defaults: SelectOptions) -> 
     from .._config import DTYPES, LOG_MODES, STRATEGIES
 
     g = p.add_argument_group("model and cross-validation")
+    _add(g, SelectOptions, "family", defaults, metavar="{auto,binomial,gaussian,cox}")
     _add(g, SelectOptions, "l1_ratio", defaults, metavar="ALPHA")
     _add(g, SelectOptions, "nfolds", defaults, metavar="K")
     _add(g, SelectOptions, "n_repeats", defaults, metavar="N")
-    _add(g, SelectOptions, "measure", defaults, metavar="{" + ",".join(MEASURES) + "}")
+    _add(g, SelectOptions, "measure", defaults, metavar="MEASURE")
     _add(g, SelectOptions, "rule", defaults, metavar="{lambda.1se,lambda.min}")
     _add(g, SelectOptions, "strategy", defaults, metavar="{" + ",".join(STRATEGIES) + "}")
     g = p.add_argument_group("preprocessing")
@@ -128,12 +131,13 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
                         "TSV outputs (default: prefixed with ' so that spreadsheets show them as text)")
 
 
-def _add_input_options(p: argparse.ArgumentParser, *, outcome_required: bool) -> None:
+def _add_input_options(p: argparse.ArgumentParser, *, outcome_required: bool,
+                       outcome_note: str = " (required without --demo)") -> None:
     """The options that say where the data are and how to read them (select and plan)."""
     p.add_argument("--samples", help="sample sheet (tsv/csv); optional for h5ad/npz, whose obs is used")
     p.add_argument("--outcome", required=outcome_required,
                    help="column of the sample sheet holding the outcome"
-                        + ("" if outcome_required else " (required without --demo)"))
+                        + ("" if outcome_required else outcome_note))
     p.add_argument("--case", help="outcome level treated as the case (default: the second level in sorted order)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--id-column", help="sample-ID column of the sheet (default: auto-detected)")
@@ -153,10 +157,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"jaxlasso {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    sel = sub.add_parser("select", help="select genes for a binary outcome", epilog=EPILOG_SELECT,
+    sel = sub.add_parser("select", help="select genes for a binary, numeric or survival outcome",
+                         epilog=EPILOG_SELECT,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     sel.add_argument("expression", help="expression matrix (tsv/csv[.gz], parquet, h5ad, npz)")
-    _add_input_options(sel, outcome_required=True)
+    _add_input_options(sel, outcome_required=False,
+                       outcome_note=": two values (binomial) or numbers (gaussian); for survival give --time "
+                                    "and --event instead")
+    sel.add_argument("--time", help="survival: sample-sheet column of follow-up times (with --event; "
+                                    "instead of --outcome)")
+    sel.add_argument("--event", help="survival: sample-sheet column of event indicators, 1/0 or TRUE/FALSE "
+                                     "(1 = event, 0 = censored)")
     _add_method_options(sel, SelectOptions())
     _add_output_options(sel)
 

@@ -11,7 +11,7 @@ import pandas as pd
 from .. import __version__
 from ..options import DemoOptions, Rule
 from .common import EXIT_OK, notifier
-from .inputs import LoadedInputs, classes_info, load_inputs
+from .inputs import LoadedInputs, classes_info, load_family_inputs
 from .summary import _jsonable, build_summary, gene_list_line, recovery_line
 from .writers import write_outputs
 
@@ -38,7 +38,10 @@ def _run_selection(data: LoadedInputs, args, *, argv: list[str], progress) -> in
                         for role, path in (("expression", getattr(args, "expression", None)),
                                            ("samples", getattr(args, "samples", None))) if path}
         with folder.stage(record=_run_record(args, argv, fingerprints)) as tmp:
-            report = select_features(data.X, data.y, **args.options.keywords(), progress=progress)
+            keywords = args.options.keywords()
+            if getattr(data, "family", None):
+                keywords["family"] = data.family
+            report = select_features(data.X, data.y, **keywords, progress=progress)
             progress("writing outputs")
             summary = build_summary(report, inputs=data.inputs, argv=argv, classes_info=data.classes)
             write_outputs(Path(tmp), report, summary, plots=not args.no_plots,
@@ -54,9 +57,9 @@ def _run_selection(data: LoadedInputs, args, *, argv: list[str], progress) -> in
 
 def cmd_select(args, argv, progress) -> int:
     progress("reading inputs")
-    data = load_inputs(args.expression, args.samples, outcome=args.outcome, case=args.case,
-                       id_column=args.id_column, samples_in_rows=args.samples_in_rows,
-                       allow_missing=args.allow_missing)
+    data = load_family_inputs(args.expression, args.samples, family=args.options.family, outcome=args.outcome,
+                              time=args.time, event=args.event, case=args.case, id_column=args.id_column,
+                              samples_in_rows=args.samples_in_rows, allow_missing=args.allow_missing)
     return _run_selection(data, args, argv=argv, progress=progress)
 
 

@@ -51,7 +51,9 @@ def build_summary(report, *, inputs: dict, argv: list[str], classes_info: dict) 
         "command_line": argv,
         "seed": report.seed,
         "input": inputs,
-        "classes": classes_info,
+        "family": getattr(report, "family", "binomial"),
+        "classes": classes_info if getattr(report, "family", "binomial") == "binomial" else None,
+        **({"outcome": classes_info} if getattr(report, "family", "binomial") != "binomial" else {}),
         "preprocessing": {"steps": list(report.preprocess.steps), "log_applied": report.preprocess.log_applied,
                           "cpm_applied": report.preprocess.cpm_applied,
                           "n_constant_dropped": report.preprocess.n_constant_dropped,
@@ -106,7 +108,7 @@ def _signal_test(report) -> dict:
         "permutation_p": report.permutation_p, "n_permutations": report.n_permutations,
         "p_resolution": report.p_resolution, "test_repeats": None if perm is None else perm.n_repeats,
         "measure": cv.measure, "cv_at_lambda_min": best, "cv_se_at_lambda_min": se, "cv_intercept_only": null,
-        "cv_gain_beyond_1se": bool((null - best if cv.measure not in ("auc", "auc_pooled") else best - null) > se),
+        "cv_gain_beyond_1se": bool((null - best if cv.measure not in ("auc", "auc_pooled", "C") else best - null) > se),
     }
 
 
@@ -187,13 +189,20 @@ def display_summary(summary: dict) -> dict[str, str]:
     shown = {
         "input": f"{inp.get('expression')} ({inp.get('n_samples')} samples x {inp.get('n_features')} features)",
         "classes": f"case = {cls['case']} (n={cls['n_case']}), control = {cls['control']} "
-                   f"(n={cls['n_control']}); {cls['case_reason']}",
+                   f"(n={cls['n_control']}); {cls['case_reason']}" if cls else None,
         "cross-validation": f"{cv['nfolds']} folds x {cv['n_repeats']} repeat(s), measure {cv['measure']}"
                             f"{'' if cv['grouped'] else ' (ungrouped SE)'}; lambda.min = {cv['lambda_min']:.4g},"
                             f" lambda.1se = {cv['lambda_1se']:.4g}",
         "command": " ".join(summary["command_line"]),
         "seed": str(summary["seed"]),
     }
+    if not cls:
+        del shown["classes"]
+        out = summary.get("outcome") or {}
+        shown["outcome"] = (f"survival: --time {out.get('time')}, --event {out.get('event')}; {out.get('n_events')} "
+                            f"events, {out.get('n_censored')} censored (Cox)" if summary.get("family") == "cox" else
+                            f"{out.get('outcome')}: mean {out.get('mean', float('nan')):.4g}, SD "
+                            f"{out.get('sd', float('nan')):.4g} (Gaussian)")
     if "demo_recovery" in summary:
         shown["simulation truth"] = recovery_line(summary["demo_recovery"])
     missing = inp.get("missing_in_sheet", []) + inp.get("missing_in_matrix", [])

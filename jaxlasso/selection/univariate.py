@@ -335,3 +335,51 @@ def univariate_ranking(X: Any, y: Any, *, method: str = "welch",
         n_control=counts[data.classes[0]],
         n_case=counts[data.classes[1]],
     )
+
+
+# --- the other families' rankings ----------------------------------------------------------------
+@dataclass(frozen=True)
+class FamilyRankingResult:
+    """Per-feature univariate tests for a survival or numeric outcome (see
+    :meth:`jaxlasso.outcomes.Outcome.univariate`): the Cox score test (``z``: positive = higher
+    expression, higher hazard) or Pearson's correlation (``r``), with BH q-values."""
+
+    feature_names: tuple[str, ...]
+    statistic: np.ndarray
+    """(p,) the score test's z, or Pearson's r."""
+    p_value: np.ndarray
+    """(p,) two-sided p-value."""
+    q_value: np.ndarray
+    """(p,) Benjamini-Hochberg adjusted p-values over all p features."""
+    rank: np.ndarray
+    """(p,) int, 1 = strongest: smallest p-value, ties by larger ``|statistic|``, then column order."""
+    method: str
+    """"cox_score" or "pearson"."""
+    n: int
+
+    @property
+    def effect(self) -> np.ndarray:
+        return self.statistic
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per feature, sorted by rank: feature, statistic, p_value, q_value, rank."""
+        order = np.argsort(self.rank, kind="stable")
+        return pd.DataFrame({
+            "feature": np.asarray(self.feature_names, dtype=object)[order],
+            "statistic": self.statistic[order],
+            "effect": self.statistic[order],
+            "p_value": self.p_value[order],
+            "q_value": self.q_value[order],
+            "rank": self.rank[order],
+        }).reset_index(drop=True)
+
+
+def family_ranking(names: tuple[str, ...], statistic: np.ndarray, p_value: np.ndarray, q_value: np.ndarray,
+                   method: str, n: int) -> FamilyRankingResult:
+    """Rank features by p-value (ties: larger ``|statistic|``, then column order)."""
+    rank = _ranks_from_order(_order(p_value, -np.abs(statistic)))
+    return FamilyRankingResult(names, statistic, p_value, q_value, rank, method, n)
