@@ -190,7 +190,7 @@ def _cycle(k: int) -> list:
     return [cmap(i % 10) for i in range(k)]
 
 
-def cv_figure(cv) -> Figure:
+def cv_figure(cv, family: str = "binomial") -> Figure:
     """The cross-validation curve, as R's ``plot(cv.glmnet)``.
 
     Red dots: the mean held-out measure at each lambda with +/- 1 SE error bars; dotted
@@ -199,6 +199,7 @@ def cv_figure(cv) -> Figure:
     nonzero coefficients of the full-data fit; the y label is the measure's name.
     """
     from .metrics import NAMES
+    from .outcomes import measure_label
 
     fig = _new_figure(8.0, 5.5)
     ax = fig.add_subplot()
@@ -210,14 +211,15 @@ def cv_figure(cv) -> Figure:
     ax.scatter(x, mean, color="red", s=14, zorder=3, gid="cv-mean")
     # The first lambda (lambda_max) keeps no gene: its CV value is the intercept-only level, the
     # line any signal has to beat.
-    ax.axhline(float(mean[0]), color="tab:blue", ls="--", lw=1.0, label="intercept-only",
-               gid="intercept-only")
+    ax.axhline(float(mean[0]), color="tab:blue", ls="--", lw=1.0,
+               label="intercept-only" if family != "cox" else "null model (no genes)", gid="intercept-only")
     ax.axvline(math.log(cv.lambda_min), color="black", ls=":", lw=1.0, label="lambda.min",
                gid="lambda.min")
     ax.axvline(math.log(cv.lambda_1se), color="black", ls=":", lw=1.0, label="lambda.1se",
                gid="lambda.1se")
     ax.set_xlabel("Log(λ)")
-    ax.set_ylabel(_txt(NAMES.get(cv.measure, cv.measure)))
+    ax.set_ylabel(_txt(NAMES.get(cv.measure, cv.measure) if family == "binomial"
+                       else measure_label(cv.measure, family)))
     if x.size > 1:
         pad = 0.02 * float(x.max() - x.min())
         ax.set_xlim(float(x.min()) - pad, float(x.max()) + pad)
@@ -376,6 +378,57 @@ def permutation_figure(perm) -> Figure:
     return fig
 
 
+def risk_groups_figure(time, event, risk, rule: str = "lambda_1se") -> Figure:
+    """Kaplan-Meier curves of the two halves of the **pre-validated** risk (each sample's risk from
+    the CV model that did not see it, at the rule's lambda), with the log-rank p. Risk groups
+    fitted on the same samples are never drawn: they separate by construction."""
+    from .survival_stats import risk_groups
+
+    fig = _new_figure(7.0, 5.0)
+    try:
+        groups = risk_groups(time, event, risk)
+    except ValueError as err:
+        _empty_message(fig, str(err))
+        return fig
+    ax = fig.add_subplot()
+    for km, name, colour in ((groups.low_km, "low", _NEG), (groups.high_km, "high", _POS)):
+        if km is None:
+            continue
+        t = np.concatenate([[0.0], km.time])
+        s = np.concatenate([[1.0], km.survival])
+        n = int(groups.high.sum() if name == "high" else (~groups.high).sum())
+        ax.step(t, s, where="post", color=colour, label=f"{name} pre-validated risk (n = {n})", gid=f"km-{name}")
+        cens = km.n_censor > 0
+        ax.plot(km.time[cens], km.survival[cens], "|", color=colour, ms=8)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("time")
+    ax.set_ylabel("survival (Kaplan-Meier)")
+    ax.set_title(_txt(f"Cross-validated risk groups at {str(rule).replace('_', '.')}: log-rank "
+                      f"p = {groups.logrank.p_value:.3g}"))
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def predicted_figure(observed, predicted, rule: str = "lambda_1se") -> Figure:
+    """Cross-validated (pre-validated) predictions against the observed outcome, with the CV R^2
+    (1 - SSE / SST of the held-out predictions) and MSE in the title."""
+    fig = _new_figure(6.0, 5.5)
+    ax = fig.add_subplot()
+    y = np.asarray(observed, float)
+    f = np.asarray(predicted, float)
+    mse = float(np.mean((y - f) ** 2))
+    r2 = 1.0 - float(np.sum((y - f) ** 2) / np.sum((y - y.mean()) ** 2))
+    ax.scatter(f, y, s=16, color="tab:blue", gid="predicted-points")
+    lo, hi = float(min(y.min(), f.min())), float(max(y.max(), f.max()))
+    ax.plot([lo, hi], [lo, hi], color="black", ls="--", lw=0.8, gid="identity")
+    ax.set_xlabel(_txt(f"cross-validated prediction at {str(rule).replace('_', '.')}"))
+    ax.set_ylabel("observed")
+    ax.set_title(_txt(f"Pre-validated predictions: CV R² = {r2:.3f}, MSE = {mse:.4g}"))
+    fig.tight_layout()
+    return fig
+
+
 # --- the workflow's figures --------------------------------------------------------------------
 def _first_column(frame: pd.DataFrame, candidates) -> str | None:
     return next((c for c in candidates if c in frame.columns), None)
@@ -423,8 +476,17 @@ def all_figures(report) -> dict[str, Figure]:
     figs: dict[str, Figure] = {}
     cv = report.cv
     figs["path"] = path_figure(cv.path)
-    figs["cv"] = cv_figure(cv)
-    figs["coefficients"] = coef_figure(report.coefficients, report.classes)
+    family = getattr(report, "family", "binomial")
+    figs["cv"] = cv_figure(cv, family)
+    figs["coefficients"] = coef_figure(report.coefficients, report.classes) if family == "binomial" else \
+        coef_figure(report.coefficients, ("lower " + ("hazard" if family == "cox" else "outcome"),
+                                          "higher " + ("hazard" if family == "cox" else "outcome")))
+    outcome = getattr(report, "outcome", None)
+    preval = getattr(report, "prevalidated", None)
+    if family == "cox" and preval is not None:
+        figs["risk_groups"] = risk_groups_figure(outcome.time, outcome.event, preval, report.rule)
+    elif family == "gaussian" and preval is not None:
+        figs["predicted"] = predicted_figure(np.asarray(outcome.y, float), preval, report.rule)
     if report.stability is not None:
         figs["stability"] = stability_figure(report.stability)
     perm = getattr(report.diagnosis, "permutation", None)

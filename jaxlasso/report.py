@@ -40,10 +40,16 @@ FIGURE_CAPTIONS = {
     "permutation": "Label-permutation test: the CV improvement on permuted labels (grey) vs the observed one (red).",
     "forest": "Random-forest out-of-bag permutation importance (exploratory ranking).",
     "boruta": "Boruta all-relevant selection (exploratory ranking).",
-    "univariate": "Univariate two-group tests, -log10(p) (exploratory ranking).",
+    "univariate": "Univariate tests (two-group tests; Cox score test for survival; Pearson correlation for a "
+                  "numeric outcome), -log10(p) (exploratory ranking).",
+    "risk_groups": "Kaplan-Meier curves of cross-validated risk groups: each sample's risk is pre-validated (from "
+                   "the CV model that did not see it, at the chosen lambda), split at its median; log-rank p in the "
+                   "title. Never risk groups fitted on the same samples, which separate by construction.",
+    "predicted": "Cross-validated (pre-validated) predictions vs the observed outcome, with the CV R² and MSE; "
+                 "dashed line: perfect prediction.",
 }
 
-_FIGURE_ORDER = ("path", "cv", "coefficients", "stability", "permutation", "forest", "boruta", "univariate")
+_FIGURE_ORDER = ("path", "cv", "risk_groups", "predicted", "coefficients", "stability", "permutation", "forest", "boruta", "univariate")
 _SEVERITY_CLASS = {"critical": "critical", "warning": "warning", "info": "info"}
 
 _CSS = """
@@ -207,6 +213,12 @@ def _verdict_section(report, summary: Mapping | None) -> str:
         parts.append(f"<p>Positive coefficients raise the probability of <strong>{_e(classes[1])}</strong> "
                      f"(vs <strong>{_e(classes[0])}</strong>); rule {_e(rule)}"
                      + (f", lambda = {_e(_fmt(lam))}" if lam is not None else "") + ".</p>")
+    family = getattr(report, "family", "binomial")
+    if family in ("cox", "gaussian"):
+        rule = str(getattr(report, "rule", "")).replace("_", ".")
+        what = ("the hazard (Cox model; risk groups below are pre-validated)" if family == "cox"
+                else "the predicted outcome (Gaussian model)")
+        parts.append(f"<p>Positive coefficients raise {_e(what)}; rule {_e(rule)}.</p>")
     # Critical findings stay next to the verdict (by name: the diagnosis below holds their text).
     critical = [f for f in findings if getattr(f, "severity", "") == "critical"
                 and getattr(f, "code", "") != "NO_SIGNAL"]
