@@ -135,9 +135,13 @@ class Outcome:
 
     def strata(self) -> np.ndarray:
         """0/1 groups that folds and subsamples are stratified by: the event indicator for
-        survival (each fold holds events), none (all zeros) for a numeric outcome."""
+        survival (each fold holds events), the classes for binomial, none (all zeros) for a
+        numeric outcome."""
         if self.family == "cox":
             return self.event.copy()
+        if self.family == "binomial":
+            y = np.asarray(self.y)
+            return (y == np.unique(y)[-1]).astype(float)
         return np.zeros(self.n)
 
     # --- fits ----------------------------------------------------------------------------------
@@ -177,8 +181,8 @@ class Outcome:
         if self.family == "cox" and nfolds is None:
             k = max(2, min(k, int(s.sum())))
         k = min(k, self.n)
-        return make_foldid(s, np.ones(self.n), nfolds=k, stratified=self.family == "cox", n_repeats=n_repeats,
-                           seed=seed)
+        return make_foldid(s, np.ones(self.n), nfolds=k, stratified=self.family != "gaussian",
+                           n_repeats=n_repeats, seed=seed)
 
     def lambda_max(self, X: np.ndarray) -> float:
         """glmnet's lambda_max for this outcome on the standardised ``X`` (l1_ratio 1): the largest
@@ -190,7 +194,7 @@ class Outcome:
 
             z, _, info = cox_score_test(Xs, self.time, self.event)
             return float(np.max(np.abs(z * np.sqrt(info)))) / self.n
-        y = np.asarray(self.y, float)
+        y = self.strata() if self.family == "binomial" else np.asarray(self.y, float)
         return float(np.max(np.abs((y - y.mean()) @ Xs))) / self.n
 
     # --- univariate ranking ----------------------------------------------------------------------

@@ -1,0 +1,191 @@
+"""Gaussian and Cox outcomes through options, inputs, the diagnosis, the report and ``select``.
+
+Test data are real expression (tests/data, dslabs tissue: 69 samples x 500 genes, log2) with
+planted outcomes: a continuous outcome from a three-gene signature plus noise, and survival
+times from the same genes' hazard with uniform censoring. The end-to-end tests need the Gaussian
+and Cox solvers (``jaxlasso.cv_gaussian_path`` / ``jaxlasso.cv_cox_path``, branches wip/families
+and wip/cox) and skip, saying so, where they are not merged yet.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import jaxlasso
+from jaxlasso.cli import main
+from jaxlasso.options import CLI, OptionError, SelectOptions, Source
+from jaxlasso.outcomes import Outcome, resolve_family
+
+PLANTED = (0, 1, 2)
+HAS_GAUSSIAN = hasattr(jaxlasso, "cv_gaussian_path")
+HAS_COX = hasattr(jaxlasso, "cv_cox_path")
+needs_gaussian = pytest.mark.skipif(not HAS_GAUSSIAN, reason="needs jaxlasso.cv_gaussian_path (wip/families)")
+needs_cox = pytest.mark.skipif(not HAS_COX, reason="needs jaxlasso.cv_cox_path (wip/cox)")
+
+
+@pytest.fixture(scope="module")
+def planted(shared_data):
+    """(expression frame, sheet) of the tissue data with planted Gaussian and survival outcomes."""
+    X, _, genes = shared_data("tissue_cerebellum_vs_hippocampus")
+    rng = np.random.default_rng(24)
+    frame = pd.DataFrame(X, index=[f"s{i:02d}" for i in range(X.shape[0])], columns=[str(g) for g in genes])
+    Z = (X[:, PLANTED] - X[:, PLANTED].mean(0)) / X[:, PLANTED].std(0)
+    signature = Z @ np.array([1.0, -1.0, 0.7])
+    age = 50 + 4 * signature + rng.normal(scale=2.0, size=len(frame))
+    t = rng.exponential(np.exp(-0.9 * signature)) * 10
+    c = rng.uniform(2, 25, len(frame))
+    sheet = pd.DataFrame({"sample": frame.index, "age": np.round(age, 4), "os": np.round(np.minimum(t, c), 4),
+                          "dead": np.where(t <= c, "TRUE", "FALSE"),
+                          "grp": rng.choice(["a", "b"], len(frame)), "tissue3": rng.choice(["x", "y", "z"], len(frame))})
+    return frame, sheet
+
+
+@pytest.fixture
+def files(planted, tmp_path):
+    frame, sheet = planted
+    frame.T.to_csv(tmp_path / "expr.tsv", sep="\t")
+    sheet.to_csv(tmp_path / "s.tsv", sep="\t", index=False)
+    return tmp_path
+
+
+# --- options and family resolution --------------------------------------------------------------
+def test_family_declared_once():
+    opt = SelectOptions.option("family")
+    assert (opt.flag, opt.column) == ("--family", "family")
+    assert SelectOptions.from_mapping({"family": "cox"}, source=CLI).family == "cox"
+    with pytest.raises(OptionError, match=r"--family must be one of auto, binomial, gaussian, cox \(got --family weibull\)"):
+        SelectOptions.from_mapping({"family": "weibull"}, source=CLI)
+    with pytest.raises(OptionError, match=r"manifest 'm.tsv' line 3, column 'family'"):
+        SelectOptions.from_mapping({"family": "x"}, source=Source.manifest("m.tsv", 3))
+    assert SelectOptions().keywords()["family"] == "auto"
+
+
+def test_auto_family_rule():
+    assert resolve_family("auto", ["a", "b", "a"]) == "binomial"
+    assert resolve_family("auto", [0, 1, 1, 0]) == "binomial"
+    assert resolve_family("auto", [1.5, 2.0, 3.1]) == "gaussian"
+    assert resolve_family("auto", None, survival=True) == "cox"
+    with pytest.raises(ValueError, match=r"--outcome tissue: the outcome has 3 distinct value\(s\)"):
+        resolve_family("auto", ["x", "y", "z"], outcome_name="--outcome tissue")
+    with pytest.raises(ValueError, match="--case names the case level"):
+        resolve_family("auto", [1.5, 2.0, 3.1], case_given=True, case_name="--case")
+    with pytest.raises(ValueError, match="family cox needs the survival time and event"):
+        resolve_family("cox", [1.0, 2.0, 3.0])
+
+
+def test_permutation_keeps_time_event_pairs():
+    t = np.arange(1.0, 21.0)
+    e = (np.arange(20) % 3 == 0).astype(float)
+    o = Outcome.build("cox", time=t, event=e)
+    p = o.permuted(np.random.default_rng(0))
+    assert not np.array_equal(p.time, t)
+    # Each permuted time keeps its own event indicator: pairs move together.
+    assert np.array_equal(p.event, e[(p.time - 1).astype(int)])
+    assert p.n_events == o.n_events
+
+
+# --- CLI errors -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("args, message", [
+    (["--outcome", "tissue3"], "--outcome tissue3: the outcome has 3 distinct value"),
+    (["--time", "os"], "--time needs --event"),
+    (["--time", "os", "--event", "grp"], "--event: column 'grp' must be 0/1 or TRUE/FALSE"),
+    (["--time", "age_typo", "--event", "dead"], "--time: sample sheet 's.tsv' has no column 'age_typo'"),
+    (["--outcome", "age", "--case", "1"], "--case names the case level of a binary outcome; a gaussian"),
+    (["--time", "os", "--event", "dead", "--outcome", "age"], "--outcome names a binary or numeric outcome"),
+    (["--outcome", "grp", "--family", "gaussian"], "--outcome: column 'grp' must hold a number"),
+    (["--time", "os", "--event", "dead", "--family", "weibull"], "--family must be one of"),
+])
+def test_cli_errors_name_the_option(files, capsys, args, message):
+    out = files / "out"
+    code = main(["select", str(files / "expr.tsv"), "--samples", str(files / "s.tsv"), *args, "--out", str(out),
+                 "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not out.exists()
+
+
+def test_cli_negative_time_and_no_events(files, planted, capsys):
+    frame, sheet = planted
+    bad = sheet.assign(os=sheet["os"].where(sheet.index != 4, -1.0))
+    bad.to_csv(files / "bad.tsv", sep="\t", index=False)
+    code = main(["select", str(files / "expr.tsv"), "--samples", str(files / "bad.tsv"), "--time", "os",
+                 "--event", "dead", "--out", str(files / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--time column 'os' must be finite and >= 0" in err
+    sheet.assign(dead="FALSE").to_csv(files / "cens.tsv", sep="\t", index=False)
+    code = main(["select", str(files / "expr.tsv"), "--samples", str(files / "cens.tsv"), "--time", "os",
+                 "--event", "dead", "--out", str(files / "o"), "--quiet"])
+    assert code == 2 and "--event column 'dead' has no events" in capsys.readouterr().err
+
+
+# --- the refit permutation test (the machinery Gaussian and Cox use) -------------------------------
+def test_refit_permutation_test_real_signal_and_permuted_outcome(shared_data):
+    """The refit test detects the tissue contrast (strong) and not a permuted copy of it. It runs here
+    on the binomial family, whose solver every branch has; Gaussian and Cox call the same code."""
+    from jaxlasso.diagnose import permutation_test_refit
+
+    X, y, _ = shared_data("tissue_cerebellum_vs_hippocampus")
+    X = X[:, :60]
+    B = 9
+    strong = Outcome("binomial", y)
+    cv = strong.cv(X, measure="deviance", n_repeats=1, seed=0, keep=False, n_lambdas=20)
+    res = permutation_test_refit(X, strong, cv, n_permutations=B, seed=1, n_grid=10)
+    assert res.p_value == pytest.approx(1 / (B + 1)) and res.statistic > res.null_statistics.max()
+    shuffled = Outcome("binomial", y[np.random.default_rng(5).permutation(len(y))])
+    cv0 = shuffled.cv(X, measure="deviance", n_repeats=1, seed=0, keep=False, n_lambdas=20)
+    res0 = permutation_test_refit(X, shuffled, cv0, n_permutations=B, seed=1, n_grid=10)
+    assert res0.p_value > 0.05
+
+
+# --- end to end ---------------------------------------------------------------------------------------
+def _top_genes(frame: pd.DataFrame) -> set[int]:
+    return set(PLANTED)
+
+
+@needs_gaussian
+def test_select_gaussian_end_to_end(files, planted):
+    frame, _ = planted
+    out = files / "g"
+    code = main(["select", str(files / "expr.tsv"), "--samples", str(files / "s.tsv"), "--outcome", "age",
+                 "--out", str(out), "--quiet", "--permutations", "19", "--repeats", "2", "--strategy", "full",
+                 "--stability", "20"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["family"] == "gaussian" and summary["signal_detected"] is True
+    selected = pd.read_csv(out / "selected.tsv", sep="\t")
+    planted_names = {frame.columns[j] for j in PLANTED}
+    assert planted_names <= set(selected.loc[selected["lasso_selected"], "feature"])
+    html = (out / "report.html").read_text()
+    assert "pre-validated" in html.lower() or "Pre-validated" in html
+    assert "CV R²" in html or (out / "plots").exists()
+
+
+@needs_cox
+def test_select_cox_end_to_end(files, planted):
+    frame, _ = planted
+    out = files / "c"
+    code = main(["select", str(files / "expr.tsv"), "--samples", str(files / "s.tsv"), "--time", "os", "--event",
+                 "dead", "--out", str(out), "--quiet", "--permutations", "19", "--repeats", "2"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["family"] == "cox" and summary["signal_detected"] is True
+    assert summary["outcome"]["n_events"] > 10
+    coefs = {d["feature"] for d in summary["selected"]}
+    assert len(coefs & {frame.columns[j] for j in PLANTED}) >= 2
+    html = (out / "report.html").read_text()
+    assert "Cross-validated risk groups" in html or "pre-validated" in html
+
+
+@needs_cox
+def test_cox_permuted_outcome_is_not_signal(planted):
+    frame, sheet = planted
+    rng = np.random.default_rng(3)
+    idx = rng.permutation(len(sheet))
+    t = sheet["os"].to_numpy()[idx]
+    e = (sheet["dead"] == "TRUE").to_numpy(float)[idx]
+    rep = jaxlasso.select_features(frame, (t, e), n_permutations=19, n_repeats=1, strategy="lasso", seed=2)
+    assert rep.family == "cox" and rep.signal_detected is False
