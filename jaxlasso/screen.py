@@ -36,11 +36,12 @@ from .cv import CVPlan, finish_cv, plan_cv
 from .exceptions import FewObservationsWarning
 from .workflow import SelectionReport, prepare_data, report_from_cv
 
-SCREEN_COLUMNS = ["name", "status", "error", "n_samples", "n_features", "n_case", "n_control", "lambda_min",
+SCREEN_COLUMNS = ["name", "status", "error", "family", "n_samples", "n_features", "n_case", "n_control", "lambda_min",
                   "lambda_1se", "n_selected", "cv_best", "cv_sd_at_best", "cv_intercept_only", "signal_detected",
                   "permutation_p", "n_permutations", "verdict"]
 """``signal_detected`` is empty when the dataset ran without permutations (the screen's default:
-signal not tested), else whether the label-permutation test rejected at the report's alpha."""
+signal not tested), else whether the label-permutation test rejected at the report's alpha. For a Cox
+dataset ``n_case`` / ``n_control`` count events / censored samples; a Gaussian one leaves them empty."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def row_from_report(name: str, rep: SelectionReport, y01: np.ndarray) -> dict:
     """The screen.tsv row of a finished dataset (``y01``: its labels, 1 = case)."""
     cv = rep.cv
     return {
-        "name": name, "status": "ok", "error": "", "n_samples": int(rep.X.shape[0]),
+        "name": name, "status": "ok", "error": "", "family": getattr(rep, "family", "binomial"),
+        "n_samples": int(rep.X.shape[0]),
         "n_features": int(rep.X.shape[1]), "n_case": int(np.sum(y01 == 1)),
         "n_control": int(np.sum(y01 == 0)), "lambda_min": cv.lambda_min, "lambda_1se": cv.lambda_1se,
         "n_selected": len(rep.selected), "cv_best": float(cv.cv_mean[cv.index_min]),
@@ -151,6 +153,8 @@ def screen(datasets: Iterable[ScreenDataset] | Mapping[str, tuple], *,
             tally.skipped(item.name)
             continue
         try:
+            if _run_other_family(item, batch, tally):
+                continue
             prepared.append(_prepare(item, batch))
         except (ValueError, TypeError, OSError) as exc:
             tally.fail(item.name, str(exc).strip().splitlines()[0])
@@ -294,6 +298,28 @@ def _prepare(item: ScreenDataset, batch: ScreenOptions) -> _Prepared:
             f"max_memory={batch.max_memory / 2**30:.2f} GiB; raise --max-memory or filter genes "
             f"(e.g. --top-variance) (got estimate={need} bytes)")
     return _Prepared(item, opts, frame, prep, plan, y)
+
+
+def _run_other_family(item: ScreenDataset, batch: ScreenOptions, tally: _Tally) -> bool:
+    """Run a Gaussian or Cox dataset on its own (its CV is not stacked with the binomial buckets)
+    and record it; False for a binomial dataset, which the buckets solve."""
+    from .workflow import _resolve_outcome, select_family
+
+    opts = batch.dataset(item.options, source=Source.api(f"dataset {item.name!r}"))
+    family, y = _resolve_outcome(item.y, opts.family)
+    if family == "binomial":
+        return False
+    rep = select_family(item.X, y, family, opts)
+    row = row_from_report(item.name, rep, np.array([]))
+    if family == "cox":
+        row.update(n_case=rep.outcome.n_events, n_control=rep.outcome.n - rep.outcome.n_events)
+    else:
+        row.update(n_case=None, n_control=None)
+    try:
+        tally.ok(item.name, rep, row, opts)
+    except (OSError, ValueError) as exc:
+        tally.fail(item.name, f"writing its outputs failed: {exc}")
+    return True
 
 
 def _bytes_of(plan: CVPlan) -> float:

@@ -15,12 +15,12 @@ import pandas as pd
 from .. import __version__
 from ..options import MANIFEST_COLUMNS, Opt, Rule, ScreenOptions, optional_boolean
 from .common import EXIT_FAIL, EXIT_OK, notifier
-from .inputs import load_inputs, resolve_path
+from .inputs import load_family_inputs, resolve_path
 from .summary import _jsonable, build_summary
 from .writers import _tsv, write_outputs
 
 MANIFEST_REQUIRED = ("name", "expression", "outcome")
-MANIFEST_IO = ("samples", "case", "id_column", "samples_in_rows", "allow_missing")
+MANIFEST_IO = ("samples", "case", "time", "event", "id_column", "samples_in_rows", "allow_missing")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _IO_FLAGS = {col: Opt(col, optional_boolean, "true or false (also yes/no, 1/0; empty = auto)", column=col)
              for col in ("samples_in_rows", "allow_missing")}
@@ -58,7 +58,8 @@ def read_manifest(path: str, *, batch: ScreenOptions | None = None) -> tuple[lis
         io_flags = {col: _IO_FLAGS[col].validate(rec.get(col, "").strip() or None, source) for col in _IO_FLAGS}
         chosen = options.to_mapping()
         rows.append({"line": i, "name": name, "expression": rec["expression"].strip(),
-                     "samples": rec.get("samples", "").strip() or None, "outcome": rec["outcome"].strip(),
+                     "samples": rec.get("samples", "").strip() or None, "outcome": rec["outcome"].strip() or None,
+                     "time": rec.get("time", "").strip() or None, "event": rec.get("event", "").strip() or None,
                      "case": rec.get("case", "").strip() or None, "id_column": rec.get("id_column", "").strip() or None,
                      "samples_in_rows": io_flags["samples_in_rows"],
                      "allow_missing": bool(io_flags["allow_missing"]),
@@ -147,6 +148,7 @@ def _row_key(row: dict) -> dict:
     """A manifest row's effective options and input description: what its ``config_hash`` covers."""
     return {**row["options"].to_mapping(), "expression": row["expression"], "samples": row["samples"],
             "outcome": row["outcome"], "case": row["case"], "id_column": row["id_column"],
+            **({"time": row["time"], "event": row["event"]} if row.get("time") or row.get("event") else {}),
             "samples_in_rows": row["samples_in_rows"], "allow_missing": row["allow_missing"]}
 
 
@@ -189,9 +191,10 @@ def _plan_rows(folder, rows: list[dict], base: Path, *, resume: bool, argv: list
             plan.items.append(ScreenDataset(name, None, None))
             continue
         try:
-            data = load_inputs(row["expression"], row["samples"], outcome=row["outcome"], case=row["case"],
-                               id_column=row["id_column"], samples_in_rows=row["samples_in_rows"],
-                               allow_missing=row["allow_missing"], base=base)
+            data = load_family_inputs(row["expression"], row["samples"], family=row["options"].family,
+                                      outcome=row["outcome"], time=row["time"], event=row["event"], case=row["case"],
+                                      id_column=row["id_column"], samples_in_rows=row["samples_in_rows"],
+                                      allow_missing=row["allow_missing"], base=base)
         except (ValueError, TypeError, OSError, KeyError) as exc:
             plan.errors[name] = str(exc).strip().splitlines()[0]
             continue
