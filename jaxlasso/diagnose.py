@@ -452,12 +452,15 @@ def permutation_test_refit(X: Any, outcome, cv: CVResult, *, n_permutations: int
     rule, on one lambda grid of about ``n_grid`` values from the largest lambda_max among all
     ``B + 1`` outcomes: the observed statistic is one more draw of the null, so
     ``p = (1 + #{null >= observed}) / (B + 1)`` is exact under exchangeability."""
+    from .outcomes import standardize
+
     t0 = time.perf_counter()
-    Xa = np.asarray(X, dtype=np.float64)
+    Xs = standardize(X)
     rng = np.random.default_rng([seed, 17])
     outcomes = [outcome] + [outcome.permuted(rng) for _ in range(n_permutations)]
     l1 = float(getattr(cv.path, "l1_ratio", 1.0))
-    top = max(o.lambda_max(Xa) for o in outcomes) / max(l1, 1e-3)
+    top = max(o.lambda_max(Xs) for o in outcomes) / max(l1, 1e-3)
+    del Xs
     ratio = float(cv.lambdas[-1] / cv.lambdas[0]) if len(cv.lambdas) > 1 else 1e-2
     lam = lambda_grid(top, min(n_grid, len(cv.lambdas)), ratio)
     larger = _larger_is_better(cv.measure)

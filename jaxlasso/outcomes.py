@@ -184,11 +184,11 @@ class Outcome:
         return make_foldid(s, np.ones(self.n), nfolds=k, stratified=self.family != "gaussian",
                            n_repeats=n_repeats, seed=seed)
 
-    def lambda_max(self, X: np.ndarray) -> float:
-        """glmnet's lambda_max for this outcome on the standardised ``X`` (l1_ratio 1): the largest
-        gradient at the null model, ``max_j |x_j'(y - ybar)| / n`` (Gaussian) or
-        ``max_j |U_j| / n`` with U the Cox score at beta = 0 (Breslow)."""
-        Xs = (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
+    def lambda_max(self, Xs: np.ndarray) -> float:
+        """glmnet's lambda_max for this outcome (l1_ratio 1) on ``Xs``, the design standardised by
+        :func:`standardize`: the largest gradient at the null model, ``max_j |x_j'(y - ybar)| / n``
+        (Gaussian; binomial with y the 0/1 classes) or ``max_j |U_j| / n`` with U the Cox score at
+        beta = 0 (Breslow)."""
         if self.family == "cox":
             from .survival_stats import cox_score_test
 
@@ -223,6 +223,26 @@ class Outcome:
             return {"family": "gaussian", "n": self.n, "mean": float(v.mean()), "sd": float(v.std(ddof=1)),
                     "min": float(v.min()), "max": float(v.max())}
         return {"family": "binomial", "n": self.n}
+
+
+def standardize(X: Any) -> np.ndarray:
+    """Columns centred and scaled to population SD 1 (constant columns left at 0), as glmnet
+    standardises before it computes lambda_max."""
+    X = np.asarray(X, dtype=np.float64)
+    sd = X.std(axis=0)
+    return (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+
+def check_measure(measure: str, family: str, source: Any = None) -> None:
+    """An :class:`jaxlasso.options.OptionError` naming ``--measure`` (or the manifest cell, or
+    ``measure=``, by ``source``) when ``family`` does not offer ``measure``."""
+    from .options import API, OptionError, SelectOptions
+
+    if measure not in FAMILY_MEASURES[family]:
+        src = API if source is None else source
+        opt = SelectOptions.option("measure")
+        raise OptionError(f"{src.label(opt)} must be one of {', '.join(FAMILY_MEASURES[family])} for a {family} "
+                          f"outcome (got {src.shown(opt, measure)})")
 
 
 def _family_measure(measure: str, family: str) -> str:
