@@ -245,6 +245,23 @@ def check_measure(measure: str, family: str, source: Any = None) -> None:
                           f"outcome (got {src.shown(opt, measure)})")
 
 
+def check_family_options(opts: Any, family: str, source: Any = None) -> None:
+    """The options that depend on the family, checked once it is known (errors name the option
+    as ``source`` spells it): the CV measure, and the binary-outcome rankings (``forest``,
+    ``boruta``), which a numeric or survival outcome does not have."""
+    from .options import API, OptionError, SelectOptions
+
+    check_measure(opts.cv.measure, family, source)
+    src = API if source is None else source
+    if family != "binomial":
+        for key in ("forest", "boruta"):
+            if getattr(opts, key):
+                opt = SelectOptions.option(key)
+                raise OptionError(f"{src.label(opt)} ranks genes for a binary outcome; a {family} outcome has "
+                                  f"stability selection and the univariate ranking instead "
+                                  f"(got {src.shown(opt, True)} with family {family})")
+
+
 def _family_measure(measure: str, family: str) -> str:
     """``measure`` checked against the family's; Gaussian's ``deviance`` is its ``mse``."""
     if measure not in FAMILY_MEASURES[family]:

@@ -432,16 +432,9 @@ def select_family(X: Any, y: Any, family: str, opts: SelectOptions, *, progress=
     ``cv.glmnet(family = ...)``), the diagnosis with its permutation test, stability selection and
     the family's univariate ranking when they run -- and the same report."""
     from .diagnose import diagnose_family
-    from .outcomes import Outcome, check_measure, measure_label
+    from .outcomes import Outcome, check_family_options, measure_label
 
-    check_measure(opts.cv.measure, family)
-    for key in ("forest", "boruta"):
-        if getattr(opts, key):
-            from .options import OptionError
-
-            raise OptionError(f"{key} (CLI: {SelectOptions.option(key).flag}) ranks genes for a binary outcome; a "
-                              f"{family} outcome has stability selection and the univariate ranking instead "
-                              f"(got {key}=True with family {family})")
+    check_family_options(opts, family)
     timings: dict[str, float] = {}
     timed = _timer(progress, timings)
     frame, prep = timed("preprocess", lambda: preprocess(X, log=opts.log, cpm_normalize=opts.cpm,

@@ -101,6 +101,9 @@ def test_permutation_keeps_time_event_pairs():
     (["--time", "os", "--event", "dead", "--outcome", "age"], "--outcome names a binary or numeric outcome"),
     (["--outcome", "grp", "--family", "gaussian"], "--outcome: column 'grp' must hold a number"),
     (["--time", "os", "--event", "dead", "--family", "weibull"], "--family must be one of"),
+    (["--time", "os", "--event", "dead", "--measure", "mae"], "--measure must be one of deviance, C for a cox"),
+    (["--outcome", "age", "--rf"], "--rf ranks genes for a binary outcome; a gaussian outcome"),
+    (["--outcome", "grp", "--measure", "C"], "--measure must be one of deviance, class, auc, mse, auc_pooled"),
 ])
 def test_cli_errors_name_the_option(files, capsys, args, message):
     out = files / "out"

@@ -29,12 +29,12 @@ def _run_record(args, argv: list[str], inputs: dict) -> dict:
 
 def _run_selection(data: LoadedInputs, args, *, argv: list[str], progress) -> int:
     from ..options import CLI
-    from ..outcomes import check_measure
+    from ..outcomes import check_family_options
     from ..output import file_fingerprint, open_output
     from ..workflow import select_features
 
     # The measure depends on the family, known once the outcome is read: checked before any output.
-    check_measure(args.options.cv.measure, getattr(data, "family", "binomial"), CLI)
+    check_family_options(args.options, getattr(data, "family", "binomial"), CLI)
     out = Path(args.out)
     with open_output(out, wait=getattr(args, "wait", False), notify=notifier(args)) as folder:
         stored = (folder.previous() or {}).get("inputs") or {}
