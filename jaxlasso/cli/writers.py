@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .summary import display_summary
@@ -64,6 +65,9 @@ def write_outputs(out_dir: Path, report, summary: dict, *, plots: bool, raw_name
         table = table.rename(columns={"lasso_selected": "selected_by_lasso"})
     put("selected.tsv", tsv(table))
     put("cv.tsv", tsv(report.cv.to_frame()))
+    prevalidated = _prevalidated_frame(report)
+    if prevalidated is not None:
+        put("prevalidated.tsv", tsv(prevalidated))
     put("path.tsv.gz", _gzip_bytes(tsv(report.cv.path.coef_frame())))
     put("diagnosis.tsv", tsv(report.diagnosis.to_frame()))
     if report.stability is not None:
@@ -91,3 +95,23 @@ def write_outputs(out_dir: Path, report, summary: dict, *, plots: bool, raw_name
     put("summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return written
 
+
+
+def _prevalidated_frame(report) -> pd.DataFrame | None:
+    """Gaussian / Cox: each sample's held-out prediction (risk, for survival) at the rule's lambda,
+    with the outcome and, for survival, the risk group of the report's Kaplan-Meier plot."""
+    outcome, preval = getattr(report, "outcome", None), getattr(report, "prevalidated", None)
+    if outcome is None or preval is None:
+        return None
+    samples = [str(s) for s in report.X.index]
+    if outcome.family == "cox":
+        from ..survival_stats import risk_groups
+
+        try:
+            high = risk_groups(outcome.time, outcome.event, preval).high
+        except ValueError:  # a constant risk (no gene at the rule): no groups
+            high = None
+        return pd.DataFrame({"sample": samples, "time": outcome.time, "event": outcome.event.astype(int),
+                             "prevalidated_risk": preval, "risk_group": "" if high is None else np.where(high, "high", "low")})
+    return pd.DataFrame({"sample": samples, "observed": np.asarray(outcome.y, float),
+                         "prevalidated_prediction": preval})
