@@ -316,6 +316,35 @@ def _genes_section(report) -> str:
     return "".join(parts)
 
 
+def _measure_name(report, measure: str, names: Mapping) -> str:
+    family = getattr(report, "family", "binomial")
+    if family == "binomial":
+        return names.get(measure, measure)
+    from .outcomes import measure_label
+
+    return measure_label(measure, family)
+
+
+def _family_cv_rows(report) -> list[tuple[str, Any]]:
+    """Gaussian / Cox: the pre-validated summaries the figures show (CV R² and MSE of the held-out
+    predictions; the log-rank p of the pre-validated risk groups)."""
+    outcome, preval = getattr(report, "outcome", None), getattr(report, "prevalidated", None)
+    if outcome is None or preval is None:
+        return []
+    if outcome.family == "gaussian":
+        y = np.asarray(outcome.y, float)
+        sse = float(np.sum((y - preval) ** 2))
+        return [("pre-validated R² at the rule", 1.0 - sse / float(np.sum((y - y.mean()) ** 2))),
+                ("pre-validated MSE at the rule", sse / len(y))]
+    from .survival_stats import risk_groups
+
+    try:
+        g = risk_groups(outcome.time, outcome.event, preval)
+    except ValueError as err:
+        return [("pre-validated risk groups", str(err))]
+    return [("log-rank p, pre-validated risk groups (median split)", g.logrank.p_value)]
+
+
 def _cv_section(report) -> str:
     cv = getattr(report, "cv", None)
     parts = ['<section id="cv"><h2>Cross-validation</h2>']
@@ -327,7 +356,7 @@ def _cv_section(report) -> str:
     imin, i1se = int(cv.index_min), int(cv.index_1se)
     nz = np.asarray(cv.n_nonzero)
     rows = [
-        ("measure", f"{cv.measure} ({NAMES.get(cv.measure, cv.measure)})"),
+        ("measure", f"{cv.measure} ({_measure_name(report, cv.measure, NAMES)})"),
         ("lambda.min", cv.lambda_min), ("CV at lambda.min", f"{_fmt(cv.cv_mean[imin])} ± {_fmt(cv.cv_sd[imin])}"),
         ("nonzero at lambda.min", int(nz[imin])),
         ("lambda.1se", cv.lambda_1se), ("CV at lambda.1se", f"{_fmt(cv.cv_mean[i1se])} ± {_fmt(cv.cv_sd[i1se])}"),
@@ -335,6 +364,7 @@ def _cv_section(report) -> str:
         ("intercept-only CV", cv.cv_mean[0]),
         ("lambdas", len(cv.lambdas)),
     ]
+    rows.extend(_family_cv_rows(report))
     auc_at = getattr(report, "auc_at", None)
     if callable(auc_at) and auc_at(imin) is not None:
         a_min, a_1se = auc_at(imin), auc_at(i1se)
