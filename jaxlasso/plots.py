@@ -413,12 +413,13 @@ def risk_groups_figure(time, event, risk, rule: str = "lambda_1se") -> Figure:
 def predicted_figure(observed, predicted, rule: str = "lambda_1se") -> Figure:
     """Cross-validated (pre-validated) predictions against the observed outcome, with the CV R^2
     (1 - SSE / SST of the held-out predictions) and MSE in the title."""
+    from .survival_stats import prediction_r2
+
     fig = _new_figure(6.0, 5.5)
     ax = fig.add_subplot()
     y = np.asarray(observed, float)
     f = np.asarray(predicted, float)
-    mse = float(np.mean((y - f) ** 2))
-    r2 = 1.0 - float(np.sum((y - f) ** 2) / np.sum((y - y.mean()) ** 2))
+    r2, mse = prediction_r2(y, f)
     ax.scatter(f, y, s=16, color="tab:blue", gid="predicted-points")
     lo, hi = float(min(y.min(), f.min())), float(max(y.max(), f.max()))
     ax.plot([lo, hi], [lo, hi], color="black", ls="--", lw=0.8, gid="identity")

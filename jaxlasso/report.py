@@ -331,12 +331,11 @@ def _family_cv_rows(report) -> list[tuple[str, Any]]:
     outcome, preval = getattr(report, "outcome", None), getattr(report, "prevalidated", None)
     if outcome is None or preval is None:
         return []
+    from .survival_stats import prediction_r2, risk_groups
+
     if outcome.family == "gaussian":
-        y = np.asarray(outcome.y, float)
-        sse = float(np.sum((y - preval) ** 2))
-        return [("pre-validated R² at the rule", 1.0 - sse / float(np.sum((y - y.mean()) ** 2))),
-                ("pre-validated MSE at the rule", sse / len(y))]
-    from .survival_stats import risk_groups
+        r2, mse = prediction_r2(outcome.y, preval)
+        return [("pre-validated R² at the rule", r2), ("pre-validated MSE at the rule", mse)]
 
     try:
         g = risk_groups(outcome.time, outcome.event, preval)

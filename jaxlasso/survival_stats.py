@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["KaplanMeier", "LogRank", "check_survival", "cox_score_test", "kaplan_meier", "logrank_test",
-           "pearson_test"]
+__all__ = ["KaplanMeier", "LogRank", "RiskGroups", "check_survival", "cox_score_test", "kaplan_meier",
+           "logrank_test", "pearson_test", "prediction_r2", "risk_groups"]
 
 
 def check_survival(time: Any, event: Any, *, time_name: str = "time", event_name: str = "event",
@@ -280,3 +280,13 @@ def risk_groups(time: Any, event: Any, risk: Any) -> RiskGroups:
     low_km = kaplan_meier(t[~high], e[~high]) if e[~high].any() else None
     high_km = kaplan_meier(t[high], e[high]) if e[high].any() else None
     return RiskGroups(high, low_km, high_km, lr, thr)
+
+
+def prediction_r2(observed: Any, predicted: Any) -> tuple[float, float]:
+    """(R², MSE) of predictions: ``1 - SSE / SST`` and ``SSE / n``. On pre-validated predictions
+    this is the cross-validated R² (it can be negative: worse than predicting the mean)."""
+    y = np.asarray(observed, dtype=np.float64)
+    f = np.asarray(predicted, dtype=np.float64)
+    sse = float(np.sum((y - f) ** 2))
+    sst = float(np.sum((y - y.mean()) ** 2))
+    return (1.0 - sse / sst if sst > 0 else float("nan")), sse / len(y)
