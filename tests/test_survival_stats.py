@@ -108,3 +108,33 @@ def test_survival_input_errors(time, event, message):
 def test_boolean_events_accepted():
     t, e = check_survival([3, 1, 2], [True, False, True])
     assert e.tolist() == [1.0, 0.0, 1.0]
+
+
+def test_risk_groups_split_at_median_with_logrank():
+    from jaxlasso.survival_stats import prediction_r2, risk_groups
+
+    rng = np.random.default_rng(11)
+    risk = rng.normal(size=60)
+    t = rng.exponential(np.exp(-risk))
+    e = (rng.random(60) < 0.8).astype(float)
+    g = risk_groups(t, e, risk)
+    assert g.high.sum() == 30 and g.threshold == np.median(risk)
+    assert g.logrank.p_value == pytest.approx(logrank_test(t, e, risk > np.median(risk)).p_value)
+    assert g.high_km.n_risk[0] == 30 and g.low_km.n_risk[0] == 30
+    with pytest.raises(ValueError, match="pre-validated risk is constant"):
+        risk_groups(t, e, np.zeros(60))
+    assert prediction_r2([1.0, 2.0, 3.0], [2.0, 2.0, 2.0]) == (0.0, pytest.approx(2 / 3))
+
+
+def test_risk_groups_figure_says_prevalidated():
+    pytest.importorskip("matplotlib")
+    from jaxlasso import plots
+
+    rng = np.random.default_rng(2)
+    risk = rng.normal(size=40)
+    fig = plots.risk_groups_figure(rng.exponential(np.exp(-risk)), np.ones(40), risk, "lambda_min")
+    title = fig.axes[0].get_title()
+    assert title.startswith("Cross-validated risk groups at lambda.min: log-rank p = ")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["low pre-validated risk (n = 20)", "high pre-validated risk (n = 20)"]
+    plots._close(fig)
