@@ -43,7 +43,7 @@ examples:
     "optional columns set an option for their row (as the flag of that name: top_variance is "
     "--top-variance, n_repeats is --repeats; empty = the command line's value): "
     + ", ".join(MANIFEST_COLUMNS) + "; and describe its files: samples, case, id_column, samples_in_rows, "
-    "allow_missing.", width=92))
+    "allow_missing; a survival row gives time and event columns (its outcome cell may be empty).", width=92))
 
 
 
