@@ -101,26 +101,30 @@ def _numbers(values: pd.Series, flag: str, column: str) -> np.ndarray:
 def load_family_inputs(expression: str, samples: str | None, *, family: str, outcome: str | None = None,
                        time: str | None = None, event: str | None = None, case: str | None = None,
                        id_column: str | None = None, samples_in_rows: bool | None = None,
-                       allow_missing: bool = False, base: Path | None = None) -> LoadedInputs:
+                       allow_missing: bool = False, base: Path | None = None,
+                       flags: dict | None = None) -> LoadedInputs:
     """:func:`load_inputs` for any family: ``family`` ``auto`` is resolved from the sheet (``--time``
     and ``--event`` -> cox; an ``--outcome`` with two values -> binomial, read by
-    :func:`load_inputs`; numbers with more -> gaussian). Errors name the option and the column."""
+    :func:`load_inputs`; numbers with more -> gaussian). Errors name the option and the column;
+    ``flags`` says how they name the options (default: the command line's ``--outcome``, ``--time``,
+    ``--event``, ``--case``; a manifest names its columns)."""
     from ..io import read_expression, read_sample_sheet
     from ..io.sheets import _match_samples, _resolve_sheet
     from ..outcomes import resolve_family
     from ..survival_stats import check_survival
 
+    F = {"outcome": "--outcome", "time": "--time", "event": "--event", "case": "--case", **(flags or {})}
     survival = time is not None or event is not None
     if survival and (time is None or event is None):
-        given, other = ("--time", "--event") if time is not None else ("--event", "--time")
+        given, other = (F["time"], F["event"]) if time is not None else (F["event"], F["time"])
         raise ValueError(f"{given} needs {other}: a survival outcome is a (time, event) pair of sample-sheet "
                          f"columns (got {given} without {other})")
     if survival and outcome is not None:
-        raise ValueError(f"--outcome names a binary or numeric outcome; with --time and --event (survival) "
-                         f"drop it (got --outcome {outcome})")
+        raise ValueError(f"{F['outcome']} names a binary or numeric outcome; with {F['time']} and {F['event']} "
+                         f"(survival) drop it (got {F['outcome']} {outcome})")
     if not survival and outcome is None:
-        raise ValueError("select needs --outcome COL (a binary or numeric outcome) or --time COL --event COL "
-                         "(survival)")
+        raise ValueError(f"select needs {F['outcome']} COL (a binary or numeric outcome) or {F['time']} COL "
+                         f"{F['event']} COL (survival)")
 
     def resolve(rel: str) -> Path | str:
         return rel if base is None else resolve_path(rel, base)
@@ -131,21 +135,21 @@ def load_family_inputs(expression: str, samples: str | None, *, family: str, out
             return load_inputs(expression, samples, outcome=outcome, case=case, id_column=id_column,
                                samples_in_rows=samples_in_rows, allow_missing=allow_missing, base=base)
         values = sheet[outcome].dropna()
-        fam = resolve_family("auto", values, outcome_name=f"--outcome {outcome}", case_given=case is not None,
-                             case_name="--case")
+        fam = resolve_family("auto", values, outcome_name=f"{F['outcome']} {outcome}", case_given=case is not None,
+                             case_name=F["case"])
         if fam == "binomial":
             return load_inputs(expression, samples, outcome=outcome, case=case, id_column=id_column,
                                samples_in_rows=samples_in_rows, allow_missing=allow_missing, base=base)
-    fam = resolve_family(family, None, survival=survival, outcome_name=f"--outcome {outcome}",
-                         case_given=case is not None, case_name="--case") if survival or family != "auto" \
+    fam = resolve_family(family, None, survival=survival, outcome_name=f"{F['outcome']} {outcome}",
+                         case_given=case is not None, case_name=F["case"]) if survival or family != "auto" \
         else "gaussian"
     if case is not None:
-        raise ValueError(f"--case names the case level of a binary outcome; a {fam} outcome has none: drop it "
-                         f"(got --case {case})")
+        raise ValueError(f"{F['case']} names the case level of a binary outcome; a {fam} outcome has none: drop "
+                         f"it (got {F['case']} {case})")
     expr = read_expression(resolve(expression), sample_ids=None if sheet is None else list(sheet.index),
                            samples_in_rows=samples_in_rows)
     sheet, sheet_name = _resolve_sheet(expr, sheet, Path(expr.source).name)
-    columns = [("--time", time), ("--event", event)] if survival else [("--outcome", outcome)]
+    columns = [(F["time"], time), (F["event"], event)] if survival else [(F["outcome"], outcome)]
     for flag, col in columns:
         _column(sheet, sheet_name, col, flag)
     sheet_ids = [str(s).strip() for s in sheet.index]
@@ -169,24 +173,24 @@ def load_family_inputs(expression: str, samples: str | None, *, family: str, out
     kept = list(rows.index)
     X = expr.matrix if kept == matrix_ids else expr.matrix.loc[kept]
     if survival:
-        t = _numbers(rows[time], "--time", time)
+        t = _numbers(rows[time], F["time"], time)
         raw_event = rows[event].astype(str).str.strip().str.lower()
         bad = ~raw_event.isin(list(_EVENT_TEXT))
         if bad.any():
             s = raw_event.index[bad.to_numpy()][0]
-            raise ValueError(f"--event: column {event!r} must be 0/1 or TRUE/FALSE (1 = event, 0 = censored); "
-                             f"sample {s!r} has {rows[event][s]!r} (got --event {event})")
+            raise ValueError(f"{F['event']}: column {event!r} must be 0/1 or TRUE/FALSE (1 = event, 0 = censored); "
+                             f"sample {s!r} has {rows[event][s]!r} (got {F['event']} {event})")
         e = raw_event.map(_EVENT_TEXT).to_numpy(float)
         try:
-            check_survival(t, e, time_name=f"--time column {time!r}", event_name=f"--event column {event!r}")
+            check_survival(t, e, time_name=f"{F['time']} column {time!r}", event_name=f"{F['event']} column {event!r}")
         except ValueError as err:
             raise ValueError(str(err)) from None
         y: Any = pd.DataFrame({"time": t, "event": e}, index=X.index)
         outcome_info = {"time": time, "event": event, "n_events": int(e.sum()), "n_censored": int(len(e) - e.sum())}
     else:
-        v = _numbers(rows[outcome], "--outcome", outcome)
+        v = _numbers(rows[outcome], F["outcome"], outcome)
         if np.ptp(v) == 0:
-            raise ValueError(f"--outcome: column {outcome!r} is constant: nothing to predict (got {v[0]!r} "
+            raise ValueError(f"{F['outcome']}: column {outcome!r} is constant: nothing to predict (got {v[0]!r} "
                              f"for every sample)")
         y = pd.Series(v, index=X.index, name=outcome)
         outcome_info = {"outcome": outcome, "mean": float(v.mean()), "sd": float(v.std(ddof=1))}

@@ -194,7 +194,8 @@ def _plan_rows(folder, rows: list[dict], base: Path, *, resume: bool, argv: list
             data = load_family_inputs(row["expression"], row["samples"], family=row["options"].family,
                                       outcome=row["outcome"], time=row["time"], event=row["event"], case=row["case"],
                                       id_column=row["id_column"], samples_in_rows=row["samples_in_rows"],
-                                      allow_missing=row["allow_missing"], base=base)
+                                      allow_missing=row["allow_missing"], base=base,
+                                      flags={k: f"manifest column {k}" for k in ("outcome", "time", "event", "case")})
         except (ValueError, TypeError, OSError, KeyError) as exc:
             plan.errors[name] = str(exc).strip().splitlines()[0]
             continue
