@@ -258,3 +258,19 @@ def test_univariate_rankings_find_planted_genes(planted):
         assert res.method == method and len(set(top["feature"][:3]) & names) >= found, top.head()
         assert top["q_value"][0] < 1e-3
         assert np.all(np.diff(top["p_value"].to_numpy()) >= 0)
+
+
+def test_screen_survival_row_errors_name_the_manifest_column(files):
+    """A survival row whose event column is not 0/1 fails alone, its error naming the manifest column;
+    the binomial row beside it runs."""
+    manifest = files / "m.tsv"
+    manifest.write_text("name\texpression\tsamples\toutcome\ttime\tevent\n"
+                        "surv\texpr.tsv\ts.tsv\t\tos\tgrp\n"
+                        "grp\texpr.tsv\ts.tsv\tgrp\t\t\n")
+    out = files / "screen"
+    code = main(["screen", str(manifest), "--out", str(out), "--quiet"])
+    assert code == 1
+    table = pd.read_csv(out / "screen.tsv", sep="\t").set_index("name")
+    assert table.loc["grp", "status"] == "ok" and table.loc["grp", "family"] == "binomial"
+    assert table.loc["surv", "status"] == "error"
+    assert table.loc["surv", "error"].startswith("manifest column event: column 'grp' must be 0/1 or TRUE/FALSE")
