@@ -104,7 +104,10 @@ def _signal_test(report) -> dict:
     best, se, null = report.cv_error
     return {
         "signal_detected": report.signal_detected, "alpha": report.alpha,
-        "test": "label permutation of the whole cross-validated lasso; signal detected when p <= alpha",
+        "test": {"cox": "permutation of the (time, event) pairs",
+                 "gaussian": "permutation of the outcome values"}.get(getattr(report, "family", "binomial"),
+                                                                       "label permutation")
+                + " of the whole cross-validated lasso; signal detected when p <= alpha",
         "permutation_p": report.permutation_p, "n_permutations": report.n_permutations,
         "p_resolution": report.p_resolution, "test_repeats": None if perm is None else perm.n_repeats,
         "measure": cv.measure, "cv_at_lambda_min": best, "cv_se_at_lambda_min": se, "cv_intercept_only": null,
