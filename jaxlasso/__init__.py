@@ -4,10 +4,10 @@ selection and an honest diagnosis for the p >> n gene-selection problem."""
 from __future__ import annotations
 
 from ._version import __version__
-from .cv import cv_logistic_path
+from .cv import cv_gaussian_path, cv_logistic_path, cv_path
 from .diagnose import Diagnosis, Finding, diagnose, permutation_test
 from .exceptions import ConvergenceWarning, DataWarning, FewObservationsWarning, JaxlassoWarning
-from .path import logistic_objective, logistic_path
+from .path import fit_path, gaussian_objective, gaussian_path, logistic_objective, logistic_path
 from .plan import PowerPlan, plan_power
 from .results import CVResult, PathResult
 from .screen import ScreenDataset, ScreenResult, screen
@@ -20,6 +20,8 @@ __all__ = [
     "CVResult",
     "LassoLogistic",
     "LassoLogisticCV",
+    "LassoRegression",
+    "LassoRegressionCV",
     "ConvergenceWarning",
     "DataWarning",
     "Diagnosis",
@@ -33,8 +35,13 @@ __all__ = [
     "SelectionReport",
     "StabilityResult",
     "__version__",
+    "cv_gaussian_path",
     "cv_logistic_path",
+    "cv_path",
     "diagnose",
+    "fit_path",
+    "gaussian_objective",
+    "gaussian_path",
     "logistic_objective",
     "logistic_path",
     "permutation_test",
@@ -49,7 +56,7 @@ __all__ = [
 
 def __getattr__(name):
     # The scikit-learn facade needs scikit-learn (an optional dependency): imported on demand.
-    if name in ("LassoLogistic", "LassoLogisticCV"):
+    if name in ("LassoLogistic", "LassoLogisticCV", "LassoRegression", "LassoRegressionCV"):
         from . import estimator
 
         return getattr(estimator, name)
