@@ -160,7 +160,7 @@ def test_select_gaussian_end_to_end(files, planted):
     assert summary["family"] == "gaussian" and summary["signal_detected"] is True
     selected = pd.read_csv(out / "selected.tsv", sep="\t")
     planted_names = {frame.columns[j] for j in PLANTED}
-    assert planted_names <= set(selected.loc[selected["lasso_selected"], "feature"])
+    assert planted_names <= set(selected.loc[selected["selected_by_lasso"], "feature"])
     html = (out / "report.html").read_text()
     assert "pre-validated" in html.lower() or "Pre-validated" in html
     assert "CV R²" in html or (out / "plots").exists()
