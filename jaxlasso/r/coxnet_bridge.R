@@ -68,6 +68,21 @@ if (task == "coxph") {
     wr("nzero.bin", cv$nzero)
     wr("index.bin", c(cv$index[1], cv$index[2]))
     wr("coef.bin", as.matrix(coef(cv$glmnet.fit)))
+    # Each fold's fit, refitted as cv.glmnet.raw fits it (its training rows, the full fit's
+    # lambdas): the held-out measures can then be checked apart from the solver.
+    if (flag("fold_coef")) {
+      fold_args <- args_fit[setdiff(names(args_fit), c("type.measure", "grouped", "foldid"))]
+      fold_args$lambda <- cv$lambda
+      fold_args$nlambda <- NULL
+      fc <- c()
+      for (f in seq_len(max(args_fit$foldid))) {
+        keep <- args_fit$foldid != f
+        a <- fold_args
+        a$x <- x[keep, , drop = FALSE]; a$y <- y[keep, , drop = FALSE]; a$weights <- weights[keep]
+        fc <- c(fc, as.matrix(coef(do.call(glmnet, a))))
+      }
+      wr("fold_coef.bin", fc)
+    }
   } else {
     stop(paste("unknown task", task))
   }
