@@ -115,9 +115,10 @@ def check_events(surv: Survival, w: np.ndarray, *, event_name: str = "event") ->
 
 
 def cox_layout(time: np.ndarray, event: np.ndarray) -> CoxData:
-    """The kernels' :class:`CoxData` (numpy arrays): rows sorted by time, events first at equal
-    times (a row censored at ``t`` is then in the risk set of the events at ``t``), and each sorted
-    position's block of equal times."""
+    """The kernels' :class:`CoxData` (numpy arrays): rows sorted by time (events first at equal
+    times, a fixed order; nothing depends on the order inside a block) and each sorted position's
+    block of equal times. A risk set is read at the first position of a block, so a row censored
+    at ``t`` is in the risk set of the events at ``t``."""
     time = np.asarray(time, dtype=np.float64)
     event = np.asarray(event, dtype=np.float64)
     n = time.shape[0]

@@ -12,8 +12,8 @@ S_k`` of a time with ``m_k`` tied events by ``(W_k / m_k) sum_{r < m_k} log(S_k 
 E_k)``, ``E_k = sum_{tied events} w_i exp(eta_i)``; with one event per time both agree.
 
 Data layout (:class:`CoxData`, computed once on the host by ``jaxlasso.survival``): the rows
-sorted by time, events before censored rows at equal times, and for each sorted position the
-first and last positions of its block of equal times. Then every risk-set sum is a *reverse*
+sorted by time and, for each sorted position, the first and last positions of its block of equal
+times (no result depends on the order inside a block). Then every risk-set sum is a *reverse*
 cumulative sum read at the first position of a block, and every sum over "the event times at or
 before this row's time" a *forward* cumulative sum read at the last position of its block: O(n)
 per evaluation, no Python loop, jit/vmap-safe. Zero-weight rows (a CV fold's held-out rows, the
