@@ -15,21 +15,7 @@ from jaxlasso.survival import (check_events, check_survival, concordance, cox_la
                                coxnet_deviance)
 from jaxlasso.exceptions import FewObservationsWarning
 
-
-def survival_data(n: int, p: int, *, seed: int = 0, grid: float = 4.0, n_signal: int = 3,
-                  censor_scale: float = 1.5):
-    """Exponential survival times with a sparse signal, independent exponential censoring, and
-    times rounded up to multiples of ``1 / grid`` (ties between events, and between events and
-    censored rows)."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, p))
-    beta = np.zeros(p)
-    beta[:n_signal] = rng.choice([-1.0, 1.0], n_signal) * np.linspace(1.0, 0.5, n_signal)
-    t = rng.exponential(1.0 / np.exp(X @ beta))
-    c = rng.exponential(censor_scale, n)
-    time = np.ceil(np.minimum(t, c) * grid) / grid
-    event = (t <= c).astype(np.float64)
-    return X, time, event
+from helpers import survival_data
 
 
 def _layout(time, event):
