@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from kernels import Status
+from kernels.families import BINOMIAL
 
 from . import _validation as V
 from ._config import PATH
@@ -52,6 +53,7 @@ class PreparedProblem:
     """
 
     max_sweeps = PATH.max_sweeps
+    family = BINOMIAL
 
     def __init__(self, X, y, *, l1_ratio, lambdas, n_lambdas, lambda_min_ratio, standardize,
                  fit_intercept, sample_weight, penalty_factor, early_stop, tol, max_iter, dtype,

@@ -51,7 +51,7 @@ _MESSAGES = {
 
 
 class Problem(NamedTuple):
-    """One penalised logistic problem on the *raw* (unstandardised) design.
+    """One penalised problem (its family is a static argument) on the *raw* (unstandardised) design.
 
     The kernel standardises internally with weighted moments so that CV folds and bootstrap
     resamples (which only change ``w``) share one ``X``.
@@ -75,7 +75,8 @@ class Problem(NamedTuple):
     KKT pass; unused (zeros) when ``X`` is exact. A property of the design, computed once on the
     host."""
     y: Array
-    """(n,) responses in {0, 1}."""
+    """The family's response (:mod:`kernels.families`): (n,) labels in {0, 1} for binomial, (n,)
+    outcomes for Gaussian, or a pytree whose leaves carry the rows on their last axis."""
     w: Array
     """(n,) non-negative observation weights (any scale; a CV fold has zeros on held-out rows)."""
     pf: Array

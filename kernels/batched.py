@@ -17,6 +17,9 @@ when there is no parallel hardware to fill, so the host loops there; on accelera
 small problems and loops large ones (``jaxlasso._engine.default_lane_mode``; the measurements
 behind the rule are in ``benchmarks/NOTES.md``).
 
+The family (:mod:`kernels.families`) is a static argument of every factory: a key of its cache,
+so each family compiles its own executables and binomial's are those it always had.
+
 Early stop across lanes: the stop decision of the master lanes (``is_master``) ends every lane
 of the batch at the same lambda (cv.glmnet runs its folds on the full-data fit's possibly
 shortened grid). Under ``vmap`` this is a ``psum`` over the lane axis; in a host loop the master
@@ -30,6 +33,7 @@ import functools
 import jax
 
 from ._types import Problem
+from .families import BINOMIAL
 from .path import solve_path
 
 LANE_AXIS = "lanes"
@@ -37,7 +41,7 @@ DATASET_AXIS = "datasets"
 
 
 @functools.lru_cache(maxsize=None)
-def single_solver(*, k: int, fit_intercept: bool, standardize: bool):
+def single_solver(*, k: int, fit_intercept: bool, standardize: bool, family=BINOMIAL):
     """Jitted ``f(problem, lambdas, state, start, stop, settings, is_master)`` for one lane.
 
     ``problem.w`` (n,), ``state`` a :class:`PathState` (p,), the rest scalars; returns
@@ -48,24 +52,25 @@ def single_solver(*, k: int, fit_intercept: bool, standardize: bool):
     def one(problem, lambdas, state, start, stop, settings, is_master):
         return solve_path(problem, lambdas, state, start, stop, settings, k=k,
                           fit_intercept=fit_intercept, standardize=standardize, keep_eta=True,
-                          is_master=is_master)
+                          family=family, is_master=is_master)
 
     return jax.jit(one)
 
 
 @functools.lru_cache(maxsize=None)
 def lanes_solver(*, k: int, fit_intercept: bool, standardize: bool, keep_eta: bool,
-                 y_batched: bool = False, pf_batched: bool = False):
+                 y_batched: bool = False, pf_batched: bool = False, family=BINOMIAL):
     """Jitted ``vmap`` over B lanes sharing ``X`` (and ``y``/``pf`` unless batched).
 
-    ``problem.y`` (n,) or (B, n); ``problem.w`` (B, n); ``problem.pf`` (p,) or (B, p);
+    ``problem.y`` the family's response pytree, every leaf with a leading B axis when
+    ``y_batched`` (permutation lanes); ``problem.w`` (B, n); ``problem.pf`` (p,) or (B, p);
     ``state`` a :class:`PathState` with a leading B axis; ``start``, ``stop``, ``is_master`` (B,).
     Outputs carry a leading B axis.
     """
     def one(problem, lambdas, state, start, stop, settings, is_master):
         return solve_path(problem, lambdas, state, start, stop, settings, k=k,
                           fit_intercept=fit_intercept, standardize=standardize, keep_eta=keep_eta,
-                          is_master=is_master, axis_name=LANE_AXIS, sync_axes=(LANE_AXIS,))
+                          family=family, is_master=is_master, axis_name=LANE_AXIS, sync_axes=(LANE_AXIS,))
 
     axes = Problem(X=None, XT=None, colnorm=None, y=0 if y_batched else None, w=0, pf=0 if pf_batched else None,
                    l1_ratio=None)
@@ -73,7 +78,7 @@ def lanes_solver(*, k: int, fit_intercept: bool, standardize: bool, keep_eta: bo
 
 
 @functools.lru_cache(maxsize=None)
-def datasets_solver(*, k: int, fit_intercept: bool, standardize: bool, keep_eta: bool):
+def datasets_solver(*, k: int, fit_intercept: bool, standardize: bool, keep_eta: bool, family=BINOMIAL):
     """Jitted ``vmap`` over D datasets of one (padded) shape, each with B lanes.
 
     ``problem.X`` (D, n, p), ``problem.y`` (D, n), ``problem.w`` (D, B, n), ``problem.pf``
@@ -84,7 +89,7 @@ def datasets_solver(*, k: int, fit_intercept: bool, standardize: bool, keep_eta:
     def one(problem, lambdas, state, start, stop, settings, is_master):
         return solve_path(problem, lambdas, state, start, stop, settings, k=k,
                           fit_intercept=fit_intercept, standardize=standardize, keep_eta=keep_eta,
-                          is_master=is_master, axis_name=LANE_AXIS,
+                          family=family, is_master=is_master, axis_name=LANE_AXIS,
                           sync_axes=(DATASET_AXIS, LANE_AXIS))
 
     lane_axes = Problem(X=None, XT=None, colnorm=None, y=None, w=0, pf=None, l1_ratio=None)

@@ -30,7 +30,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from . import kkt, losses, prox
+from . import kkt, prox
+from .families import BINOMIAL
 from ._types import Array, Moments, PathOut, PathState, Problem, Settings, Status
 from .solver import WorkingSet, newton_solve
 
@@ -197,7 +198,7 @@ def fresh_state(p: int, dtype, batch: tuple[int, ...] = ()) -> PathState:
 
 def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array, stop: Array,
                settings: Settings, *, k: int, fit_intercept: bool, standardize: bool, keep_eta: bool,
-               is_master: Array | None = None, axis_name: str | None = None,
+               family=BINOMIAL, is_master: Array | None = None, axis_name: str | None = None,
                sync_axes: tuple[str, ...] = ()) -> tuple[PathOut, Array, PathState]:
     """Solve the path for ``lambdas[start:stop]``, from the intercept-only fit or from ``state``.
 
@@ -217,6 +218,7 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
         ``settings.early_stop`` applies glmnet's stopping rule (after ``MNLAM`` lambdas,
         deviance ratio > 0.999 or its relative change < 1e-5) to the lanes with ``is_master``.
     k : static working-set capacity.
+    family : static; the datafit (:mod:`kernels.families`), whose ``y`` pytree ``problem.y`` is.
     keep_eta : static; return the linear predictor of every row at every lambda.
     is_master, axis_name : under ``vmap(axis_name=...)`` the stop decision of the master lanes
         is shared by all lanes (a CV fold stops where the full-data path stops).
@@ -234,12 +236,8 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
     wsum = jnp.sum(w)
     wn = w / wsum
 
-    ybar = jnp.sum(wn * y)
-    if fit_intercept:
-        b0_null = jnp.log(ybar) - jnp.log1p(-ybar)
-    else:
-        b0_null = jnp.zeros((), dtype)
-    null_dev = losses.deviance(jnp.full((n,), b0_null, dtype), y, wn)
+    b0_null, eta_null = family.null_fit(y, wn, fit_intercept)
+    null_dev = family.deviance(eta_null, y, wn)
 
     def l1_weights(mom):
         pf_f = jnp.where(mom.excluded, 1.0, pf)  # finite stand-in; excluded features are masked
@@ -247,7 +245,7 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
 
     def afresh():
         mom = moments(XT_all, wn, pf, fit_intercept, standardize)
-        grad = full_gradient(problem, losses.residual(jnp.full((n,), b0_null, dtype), y, wn), mom)
+        grad = full_gradient(problem, family.residual(eta_null, y, wn), mom)
         scores = _entry_scores(grad, jnp.zeros((p,), dtype), l1_weights(mom)[1], mom.excluded)
         lam_max = jnp.max(jnp.where(jnp.isfinite(scores), scores, 0.0))
         lam_prev = jnp.where(start > 0, lambdas[jnp.maximum(start - 1, 0)], jnp.maximum(lam_max, lambdas[0]))
@@ -299,11 +297,11 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
             # stale state, and hold every other lane in lockstep: give them no iterations.
             max_iter = jnp.where(rs.done, 0, settings.max_iter)
             ns = newton_solve(ws, y, wn, b, rs.b0, eta, settings.tol, max_iter,
-                              settings.max_sweeps, rs.it, fit_intercept, sync_axes, ratio)
+                              settings.max_sweeps, rs.it, fit_intercept, sync_axes, ratio, family=family)
             beta = rs.beta.at[idx].set(jnp.where(ws.mask, ns.b, rs.beta[idx]))
             in_ws = jnp.zeros((p,), bool).at[idx].set(ws.mask)
             outside = ~in_ws & ~mom.excluded
-            grad, excess = kkt_pass(problem, losses.residual(ns.eta, y, wn), mom, lam * pf_l1,
+            grad, excess = kkt_pass(problem, family.residual(ns.eta, y, wn), mom, lam * pf_l1,
                                     outside, settings.tol)
             violators = excess > settings.tol
             gap = jnp.maximum(ns.kkt, jnp.max(excess, initial=0.0))
@@ -328,11 +326,11 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
         rs = lax.while_loop(round_cond, round_body, init)
 
         solved = ~skip
-        dev = losses.deviance(rs.eta, y, wn)
+        dev = family.deviance(rs.eta, y, wn)
         dev_ratio = 1.0 - dev / null_dev
         failed = solved & ((rs.status == Status.OVERFLOW) | (rs.status == Status.NONFINITE))
         rule = (m_index >= MNLAM - 1) & (
-            (dev_ratio > DEVMAX) | (dev_ratio - carry.dev_prev < FDEV * dev_ratio))
+            (dev_ratio > DEVMAX) | family.stop_rule(dev_ratio, carry.dev_prev, FDEV))
         rule = settings.early_stop & solved & rule & master
         if axis_name is not None:
             rule = lax.psum(rule.astype(jnp.int32), axis_name) > 0

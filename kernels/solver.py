@@ -3,14 +3,14 @@
 This is glmnet's own outer loop (a quadratic approximation of the log-likelihood, minimised by
 coordinate descent) made safe by a line search on the true objective:
 
-1. at the current point ``(b0, b)`` compute the loss gradient ``g`` and the IRLS weights
-   ``v = w * p * (1 - p)``;
+1. at the current point ``(b0, b)`` compute the loss gradient ``g`` and the IRLS weights ``v``
+   (the family's Hessian diagonal in ``eta``; binomial: ``w * p * (1 - p)``);
 2. minimise the penalised quadratic model
    ``g.d + g0 d0 + 1/2 ||d0 + X d||_v^2 + P(b + d)`` by cyclic coordinate descent over the
    working-set slots in use (and the unpenalised intercept);
 3. backtrack along ``d`` until the true objective decreases by a fraction of the model's
    predicted decrease (Armijo); the loss change is computed term by term without
-   cancellation (``losses.loss_change``), so the test stays meaningful at 1e-15 relative;
+   cancellation (the family's ``loss_change``), so the test stays meaningful at 1e-15 relative;
 4. stop when the KKT gap on the working set is <= tol.
 
 Everything is a pure function of arrays: it runs under ``jit`` and ``vmap`` (lanes advance in
@@ -26,7 +26,8 @@ import jax.numpy as jnp
 import jax.scipy.linalg  # noqa: F401  (cho_solve)
 from jax import lax
 
-from . import kkt, losses, prox
+from . import kkt, prox
+from .families import BINOMIAL
 from ._types import Array, Status
 
 
@@ -63,8 +64,8 @@ _ARMIJO = 1e-4
 _MAX_HALVINGS = 40
 
 
-def _gradients(ws: WorkingSet, eta: Array, y: Array, w: Array, fit_intercept: bool):
-    r = losses.residual(eta, y, w)
+def _gradients(ws: WorkingSet, eta: Array, y: Array, w: Array, fit_intercept: bool, family):
+    r = family.residual(eta, y, w)
     g = ws.XT @ r
     g0 = jnp.sum(r) if fit_intercept else jnp.zeros((), eta.dtype)
     return g, g0
@@ -261,8 +262,10 @@ def _hessian(XcT: Array, v: Array) -> Array:
 
 def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: Array,
                  tol: Array, max_iter: Array, max_sweeps: Array, it0: Array,
-                 fit_intercept: bool, sync_axes: tuple[str, ...] = (), ratio: Array = 0.0) -> NewtonState:
-    """Minimise the penalised weighted logistic loss over the working set.
+                 fit_intercept: bool, sync_axes: tuple[str, ...] = (), ratio: Array = 0.0, *,
+                 family=BINOMIAL) -> NewtonState:
+    """Minimise the penalised loss of ``family`` (static, :mod:`kernels.families`) over the
+    working set.
 
     ``eta`` must equal ``b0 + XT.T @ b`` on entry. ``it0`` counts iterations already spent on
     this lambda (earlier KKT rounds) against ``max_iter``.
@@ -277,14 +280,14 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
     """
     m_loop = lax.pmax(ws.m, sync_axes) if sync_axes else ws.m
     levels = solve_levels(ws.XT.shape[0], bool(sync_axes))
-    g, g0 = _gradients(ws, eta, y, w, fit_intercept)
+    g, g0 = _gradients(ws, eta, y, w, fit_intercept, family)
     gap0 = kkt.gap(g, b, ws.a1, ws.a2, ws.mask, g0)
 
     def cond(s: NewtonState):
         return (s.kkt > tol) & (s.it < max_iter) & (s.status == Status.CONVERGED)
 
     def body(s: NewtonState) -> NewtonState:
-        v = losses.irls_weights(s.eta, w)
+        v = family.irls_weights(s.eta, y, w)
         sv = jnp.maximum(jnp.sum(v), jnp.finfo(v.dtype).tiny)
         # Eliminate the unpenalised intercept from the model: its optimal step given d is
         # d0 = -(g0 + v'X d) / sum(v), which leaves a model in d alone on the v-centred
@@ -315,7 +318,7 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
         predicted = jnp.dot(s.g, d) + s.g0 * d0 + prox.penalty_change(s.b, c, ws.a1, ws.a2)
 
         def change_at(t):
-            return (losses.loss_change(s.eta, t * u, y, w)
+            return (family.loss_change(s.eta, t * u, y, w)
                     + prox.penalty_change(s.b, s.b + t * d, ws.a1, ws.a2))
 
         def ls_cond(carry):
@@ -335,7 +338,7 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
         nb = s.b + t * d
         nb0 = s.b0 + t * d0
         neta = s.eta + t * u
-        ng, ng0 = _gradients(ws, neta, y, w, fit_intercept)
+        ng, ng0 = _gradients(ws, neta, y, w, fit_intercept, family)
         gap = kkt.gap(ng, nb, ws.a1, ws.a2, ws.mask, ng0)
         finite = jnp.isfinite(gap) & jnp.all(jnp.isfinite(neta))
         status = jnp.where(finite, Status.CONVERGED, Status.NONFINITE).astype(jnp.int32)

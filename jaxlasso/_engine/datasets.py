@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from kernels import Problem, Settings, fresh_state
+from kernels.families import BINOMIAL
 
 from .buffers import design_arrays
 from .config import current
@@ -84,7 +85,8 @@ def _placement(devices: list):
 
 
 #: What the datasets of one stacked call must share: one executable, one set of solve settings.
-SHARED = ("l1_ratio", "fit_intercept", "standardize", "early_stop", "tol", "max_iter", "max_sweeps", "dtype")
+SHARED = ("l1_ratio", "fit_intercept", "standardize", "early_stop", "tol", "max_iter", "max_sweeps", "dtype",
+          "family")
 
 
 def solve_datasets(problems: list, lanes: list[Lanes], *, devices=None) -> tuple[list[LaneOutputs], dict]:
@@ -115,7 +117,7 @@ def solve_datasets(problems: list, lanes: list[Lanes], *, devices=None) -> tuple
 
 def _solve_stacked(datasets: list[DatasetLanes], *, l1_ratio: float, fit_intercept: bool, standardize: bool,
                    early_stop: bool, keep_eta: bool, tol: float, max_iter: int, max_sweeps: int, dtype,
-                   devices=None, k0: int | None = None) -> tuple[list[LaneOutputs], dict]:
+                   family=BINOMIAL, devices=None, k0: int | None = None) -> tuple[list[LaneOutputs], dict]:
     """:func:`solve_datasets` on the datasets' arrays and the shared settings.
 
     Every dataset is padded to the largest (bucketed) shape of the batch (:func:`_stack`). The
@@ -147,7 +149,8 @@ def _solve_stacked(datasets: list[DatasetLanes], *, l1_ratio: float, fit_interce
                             jnp.asarray(max_sweeps, jnp.int32), jnp.asarray(bool(early_stop)))
 
         def run(k, state, start, stop_flat):
-            fn = config.datasets_solver(k=k, fit_intercept=fit_intercept, standardize=standardize, keep_eta=keep_eta)
+            fn = config.datasets_solver(k=k, fit_intercept=fit_intercept, standardize=standardize, keep_eta=keep_eta,
+                                        family=family)
             if state is None:
                 state = jax.tree.map(put, fresh_state(pb, jdt, (Dp, Bb)))
             res = fn(problem, lam_d, state, put(jnp.asarray(start.reshape(Dp, Bb))),

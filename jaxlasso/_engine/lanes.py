@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from kernels import Problem, Settings, fresh_state
+from kernels.families import BINOMIAL
 
 from .buffers import HOST_BUFFERS, design_arrays
 from .config import EngineConfig, current
@@ -65,12 +66,31 @@ def lane_threads(n_lanes: int, cores: int | None = None) -> int:
     return max(1, min(n_lanes, want))
 
 
+def _host_response(y):
+    """The response on the host: a plain array (binomial labels, a Gaussian outcome) in float64;
+    in a pytree (a family's structured response) integer leaves -- indices such as a sort order
+    -- stay integers (int32) and the rest become float64."""
+    if jax.tree_util.treedef_is_leaf(jax.tree.structure(y)):
+        return np.asarray(y, dtype=np.float64)
+
+    def leaf(a):
+        a = np.asarray(a)
+        return a.astype(np.int32) if np.issubdtype(a.dtype, np.integer) else a.astype(np.float64)
+
+    return jax.tree.map(leaf, y)
+
+
+def _response_leaf(a: np.ndarray, jdt) -> jax.Array:
+    return jnp.asarray(a, jnp.int32 if np.issubdtype(a.dtype, np.integer) else jdt)
+
+
 @dataclass(frozen=True)
 class LaneBatch:
     """One :func:`solve_lanes` call's problem, padded to its bucket and placed for the kernels."""
 
     design: tuple  # (X, XT, colnorm) device arrays over the bucketed (n, p)
-    y: np.ndarray  # (n,) or (B, n), padded
+    y: object  # the family's response pytree: leaves (n,) or (B, n), padded
+    y_batched: bool  # the leaves carry a lane axis (per-lane labels)
     W: np.ndarray  # (B, n), padded
     pf: np.ndarray  # (p,) or (B, p), padded with inf
     master: np.ndarray  # (B,) bool
@@ -81,7 +101,7 @@ class LaneBatch:
     p_real: int  # real features: the largest working set
     k: int  # working-set capacity to start with
     early_stop: bool
-    statics: dict  # fit_intercept, standardize, keep_eta
+    statics: dict  # fit_intercept, standardize, keep_eta, family
     dtype: np.dtype
     jdt: object  # the JAX dtype
 
@@ -111,7 +131,8 @@ class LaneBatch:
             return a
 
         jdt = self.jdt
-        return Problem(*self.design, jnp.asarray(pick(self.y, self.y.ndim == 2), jdt),
+        y = jax.tree.map(lambda a: _response_leaf(pick(a, self.y_batched), jdt), self.y)
+        return Problem(*self.design, y,
                        jnp.asarray(pick(self.W), jdt), jnp.asarray(pick(self.pf, self.pf.ndim == 2), jdt),
                        self.l1_ratio)
 
@@ -136,7 +157,7 @@ def solve_vmapped(batch: LaneBatch, chunk: int, config: EngineConfig):
         master_d = jnp.asarray(np.r_[master[lanes], np.zeros(Bp - Bc, bool)])
 
         def run(k, state, start, stop):
-            fn = config.lanes_solver(k=k, y_batched=batch.y.ndim == 2, pf_batched=batch.pf.ndim == 2,
+            fn = config.lanes_solver(k=k, y_batched=batch.y_batched, pf_batched=batch.pf.ndim == 2,
                                      **batch.statics)
             pad_start = np.r_[start, np.full(Bp - Bc, Lp, np.int32)]
             pad_stop = np.r_[stop, np.repeat(stop[:1], Bp - Bc)]
@@ -173,7 +194,7 @@ def solve_looped(batch: LaneBatch, threads: int, config: EngineConfig):
     def solve_lane(b: int, bound: int):
         def run(k, state, start, stop):
             fn = config.single_solver(k=k, fit_intercept=batch.statics["fit_intercept"],
-                                      standardize=batch.statics["standardize"])
+                                      standardize=batch.statics["standardize"], family=batch.statics["family"])
             out, nd, state = fn(problem, batch.lambdas, fresh if state is None else state,
                                 jnp.asarray(start[0]), jnp.asarray(stop[0]), batch.settings,
                                 jnp.asarray(master[b]))
@@ -246,16 +267,19 @@ def solve_lanes(problem, lanes: Lanes, *, mode: str | None = None) -> LaneOutput
                   keep_eta=lanes.keep_eta,
                   is_master=np.zeros(B, bool) if lanes.is_master is None else lanes.is_master,
                   tol=problem.tol, max_iter=problem.max_iter, max_sweeps=problem.max_sweeps,
-                  dtype=problem.dtype, k0=lanes.k0, mode=mode)
+                  dtype=problem.dtype, k0=lanes.k0, mode=mode,
+                  family=getattr(problem, "family", BINOMIAL))
 
 
 def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: bool,
            standardize: bool, early_stop: bool, keep_eta: bool, is_master: np.ndarray,
            tol: float, max_iter: int, max_sweeps: int, dtype, k0: int | None = None,
-           mode: str | None = None) -> LaneOutputs:
+           mode: str | None = None, family=BINOMIAL) -> LaneOutputs:
     """Solve B paths sharing ``X`` (numpy in, numpy out), growing the working set as needed.
 
-    ``y`` is (n,) or (B, n); ``W`` (B, n); ``pf`` (p,) or (B, p) (already rescaled). With
+    ``y`` is the family's response (:mod:`kernels.families`): an array (n,) or (B, n), or a
+    pytree of such arrays (every leaf with the rows on its last axis; padded rows are zeros
+    with zero weight); ``W`` (B, n); ``pf`` (p,) or (B, p) (already rescaled). With
     ``early_stop``, glmnet's stopping rule is decided by the ``is_master`` lanes and ends every
     lane at the same lambda (cv.glmnet: the folds use the full fit's shortened grid). ``mode``:
     ``"vmap"`` or ``"loop"`` (default: :func:`default_lane_mode` of the caller's rows).
@@ -277,7 +301,8 @@ def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: 
     # Looped lanes are solved `threads` at a time: that many are in memory at once.
     check_memory(n_real, p_real, chunk if mode == "vmap" else threads, len(lambdas), "this fit")
     n, p = bucket_size(n_real), bucket_size(p_real)
-    y = np.asarray(y, dtype=np.float64)
+    y = _host_response(y)
+    y_batched = jax.tree.leaves(y)[0].ndim == 2
     pf = np.asarray(pf, dtype=np.float64)
     L, Lp = len(lambdas), bucket_lambdas(len(lambdas))
 
@@ -295,7 +320,8 @@ def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: 
         batch = LaneBatch(
             design=design_arrays(X, jdt, kkt_float32=mode == "loop" and config.kkt_float32, shape=(n, p),
                                  alloc=alloc if pooled else None),
-            y=np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, n - n_real)]), W=np.pad(W, ((0, 0), (0, n - n_real))),
+            y=jax.tree.map(lambda a: np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, n - n_real)]), y),
+            y_batched=y_batched, W=np.pad(W, ((0, 0), (0, n - n_real))),
             pf=np.pad(pf, [(0, 0)] * (pf.ndim - 1) + [(0, p - p_real)], constant_values=np.inf),
             master=np.asarray(is_master, bool),
             lambdas=jnp.asarray(np.concatenate([lambdas, np.repeat(lambdas[-1:], Lp - L)]), jdt),
@@ -304,7 +330,7 @@ def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: 
             l1_ratio=jnp.asarray(l1_ratio, jdt), L=L, p_real=p_real,
             k=min(p_real, k0 if k0 is not None else initial_capacity(n_real, p_real, l1_ratio)),
             early_stop=bool(early_stop), statics=dict(fit_intercept=fit_intercept, standardize=standardize,
-                                                      keep_eta=keep_eta), dtype=np.dtype(dtype), jdt=jdt)
+                                                      keep_eta=keep_eta, family=family), dtype=np.dtype(dtype), jdt=jdt)
         if mode == "vmap":
             merged, moments, null_dev, caps = solve_vmapped(batch, chunk, config)
         else:
