@@ -22,7 +22,11 @@ import pandas as pd
 
 from kernels.cox import CoxData
 
+from . import _validation as V
+from ._config import CV, PATH
 from ._validation import _fmt
+from .lambdas import default_lambda_min_ratio, lambda_grid, lambda_max
+from .results import CVResult, PathResult
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,7 @@ def cox_layout(time: np.ndarray, event: np.ndarray) -> CoxData:
     block = np.cumsum(new) - 1
     ends = np.append(starts[1:] - 1, n - 1)
     return CoxData(order=order, rank=rank, event=event[order], first=starts[block].astype(np.int32),
-                   last=ends[block].astype(np.int32))
+                   last=ends[block].astype(np.int32), real=np.ones(n))
 
 
 def cox_loglik(eta: np.ndarray, time: np.ndarray, event: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -209,3 +213,401 @@ def concordance(pred: np.ndarray, time: np.ndarray, event: np.ndarray,
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
     return out[0] if one else out
+
+
+# --- the Cox path and its cross-validation ---------------------------------------------------
+# glmnet's coxnet early stop: from the MNLAM-th lambda on, stop when the deviance ratio changed
+# by less than COX_FDEV (relative) over the last MNLAM - 1 lambdas, or exceeds COX_DEVMAX (its
+# Fortran multiplies glmnet.control()'s fdev by 100 and devmax by 0.99 / 0.999 for Cox).
+COX_FDEV = 1e-5 * 100
+COX_DEVMAX = 0.999 * 0.99 / 0.999
+
+
+def glmnet_cox_length(dev_ratio: np.ndarray) -> int:
+    """Number of lambdas glmnet's ``coxnet`` keeps on a default grid, given the deviance ratios of
+    the whole path (the lambda that triggers the stop is kept, as in glmnet)."""
+    from kernels.path import MNLAM
+
+    d = np.asarray(dev_ratio, dtype=np.float64)
+    L = len(d)
+    mnl = min(MNLAM, L)
+    for m in range(mnl - 1, L):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            change = (d[m] - d[m - mnl + 1]) / d[m]
+        if change < COX_FDEV or d[m] > COX_DEVMAX:
+            return m + 1
+    return L
+
+
+def _jnp_layout(layout: CoxData):
+    import jax
+    import jax.numpy as jnp
+
+    return jax.tree.map(jnp.asarray, layout)
+
+
+def cox_null_linear_predictor(X: np.ndarray, layout: CoxData, w: np.ndarray, pf: np.ndarray, family) -> np.ndarray:
+    """(n,) linear predictor of the fit from which features enter the path: 0, or -- when some
+    features have ``penalty_factor = 0`` -- the unpenalised Cox fit of those features, which
+    glmnet computes before its first lambda (Newton's method with step halving on a few columns)."""
+    import jax
+    import jax.numpy as jnp
+
+    n = X.shape[0]
+    wn = w / w.sum()
+    free = np.nonzero(pf == 0)[0]
+    if free.size:
+        Z = X[:, free]
+        free = free[(wn @ (Z - wn @ Z) ** 2) > 0]
+    if free.size == 0:
+        return np.zeros(n)
+    with jax.enable_x64(True):
+        lay = _jnp_layout(layout)
+        Z = jnp.asarray(X[:, free])
+        ww = jnp.asarray(wn)
+        f = jax.jit(lambda b: family.loss(Z @ b, lay, ww))
+        grad, hess = jax.jit(jax.grad(f)), jax.jit(jax.hessian(f))
+        b = jnp.zeros(free.size)
+        for _ in range(100):
+            g = grad(b)
+            step = jnp.linalg.lstsq(hess(b), g)[0]
+            t, f0 = 1.0, f(b)
+            while f(b - t * step) > f0 and t > 1e-10:
+                t *= 0.5
+            b = b - t * step
+            if float(jnp.max(jnp.abs(g))) < 1e-13:
+                break
+        eta = np.asarray(Z @ b)
+    if not np.all(np.isfinite(eta)) or np.max(np.abs(eta)) > 500:
+        raise ValueError(
+            "the unpenalised features (penalty_factor = 0) order the event times perfectly, so their "
+            f"Cox fit has no finite solution; give them a positive penalty factor (got {free.size} "
+            f"unpenalised feature(s))")
+    return eta
+
+
+def cox_entry_lambdas(X: np.ndarray, layout: CoxData, w: np.ndarray, pf: np.ndarray, *, standardize: bool,
+                      family) -> np.ndarray:
+    """(p,) ``|g_j| / pf_j`` at the null fit (as :func:`jaxlasso.lambdas.entry_lambdas`, with the
+    Cox gradient): where each feature enters an L1 path. The gradient sums to zero (the partial
+    likelihood is invariant to a shift of ``eta``), so centring the columns changes nothing."""
+    import jax
+    import jax.numpy as jnp
+
+    from .lambdas import weighted_square_sums
+
+    eta0 = cox_null_linear_predictor(X, layout, w, pf, family)
+    wn = w / w.sum()
+    with jax.enable_x64(True):
+        r = np.asarray(family.residual(jnp.asarray(eta0), _jnp_layout(layout), jnp.asarray(wn)))
+    xm = wn @ X
+    ex2 = weighted_square_sums(X, wn)
+    var = np.maximum(ex2 - xm * xm, 0.0)
+    excluded = (var <= 64 * np.finfo(np.float64).eps * np.maximum(ex2, np.finfo(np.float64).tiny)) | np.isinf(pf)
+    xs = np.where(excluded, 1.0, np.sqrt(var)) if standardize else np.ones_like(xm)
+    grad = (r @ X) / xs
+    pf_f = np.where(excluded, 1.0, pf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = np.where(pf_f > 0, np.abs(grad) / np.where(pf_f > 0, pf_f, 1.0), np.nan)
+    return np.where(excluded, -np.inf, score)
+
+
+class CoxProblem:
+    """A validated Cox problem ready for the engine (what :func:`jaxlasso._engine.solve_lanes`
+    reads): the design, the response laid out once (:func:`cox_layout`), weights, rescaled
+    penalty factors and the solve's settings. No intercept, no column shift (the partial
+    likelihood ignores both)."""
+
+    max_sweeps = PATH.max_sweeps
+    fit_intercept = False
+
+    def __init__(self, X, time, event, *, ties, l1_ratio, lambdas, n_lambdas, lambda_min_ratio, standardize,
+                 sample_weight, penalty_factor, early_stop, tol, max_iter, dtype):
+        from kernels.cox import COX, COX_EFRON, TIES
+
+        if ties not in TIES:
+            raise ValueError(f"ties must be one of {', '.join(TIES)} (got ties={ties!r})")
+        self.family = COX if ties == "breslow" else COX_EFRON
+        self.dtype = V.check_dtype(dtype)
+        design = V.check_X(X)
+        self.feature_names, self.sample_names = design.feature_names, design.sample_names
+        self.X = design.X
+        self.n, self.p = self.X.shape
+        surv = check_survival(time, event, self.n)
+        self.time, self.event = surv.time, surv.event
+        w = V.check_sample_weight(sample_weight, self.n)
+        self.weight_sum = float(w.sum())
+        self.w = w / w.max()
+        check_events(surv, self.w)
+        self.pf = V.check_penalty_factor(penalty_factor, self.p)
+        self.standardize = bool(standardize)
+        self.y = cox_layout(self.time, self.event)
+        self.scores = cox_entry_lambdas(self.X, self.y, self.w, self.pf, standardize=self.standardize,
+                                        family=self.family)
+        self.l1_ratio = V.check_l1_ratio(l1_ratio)
+        self.max_iter = V.check_positive_int(max_iter, "max_iter")
+        default_tol = PATH.tol if self.dtype == np.float64 else PATH.tol_float32
+        self.tol = default_tol if tol is None else V.check_positive_float(tol, "tol")
+        if lambdas is None:
+            n_lambdas = V.check_positive_int(n_lambdas, "n_lambdas")
+            if lambda_min_ratio is None:
+                lambda_min_ratio = default_lambda_min_ratio(int(np.sum(self.w > 0)), self.p)
+            lambda_min_ratio = V.check_positive_float(lambda_min_ratio, "lambda_min_ratio", upper=1.0)
+            finite = self.scores[np.isfinite(self.scores)]
+            if finite.size == 0 or finite.max() <= 0:
+                raise ValueError(
+                    "no penalised feature is associated with the survival outcome (every gradient is "
+                    "0 at the null fit), so the lasso path is empty; this happens when X does not vary "
+                    "or when every risk set holds every sample (e.g. all times tied and all events) "
+                    "(got lambda_max=0)")
+            self.lambda_max = lambda_max(self.scores, self.l1_ratio)
+            self.lambdas = lambda_grid(self.lambda_max, n_lambdas, lambda_min_ratio)
+            self.early_stop = bool(early_stop)
+        else:
+            self.lambdas = V.check_lambdas(lambdas)
+            self.lambda_max = float(self.lambdas[0])
+            self.early_stop = False
+
+    def response(self, time: np.ndarray, event: np.ndarray) -> CoxData:
+        """The layout of another response on the same rows (a permutation lane's)."""
+        return cox_layout(time, event)
+
+    def lanes(self, W=None, **fields):
+        from ._engine import Lanes
+
+        if W is None:
+            W = self.w[None, :]
+            fields.setdefault("is_master", np.array([True]))
+        return Lanes(W=W, **fields)
+
+
+def _cox_path_result(prob: CoxProblem, out, lane: int, seconds: float) -> PathResult:
+    from kernels import Status
+
+    from ._engine import report_status
+    from ._scaling import to_original_scale
+
+    length = int(out.path_length()[lane])
+    null_dev = float(out.null_deviance[lane])
+    dev_ratio = 1.0 - out.deviance[lane, :length].astype(np.float64) / null_dev
+    if prob.early_stop:
+        length = min(length, glmnet_cox_length(dev_ratio))
+        dev_ratio = dev_ratio[:length]
+    lambdas = prob.lambdas[:length].copy()
+    status = out.status[lane, :length]
+    report_status(status[None, :], lambdas)
+    beta = out.dense_coef(lane, prob.p)[:length].astype(np.float64, copy=False)
+    xs = out.xs[lane].astype(np.float64)
+    coef, _ = to_original_scale(beta, np.zeros(length), np.zeros(prob.p), xs, np.zeros(prob.p), overwrite=True)
+    stopped = length < len(prob.lambdas)
+    reason = ""
+    if stopped:
+        last = float(dev_ratio[-1])
+        reason = (f"saturated: the deviance ratio reached {last:.4f} > {COX_DEVMAX:g} (glmnet's Cox devmax)"
+                  if last > COX_DEVMAX else
+                  f"converged: the deviance ratio changed by less than {COX_FDEV:g} (relative) over the "
+                  f"last 4 lambdas (glmnet's Cox rule)")
+    return PathResult(
+        lambdas=lambdas, coef=coef, intercept=np.zeros(length), n_nonzero=np.count_nonzero(coef, axis=1),
+        deviance_ratio=dev_ratio, null_deviance=null_dev * prob.weight_sum,
+        n_iter=out.n_iter[lane, :length], kkt_gap=out.kkt_gap[lane, :length].astype(np.float64),
+        converged=status == Status.CONVERGED, status=status, x_mean=np.zeros(prob.p), x_scale=xs,
+        excluded=out.excluded[lane], penalty_factor=prob.pf.copy(), l1_ratio=prob.l1_ratio, tol=prob.tol,
+        fit_intercept=False, standardize=prob.standardize, early_stopped=stopped, stop_reason=reason,
+        classes=("censored", "event"), feature_names=prob.feature_names,
+        info={"family": "cox", "ties": prob.family.ties, "working_set_capacities": out.capacities,
+              "kkt_passes": int(out.n_kkt_rounds[lane, :length].sum()), "dtype": str(prob.dtype),
+              "seconds": seconds},
+    )
+
+
+def cox_path(X: Any, time: Any, event: Any, *, ties: str = "breslow", l1_ratio: float = PATH.l1_ratio,
+             lambdas: Any = None, n_lambdas: int = PATH.n_lambdas, lambda_min_ratio: float | None = None,
+             standardize: bool = PATH.standardize, sample_weight: Any = None, penalty_factor: Any = None,
+             early_stop: bool = PATH.early_stop, tol: float | None = None, max_iter: int = PATH.max_iter,
+             dtype: Any = np.float64) -> PathResult:
+    r"""Fit an elastic-net penalised Cox proportional-hazards path (glmnet ``family = "cox"``).
+
+    Minimises, for each lambda,
+
+    .. math::
+
+        -\frac{1}{\sum_i w_i} \log PL(\beta)
+        + \lambda \sum_j \mathrm{pf}_j \left(\alpha |\beta_j| + \frac{1 - \alpha}{2} \beta_j^2\right),
+        \qquad \log PL = \sum_i w_i d_i \eta_i - \sum_k W_k \log \sum_{j: t_j \ge t_k} w_j e^{\eta_j},
+
+    with ``eta = X~ beta`` on columns standardised by their weighted SD, ``W_k`` the weight of the
+    events at the k-th distinct event time, and Breslow's handling of tied times (glmnet's); a row
+    censored at an event time is at risk at it. There is no intercept.
+
+    Parameters
+    ----------
+    X : array-like or pandas.DataFrame, shape (n_samples, n_features)
+    time : array-like, shape (n_samples,)
+        Follow-up times, finite and >= 0 (only their order matters; glmnet also refuses 0).
+    event : array-like, shape (n_samples,)
+        1 / True = the event was observed at ``time``; 0 / False = censored at ``time``. At least
+        one event with positive weight is needed. One event, or all times tied, are accepted: the
+        path is defined, although the partial likelihood then carries little information.
+    ties : {"breslow", "efron"}
+        Handling of tied event times: Breslow (glmnet's, the default) or Efron (``survival::coxph``'s
+        default, with its weighting of tied events).
+    **path options
+        ``l1_ratio``, ``lambdas``, ``n_lambdas``, ``lambda_min_ratio``, ``standardize``,
+        ``sample_weight``, ``penalty_factor``, ``tol``, ``max_iter``, ``dtype``: as
+        :func:`jaxlasso.logistic_path`. ``early_stop`` applies glmnet's Cox rule to the default
+        grid: after 5 lambdas, stop when the deviance ratio changed by less than 1e-3 (relative)
+        over the last 4 lambdas or exceeds 0.99.
+
+    Returns
+    -------
+    PathResult
+        ``intercept`` is all zeros; ``deviance_ratio`` and ``null_deviance`` are glmnet's
+        (``2 (loglik_saturated - loglik)``, weights as given).
+    """
+    import time as _time
+
+    from ._engine import solve_lanes
+
+    t0 = _time.perf_counter()
+    prob = CoxProblem(X, time, event, ties=ties, l1_ratio=l1_ratio, lambdas=lambdas, n_lambdas=n_lambdas,
+                      lambda_min_ratio=lambda_min_ratio, standardize=standardize, sample_weight=sample_weight,
+                      penalty_factor=penalty_factor, early_stop=early_stop, tol=tol, max_iter=max_iter,
+                      dtype=dtype)
+    out = solve_lanes(prob, prob.lanes())
+    return _cox_path_result(prob, out, 0, _time.perf_counter() - t0)
+
+
+def cv_cox_path(X: Any, time: Any, event: Any, *, nfolds: int | None = None, foldid: Any = None,
+                stratified: bool = CV.stratified, n_repeats: int = CV.n_repeats, measure: str = "deviance",
+                grouped: bool = True, seed: int = CV.seed, keep: bool = False, ties: str = "breslow",
+                l1_ratio: float = PATH.l1_ratio, lambdas: Any = None, n_lambdas: int = PATH.n_lambdas,
+                lambda_min_ratio: float | None = None, standardize: bool = PATH.standardize,
+                sample_weight: Any = None, penalty_factor: Any = None, early_stop: bool = PATH.early_stop,
+                tol: float | None = None, max_iter: int = PATH.max_iter, dtype: Any = np.float64) -> CVResult:
+    """Cross-validate the Cox path (glmnet's ``cv.glmnet(family = "cox")``).
+
+    Parameters
+    ----------
+    X, time, event
+        As :func:`cox_path`.
+    nfolds : int, optional
+        Number of folds (default 10).
+    foldid : array-like, optional
+        Fold label per sample, or (n_repeats, n); overrides ``nfolds``, ``stratified``, ``seed``.
+    stratified : bool
+        Deal events and censored samples to folds separately (default), so that every fold holds
+        out events; ``False`` gives glmnet's random folds.
+    measure : {"deviance", "C"}
+        glmnet's ``type.measure``: the partial-likelihood deviance or Harrell's C.
+    grouped : bool
+        ``deviance`` only: glmnet's grouped rule (default) scores fold ``k`` by the deviance of the
+        full data minus that of the training rows at fold ``k``'s coefficients, per held-out event;
+        ``False`` uses the held-out rows' own partial likelihood (needs >= 10 samples per fold, as
+        cv.glmnet enforces).
+    n_repeats, seed, keep
+        As :func:`jaxlasso.cv_logistic_path`; ``keep`` keeps the held-out linear predictors.
+    **path options
+        As :func:`cox_path`.
+
+    Returns
+    -------
+    CVResult
+        glmnet's ``cvm`` / ``cvsd`` (fold-weighted: by held-out events for the deviance, by held-out
+        weight for C), lambda_min and lambda_1se by glmnet's rule (C: larger is better).
+    """
+    import time as _time
+
+    from ._engine import Lanes, report_status, solve_lanes
+    from .folds import fold_weights, make_foldid, normalize_foldid
+    from .metrics import COX_LARGER_IS_BETTER, COX_MEASURES, cox_cv_statistics, resolve_cox_grouped, select_lambdas
+
+    t0 = _time.perf_counter()
+    if measure not in COX_MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(COX_MEASURES)} for the Cox family "
+                         f"(got measure={measure!r})")
+    n_repeats = V.check_positive_int(n_repeats, "n_repeats")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an integer (got seed={seed!r})")
+    prob = CoxProblem(X, time, event, ties=ties, l1_ratio=l1_ratio, lambdas=lambdas, n_lambdas=n_lambdas,
+                      lambda_min_ratio=lambda_min_ratio, standardize=standardize, sample_weight=sample_weight,
+                      penalty_factor=penalty_factor, early_stop=early_stop, tol=tol, max_iter=max_iter,
+                      dtype=dtype)
+    if foldid is None:
+        k = CV.nfolds if nfolds is None else V.check_positive_int(nfolds, "nfolds", minimum=2)
+        fid = make_foldid(prob.event, prob.w, nfolds=k, stratified=bool(stratified), n_repeats=n_repeats,
+                          seed=int(seed))
+    else:
+        V.check_foldid_labels(foldid)
+        fid = normalize_foldid(foldid, prob.n)
+    k = int(fid.max()) + 1
+    died = (prob.event == 1) & (prob.w > 0)
+    for r in range(fid.shape[0]):
+        for f in range(k):
+            if not np.any(died & (fid[r] != f)):
+                raise ValueError(f"fold {f} (repeat {r}) leaves no event to train on; use fewer folds "
+                                 f"(got nfolds={k}, n_events={int(died.sum())})")
+    grouped = resolve_cox_grouped(prob.n, k, bool(grouped)) if measure == "deviance" else True
+    W = np.vstack([prob.w[None, :], fold_weights(fid, prob.w)])
+    master = np.zeros(len(W), bool)
+    master[0] = True
+    t1 = _time.perf_counter()
+    out = solve_lanes(prob, Lanes(W=W, is_master=master, keep_eta=True))
+    path = _cox_path_result(prob, out, 0, _time.perf_counter() - t1)
+    L = len(path.lambdas)
+    report_status(out.status[1:, :L], path.lambdas, what="cross-validation")
+    R = fid.shape[0]
+    eta = np.stack([np.stack([out.eta[1 + r * k + f, :L].T.astype(np.float64) for f in range(k)])
+                    for r in range(R)])  # (R, F, n, L)
+    stats = cox_cv_statistics(measure, grouped, prob.time, prob.event, prob.w, fid, eta)
+    idx_min, idx_1se = select_lambdas(path.lambdas, stats.cv_mean, stats.cv_sd, COX_LARGER_IS_BETTER[measure])
+    held = np.empty((R, prob.n, L))
+    for r in range(R):
+        for f in range(k):
+            rows = fid[r] == f
+            held[r][rows] = eta[r, f][rows]
+    return CVResult(
+        lambdas=path.lambdas, cv_mean=stats.cv_mean, cv_sd=stats.cv_sd, fold_scores=stats.fold_scores,
+        n_nonzero=path.n_nonzero, index_min=idx_min, index_1se=idx_1se, foldid=fid, measure=measure,
+        grouped=grouped, path=path, prevalidated=held.mean(axis=0) if keep else None,
+        prevalidated_repeats=held if keep else None,
+        info={"family": "cox", "lanes": len(W), "working_set_capacities": out.capacities,
+              "seconds_solve": _time.perf_counter() - t1, "seconds_total": _time.perf_counter() - t0,
+              "kkt_passes": int(out.n_kkt_rounds.sum())},
+        problem=prob,
+    )
+
+
+def cox_objective(X: Any, time: Any, event: Any, coef: Any, lambdas: Any, *, ties: str = "breslow",
+                  l1_ratio: float = 1.0, sample_weight: Any = None, penalty_factor: Any = None,
+                  standardize: bool = True) -> np.ndarray:
+    """The objective :func:`cox_path` minimises, of given original-scale coefficients ``coef``
+    (L, p) or (p,) at ``lambdas`` (L,): ``-loglik / sum(w) + lambda * penalty`` with glmnet's
+    weights normalised to sum 1 (``-loglik`` of the normalised weights) and the penalty on the
+    standardised scale. Used to compare solvers on equal terms (objectives, not coefficients)."""
+    import jax
+    import jax.numpy as jnp
+
+    from kernels.cox import COX, COX_EFRON
+
+    X = np.asarray(X, dtype=float)
+    surv = check_survival(time, event, X.shape[0])
+    w = V.check_sample_weight(sample_weight, X.shape[0])
+    wn = w / w.sum()
+    pf = V.check_penalty_factor(penalty_factor, X.shape[1])
+    coef = np.atleast_2d(np.asarray(coef, dtype=float))
+    lambdas = np.atleast_1d(np.asarray(lambdas, dtype=float))
+    eta = X @ coef.T
+    if ties == "breslow":
+        loss = -cox_loglik(eta, surv.time, surv.event, wn)
+    else:
+        fam = COX_EFRON if ties == "efron" else COX
+        with jax.enable_x64(True):
+            lay = _jnp_layout(cox_layout(surv.time, surv.event))
+            loss = np.array([float(fam.loss(jnp.asarray(e), lay, jnp.asarray(wn))) for e in eta.T])
+    xm = wn @ X
+    xs = np.sqrt(wn @ (X - xm) ** 2) if standardize else np.ones(X.shape[1])
+    b = coef * xs
+    pf_f = np.where(np.isinf(pf), 0.0, pf)
+    pen = (np.abs(b) * pf_f).sum(axis=1) * l1_ratio + 0.5 * (1 - l1_ratio) * (b * b * pf_f).sum(axis=1)
+    return loss + lambdas * pen
