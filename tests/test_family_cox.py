@@ -15,7 +15,10 @@ from jaxlasso.survival import (check_events, check_survival, concordance, cox_la
                                coxnet_deviance)
 from jaxlasso.exceptions import FewObservationsWarning
 
-from helpers import survival_data
+from helpers import (COX_CV_CASES, COX_PATH_CASES, OBJ_RTOL, SUPPORT_MIN, cox_case_data, cox_case_inputs,
+                     cox_data_summary, cox_glmnet_args, dense_from_sparse, load_golden, support_agreement,
+                     survival_data)
+from jaxlasso.survival import cox_objective, cox_path, cv_cox_path
 
 
 def _layout(time, event):
@@ -245,3 +248,139 @@ def test_ungrouped_needs_ten_per_fold():
     with pytest.warns(FewObservationsWarning, match="grouped=True enforced"):
         assert resolve_cox_grouped(50, 10, False) is True
     assert resolve_cox_grouped(100, 10, False) is False
+
+
+# --- the path and CV against R glmnet(family = "cox"): goldens and live R ---------------------
+COX_FAST = ("cox_synthetic_enet_weights_pf_path", "cox_coxexample_cv_deviance")
+
+
+def _params(cases):
+    return [pytest.param(name, id=name, marks=() if name in COX_FAST else pytest.mark.slow) for name in cases]
+
+
+def _check_data(X, time, event, gold):
+    got, want = cox_data_summary(X, time, event), gold["data_summary"]
+    assert got["shape"] == want["shape"] and got["y_digest"] == want["y_digest"]
+    assert got["event_digest"] == want["event_digest"]
+    for key in ("sum", "sum_sq", "vXu", "v2X2u2"):
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-9, err_msg="case data changed: regenerate")
+
+
+def check_cox_path(X, time, event, kw, lambdas, r_coef):
+    """Fit on glmnet's lambdas; objective <= glmnet's (thresh 1e-12) x (1 + 1e-6) at every lambda,
+    same support at >= 90% of them, every lambda converged to tol."""
+    fit = cox_path(X, time, event, lambdas=lambdas, tol=1e-9, **kw)
+    assert len(fit.lambdas) == len(lambdas)
+    okw = {k: kw[k] for k in ("l1_ratio", "sample_weight", "penalty_factor") if k in kw}
+    ours = cox_objective(X, time, event, fit.coef, lambdas, **okw)
+    theirs = cox_objective(X, time, event, r_coef, lambdas, **okw)
+    worst = np.max((ours - theirs) / np.abs(theirs))
+    assert worst <= OBJ_RTOL, f"objective above glmnet's by {worst:.3g} (relative)"
+    agree = support_agreement(fit.coef, r_coef)
+    assert agree >= SUPPORT_MIN, f"supports agree at only {agree:.0%} of lambdas"
+    assert np.all(fit.kkt_gap <= fit.tol)
+    assert np.all(fit.intercept == 0)
+    return fit
+
+
+@pytest.mark.parametrize("name", _params(COX_PATH_CASES))
+def test_cox_path_matches_glmnet_golden(name):
+    gold = load_golden(name)
+    case = COX_PATH_CASES[name]
+    X, time, event = cox_case_data(case["data"])
+    _check_data(X, time, event, gold)
+    kw = cox_case_inputs(case, *X.shape)
+    lam = np.asarray(gold["lambdas"])
+    fit = check_cox_path(X, time, event, {k: v for k, v in kw.items() if k != "lambda_min_ratio"}, lam,
+                         dense_from_sparse(gold["coef"], len(lam), X.shape[1]))
+    np.testing.assert_allclose(fit.deviance_ratio, gold["dev_ratio"], atol=1e-4)
+    np.testing.assert_allclose(fit.null_deviance, gold["nulldev"], rtol=1e-12)
+    # The default grid (glmnet's lambda_max and grid; glmnet's pf = 0 null fit is solved to its
+    # default thresh only) and glmnet's Cox early stop.
+    default = cox_path(X, time, event, **kw)
+    assert len(default.lambdas) == gold["default_path_length"]
+    np.testing.assert_allclose(default.lambdas, gold["default_lambdas"], rtol=1e-3 if "pf" in name else 1e-8)
+
+
+@pytest.mark.parametrize("name", _params(COX_CV_CASES))
+def test_cv_cox_matches_cv_glmnet_golden(name):
+    """cv.glmnet's cvm within 1e-3 and the same lambda.min / lambda.1se given foldid."""
+    gold = load_golden(name)
+    case = COX_CV_CASES[name]
+    X, time, event = cox_case_data(case["data"])
+    _check_data(X, time, event, gold)
+    kw = {k: v for k, v in cox_case_inputs(case, *X.shape).items() if k != "lambda_min_ratio"}
+    cv = cv_cox_path(X, time, event, lambdas=gold["lambdas"], foldid=np.asarray(gold["foldid"]),
+                     measure=case["measure"], grouped=gold["grouped"], tol=1e-9, **kw)
+    np.testing.assert_allclose(cv.cv_mean, gold["cvm"], atol=1e-3)
+    np.testing.assert_allclose(cv.cv_sd, gold["cvsd"], atol=1e-3)
+    assert (cv.index_min, cv.index_1se) == (gold["index_min"], gold["index_1se"])
+    assert cv.measure == case["measure"] and cv.grouped == gold["grouped"]
+
+
+@pytest.mark.r
+@pytest.mark.slow
+def test_cox_path_and_cv_match_live_glmnet():
+    """A case outside the goldens, run against the R installed here: weights, penalty factors and
+    elastic net on a tall design with tied times."""
+    X, time, event = survival_data(150, 40, seed=21, grid=3.0)
+    rng = np.random.default_rng(22)
+    kw = dict(l1_ratio=0.8, sample_weight=rng.uniform(0.5, 2.0, 150),
+              penalty_factor=np.r_[0.0, rng.uniform(0.5, 2.0, 39)])
+    r = rglmnet.run_coxnet(X, time, event, task="path", thresh=1e-12, exact_path=True, **cox_glmnet_args(kw))
+    check_cox_path(X, time, event, kw, r.lambdas, r.coef)
+    foldid = rng.permutation(np.resize(np.arange(1, 8), 150))
+    rcv = rglmnet.run_coxnet(X, time, event, task="cv", lambdas=r.lambdas, thresh=1e-12, foldid=foldid,
+                             **cox_glmnet_args(kw))
+    cv = cv_cox_path(X, time, event, lambdas=r.lambdas, foldid=foldid, tol=1e-9, **kw)
+    np.testing.assert_allclose(cv.cv_mean, rcv.cvm, atol=1e-3)
+    assert (cv.index_min, cv.index_1se) == (rcv.index_min, rcv.index_1se)
+
+
+def test_exact_gram_matches_autodiff(x64, small):
+    time, event, w, eta = small
+    XT = np.random.default_rng(6).normal(size=(6, len(time)))
+    lay = _layout(time, event)
+    for ties in cox.TIES:
+        H = jax.hessian(lambda e: cox.loss(e, lay, jnp.asarray(w), ties))(jnp.asarray(eta))
+        np.testing.assert_allclose(cox.gram(jnp.asarray(XT), jnp.asarray(eta), lay, jnp.asarray(w), ties),
+                                   XT @ np.asarray(H) @ XT.T, atol=1e-13)
+
+
+def test_padding_rows_change_nothing(x64, small):
+    """The engine pads every response leaf with zeros and the rows with zero weight."""
+    time, event, w, eta = small
+    lay = cox_layout(time, event)
+    pad = jax.tree.map(lambda a: jnp.asarray(np.pad(a, (0, 5))), lay)
+    wp, ep = jnp.asarray(np.pad(w, (0, 5))), jnp.asarray(np.pad(eta, (0, 5)))
+    fam = cox.COX_EFRON
+    np.testing.assert_allclose(fam.loss(ep, pad, wp), fam.loss(jnp.asarray(eta), _layout(time, event), jnp.asarray(w)),
+                               rtol=1e-14)
+    g = fam.residual(ep, pad, wp)
+    np.testing.assert_allclose(g[:-5], fam.residual(jnp.asarray(eta), _layout(time, event), jnp.asarray(w)),
+                               atol=1e-15)
+    assert np.all(np.asarray(g)[-5:] == 0)
+
+
+def test_glmnet_cox_early_stop_rule():
+    from jaxlasso.survival import glmnet_cox_length
+
+    d = np.r_[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.6002, 0.6003, 0.6004, 0.6005]
+    # (d[m] - d[m - 4]) / d[m] < 1e-3 first at m = 10 (0.6005 vs 0.6), not at m = 8 (0.6003 vs 0.5)
+    assert glmnet_cox_length(d) == 11
+    assert glmnet_cox_length(np.r_[0.0, 0.5, 0.8, 0.9, 0.995, 0.999]) == 5
+    assert glmnet_cox_length(np.linspace(0, 0.5, 20)) == 20
+
+
+def test_cox_path_errors_name_the_input():
+    X, time, event = survival_data(30, 5, seed=2)
+    with pytest.raises(ValueError, match=r"no sample with positive weight has an event"):
+        cox_path(X, time, np.zeros(30))
+    with pytest.raises(ValueError, match=r"ties must be one of breslow, efron \(got ties='exact'\)"):
+        cox_path(X, time, event, ties="exact")
+    with pytest.raises(ValueError, match=r"time must be >= 0"):
+        cox_path(X, -time, event)
+    with pytest.raises(ValueError, match=r"measure must be one of deviance, C"):
+        cv_cox_path(X, time, event, measure="auc")
+    with pytest.raises(ValueError, match=r"lambda_max=0"):
+        cox_path(X, np.ones(30), np.ones(30))  # one risk set holding everyone: nothing to fit
