@@ -92,7 +92,9 @@ class Binomial:
 
     @staticmethod
     def stop_rule(dev_ratio: Array, dev_prev: Array, fdev: float) -> Array:
-        return dev_ratio - dev_prev < fdev * dev_ratio
+        # glmnet's lognet: dev(m) - dev(m-1) < sml, an ABSOLUTE change of the deviance ratio
+        # (glmnetpp elnet_path/binomial_base.hpp, process_point_fit), unlike elnet's relative one.
+        return dev_ratio - dev_prev < fdev
 
 
 @dataclass(frozen=True)

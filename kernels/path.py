@@ -216,7 +216,8 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
         traced, so resuming a path or truncating it to another dataset's length never recompiles.
     settings : Settings
         ``settings.early_stop`` applies glmnet's stopping rule (after ``MNLAM`` lambdas,
-        deviance ratio > 0.999 or its relative change < 1e-5) to the lanes with ``is_master``.
+        deviance ratio > 0.999 or the family's ``stop_rule`` on its change) to the lanes with
+        ``is_master``.
     k : static working-set capacity.
     family : static; the datafit (:mod:`kernels.families`), whose ``y`` pytree ``problem.y`` is.
     keep_eta : static; return the linear predictor of every row at every lambda.
