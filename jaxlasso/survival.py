@@ -368,9 +368,14 @@ class CoxProblem:
             self.lambda_max = float(self.lambdas[0])
             self.early_stop = False
 
-    def response(self, time: np.ndarray, event: np.ndarray) -> CoxData:
-        """The layout of another response on the same rows (a permutation lane's)."""
-        return cox_layout(time, event)
+    def permuted_responses(self, perms: np.ndarray) -> CoxData:
+        """The layouts of the responses ``(time[perm], event[perm])`` for each row of ``perms``
+        (B, n), stacked into one :class:`CoxData` with (B, n) leaves: ``Lanes(Y=...)`` for
+        permutation lanes, which move each sample's ``(time, event)`` pair as a whole onto another
+        row of ``X`` (the weights stay with the rows)."""
+        perms = np.atleast_2d(np.asarray(perms))
+        layouts = [cox_layout(self.time[p], self.event[p]) for p in perms]
+        return CoxData(*(np.stack(leaf) for leaf in zip(*layouts)))
 
     def lanes(self, W=None, **fields):
         from ._engine import Lanes
