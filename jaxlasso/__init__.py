@@ -14,10 +14,13 @@ from .screen import ScreenDataset, ScreenResult, screen
 from .selection.filters import preprocess
 from .selection.pipeline import rank_then_lasso
 from .selection.stability import StabilityResult, stability_selection
+from .survival import cox_objective, cox_path, cv_cox_path
 from .workflow import SelectionReport, select_features
 
 __all__ = [
     "CVResult",
+    "LassoCox",
+    "LassoCoxCV",
     "LassoLogistic",
     "LassoLogisticCV",
     "ConvergenceWarning",
@@ -33,6 +36,9 @@ __all__ = [
     "SelectionReport",
     "StabilityResult",
     "__version__",
+    "cox_objective",
+    "cox_path",
+    "cv_cox_path",
     "cv_logistic_path",
     "diagnose",
     "logistic_objective",
@@ -49,7 +55,7 @@ __all__ = [
 
 def __getattr__(name):
     # The scikit-learn facade needs scikit-learn (an optional dependency): imported on demand.
-    if name in ("LassoLogistic", "LassoLogisticCV"):
+    if name in ("LassoLogistic", "LassoLogisticCV", "LassoCox", "LassoCoxCV"):
         from . import estimator
 
         return getattr(estimator, name)

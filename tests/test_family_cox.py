@@ -405,3 +405,28 @@ def test_permutation_lanes_move_time_event_pairs_and_vmap_equals_loop():
         for out in (looped, vmapped):
             got = _cox_path_result(prob, out, b, 0.0)
             np.testing.assert_allclose(got.coef, ref.coef, atol=1e-7)
+
+
+def test_cox_estimators_follow_scikit_survival_conventions():
+    from sklearn.base import clone
+
+    import jaxlasso
+
+    X, time, event = survival_data(60, 8, seed=4, grid=3.0)
+    y = np.empty(60, dtype=[("event", bool), ("time", float)])
+    y["event"], y["time"] = event == 1, time
+    est = jaxlasso.LassoCoxCV(nfolds=5, n_lambdas=20, ties="efron").fit(X, y)
+    cv = cv_cox_path(X, time, event, nfolds=5, n_lambdas=20, ties="efron")
+    np.testing.assert_allclose(est.coef_, cv.path.coef[cv.index_1se])
+    np.testing.assert_allclose(est.predict(X), X @ est.coef_)
+    assert est.score(X, y) == pytest.approx(concordance(X @ est.coef_, time, event))
+    assert est.score(X, y) > 0.6
+    single = jaxlasso.LassoCox(lambda_value=est.lambda_, ties="efron").fit(X, y)
+    np.testing.assert_allclose(single.coef_, est.coef_, atol=1e-6)
+    assert clone(single).get_params()["ties"] == "efron"
+    with pytest.raises(ValueError, match=r"y must be a structured array with two fields"):
+        jaxlasso.LassoCox().fit(X, time)
+    bad = y.copy()
+    bad["time"][0] = -1.0
+    with pytest.raises(ValueError, match=r"y\['time'\] must be >= 0"):
+        jaxlasso.LassoCox().fit(X, bad)
