@@ -154,13 +154,14 @@ def run_coxnet(X=None, time_=None, event=None, *, task: str = "path", lambdas=No
                maxit: int = 100000, standardize: bool = True, weights=None, penalty_factor=None,
                foldid=None, type_measure: str = "deviance", grouped: bool = True,
                exact_path: bool = False, ties: str = "breslow", fold_coef: bool = False,
-               timeout: float = 3600) -> GlmnetOutput:
+               repeats: int = 1, timeout: float = 3600) -> GlmnetOutput:
     """R's Cox fits on ``(X, time_, event)``: ``glmnet(family = "cox")`` (task="path"),
     ``cv.glmnet`` (task="cv", ``foldid`` 1-based as given) or the unpenalised
     ``survival::coxph(ties = ties)`` (task="coxph": ``coef`` (1, p), ``extra["loglik"]`` the null and
     final log partial likelihoods). task="coxexample" returns glmnet's ``data(CoxExample)`` as
     ``extra["X"]``, ``extra["time"]``, ``extra["event"]``. ``fold_coef`` (task="cv"): also each
     fold's coefficients, refitted as cv.glmnet fits them, as ``extra["fold_coef"]`` (F, L, p).
+    ``times``: the elapsed seconds of each of ``repeats`` glmnet / cv.glmnet calls, timed in R.
     """
     if not available():
         raise RuntimeError("Rscript with the glmnet package is not available "
@@ -173,7 +174,7 @@ def run_coxnet(X=None, time_=None, event=None, *, task: str = "path", lambdas=No
             n, p = X.shape
             job.update({"n": n, "p": p, "alpha": alpha, "thresh": thresh, "maxit": maxit,
                         "standardize": standardize, "type_measure": type_measure, "grouped": grouped,
-                        "nlambda": nlambda, "ties": ties, "fold_coef": fold_coef})
+                        "nlambda": nlambda, "ties": ties, "fold_coef": fold_coef, "repeats": repeats})
             _write(d / "x.bin", X.ravel(order="F"))
             _write(d / "time.bin", time_)
             _write(d / "status.bin", event)
