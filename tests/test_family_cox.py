@@ -365,8 +365,9 @@ def test_padding_rows_change_nothing(x64, small):
 def test_glmnet_cox_early_stop_rule():
     from jaxlasso.survival import glmnet_cox_length
 
-    d = np.r_[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.6002, 0.6003, 0.6004, 0.6005]
-    # (d[m] - d[m - 4]) / d[m] < 1e-3 first at m = 10 (0.6005 vs 0.6), not at m = 8 (0.6003 vs 0.5)
+    d = np.r_[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.6002, 0.6003, 0.6004, 0.6005, 0.6006, 0.6007]
+    # (d[m] - d[m - 4]) / d[m] < 1e-3 first at m = 10 (0.6005 vs 0.6), not at m = 8 (0.6003 vs 0.5);
+    # the lambda that triggers the stop is kept
     assert glmnet_cox_length(d) == 11
     assert glmnet_cox_length(np.r_[0.0, 0.5, 0.8, 0.9, 0.995, 0.999]) == 5
     assert glmnet_cox_length(np.linspace(0, 0.5, 20)) == 20
