@@ -4,10 +4,10 @@ selection and an honest diagnosis for the p >> n gene-selection problem."""
 from __future__ import annotations
 
 from ._version import __version__
-from .cv import cv_logistic_path
+from .cv import cv_gaussian_path, cv_logistic_path, cv_path
 from .diagnose import Diagnosis, Finding, diagnose, permutation_test
 from .exceptions import ConvergenceWarning, DataWarning, FewObservationsWarning, JaxlassoWarning
-from .path import logistic_objective, logistic_path
+from .path import fit_path, gaussian_objective, gaussian_path, logistic_objective, logistic_path
 from .plan import PowerPlan, plan_power
 from .results import CVResult, PathResult
 from .screen import ScreenDataset, ScreenResult, screen
@@ -23,6 +23,8 @@ __all__ = [
     "LassoCoxCV",
     "LassoLogistic",
     "LassoLogisticCV",
+    "LassoRegression",
+    "LassoRegressionCV",
     "ConvergenceWarning",
     "DataWarning",
     "Diagnosis",
@@ -39,8 +41,13 @@ __all__ = [
     "cox_objective",
     "cox_path",
     "cv_cox_path",
+    "cv_gaussian_path",
     "cv_logistic_path",
+    "cv_path",
     "diagnose",
+    "fit_path",
+    "gaussian_objective",
+    "gaussian_path",
     "logistic_objective",
     "logistic_path",
     "permutation_test",
@@ -55,7 +62,8 @@ __all__ = [
 
 def __getattr__(name):
     # The scikit-learn facade needs scikit-learn (an optional dependency): imported on demand.
-    if name in ("LassoLogistic", "LassoLogisticCV", "LassoCox", "LassoCoxCV"):
+    if name in ("LassoLogistic", "LassoLogisticCV", "LassoRegression", "LassoRegressionCV", "LassoCox",
+                "LassoCoxCV"):
         from . import estimator
 
         return getattr(estimator, name)

@@ -19,6 +19,7 @@ import numpy as np
 from . import _validation as V
 from ._config import CV, MEASURES, PATH
 from ._engine import Lanes, report_status, solve_lanes
+from .families import get as get_family
 from .folds import check_folds, default_nfolds, fold_weights, make_foldid, normalize_foldid
 from .metrics import LARGER_IS_BETTER, cv_statistics, resolve_measure, select_lambdas, sigmoid
 from .path import PreparedProblem, path_result_from_lane
@@ -87,6 +88,50 @@ def cv_logistic_path(X: Any, y: Any, *, nfolds: int | None = None, foldid: Any =
                      seconds_total=time.perf_counter() - t0)
 
 
+def cv_path(X: Any, y: Any, *, family: Any = "binomial", nfolds: int | None = None, foldid: Any = None,
+            stratified: bool = CV.stratified, n_repeats: int = CV.n_repeats, measure: str | None = None,
+            seed: int = CV.seed, keep: bool = False, l1_ratio: float = PATH.l1_ratio, lambdas: Any = None,
+            n_lambdas: int = PATH.n_lambdas, lambda_min_ratio: float | None = None,
+            standardize: bool = PATH.standardize, fit_intercept: bool = PATH.fit_intercept,
+            sample_weight: Any = None, penalty_factor: Any = None, early_stop: bool = PATH.early_stop,
+            tol: float | None = None, max_iter: int = PATH.max_iter, dtype: Any = np.float64) -> CVResult:
+    """Cross-validate the path of any family (glmnet's ``cv.glmnet(x, y, family = ...)``).
+
+    ``family``: as :func:`jaxlasso.path.fit_path` (``"binomial"``, ``"gaussian"``, a registered
+    name or a :class:`jaxlasso.families.HostFamily`); ``y`` what that family takes. ``measure``
+    defaults to the family's first (binomial ``"deviance"``, Gaussian ``"mse"``). Families
+    without classes draw glmnet's random folds (``stratified`` ignored). Every other keyword is
+    :func:`cv_logistic_path`'s; the result's ``prevalidated`` holds held-out predictions on the
+    response scale.
+    """
+    t0 = time.perf_counter()
+    host = get_family(family)
+    if measure is None:
+        measure = CV.measure if host.has_classes else host.measures[0]
+    plan = plan_cv(X, y, nfolds=nfolds, foldid=foldid, stratified=stratified, n_repeats=n_repeats,
+                   measure=measure, seed=seed, family=host, l1_ratio=l1_ratio, lambdas=lambdas,
+                   n_lambdas=n_lambdas, lambda_min_ratio=lambda_min_ratio, standardize=standardize,
+                   fit_intercept=fit_intercept, sample_weight=sample_weight,
+                   penalty_factor=penalty_factor, early_stop=early_stop, tol=tol, max_iter=max_iter,
+                   dtype=dtype)
+    t1 = time.perf_counter()
+    out = solve_lanes(plan.prob, plan.lanes())
+    return finish_cv(plan, out, keep=keep, seconds_solve=time.perf_counter() - t1,
+                     seconds_total=time.perf_counter() - t0)
+
+
+def cv_gaussian_path(X: Any, y: Any, *, measure: str = "mse", **kw) -> CVResult:
+    """Cross-validate the Gaussian (least-squares) elastic-net path (glmnet's
+    ``cv.glmnet(x, y, family = "gaussian")``).
+
+    ``measure``: ``"mse"`` (default; ``"deviance"`` is the same number, as in glmnet) or
+    ``"mae"``; grouped / ungrouped SE and lambda.min / lambda.1se by cv.glmnet's rules. Folds
+    are glmnet's random ones (``nfolds`` default 10, or ``foldid``). Keywords and result as
+    :func:`cv_logistic_path`, with ``prevalidated`` the held-out fitted values.
+    """
+    return cv_path(X, y, family="gaussian", measure=measure, **kw)
+
+
 @dataclass
 class CVPlan:
     """A validated CV problem: the prepared data, the folds and the lanes to solve.
@@ -113,21 +158,34 @@ class CVPlan:
 
 def plan_cv(X: Any, y: Any, *, nfolds=None, foldid=None, stratified=CV.stratified, n_repeats=CV.n_repeats,
             measure=CV.measure, seed=CV.seed, **path_args) -> CVPlan:
-    """Validate a CV problem and lay out its lanes (shared by cv_logistic_path and screen)."""
-    if measure not in MEASURES:
-        raise ValueError(f"measure must be one of {', '.join(MEASURES)} (got measure={measure!r})")
+    """Validate a CV problem and lay out its lanes (shared by cv_path and screen).
+
+    ``path_args`` may hold ``family`` (default binomial); families without classes (Gaussian)
+    use glmnet's random folds (``stratified`` is ignored) and their own measures.
+    """
+    host = get_family(path_args.get("family", "binomial"))
+    measures = MEASURES if host.has_classes else host.measures
+    if measure not in measures:
+        raise ValueError(f"measure must be one of {', '.join(measures)} for family={host.name!r} "
+                         f"(got measure={measure!r})")
     n_repeats = V.check_positive_int(n_repeats, "n_repeats")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an integer (got seed={seed!r})")
     prob = PreparedProblem(X, y, **path_args)
     if foldid is None:
-        k = default_nfolds(prob.y, prob.w, nfolds, bool(stratified))
-        fid = make_foldid(prob.y, prob.w, nfolds=k, stratified=bool(stratified), n_repeats=n_repeats,
-                          seed=int(seed))
+        if host.has_classes:
+            k = default_nfolds(prob.y, prob.w, nfolds, bool(stratified))
+        else:
+            stratified = False
+            k = (min(CV.nfolds, int(np.sum(prob.w > 0))) if nfolds is None
+                 else V.check_positive_int(nfolds, "nfolds", minimum=2))
+        fid = make_foldid(prob.y if host.has_classes else np.zeros(prob.n), prob.w, nfolds=k,
+                          stratified=bool(stratified), n_repeats=n_repeats, seed=int(seed))
     else:
         V.check_foldid_labels(foldid)
         fid = normalize_foldid(foldid, prob.n)
-    check_folds(fid, prob.y, prob.w, prob.classes)
+    if host.has_classes:
+        check_folds(fid, prob.y, prob.w, prob.classes)
     k = int(fid.max()) + 1
     measure_used, grouped = resolve_measure(measure, int(np.sum(prob.w > 0)), k)
     W = np.vstack([prob.w[None, :], fold_weights(fid, prob.w)])
@@ -146,14 +204,22 @@ def finish_cv(plan: CVPlan, out, *, keep: bool = False, seconds_solve: float = 0
     k = plan.nfolds
     # Held-out predictions: lane 1 + r * k + f predicts the rows of fold f in repeat r.
     R = fid.shape[0]
+    host = prob.host_family
+    binomial = host.name == "binomial"
     prevalidated = np.empty((R, prob.n, L))
     for r in range(R):
         for f in range(k):
             rows = fid[r] == f
-            prevalidated[r][rows] = sigmoid(out.eta[1 + r * k + f, :L][:, rows].T.astype(np.float64))
-    stats = cv_statistics(plan.measure, plan.grouped, prob.y, prob.w, fid, prevalidated)
-    idx_min, idx_1se = select_lambdas(path.lambdas, stats.cv_mean, stats.cv_sd,
-                                      LARGER_IS_BETTER[stats.measure])
+            eta = out.eta[1 + r * k + f, :L][:, rows].T.astype(np.float64)
+            if binomial:
+                prevalidated[r][rows] = sigmoid(eta)
+            else:
+                # The kernel's linear predictor is on the standardised response's scale.
+                prevalidated[r][rows] = host.predict(prob.y_center + prob.y_scale * eta)
+    stats = cv_statistics(plan.measure, plan.grouped, prob.response, prob.w, fid, prevalidated,
+                          pointwise=None if binomial else host.pointwise_loss)
+    larger = LARGER_IS_BETTER[stats.measure] if binomial else host.larger_is_better[stats.measure]
+    idx_min, idx_1se = select_lambdas(path.lambdas, stats.cv_mean, stats.cv_sd, larger)
     return CVResult(
         lambdas=path.lambdas,
         cv_mean=stats.cv_mean,

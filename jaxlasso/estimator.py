@@ -2,7 +2,9 @@ r"""scikit-learn estimators on top of the functional API.
 
 :class:`LassoLogistic` fits glmnet's penalised logistic regression at one ``lambda``;
 :class:`LassoLogisticCV` chooses ``lambda`` by cross-validation with glmnet's ``lambda.min`` /
-``lambda.1se`` rule. Both are thin facades: inputs are checked with scikit-learn's utilities,
+``lambda.1se`` rule. :class:`LassoRegression` and :class:`LassoRegressionCV` are the same for
+glmnet's ``family = "gaussian"`` (least squares; :func:`jaxlasso.gaussian_path`,
+:func:`jaxlasso.cv_gaussian_path`), scikit-learn regressors like ``Lasso`` / ``LassoCV``. Both are thin facades: inputs are checked with scikit-learn's utilities,
 the numerics are :func:`jaxlasso.logistic_path` and :func:`jaxlasso.cv_logistic_path`, and the
 answers are presented as scikit-learn attributes (``coef_``, ``intercept_``, ``classes_``, ...).
 They work inside :class:`~sklearn.pipeline.Pipeline`, :class:`~sklearn.model_selection.GridSearchCV`,
@@ -32,19 +34,19 @@ import time
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _validation as V
 from ._config import CV, PATH
-from .cv import cv_logistic_path
+from .cv import cv_gaussian_path, cv_logistic_path
 from .metrics import sigmoid
 from .options import Rule
 from .path import PreparedProblem, fit_prepared
 
-__all__ = ["LassoCox", "LassoCoxCV", "LassoLogistic", "LassoLogisticCV"]
+__all__ = ["LassoCox", "LassoCoxCV", "LassoLogistic", "LassoLogisticCV", "LassoRegression", "LassoRegressionCV"]
 
 _SPARSE_FORMATS = ("csr", "csc", "coo")
 
@@ -354,6 +356,167 @@ class LassoLogisticCV(_LogisticFacade):
             fit_intercept=self.fit_intercept, sample_weight=sample_weight,
             penalty_factor=self.penalty_factor, tol=self.tol, max_iter=self.max_iter,
             dtype=self.dtype)
+        self.cv_result_ = cv
+        self.lambda_min_ = cv.lambda_min
+        self.lambda_1se_ = cv.lambda_1se
+        lam = cv.lambda_1se if rule is Rule.LAMBDA_1SE else cv.lambda_min
+        intercept, coef = cv.coef(rule)
+        self._set_solution(cv.path, lam, intercept, coef)
+        return self
+
+
+class _RegressionFacade(RegressorMixin, BaseEstimator):
+    """Shared validation, attributes and prediction of the Gaussian estimators (not public)."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # accepted and densified: the kernels are dense
+        return tags
+
+    def _validate_fit_data(self, X, y):
+        V.check_rectangular_real(X)
+        X, y = validate_data(self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=np.float64,
+                             ensure_min_samples=2, y_numeric=True)
+        if hasattr(X, "toarray"):
+            X = X.toarray()
+        if hasattr(self, "feature_names_in_"):
+            X = pd.DataFrame(X, columns=list(self.feature_names_in_), copy=False)
+        return X, np.asarray(y, dtype=np.float64)
+
+    def _set_solution(self, path, lam: float, intercept: float, coef: np.ndarray) -> None:
+        self.path_ = path
+        self.lambda_ = float(lam)
+        self.coef_ = np.asarray(coef, dtype=np.float64).ravel()
+        self.intercept_ = float(intercept)
+        self.n_iter_ = int(np.sum(path.n_iter))
+        names = (list(self.feature_names_in_) if hasattr(self, "feature_names_in_")
+                 else [f"x{j}" for j in range(self.n_features_in_)])
+        self.selected_features_ = np.asarray([names[j] for j in np.flatnonzero(self.coef_)], dtype=object)
+
+    def predict(self, X):
+        """Fitted values ``X @ coef_ + intercept_``, shape (n_samples,)."""
+        check_is_fitted(self)
+        V.check_rectangular_real(X)
+        X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=np.float64, reset=False)
+        return np.asarray(safe_sparse_dot(X, self.coef_)).ravel() + self.intercept_
+
+
+class LassoRegression(_RegressionFacade):
+    """Elastic-net least squares at one lambda (glmnet ``glmnet(x, y, family = "gaussian")``
+    with ``s = lambda_value``).
+
+    glmnet's objective ``1/(2 sum w) sum w_i (y_i - b0 - x_i b)^2 + lambda * (l1_ratio ||b~||_1
+    + (1 - l1_ratio)/2 ||b~||^2)`` on the standardised coefficients ``b~`` (unless
+    ``standardize=False``); without standardisation and weights it is scikit-learn's ``Lasso``
+    objective with ``alpha = lambda_value``. ``lambda_value`` is reached by warm starts from
+    lambda_max along glmnet's grid spacing, as :class:`LassoLogistic` does.
+
+    Parameters
+    ----------
+    lambda_value : float, default=0.01
+        Penalty strength on the scale of ``y`` (glmnet ``lambda``, ``s``).
+    l1_ratio, standardize, fit_intercept, penalty_factor, tol, max_iter, dtype
+        As :func:`jaxlasso.gaussian_path`.
+
+    Attributes
+    ----------
+    coef_ : ndarray (n_features,)
+    intercept_ : float
+    lambda_ : float
+    path_ : PathResult
+        The warm-start path (``family="gaussian"``).
+    n_features_in_, feature_names_in_, selected_features_, n_iter_
+        As :class:`LassoLogistic`.
+    """
+
+    def __init__(self, lambda_value=0.01, *, l1_ratio=PATH.l1_ratio, standardize=PATH.standardize,
+                 fit_intercept=PATH.fit_intercept, penalty_factor=None, tol=None,
+                 max_iter=PATH.max_iter, dtype="float64"):
+        self.lambda_value = lambda_value
+        self.l1_ratio = l1_ratio
+        self.standardize = standardize
+        self.fit_intercept = fit_intercept
+        self.penalty_factor = penalty_factor
+        self.tol = tol
+        self.max_iter = max_iter
+        self.dtype = dtype
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit at ``lambda_value``; ``y`` a numeric outcome, ``sample_weight`` glmnet's ``weights``."""
+        lam = self.lambda_value
+        if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not (0 < float(lam) < np.inf):
+            raise ValueError(
+                f"lambda_value must be a positive, finite number (glmnet's lambda) "
+                f"(got lambda_value={lam!r})")
+        lam = float(lam)
+        t0 = time.perf_counter()
+        X, y = self._validate_fit_data(X, y)
+        prob = PreparedProblem(
+            X, y, l1_ratio=self.l1_ratio, lambdas=None, n_lambdas=1, lambda_min_ratio=None,
+            standardize=self.standardize, fit_intercept=self.fit_intercept,
+            sample_weight=sample_weight, penalty_factor=self.penalty_factor, early_stop=False,
+            tol=self.tol, max_iter=self.max_iter, dtype=self.dtype, family="gaussian")
+        path = fit_prepared(prob.use_lambdas(_warm_start_grid(prob.lambda_max, lam)), t0=t0)
+        intercept, coef = path.coef_at(lam)
+        self._set_solution(path, lam, intercept, coef)
+        return self
+
+
+class LassoRegressionCV(_RegressionFacade):
+    """Elastic-net least squares with lambda chosen by cross-validation (glmnet
+    ``cv.glmnet(x, y, family = "gaussian")``), keeping the full-data fit at ``lambda_1se``
+    (default) or ``lambda_min``.
+
+    Parameters
+    ----------
+    rule : {"lambda_1se", "lambda_min"}, default="lambda_1se"
+    nfolds : int, default=None
+        Number of glmnet's random folds (default 10, at most the number of samples).
+    foldid : array-like, default=None
+        Fold label per sample, or (n_repeats, n_samples).
+    n_repeats, seed, l1_ratio, n_lambdas, lambda_min_ratio, standardize, fit_intercept,
+    penalty_factor, tol, max_iter, dtype
+        As :class:`LassoLogisticCV`.
+    measure : {"mse", "mae", "deviance"}, default="mse"
+        cv.glmnet's ``type.measure`` (``"deviance"`` is the mean squared error).
+
+    Attributes
+    ----------
+    coef_, intercept_, lambda_, lambda_min_, lambda_1se_, cv_result_, path_, ...
+        As :class:`LassoLogisticCV` (``coef_`` of shape (n_features,), ``intercept_`` a float).
+    """
+
+    def __init__(self, rule="lambda_1se", *, nfolds=None, foldid=None, n_repeats=CV.n_repeats,
+                 measure="mse", seed=CV.seed, l1_ratio=PATH.l1_ratio, n_lambdas=PATH.n_lambdas,
+                 lambda_min_ratio=None, standardize=PATH.standardize, fit_intercept=PATH.fit_intercept,
+                 penalty_factor=None, tol=None, max_iter=PATH.max_iter, dtype="float64"):
+        self.rule = rule
+        self.nfolds = nfolds
+        self.foldid = foldid
+        self.n_repeats = n_repeats
+        self.measure = measure
+        self.seed = seed
+        self.l1_ratio = l1_ratio
+        self.n_lambdas = n_lambdas
+        self.lambda_min_ratio = lambda_min_ratio
+        self.standardize = standardize
+        self.fit_intercept = fit_intercept
+        self.penalty_factor = penalty_factor
+        self.tol = tol
+        self.max_iter = max_iter
+        self.dtype = dtype
+
+    def fit(self, X, y, sample_weight=None):
+        """Cross-validate the Gaussian path and keep the full-data fit at the chosen lambda."""
+        rule = Rule.parse(self.rule)
+        X, y = self._validate_fit_data(X, y)
+        cv = cv_gaussian_path(
+            X, y, nfolds=self.nfolds, foldid=self.foldid, n_repeats=self.n_repeats,
+            measure=self.measure, seed=self.seed, keep=False, l1_ratio=self.l1_ratio,
+            n_lambdas=self.n_lambdas, lambda_min_ratio=self.lambda_min_ratio,
+            standardize=self.standardize, fit_intercept=self.fit_intercept,
+            sample_weight=sample_weight, penalty_factor=self.penalty_factor, tol=self.tol,
+            max_iter=self.max_iter, dtype=self.dtype)
         self.cv_result_ = cv
         self.lambda_min_ = cv.lambda_min
         self.lambda_1se_ = cv.lambda_1se

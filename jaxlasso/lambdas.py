@@ -64,23 +64,31 @@ def weighted_square_sums(X: np.ndarray, w: np.ndarray, rows: int = 64) -> np.nda
     return out
 
 
-def entry_lambdas(X: np.ndarray, y: np.ndarray, w: np.ndarray, pf: np.ndarray, *, fit_intercept: bool,
-                  standardize: bool) -> np.ndarray:
+def entry_lambdas(X: np.ndarray, y, w: np.ndarray, pf: np.ndarray, *, fit_intercept: bool,
+                  standardize: bool, family=None) -> np.ndarray:
     """(p,) ``|g_j| / pf_j`` at the null fit: where each feature enters an L1 path.
 
     Computed in numpy (three passes over X; no compilation per shape) with the kernel's
     standardisation: weighted mean and population SD (about the mean, with or without an
     intercept); a column with zero weighted variance is excluded like one with ``pf = inf``.
-    ``-inf`` marks excluded features, ``nan`` unpenalised ones.
+    ``-inf`` marks excluded features, ``nan`` unpenalised ones. ``family``: a
+    :class:`jaxlasso.families.HostFamily` (its null fit and residual, on the kernel's scale of
+    ``y``); default binomial.
     """
-    eta0 = null_linear_predictor(X, y, w, pf, fit_intercept=fit_intercept)
+    if family is None:
+        eta0 = null_linear_predictor(X, y, w, pf, fit_intercept=fit_intercept)
+    else:
+        eta0 = family.null_eta(X, y, w, pf, fit_intercept)
     wn = w / w.sum()
     xm = wn @ X
     ex2 = weighted_square_sums(X, wn)
     var = np.maximum(ex2 - xm * xm, 0.0)
     excluded = (var <= 64 * np.finfo(np.float64).eps * np.maximum(ex2, np.finfo(np.float64).tiny)) | np.isinf(pf)
     xs = np.where(excluded, 1.0, np.sqrt(var)) if standardize else np.ones_like(xm)
-    r = wn * (sigmoid(eta0) - y)
+    if family is None:
+        r = wn * (sigmoid(eta0) - y)
+    else:
+        r = family.residual(eta0, y, wn)
     center = xm * r.sum() if fit_intercept else 0.0
     grad = (r @ X - center) / xs
     pf_f = np.where(excluded, 1.0, pf)

@@ -20,13 +20,15 @@ def sigmoid(eta):
     overflows nor loses the small tail probabilities for large ``|eta|``."""
     return 0.5 * (1.0 + np.tanh(0.5 * eta))
 
-LARGER_IS_BETTER = {"auc": True, "auc_pooled": True, "deviance": False, "class": False, "mse": False}
+LARGER_IS_BETTER = {"auc": True, "auc_pooled": True, "deviance": False, "class": False, "mse": False,
+                    "mae": False}
 NAMES = {
     "deviance": "Binomial Deviance",
     "class": "Misclassification Error",
     "auc": "AUC",
     "auc_pooled": "AUC (pooled pre-validated)",
     "mse": "Mean-Squared Error",
+    "mae": "Mean Absolute Error",
 }
 
 
@@ -112,7 +114,7 @@ def resolve_measure(measure: str, n: int, nfolds: int, grouped: bool = True) -> 
             f"(got n={n}, nfolds={nfolds})",
             FewObservationsWarning, stacklevel=3)
         measure = "deviance"
-    if grouped and measure in ("deviance", "class", "mse") and n / nfolds < CV.grouped_min_per_fold:
+    if grouped and measure in ("deviance", "class", "mse", "mae") and n / nfolds < CV.grouped_min_per_fold:
         warnings.warn(
             f"Option grouped=False enforced (glmnet's rule), since < {CV.grouped_min_per_fold} "
             f"observations per fold: the standard error is computed over observations, not folds "
@@ -123,11 +125,15 @@ def resolve_measure(measure: str, n: int, nfolds: int, grouped: bool = True) -> 
 
 
 def cv_statistics(measure: str, grouped: bool, y: np.ndarray, w: np.ndarray, foldid: np.ndarray,
-                  prob: np.ndarray) -> CVStats:
+                  prob: np.ndarray, pointwise=None) -> CVStats:
     """Summarise held-out predictions ``prob`` (R, n, L) over folds (and repeats).
 
     Each repeat is summarised as cv.glmnet does; the repeats' curves and SEs are then averaged.
+    ``pointwise(measure, y, pred)``: the family's per-observation loss (default binomial's
+    :func:`pointwise_loss`; a Gaussian fit passes its own, with ``y`` the outcome and ``prob``
+    the held-out fitted values).
     """
+    pointwise = pointwise_loss if pointwise is None else pointwise
     R, n, L = prob.shape
     nfolds = int(foldid.max()) + 1
     means, sds, scores = [], [], []
@@ -146,7 +152,7 @@ def cv_statistics(measure: str, grouped: bool, y: np.ndarray, w: np.ndarray, fol
             fw = np.array([w[fid == f].sum() for f in range(nfolds)])
             cvm, cvsd = _weighted_summary(raw, fw, nfolds)
         else:
-            obs = pointwise_loss(measure, y, prob[r])
+            obs = pointwise(measure, y, prob[r])
             if grouped:
                 fw = np.array([w[fid == f].sum() for f in range(nfolds)])
                 raw = np.stack([

@@ -21,6 +21,7 @@ import copy
 import time
 from typing import Any
 
+import jax
 import numpy as np
 
 from kernels import Status
@@ -31,6 +32,8 @@ from ._config import PATH
 from ._engine import Lanes, report_status, solve_lanes
 from .lambdas import default_lambda_min_ratio, entry_lambdas, lambda_grid, lambda_max
 from ._scaling import shift_columns, to_original_scale
+from .families import BINOMIAL as HOST_BINOMIAL
+from .families import get as get_family
 from .results import PathResult
 
 
@@ -39,6 +42,13 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     v = a.view()
     v.flags.writeable = False
     return v
+
+
+def _frozen_tree(tree):
+    """:func:`_frozen` on every array of a response pytree (a plain array for most families)."""
+    if isinstance(tree, np.ndarray):
+        return _frozen(tree)
+    return jax.tree.map(lambda a: _frozen(np.asarray(a)), tree)
 
 
 class PreparedProblem:
@@ -53,12 +63,19 @@ class PreparedProblem:
     """
 
     max_sweeps = PATH.max_sweeps
+    # Defaults for problems unpickled from before families existed.
     family = BINOMIAL
+    host_family = HOST_BINOMIAL
+    y_center = 0.0
+    y_scale = 1.0
 
     def __init__(self, X, y, *, l1_ratio, lambdas, n_lambdas, lambda_min_ratio, standardize,
                  fit_intercept, sample_weight, penalty_factor, early_stop, tol, max_iter, dtype,
-                 check_classes: bool = True):
+                 check_classes: bool = True, family: Any = "binomial"):
         set_ = self._set
+        host = get_family(family)
+        set_("host_family", host)
+        set_("family", host.kernel)
         # What the data were prepared from, by identity: the same objects reuse this problem.
         set_("source", (X, y, sample_weight, penalty_factor))
         dtype = V.check_dtype(dtype)
@@ -68,26 +85,41 @@ class PreparedProblem:
         n, p = design.X.shape
         set_("n", n)
         set_("p", p)
-        labels = V.check_y(y, n)
-        set_("classes", labels.classes)
+        if host.has_classes:
+            labels = V.check_y(y, n)
+            values, classes = labels.y, labels.classes
+        else:
+            values, classes = host.check_response(y, n)
+        set_("classes", classes)
         w = V.check_sample_weight(sample_weight, n)
         # The objective is invariant to the scale of the weights; working with max(w) = 1
         # keeps weights like 1e-320 (denormal) from underflowing in the kernels' sums.
         set_("weight_sum", float(np.sum(w)))
         w = w / w.max()
-        if check_classes:
-            V.check_class_counts(labels.y, w, labels.classes)
+        if check_classes and host.has_classes:
+            V.check_class_counts(values, w, classes)
         pf = V.check_penalty_factor(penalty_factor, p)
         set_("standardize", bool(standardize))
         set_("fit_intercept", bool(fit_intercept))
+        if self.fit_intercept and not host.kernel.has_intercept:
+            raise ValueError(f"family={host.name!r} has no intercept; pass fit_intercept=False "
+                             f"(got fit_intercept=True)")
+        # The kernel's response and the map of its linear predictor back to the user's scale:
+        # eta_user = y_center + y_scale * eta_kernel; the kernel's lambdas are the user's / y_scale.
+        y_kernel, y_center, y_scale = host.standardize(values, w, self.fit_intercept)
+        set_("y_center", float(y_center))
+        set_("y_scale", float(y_scale))
         Xs, shift = shift_columns(design.X, self.fit_intercept)
-        scores = entry_lambdas(Xs, labels.y, w, pf, fit_intercept=self.fit_intercept,
-                               standardize=self.standardize)
+        scores = entry_lambdas(Xs, y_kernel, w, pf, fit_intercept=self.fit_intercept,
+                               standardize=self.standardize,
+                               family=None if host.name == "binomial" else host)
         # Only the shifted design is kept: a CV result holds its problem, and a second copy of
         # a large X would stay alive with it.
-        for name, arr in (("y", labels.y), ("w", w), ("pf", pf), ("X", Xs), ("shift", shift),
-                          ("scores", scores)):
+        for name, arr in (("w", w), ("pf", pf), ("X", Xs), ("shift", shift), ("scores", scores)):
             set_(name, _frozen(np.asarray(arr)))
+        set_("y", _frozen_tree(y_kernel))
+        # The response on the user's scale (what CV scores held-out predictions against).
+        set_("response", self.y if values is y_kernel else _frozen_tree(values))
         self._set_settings(l1_ratio=l1_ratio, lambdas=lambdas, n_lambdas=n_lambdas,
                            lambda_min_ratio=lambda_min_ratio, early_stop=early_stop, tol=tol,
                            max_iter=max_iter, dtype=dtype)
@@ -104,8 +136,11 @@ class PreparedProblem:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        for name in ("y", "w", "pf", "X", "shift", "scores", "lambdas"):
+        for name in ("w", "pf", "X", "shift", "scores", "lambdas"):
             self.__dict__[name] = _frozen(self.__dict__[name])
+        for name in ("y", "response"):
+            if name in self.__dict__:
+                self.__dict__[name] = _frozen_tree(self.__dict__[name])
 
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -131,7 +166,8 @@ class PreparedProblem:
             if lambda_min_ratio is None:
                 lambda_min_ratio = default_lambda_min_ratio(int(np.sum(self.w > 0)), self.p)
             lambda_min_ratio = V.check_positive_float(lambda_min_ratio, "lambda_min_ratio", upper=1.0)
-            set_("lambda_max", lambda_max(self.scores, self.l1_ratio))
+            # The entry scores are on the kernel's scale of y: the grid is reported on the user's.
+            set_("lambda_max", lambda_max(self.scores, self.l1_ratio) * self.y_scale)
             set_("lambdas", _frozen(lambda_grid(self.lambda_max, n_lambdas, lambda_min_ratio)))
             set_("early_stop", bool(early_stop))
         else:
@@ -213,8 +249,8 @@ def logistic_path(X: Any, y: Any, *, l1_ratio: float = PATH.l1_ratio, lambdas: A
         Per-feature penalty multipliers (glmnet ``penalty.factor``), rescaled to sum to p;
         0 = never penalised, ``inf`` = excluded.
     early_stop : bool
-        Apply glmnet's early stop (after 5 lambdas: deviance ratio > 0.999 or relative change
-        < 1e-5) to the default grid. User-supplied ``lambdas`` are never cut short (as glmnet).
+        Apply glmnet's early stop (after 5 lambdas: deviance ratio > 0.999 or its change from
+        the previous lambda < 1e-5, as lognet tests it) to the default grid. User-supplied ``lambdas`` are never cut short (as glmnet).
     tol : float, optional
         Stop each lambda when the KKT gap (max subgradient distance, standardised scale) is
         <= tol. Default 1e-7 (float64), 1e-5 (float32).
@@ -248,6 +284,56 @@ def logistic_path(X: Any, y: Any, *, l1_ratio: float = PATH.l1_ratio, lambdas: A
     return fit_prepared(prob, t0=t0)
 
 
+def fit_path(X: Any, y: Any, *, family: Any = "binomial", l1_ratio: float = PATH.l1_ratio,
+             lambdas: Any = None, n_lambdas: int = PATH.n_lambdas, lambda_min_ratio: float | None = None,
+             standardize: bool = PATH.standardize, fit_intercept: bool = PATH.fit_intercept,
+             sample_weight: Any = None, penalty_factor: Any = None, early_stop: bool = PATH.early_stop,
+             tol: float | None = None, max_iter: int = PATH.max_iter, dtype: Any = np.float64) -> PathResult:
+    """The elastic-net path of any family (glmnet's ``glmnet(x, y, family = ...)``).
+
+    ``family`` is glmnet's name -- ``"binomial"`` (:func:`logistic_path`), ``"gaussian"``
+    (:func:`gaussian_path`) or a family registered with :func:`jaxlasso.families.register` --
+    or a :class:`jaxlasso.families.HostFamily`. ``y`` is what that family takes (binary labels;
+    a numeric outcome; a registered family documents its own, e.g. ``(time, event)``). Every other
+    keyword is :func:`logistic_path`'s; lambdas, coefficients and the intercept are on the scale
+    of ``X`` and ``y``. A family without an intercept needs ``fit_intercept=False``.
+    """
+    t0 = time.perf_counter()
+    prob = PreparedProblem(X, y, l1_ratio=l1_ratio, lambdas=lambdas, n_lambdas=n_lambdas,
+                           lambda_min_ratio=lambda_min_ratio, standardize=standardize,
+                           fit_intercept=fit_intercept, sample_weight=sample_weight,
+                           penalty_factor=penalty_factor, early_stop=early_stop, tol=tol,
+                           max_iter=max_iter, dtype=dtype, family=family)
+    return fit_prepared(prob, t0=t0)
+
+
+def gaussian_path(X: Any, y: Any, **kw) -> PathResult:
+    r"""Fit an elastic-net penalised least-squares path (glmnet ``family = "gaussian"``).
+
+    glmnet's objective
+
+    .. math::
+
+        \min_{\beta_0, \beta} \; \frac{1}{2 \sum_i w_i} \sum_i w_i (y_i - \beta_0 - x_i^T \beta)^2
+        + \lambda \sum_j \mathrm{pf}_j \left(\alpha |\beta_j| + \frac{1 - \alpha}{2} \beta_j^2\right)
+
+    on the standardised columns, solved (as glmnet does) on the standardised response -- weighted
+    mean removed when an intercept is fitted, divided by its weighted SD (the RMS about 0 without
+    an intercept) -- and reported on the original scale of ``y``: ``lambdas``, ``coef``,
+    ``intercept`` match ``glmnet(x, y)``'s ``lambda``, ``beta``, ``a0``, and ``deviance_ratio``
+    its ``dev.ratio = 1 - RSS / TSS``. ``tol`` acts on the standardised scale, so it means the
+    same on any scale of ``y``. Early stop as glmnet's elnet: after 5 lambdas, deviance ratio >
+    0.999 or its *relative* change < 1e-5.
+
+    ``y`` : array-like (n_samples,), a finite numeric outcome. Every keyword is
+    :func:`logistic_path`'s (``l1_ratio``, ``lambdas``, ``n_lambdas``, ``lambda_min_ratio``,
+    ``standardize``, ``fit_intercept``, ``sample_weight``, ``penalty_factor``, ``early_stop``,
+    ``tol``, ``max_iter``, ``dtype``). Returns a :class:`PathResult` with ``family="gaussian"``
+    (``predict(X, s)`` gives fitted values).
+    """
+    return fit_path(X, y, family="gaussian", **kw)
+
+
 def fit_prepared(prob: PreparedProblem, *, t0: float | None = None) -> PathResult:
     """Solve the full-data path of a :class:`PreparedProblem`."""
     t0 = time.perf_counter() if t0 is None else t0
@@ -266,8 +352,12 @@ def path_result_from_lane(prob: PreparedProblem, out, lane: int, seconds: float)
     beta = out.dense_coef(lane, prob.p)[:length].astype(np.float64, copy=False)
     xm = out.xm[lane].astype(np.float64)
     xs = out.xs[lane].astype(np.float64)
-    coef, intercept = to_original_scale(beta, out.intercept[lane, :length].astype(np.float64), xm, xs,
-                                        prob.shift, overwrite=True)
+    b0 = out.intercept[lane, :length].astype(np.float64)
+    if prob.y_scale != 1.0 or prob.y_center != 0.0:
+        # The kernel solved on glmnet's standardised response: back to the user's scale.
+        beta *= prob.y_scale
+        b0 = prob.y_center + prob.y_scale * b0
+    coef, intercept = to_original_scale(beta, b0, xm, xs, prob.shift, overwrite=True)
     null_dev = float(out.null_deviance[lane])
     dev = out.deviance[lane, :length].astype(np.float64)
     wsum = prob.weight_sum
@@ -277,7 +367,7 @@ def path_result_from_lane(prob: PreparedProblem, out, lane: int, seconds: float)
         intercept=intercept,
         n_nonzero=np.count_nonzero(coef, axis=1),
         deviance_ratio=1.0 - dev / null_dev,
-        null_deviance=null_dev * wsum,
+        null_deviance=null_dev * wsum * prob.y_scale ** 2,
         n_iter=out.n_iter[lane, :length],
         kkt_gap=out.kkt_gap[lane, :length].astype(np.float64),
         converged=status == Status.CONVERGED,
@@ -291,8 +381,9 @@ def path_result_from_lane(prob: PreparedProblem, out, lane: int, seconds: float)
         fit_intercept=prob.fit_intercept,
         standardize=prob.standardize,
         early_stopped=length < len(prob.lambdas),
-        stop_reason=_stop_reason(1.0 - dev / null_dev) if length < len(prob.lambdas) else "",
+        stop_reason=_stop_reason(1.0 - dev / null_dev, prob.family) if length < len(prob.lambdas) else "",
         classes=prob.classes,
+        family=prob.host_family.name,
         feature_names=prob.feature_names,
         info={
             "working_set_capacities": out.capacities,
@@ -303,14 +394,20 @@ def path_result_from_lane(prob: PreparedProblem, out, lane: int, seconds: float)
     )
 
 
-def _stop_reason(deviance_ratio: np.ndarray) -> str:
+def _stop_reason(deviance_ratio: np.ndarray, family=BINOMIAL) -> str:
     from kernels.path import DEVMAX, FDEV
 
     last = float(deviance_ratio[-1])
     if last > DEVMAX:
-        return (f"saturated: the deviance ratio reached {last:.4f} > {DEVMAX} (glmnet's devmax), i.e. the "
-                f"training data are (nearly) perfectly separable; smaller lambdas would only inflate the "
-                f"coefficients")
+        if family.name == "binomial":
+            return (f"saturated: the deviance ratio reached {last:.4f} > {DEVMAX} (glmnet's devmax), i.e. the "
+                    f"training data are (nearly) perfectly separable; smaller lambdas would only inflate the "
+                    f"coefficients")
+        return (f"saturated: the deviance ratio reached {last:.4f} > {DEVMAX} (glmnet's devmax): the fit "
+                f"explains the training data almost perfectly")
+    if family.name == "binomial":
+        return (f"converged: the deviance ratio changed by less than {FDEV:g} (glmnet's fdev rule, an "
+                f"absolute change for binomial)")
     return (f"converged: the deviance ratio changed by less than {FDEV:g} relative to its value "
             f"(glmnet's fdev rule)")
 
@@ -341,3 +438,38 @@ def logistic_objective(X: Any, y: Any, coef: Any, intercept: Any, lambdas: Any, 
     pf_f = np.where(np.isinf(pf), 0.0, pf)
     pen = (np.abs(b) * pf_f).sum(axis=1) * l1_ratio + 0.5 * (1 - l1_ratio) * (b * b * pf_f).sum(axis=1)
     return loss + lambdas * pen
+
+
+def gaussian_objective(X: Any, y: Any, coef: Any, intercept: Any, lambdas: Any, *,
+                       l1_ratio: float = 1.0, sample_weight: Any = None, penalty_factor: Any = None,
+                       standardize: bool = True, fit_intercept: bool = True) -> np.ndarray:
+    """The objective glmnet's Gaussian fit minimises, of given original-scale coefficients.
+
+    glmnet solves on the standardised response ``y~ = (y - ym) / ys`` (``ym`` the weighted mean,
+    0 without an intercept; ``ys`` the weighted RMS of ``y - ym``) with ``lambda / ys`` and
+    rescales, so what it minimises is
+
+        ``1/(2 sum w) sum w (y~ - eta / ys)^2 + (lambda / ys) P(b~ / ys)``
+
+    with ``b~ = coef * x_scale`` -- on the user's scale the documented objective except that the
+    ridge part of the penalty is divided by ``ys`` (the lasso part is unchanged). jaxlasso
+    solves the same problem. Shapes as :func:`logistic_objective`.
+    """
+    X = np.asarray(X, dtype=float)
+    host = get_family("gaussian")
+    yv, _ = host.check_response(y, X.shape[0])
+    w = V.check_sample_weight(sample_weight, X.shape[0])
+    wn = w / w.sum()
+    _, _, ys = host.standardize(yv, w, fit_intercept)
+    pf = V.check_penalty_factor(penalty_factor, X.shape[1])
+    coef = np.atleast_2d(np.asarray(coef, dtype=float))
+    intercept = np.atleast_1d(np.asarray(intercept, dtype=float))
+    lambdas = np.atleast_1d(np.asarray(lambdas, dtype=float))
+    xm = wn @ X
+    xs = np.sqrt(wn @ (X - xm) ** 2) if standardize else np.ones(X.shape[1])
+    r = (yv[:, None] - (X @ coef.T + intercept[None, :])) / ys
+    loss = 0.5 * (wn @ (r * r))
+    b = coef * xs / ys
+    pf_f = np.where(np.isinf(pf), 0.0, pf)
+    pen = (np.abs(b) * pf_f).sum(axis=1) * l1_ratio + 0.5 * (1 - l1_ratio) * (b * b * pf_f).sum(axis=1)
+    return loss + lambdas / ys * pen

@@ -36,7 +36,8 @@ def interpolate_lambda(lambdas: np.ndarray, s: float) -> tuple[int, int, float]:
 
 @dataclass(frozen=True)
 class PathResult:
-    """An elastic-net logistic regularisation path (the answer of :func:`jaxlasso.logistic_path`).
+    """An elastic-net regularisation path (the answer of :func:`jaxlasso.logistic_path`,
+    :func:`jaxlasso.gaussian_path`, :func:`jaxlasso.path.fit_path`).
 
     Coefficients are on the original scale of ``X``; the penalty acted on the standardised scale
     (``coef * x_scale``).
@@ -53,7 +54,8 @@ class PathResult:
     deviance_ratio: np.ndarray
     """(L,) fraction of null deviance explained (glmnet's ``dev.ratio``)."""
     null_deviance: float
-    """Deviance of the intercept-only model, ``2 * sum_i w_i * logloss_i`` (weights as given)."""
+    """Deviance of the intercept-only model (weights as given): ``2 * sum_i w_i * logloss_i`` for
+    binomial, ``sum_i w_i (y_i - ybar)^2`` for Gaussian (glmnet's ``nulldev``)."""
     n_iter: np.ndarray
     """(L,) Newton iterations per lambda."""
     kkt_gap: np.ndarray
@@ -78,9 +80,13 @@ class PathResult:
     """True when glmnet's rule ended the path before the last lambda of the grid."""
     stop_reason: str = ""
     """Why the path ended early: the fit saturated (deviance ratio > 0.999, i.e. the training
-    data are (nearly) separable) or stopped improving (relative change < 1e-5); empty if not."""
-    classes: tuple[Any, Any] = ("0", "1")
-    """(control, case): the label coded 0 and the label coded 1 (the modelled probability)."""
+    data are (nearly) separable) or stopped improving (change < 1e-5: absolute for binomial, relative
+    for Gaussian, as glmnet); empty if not."""
+    classes: tuple[Any, Any] | None = ("0", "1")
+    """(control, case): the label coded 0 and the label coded 1 (the modelled probability);
+    None for a family without classes (Gaussian)."""
+    family: str = "binomial"
+    """glmnet's ``family``: ``"binomial"``, ``"gaussian"`` (or a registered family's name)."""
     feature_names: tuple[str, ...] | None = None
     """Feature names (the columns of a DataFrame X), else None."""
     info: dict = field(default_factory=dict, compare=False)
@@ -118,7 +124,17 @@ class PathResult:
 
     def predict_proba(self, X, s: float | None = None) -> np.ndarray:
         """Probability of the case class (``classes[1]``): (n, L), or (n,) at ``s``."""
+        if self.family != "binomial":
+            raise AttributeError(f"predict_proba is for binomial fits (got family={self.family!r}); "
+                                 f"use predict")
         return sigmoid(self.decision_function(X, s))
+
+    def predict(self, X, s: float | None = None) -> np.ndarray:
+        """Predictions on the response scale (glmnet's ``type = "response"``): the probability
+        of the case for binomial, the fitted outcome for Gaussian; (n, L), or (n,) at ``s``."""
+        if self.family == "binomial":
+            return self.predict_proba(X, s)
+        return self.decision_function(X, s)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per lambda: glmnet's print (Df, %Dev, Lambda) plus solver diagnostics."""
@@ -174,7 +190,8 @@ class CVResult:
     path: PathResult
     """The full-data fit."""
     prevalidated: np.ndarray | None = None
-    """(n, L) held-out probabilities of the case class (mean over repeats), when ``keep=True``."""
+    """(n, L) held-out predictions on the response scale -- probabilities of the case class, the
+    fitted outcome for Gaussian -- (mean over repeats), when ``keep=True``."""
     prevalidated_repeats: np.ndarray | None = None
     """(n_repeats, n, L) held-out probabilities per repeat, when ``keep=True``."""
     info: dict = field(default_factory=dict, compare=False)
@@ -235,7 +252,10 @@ class CVResult:
         return self.path.predict_proba(X, self._s(s))
 
     def predict(self, X, s: str | float = "lambda_1se") -> np.ndarray:
-        """(n,) predicted labels (the case when its probability exceeds 0.5)."""
+        """(n,) predicted labels (the case when its probability exceeds 0.5); for Gaussian the
+        fitted outcome."""
+        if self.path.family != "binomial":
+            return self.path.predict(X, self._s(s))
         prob = self.predict_proba(X, s)
         classes = np.asarray(self.path.classes, dtype=object)
         return classes[(prob > 0.5).astype(int)]

@@ -74,12 +74,13 @@ def run_glmnet(X, y, *, task: str = "path", lambdas=None, nlambda: int = 100,
                maxit: int = 100000, standardize: bool = True, intercept: bool = True,
                weights=None, penalty_factor=None, foldid=None, nfolds: int = 10,
                type_measure: str = "deviance", exact_path: bool = False, repeats: int = 1,
-               weight_sets=None, timeout: float = 3600) -> GlmnetOutput:
+               weight_sets=None, timeout: float = 3600, family: str = "binomial") -> GlmnetOutput:
     """Fit ``glmnet`` (task="path"), ``cv.glmnet`` (task="cv") or one path per row of
     ``weight_sets`` (task="bootstrap", timed as one loop inside R) in R.
 
     ``exact_path=True`` sets ``glmnet.control(fdev=0, devmax=1)`` so that glmnet never stops the
     path early (the setting used for parity). ``foldid`` is passed as given (1-based in R).
+    ``family``: glmnet's ``family`` string (``"binomial"``, ``"gaussian"``).
     """
     if not available():
         raise RuntimeError("Rscript with the glmnet package is not available "
@@ -89,7 +90,7 @@ def run_glmnet(X, y, *, task: str = "path", lambdas=None, nlambda: int = 100,
     n, p = X.shape
     job = {"task": task, "n": n, "p": p, "alpha": alpha, "thresh": thresh, "maxit": maxit,
            "standardize": standardize, "intercept": intercept, "repeats": repeats,
-           "type_measure": type_measure, "nlambda": nlambda, "nfolds": nfolds}
+           "type_measure": type_measure, "nlambda": nlambda, "nfolds": nfolds, "family": family}
     if lambda_min_ratio is not None:
         job["lambda_min_ratio"] = lambda_min_ratio
     if exact_path:

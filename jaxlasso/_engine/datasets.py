@@ -89,6 +89,11 @@ SHARED = ("l1_ratio", "fit_intercept", "standardize", "early_stop", "tol", "max_
           "family")
 
 
+def _kernel_lambdas(prob) -> np.ndarray:
+    scale = getattr(prob, "y_scale", 1.0)
+    return prob.lambdas if scale == 1.0 else np.asarray(prob.lambdas, np.float64) / scale
+
+
 def solve_datasets(problems: list, lanes: list[Lanes], *, devices=None) -> tuple[list[LaneOutputs], dict]:
     """Solve several problems' lanes in one vmapped call, sharded over ``devices``.
 
@@ -108,7 +113,9 @@ def solve_datasets(problems: list, lanes: list[Lanes], *, devices=None) -> tuple
         if ln.Y is not None or ln.pf is not None or ln.lambdas is not None or ln.early_stop is not None:
             raise ValueError("stacked datasets take the problems' labels, penalty factors, grids and "
                              "early stop (got Lanes with Y, pf, lambdas or early_stop)")
-    datasets = [DatasetLanes(prob.X, prob.y, np.asarray(ln.W, np.float64), prob.pf, prob.lambdas,
+    # A family on a standardised response solves the user's lambdas / y_scale (see solve_lanes).
+    datasets = [DatasetLanes(prob.X, prob.y, np.asarray(ln.W, np.float64), prob.pf,
+                             _kernel_lambdas(prob),
                              np.zeros(len(ln.W), bool) if ln.is_master is None else np.asarray(ln.is_master, bool))
                 for prob, ln in zip(problems, lanes)]
     return _solve_stacked(datasets, **{k: getattr(first, k) for k in SHARED}, keep_eta=ln0.keep_eta,

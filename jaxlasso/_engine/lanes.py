@@ -254,14 +254,21 @@ def solve_lanes(problem, lanes: Lanes, *, mode: str | None = None) -> LaneOutput
     ``problem`` holds what no lane changes (a ``jaxlasso.path.PreparedProblem``): the shifted
     design ``X`` (n, p), labels ``y``, rescaled penalty factors ``pf``, ``l1_ratio``,
     ``lambdas``, ``fit_intercept``, ``standardize``, ``early_stop``, ``tol``, ``max_iter``,
-    ``max_sweeps`` and ``dtype``. ``mode``: ``"vmap"`` or ``"loop"`` (default:
+    ``max_sweeps`` and ``dtype``, and its ``family`` (the kernel datafit, default binomial) and
+    ``y_scale`` (the kernel's lambdas are ``lambdas / y_scale``; default 1). Per-lane labels
+    ``lanes.Y`` are on the kernel's scale. ``mode``: ``"vmap"`` or ``"loop"`` (default:
     :func:`default_lane_mode` of the problem's rows).
     """
     W = np.asarray(lanes.W, dtype=np.float64)
     B = W.shape[0]
+    lambdas = problem.lambdas if lanes.lambdas is None else lanes.lambdas
+    scale = getattr(problem, "y_scale", 1.0)
+    if scale != 1.0:
+        # The kernel solves on the family's standardised response (Gaussian: glmnet's y / sd):
+        # its lambdas are the user's divided by that scale.
+        lambdas = np.asarray(lambdas, dtype=np.float64) / scale
     return _solve(problem.X, problem.y if lanes.Y is None else lanes.Y, W,
-                  problem.pf if lanes.pf is None else lanes.pf, problem.l1_ratio,
-                  problem.lambdas if lanes.lambdas is None else lanes.lambdas,
+                  problem.pf if lanes.pf is None else lanes.pf, problem.l1_ratio, lambdas,
                   fit_intercept=problem.fit_intercept, standardize=problem.standardize,
                   early_stop=problem.early_stop if lanes.early_stop is None else lanes.early_stop,
                   keep_eta=lanes.keep_eta,

@@ -20,7 +20,8 @@ wr <- function(name, x) {
 n <- num("n"); p <- num("p")
 x <- matrix(rd("x.bin", n * p), n, p)
 y <- rd("y.bin", n)
-args_fit <- list(x = x, y = y, family = "binomial", alpha = num("alpha", 1),
+family <- if (is.null(job$family)) "binomial" else job$family
+args_fit <- list(x = x, y = y, family = family, alpha = num("alpha", 1),
                  thresh = num("thresh", 1e-7), maxit = num("maxit", 1e5),
                  standardize = flag("standardize"), intercept = flag("intercept"))
 if (flag("has_lambda")) args_fit$lambda <- rd("lambda.bin", num("n_lambda")) else args_fit$nlambda <- num("nlambda", 100)
