@@ -350,3 +350,39 @@ def one_shot(X, y, repeats: int, workdir) -> tuple["Timing", "Timing"]:
     run_r()  # warm the file cache as jaxlasso's first run did
     ref = Timing([run_r() for _ in range(repeats)], None)
     return ours, ref
+
+
+class CoxTimings:
+    """jaxlasso's Cox path / CV and R glmnet(family = "cox") on the same lambdas and foldid."""
+
+    from jaxlasso import rglmnet as _rglmnet
+
+    def __init__(self, thresh: float = 1e-7):
+        self.thresh = thresh
+
+    def jax_path(self, X, time_, event, lambdas, repeats: int) -> Timing:
+        from jaxlasso.survival import cox_path
+
+        runs = [cox_path(X, time_, event, lambdas=lambdas) for _ in range(repeats + 1)]
+        secs = [r.info["seconds"] for r in runs]
+        self.last_path = runs[-1]
+        return Timing(secs[1:], secs[0])
+
+    def jax_cv(self, X, time_, event, lambdas, foldid, repeats: int) -> Timing:
+        from jaxlasso.survival import cv_cox_path
+
+        runs = [cv_cox_path(X, time_, event, lambdas=lambdas, foldid=foldid) for _ in range(repeats + 1)]
+        self.last_cv = runs[-1]
+        secs = [r.info["seconds_total"] for r in runs]
+        return Timing(secs[1:], secs[0])
+
+    def glmnet_path(self, X, time_, event, lambdas, repeats: int) -> Timing:
+        out = self._rglmnet.run_coxnet(X, time_, event, task="path", lambdas=lambdas, thresh=self.thresh, repeats=repeats)
+        self.last_glmnet_coef = out.coef
+        return Timing(list(out.times), None)
+
+    def glmnet_cv(self, X, time_, event, lambdas, foldid, repeats: int) -> Timing:
+        out = self._rglmnet.run_coxnet(X, time_, event, task="cv", lambdas=lambdas, foldid=foldid, thresh=self.thresh,
+                                 repeats=repeats)
+        self.last_glmnet_cv = out
+        return Timing(list(out.times), None)

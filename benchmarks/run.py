@@ -5,6 +5,7 @@
     python benchmarks/run.py --workloads gauss200 --tasks path cv
     python benchmarks/run.py --workloads ngep --tasks path cv cold   # the n >= p and n ~ p rows only
     python benchmarks/run.py --tasks cli            # one-shot CLI vs Rscript on ALL BCR/ABL
+    python benchmarks/run.py --workloads --tasks cox  # the Cox family's path and CV rows only
     python benchmarks/run.py --tasks path --peers   # + skglm (pip install -e .[bench]) on the paths
     python benchmarks/run.py --device-results DIR   # GPU table from benchmarks/device_run.py's output
 
@@ -107,7 +108,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workloads", nargs="*", default=list(WORKLOADS),
                     help=f"workload names ({', '.join(WORKLOADS)}) or groups ({', '.join(GROUPS)})")
     ap.add_argument("--tasks", nargs="*", default=["path", "cv", "cold", "bootstrap", "datasets", "cli"],
-                    help="path, cv, cold (first call of a fresh process per workload), bootstrap, datasets, cli")
+                    help="path, cv, cold (first call of a fresh process per workload), bootstrap, datasets, cli, "
+                         "cox (the Cox family's path and CV rows; not in the default set)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--bootstrap", type=int, default=100, help="bootstrap paths on ALL BCR/ABL")
     ap.add_argument("--datasets", type=int, default=10, help="200 x 20,000 datasets for the throughput row")
@@ -210,6 +212,8 @@ def main(argv=None) -> int:
         ref = Timing([float(np.sum(secs_r))], None)
         add(f"{args.datasets}x gaussian_200x20000", "cv-batch", ours, ref, None,
             f"{args.datasets / ours.median * 60:.1f} vs {args.datasets / ref.median * 60:.1f} datasets/min")
+    if "cox" in args.tasks:
+        cox_rows(add, args.repeats)
     if "cli" in args.tasks:
         import tempfile
 
@@ -223,6 +227,47 @@ def main(argv=None) -> int:
             "same TSV + cv.glmnet; compile = first run on an empty persistent cache")
     write(rows, Path(args.out), args)
     return 0
+
+
+def cox_workloads():
+    """(name, X, time, event) of the Cox rows: glmnet's CoxExample and p >> n sets with tied
+    times and censoring (exponential times, a 3-feature signal, times rounded to 1/grid)."""
+    from jaxlasso import rglmnet
+
+    d = rglmnet.run_coxnet(task="coxexample").extra
+    yield "cox CoxExample 1000x30", d["X"], d["time"], d["event"]
+    for n, p, seed, grid in ((100, 5000, 11, 2.0), (200, 20000, 5, 4.0)):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(n, p))
+        beta = np.zeros(p)
+        beta[:3] = rng.choice([-1.0, 1.0], 3) * np.linspace(1.0, 0.5, 3)
+        t = rng.exponential(1.0 / np.exp(X @ beta))
+        c = rng.exponential(1.5, n)
+        yield f"cox synthetic {n}x{p}", X, np.ceil(np.minimum(t, c) * grid) / grid, (t <= c).astype(float)
+
+
+def cox_rows(add, repeats: int) -> None:
+    """Cox path and 10-fold CV rows: jaxlasso's default grid (no early stop) for both tools, one
+    foldid; accuracy = largest relative excess of jaxlasso's objective over glmnet's."""
+    from adapters import CoxTimings
+
+    from jaxlasso.survival import cox_objective, cox_path
+
+    ct = CoxTimings()
+    for name, X, t, e in cox_workloads():
+        lam = cox_path(X, t, e, early_stop=False).lambdas
+        foldid = np.random.default_rng(7).permutation(np.resize(np.arange(1, 11), len(t)))
+        ours = ct.jax_path(X, t, e, lam, repeats)
+        ref = ct.glmnet_path(X, t, e, lam, repeats)
+        mine = cox_objective(X, t, e, ct.last_path.coef, lam)
+        theirs = cox_objective(X, t, e, ct.last_glmnet_coef, lam)
+        add(name, "cox-path", ours, ref, float(np.max((mine - theirs) / np.abs(theirs))))
+        ours = ct.jax_cv(X, t, e, lam, foldid, max(1, repeats // 2))
+        ref = ct.glmnet_cv(X, t, e, lam, foldid, max(1, repeats // 2))
+        cv, rcv = ct.last_cv, ct.last_glmnet_cv
+        add(name, "cox-cv", ours, ref, None,
+            f"max |cvm - glmnet's| {np.max(np.abs(cv.cv_mean - rcv.cvm)):.1e}; lambda.min/1se index "
+            f"{cv.index_min}/{cv.index_1se} vs {rcv.index_min}/{rcv.index_1se}")
 
 
 def write_csv(rows: list[dict], path: Path) -> None:

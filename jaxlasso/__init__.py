@@ -14,10 +14,13 @@ from .screen import ScreenDataset, ScreenResult, screen
 from .selection.filters import preprocess
 from .selection.pipeline import rank_then_lasso
 from .selection.stability import StabilityResult, stability_selection
+from .survival import cox_objective, cox_path, cv_cox_path
 from .workflow import SelectionReport, select_features
 
 __all__ = [
     "CVResult",
+    "LassoCox",
+    "LassoCoxCV",
     "LassoLogistic",
     "LassoLogisticCV",
     "LassoRegression",
@@ -35,6 +38,9 @@ __all__ = [
     "SelectionReport",
     "StabilityResult",
     "__version__",
+    "cox_objective",
+    "cox_path",
+    "cv_cox_path",
     "cv_gaussian_path",
     "cv_logistic_path",
     "cv_path",
@@ -56,7 +62,8 @@ __all__ = [
 
 def __getattr__(name):
     # The scikit-learn facade needs scikit-learn (an optional dependency): imported on demand.
-    if name in ("LassoLogistic", "LassoLogisticCV", "LassoRegression", "LassoRegressionCV"):
+    if name in ("LassoLogistic", "LassoLogisticCV", "LassoRegression", "LassoRegressionCV", "LassoCox",
+                "LassoCoxCV"):
         from . import estimator
 
         return getattr(estimator, name)

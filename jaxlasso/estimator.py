@@ -46,7 +46,7 @@ from .metrics import sigmoid
 from .options import Rule
 from .path import PreparedProblem, fit_prepared
 
-__all__ = ["LassoLogistic", "LassoLogisticCV", "LassoRegression", "LassoRegressionCV"]
+__all__ = ["LassoCox", "LassoCoxCV", "LassoLogistic", "LassoLogisticCV", "LassoRegression", "LassoRegressionCV"]
 
 _SPARSE_FORMATS = ("csr", "csc", "coo")
 
@@ -523,4 +523,167 @@ class LassoRegressionCV(_RegressionFacade):
         lam = cv.lambda_1se if rule is Rule.LAMBDA_1SE else cv.lambda_min
         intercept, coef = cv.coef(rule)
         self._set_solution(cv.path, lam, intercept, coef)
+        return self
+
+
+# --- Cox (survival): scikit-survival conventions ---------------------------------------------
+def _survival_target(y, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(time, event)`` from scikit-survival's ``y``: a structured array of two fields, the event
+    indicator first and the time second (``sksurv.util.Surv.from_arrays(event, time)``)."""
+    from .survival import check_survival
+
+    arr = np.asarray(y)
+    names = arr.dtype.names
+    if names is None or len(names) != 2:
+        raise ValueError(
+            "y must be a structured array with two fields, the event indicator first and the time "
+            "second, as sksurv.util.Surv.from_arrays(event, time) builds it "
+            f"(got dtype={arr.dtype}, shape={arr.shape})")
+    surv = check_survival(arr[names[1]], arr[names[0]], n, time_name=f"y[{names[1]!r}]",
+                          event_name=f"y[{names[0]!r}]")
+    return surv.time, surv.event
+
+
+class _CoxFacade(BaseEstimator):
+    """Shared prediction and scoring of the Cox estimators (not public)."""
+
+    def _set_solution(self, path, lam: float, coef: np.ndarray, X) -> None:
+        self.path_ = path
+        self.lambda_ = float(lam)
+        self.coef_ = np.asarray(coef, dtype=np.float64)
+        self.n_features_in_ = self.coef_.shape[0]
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.selected_features_ = np.flatnonzero(self.coef_)
+
+    def predict(self, X):
+        """Risk scores ``X @ coef_`` (higher = shorter expected survival), as scikit-survival."""
+        check_is_fitted(self, "coef_")
+        names = getattr(self, "feature_names_in_", None)
+        X = V.check_predict_X(X, self.n_features_in_, None if names is None else list(names))
+        return X @ self.coef_
+
+    def score(self, X, y):
+        """Harrell's concordance index of :meth:`predict` on ``(X, y)`` (glmnet's ``Cindex``)."""
+        from .survival import concordance
+
+        time_, event = _survival_target(y, np.shape(X)[0])
+        return float(concordance(self.predict(X), time_, event))
+
+
+class LassoCox(_CoxFacade):
+    """Penalised Cox proportional-hazards regression at one ``lambda`` (glmnet ``family = "cox"``).
+
+    ``y`` follows scikit-survival: a structured array ``(event, time)``
+    (``sksurv.util.Surv.from_arrays``); ``predict`` gives risk scores and ``score`` Harrell's C.
+
+    Parameters
+    ----------
+    lambda_value : float, default=0.01
+        The penalty strength (glmnet's ``s``); the path is solved from lambda_max down to it.
+    l1_ratio, standardize, penalty_factor, tol, max_iter, dtype
+        As :class:`LassoLogistic`.
+    ties : {"breslow", "efron"}, default="breslow"
+        Tied event times: Breslow (glmnet's) or Efron.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    lambda_ : float
+    path_ : PathResult
+    n_features_in_, feature_names_in_, selected_features_
+    """
+
+    def __init__(self, lambda_value=0.01, *, l1_ratio=PATH.l1_ratio, ties="breslow", standardize=PATH.standardize,
+                 penalty_factor=None, tol=None, max_iter=PATH.max_iter, dtype="float64"):
+        self.lambda_value = lambda_value
+        self.l1_ratio = l1_ratio
+        self.ties = ties
+        self.standardize = standardize
+        self.penalty_factor = penalty_factor
+        self.tol = tol
+        self.max_iter = max_iter
+        self.dtype = dtype
+
+    def fit(self, X, y, sample_weight=None):
+        from .survival import CoxProblem, cox_path
+
+        lam = V.check_positive_float(self.lambda_value, "lambda_value")
+        time_, event = _survival_target(y, np.shape(X)[0])
+        prob = CoxProblem(X, time_, event, ties=self.ties, l1_ratio=self.l1_ratio, lambdas=None, n_lambdas=1,
+                          lambda_min_ratio=None, standardize=self.standardize, sample_weight=sample_weight,
+                          penalty_factor=self.penalty_factor, early_stop=False, tol=self.tol,
+                          max_iter=self.max_iter, dtype=self.dtype)
+        path = cox_path(X, time_, event, ties=self.ties, l1_ratio=self.l1_ratio,
+                        lambdas=_warm_start_grid(prob.lambda_max, lam), standardize=self.standardize,
+                        sample_weight=sample_weight, penalty_factor=self.penalty_factor, tol=self.tol,
+                        max_iter=self.max_iter, dtype=self.dtype)
+        self.n_iter_ = int(path.n_iter.sum())
+        self._set_solution(path, lam, path.coef[-1], X)
+        return self
+
+
+class LassoCoxCV(_CoxFacade):
+    """Penalised Cox regression with lambda chosen by cross-validation (glmnet's
+    ``cv.glmnet(family = "cox")``): :func:`jaxlasso.cv_cox_path`, then the full-data solution at
+    ``lambda_1se`` (default) or ``lambda_min``. ``y`` as :class:`LassoCox`.
+
+    Parameters
+    ----------
+    rule : {"lambda_1se", "lambda_min"}, default="lambda_1se"
+    nfolds, foldid, stratified, n_repeats, seed
+        As :func:`jaxlasso.cv_cox_path` (stratified: events and censored samples dealt apart).
+    measure : {"deviance", "C"}, default="deviance"
+        glmnet's ``type.measure``.
+    grouped : bool, default=True
+        glmnet's grouped partial-likelihood deviance.
+    l1_ratio, ties, standardize, penalty_factor, tol, max_iter, dtype, n_lambdas, lambda_min_ratio
+        As :class:`LassoCox` and :func:`jaxlasso.cox_path`.
+
+    Attributes
+    ----------
+    coef_, lambda_, path_, n_features_in_, feature_names_in_, selected_features_
+        As :class:`LassoCox`, for the full-data fit at ``lambda_``.
+    lambda_min_, lambda_1se_ : float
+    cv_result_ : CVResult
+    """
+
+    def __init__(self, rule="lambda_1se", *, nfolds=None, foldid=None, stratified=CV.stratified,
+                 n_repeats=CV.n_repeats, measure="deviance", grouped=True, seed=CV.seed, l1_ratio=PATH.l1_ratio,
+                 ties="breslow", n_lambdas=PATH.n_lambdas, lambda_min_ratio=None, standardize=PATH.standardize,
+                 penalty_factor=None, tol=None, max_iter=PATH.max_iter, dtype="float64"):
+        self.rule = rule
+        self.nfolds = nfolds
+        self.foldid = foldid
+        self.stratified = stratified
+        self.n_repeats = n_repeats
+        self.measure = measure
+        self.grouped = grouped
+        self.seed = seed
+        self.l1_ratio = l1_ratio
+        self.ties = ties
+        self.n_lambdas = n_lambdas
+        self.lambda_min_ratio = lambda_min_ratio
+        self.standardize = standardize
+        self.penalty_factor = penalty_factor
+        self.tol = tol
+        self.max_iter = max_iter
+        self.dtype = dtype
+
+    def fit(self, X, y, sample_weight=None):
+        from .survival import cv_cox_path
+
+        rule = Rule.parse(self.rule)
+        time_, event = _survival_target(y, np.shape(X)[0])
+        cv = cv_cox_path(X, time_, event, nfolds=self.nfolds, foldid=self.foldid, stratified=self.stratified,
+                         n_repeats=self.n_repeats, measure=self.measure, grouped=self.grouped, seed=self.seed,
+                         ties=self.ties, l1_ratio=self.l1_ratio, n_lambdas=self.n_lambdas,
+                         lambda_min_ratio=self.lambda_min_ratio, standardize=self.standardize,
+                         sample_weight=sample_weight, penalty_factor=self.penalty_factor, tol=self.tol,
+                         max_iter=self.max_iter, dtype=self.dtype)
+        self.cv_result_ = cv
+        self.lambda_min_ = cv.lambda_min
+        self.lambda_1se_ = cv.lambda_1se
+        idx = cv.index_1se if rule is Rule.LAMBDA_1SE else cv.index_min
+        self._set_solution(cv.path, cv.lambdas[idx], cv.path.coef[idx], X)
         return self

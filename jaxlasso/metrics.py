@@ -83,7 +83,7 @@ def hanley_mcneil_se(auc: np.ndarray, n_case: int, n_ctrl: int) -> np.ndarray:
     return np.sqrt(np.maximum(var, 0.0))
 
 
-def _weighted_summary(raw: np.ndarray, weights: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarray]:
+def _weighted_summary(raw: np.ndarray, weights: np.ndarray, N) -> tuple[np.ndarray, np.ndarray]:
     """cv.glmnet's ``cvstats``: weighted mean over rows and the SE ``sqrt(var / (N - 1))``."""
     ok = np.isfinite(raw)
     wts = np.where(ok, weights[:, None], 0.0)
@@ -91,7 +91,7 @@ def _weighted_summary(raw: np.ndarray, weights: np.ndarray, N: int) -> tuple[np.
     tot = wts.sum(axis=0)
     cvm = (wts * vals).sum(axis=0) / np.where(tot > 0, tot, np.nan)
     var = (wts * (vals - cvm) ** 2).sum(axis=0) / np.where(tot > 0, tot, np.nan)
-    denom = max(N - 1, 1)
+    denom = np.maximum(np.asarray(N) - 1, 1)
     return cvm, np.sqrt(var / denom)
 
 
@@ -185,3 +185,84 @@ def select_lambdas(lambdas: np.ndarray, cv_mean: np.ndarray, cv_sd: np.ndarray,
     bound = cvm[idx_min] + cv_sd[idx_min]
     idx_1se = int(np.nonzero(ok & (cvm <= bound))[0][0])
     return idx_min, idx_1se
+
+
+# --- Cox (survival) measures: cv.glmnet(family = "cox") ------------------------------------
+COX_MEASURES = ("deviance", "C")
+"""cv.glmnet's ``type.measure`` for ``family = "cox"``: the partial-likelihood deviance and
+Harrell's C (larger is better)."""
+COX_NAMES = {"deviance": "Partial Likelihood Deviance", "C": "C-index"}
+COX_LARGER_IS_BETTER = {"deviance": False, "C": True}
+COX_UNGROUPED_MIN_PER_FOLD = 10
+"""cv.coxnet enforces grouped=TRUE below 10 observations per fold."""
+
+
+def resolve_cox_grouped(n: int, nfolds: int, grouped: bool) -> bool:
+    """cv.coxnet's guard: the ungrouped deviance needs >= 10 observations per fold."""
+    if not grouped and n / nfolds < COX_UNGROUPED_MIN_PER_FOLD:
+        warnings.warn(
+            f"Option grouped=True enforced (cv.coxnet's rule), since < {COX_UNGROUPED_MIN_PER_FOLD} "
+            f"observations per fold (got n={n}, nfolds={nfolds})",
+            FewObservationsWarning, stacklevel=3)
+        return True
+    return grouped
+
+
+def cox_fold_scores(measure: str, grouped: bool, time: np.ndarray, event: np.ndarray, w: np.ndarray,
+                    fid: np.ndarray, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One CV repeat's per-fold scores (F, L) and fold weights (F,), as ``cv.coxnet``.
+
+    ``eta`` (F, n, L): fold ``f``'s linear predictor on *every* row. ``deviance``, grouped
+    (glmnet's default): ``(D(all rows) - D(training rows)) / W_f`` with ``D`` glmnet's
+    ``coxnet.deviance`` at the fold's coefficients and ``W_f`` the weighted number of events held
+    out -- the held-out rows' contribution to the partial likelihood, with the training rows in
+    their risk sets (a fold of a few rows has too few events for a partial likelihood of its own).
+    Ungrouped: ``D(held-out rows) / W_f``. ``C``: Harrell's C on the held-out rows, weighted by
+    the fold's total weight.
+    """
+    from .survival import concordance, coxnet_deviance
+
+    F, _, L = eta.shape
+    raw = np.full((F, L), np.nan)
+    fw = np.zeros(F)
+    for f in range(F):
+        out = fid == f
+        if measure == "C":
+            raw[f] = concordance(eta[f][out], time[out], event[out], w[out])
+            fw[f] = w[out].sum()
+            continue
+        fw[f] = float(w[out] @ event[out])
+        if grouped:
+            dev = (coxnet_deviance(eta[f], time, event, w)
+                   - coxnet_deviance(eta[f][~out], time[~out], event[~out], w[~out]))
+        else:
+            dev = coxnet_deviance(eta[f][out], time[out], event[out], w[out])
+        if fw[f] > 0:
+            raw[f] = dev / fw[f]
+    return raw, fw
+
+
+def cox_cv_statistics(measure: str, grouped: bool, time: np.ndarray, event: np.ndarray, w: np.ndarray,
+                      foldid: np.ndarray, eta: np.ndarray) -> CVStats:
+    """Summarise Cox CV lanes over folds (and repeats) as ``cv.glmnet(family = "cox")``.
+
+    ``foldid`` (R, n) 0-based; ``eta`` (R, F, n, L): each fold's linear predictor on every row.
+    Per repeat: ``cvm`` the fold-weighted mean of :func:`cox_fold_scores`, ``cvsd`` its weighted
+    SD over ``sqrt(N - 1)`` folds (``N`` counting the folds with a defined score); the repeats'
+    curves and SEs are then averaged. A fold without held-out events has no deviance score
+    (cv.glmnet would divide by zero and return NaN for the whole curve).
+    """
+    if measure not in COX_MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(COX_MEASURES)} for the Cox family "
+                         f"(got measure={measure!r})")
+    R = foldid.shape[0]
+    means, sds, scores = [], [], []
+    for r in range(R):
+        raw, fw = cox_fold_scores(measure, grouped, time, event, w, foldid[r], eta[r])
+        N = raw.shape[0] if measure == "C" else np.sum(np.isfinite(raw), axis=0)
+        cvm, cvsd = _weighted_summary(raw, fw, N)
+        means.append(cvm)
+        sds.append(cvsd)
+        scores.append(raw)
+    return CVStats(np.mean(means, axis=0), np.mean(sds, axis=0), np.concatenate(scores, axis=0),
+                   measure, grouped)

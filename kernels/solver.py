@@ -300,7 +300,10 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
             XcT = ws.XT
             lin = s.g
         XcT = jnp.where(ws.mask[:, None], XcT, 0.0)
-        G = _hessian(XcT, v)
+        # A family whose Hessian in eta is not diagonal (Cox: the risk sets couple the rows) may
+        # give the model its exact Hessian on the working set (``gram``); otherwise the diagonal.
+        gram = getattr(family, "gram", None)
+        G = _hessian(XcT, v) if gram is None else gram(XcT, s.eta, y, w)
         h = jnp.diagonal(G)
         h = jnp.maximum(h, 1e-30 * jnp.max(h, initial=0.0) + jnp.finfo(h.dtype).tiny)
         # Solve the model to an accuracy that tracks the outer KKT gap (inexact Newton):

@@ -238,3 +238,82 @@ def spy_solver_memory(name: str, records: list):
         return call
 
     return {name: factory}
+
+
+# --- Cox (survival) parity cases: shared by tests/golden/make_golden_cox.py and test_family_cox --
+def survival_data(n: int, p: int, *, seed: int = 0, grid: float = 4.0, n_signal: int = 3,
+                  censor_scale: float = 1.5):
+    """(X, time, event): exponential survival times with a sparse signal, independent exponential
+    censoring, and times rounded up to multiples of ``1 / grid`` -- ties between events and
+    between events and censored rows (deterministic)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    beta = np.zeros(p)
+    beta[:n_signal] = rng.choice([-1.0, 1.0], n_signal) * np.linspace(1.0, 0.5, n_signal)
+    t = rng.exponential(1.0 / np.exp(X @ beta))
+    c = rng.exponential(censor_scale, n)
+    time = np.ceil(np.minimum(t, c) * grid) / grid
+    event = (t <= c).astype(np.float64)
+    return X, time, event
+
+
+COX_DATA = GOLDEN / "cox_coxexample_data.npz"
+"""glmnet's ``data(CoxExample)`` (1000 x 30, no tied times), written by make_golden_cox.py."""
+
+COX_PATH_CASES = {
+    "cox_coxexample_path": dict(data="coxexample"),
+    # lambda_min_ratio 0.05 (CV 0.07): below ~0.035 lambda_max glmnet (thresh 1e-12) stops
+    # converging within maxit on this nearly saturated p >> n problem (its folds a little
+    # earlier) and truncates its path and folds.
+    "cox_synthetic_wide_path": dict(data=("survival", 100, 5000, 11, 2.0), lambda_min_ratio=0.05),
+    "cox_synthetic_enet_weights_pf_path": dict(data=("survival", 80, 200, 12, 4.0), l1_ratio=0.5,
+                                               weights=True, penalty_factor=True),
+}
+COX_CV_CASES = {
+    "cox_coxexample_cv_deviance": dict(data="coxexample", measure="deviance", nfolds=10),
+    "cox_coxexample_cv_C": dict(data="coxexample", measure="C", nfolds=10),
+    "cox_coxexample_cv_ungrouped": dict(data="coxexample", measure="deviance", nfolds=10, grouped=False),
+    "cox_synthetic_wide_cv_deviance": dict(data=("survival", 100, 5000, 11, 2.0), measure="deviance",
+                                           nfolds=10, lambda_min_ratio=0.07),
+    "cox_synthetic_wide_cv_C": dict(data=("survival", 100, 5000, 11, 2.0), measure="C", nfolds=5,
+                                    lambda_min_ratio=0.07),
+}
+
+
+def cox_case_data(spec):
+    """(X, time, event) of a Cox case's data spec."""
+    if spec == "coxexample":
+        d = np.load(COX_DATA, allow_pickle=False)
+        return d["X"], d["time"], d["event"]
+    _, n, p, seed, grid = spec
+    return survival_data(n, p, seed=seed, grid=grid)
+
+
+def cox_case_inputs(case: dict, n: int, p: int) -> dict:
+    """jaxlasso keyword arguments (without lambdas) of a Cox case."""
+    rng = np.random.default_rng(321)
+    kw = {k: case[k] for k in ("l1_ratio", "n_lambdas", "lambda_min_ratio") if k in case}
+    if case.get("weights"):
+        w = rng.uniform(0.2, 3.0, n)
+        w[:3] = 0.0
+        kw["sample_weight"] = w
+    if case.get("penalty_factor"):
+        pf = rng.uniform(0.5, 2.0, p)
+        pf[:2] = 0.0
+        pf[5:8] = np.inf
+        kw["penalty_factor"] = pf
+    return kw
+
+
+def cox_glmnet_args(kw: dict) -> dict:
+    """``jaxlasso.rglmnet.run_coxnet`` arguments for a Cox case's jaxlasso keyword arguments."""
+    return dict(alpha=kw.get("l1_ratio", 1.0), weights=kw.get("sample_weight"),
+                penalty_factor=kw.get("penalty_factor"), nlambda=kw.get("n_lambdas", 100),
+                lambda_min_ratio=kw.get("lambda_min_ratio"))
+
+
+def cox_data_summary(X, time, event) -> dict:
+    """What a Cox parity test checks its case data against (see :func:`data_summary`)."""
+    out = data_summary(X, time)
+    out["event_digest"] = digest(event)
+    return out
