@@ -197,6 +197,31 @@ class Outcome:
         y = self.strata() if self.family == "binomial" else np.asarray(self.y, float)
         return float(np.max(np.abs((y - y.mean()) @ Xs))) / self.n
 
+    def prevalidated_risk(self, X: Any, cv: Any, index: int, *, l1_ratio: float = 1.0,
+                          dtype: Any = np.float64) -> np.ndarray:
+        """(n,) Cox: each sample's pre-validated risk at ``cv.lambdas[index]``: the linear predictor
+        of the model of the CV's first repeat that did not see the sample, **centred on that model's
+        training rows**, ``(x_i - xbar_train) . beta_f``.
+
+        The centring matters: a Cox model has no intercept, so ``x_i . beta_f`` carries an offset
+        ``xbar . beta_f`` that differs from fold to fold (on log-expression data it is larger than
+        the spread of the risks), and a median split of uncentred held-out predictions would sort
+        samples by their fold. Each fold's model is refitted along the CV's grid down to ``index``
+        (the same fit as the CV's fold lane: same rows, lambdas and settings)."""
+        if self.family != "cox":
+            raise ValueError(f"prevalidated_risk is for survival outcomes (got family={self.family!r})")
+        Xa = np.asarray(X, dtype=np.float64)
+        fid = np.asarray(cv.foldid)[0]
+        lam = np.asarray(cv.lambdas)[: index + 1]
+        risk = np.empty(self.n)
+        for f in np.unique(fid):
+            train = fid != f
+            fit = self.path(X, lambdas=lam, l1_ratio=l1_ratio, sample_weight=train.astype(float),
+                            early_stop=False, dtype=dtype)
+            beta = np.asarray(fit.coef)[len(lam) - 1]
+            risk[~train] = (Xa[~train] - Xa[train].mean(axis=0)) @ beta
+        return risk
+
     # --- univariate ranking ----------------------------------------------------------------------
     def univariate(self, X: pd.DataFrame):
         """The family's one-gene-at-a-time test with BH q-values: the Cox score test (Breslow) for

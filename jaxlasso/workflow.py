@@ -103,8 +103,10 @@ class SelectionReport:
     outcome: Any = field(default=None, repr=False)
     """The :class:`jaxlasso.outcomes.Outcome` of a Gaussian or Cox run (None for binomial)."""
     prevalidated: np.ndarray | None = field(default=None, repr=False)
-    """(n,) Gaussian / Cox: each sample's prediction (Gaussian) or risk score (Cox, the linear
-    predictor) at the rule's lambda from the CV models that did not see it (mean over repeats)."""
+    """(n,) Gaussian: each sample's prediction at the rule's lambda from the CV models that did not
+    see it (mean over repeats). Cox: its risk score, the linear predictor of the first repeat's fold
+    model that did not see it, centred on that model's training rows
+    (:meth:`jaxlasso.outcomes.Outcome.prevalidated_risk`)."""
 
     @property
     def p_resolution(self) -> float | None:
@@ -468,7 +470,11 @@ def select_family(X: Any, y: Any, family: str, opts: SelectOptions, *, progress=
     selected = tuple(coefficients.index)
     at_min = nonzero("lambda_min")
     index = cv.index_1se if rule is Rule.LAMBDA_1SE else cv.index_min
-    preval = None if cv.prevalidated is None else np.asarray(cv.prevalidated)[:, index].astype(float)
+    if family == "cox":
+        preval = timed("pre-validated risk", lambda: outcome.prevalidated_risk(
+            frame, cv, index, l1_ratio=opts.path.l1_ratio, dtype=opts.np_dtype))
+    else:
+        preval = None if cv.prevalidated is None else np.asarray(cv.prevalidated)[:, index].astype(float)
     verdict = _family_verdict(selected, rule, cv, diag, outcome, len(at_min), measure_label(cv.measure, family))
     shaky = (not selected) or diag.signal_detected is not True or diag.get("LAMBDA_RULE") is not None
     run_more = opts.strategy == "full" or (opts.strategy == "auto" and shaky)

@@ -195,19 +195,28 @@ def test_cox_permuted_outcome_is_not_signal(planted):
 
 @needs_cox
 def test_cox_risk_groups_are_prevalidated(planted):
-    """The report's risk is each sample's held-out linear predictor at the rule's lambda (the CV's
-    pre-validated fit), not the full-data model's prediction of its own training samples."""
+    """The report's risk is each sample's held-out linear predictor at the rule's lambda -- the same
+    fold models as the CV's (it differs from the CV's held-out predictions by one constant per fold),
+    centred on each model's training rows (the uncentred offsets differ by fold) -- and not the
+    full-data model's prediction of its own training samples."""
     from jaxlasso import plots
     from jaxlasso.survival_stats import risk_groups
 
     frame, sheet = planted
     t = sheet["os"].to_numpy()
     e = (sheet["dead"] == "TRUE").to_numpy(float)
-    rep = jaxlasso.select_features(frame, (t, e), n_permutations=0, n_repeats=2, strategy="lasso", seed=4)
-    idx = rep.cv.index_1se if rep.rule == "lambda_1se" else rep.cv.index_min
-    np.testing.assert_array_equal(rep.prevalidated, np.asarray(rep.cv.prevalidated)[:, idx])
-    fitted = rep.X.to_numpy() @ np.asarray(rep.cv.coef(rep.rule)[1])
-    assert not np.allclose(np.argsort(rep.prevalidated), np.argsort(fitted))
+    rep = jaxlasso.select_features(frame, (t, e), n_permutations=0, n_repeats=2, strategy="lasso", seed=4,
+                                   rule="lambda_min")
+    idx = rep.cv.index_min
+    fid = rep.cv.foldid[0]
+    offsets = []
+    for f in np.unique(fid):
+        d = np.asarray(rep.cv.prevalidated_repeats)[0][fid == f, idx] - rep.prevalidated[fid == f]
+        assert np.ptp(d) < 1e-8 * max(1.0, np.abs(d).max())   # same fold model, shifted
+        offsets.append(d[0])
+    assert np.ptp(offsets) > 0.1 * np.std(rep.prevalidated)    # centring changes the split
+    fitted = rep.X.to_numpy() @ np.asarray(rep.cv.coef("lambda_min")[1])
+    assert not np.array_equal(np.argsort(rep.prevalidated), np.argsort(fitted))
     groups = risk_groups(t, e, rep.prevalidated)
     assert groups.logrank.p_value < 0.05        # planted signal: the held-out risk separates
     assert "risk_groups" in plots.all_figures(rep)
