@@ -98,6 +98,8 @@ class SelectionReport:
     None when the held-out predictions were not kept."""
     cv_auc_se: np.ndarray | None = field(default=None, repr=False)
     """(L,) its standard error (Hanley & McNeil), averaged over repeats."""
+    quick_plan: Any = None
+    """The :class:`jaxlasso.plan.QuickPlan` the verdict quotes (``plan`` option), or None."""
 
     @property
     def p_resolution(self) -> float | None:
@@ -330,6 +332,13 @@ def _report(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVResult, o
     verdict = _verdict(selected, rule, cv, diag, len(labels.y),
                        None if auc is None else (float(auc[cv.index_min]), float(auc_se[cv.index_min])),
                        len(at_min))
+    quick = None
+    if wants_quick_plan(opts.plan, diag.signal_detected, len(labels.y)):
+        quick = timed("quick plan", lambda: _quick_plan(frame, labels.y, cv, opts, progress),
+                      label="quick plan (what this test could detect; --plan off skips it)")
+        diag = _with_plan_quote(diag, quick)
+        if diag.signal_detected is False:
+            verdict += " " + quick.sentence()
     shaky = (not selected) or diag.signal_detected is not True or diag.get("LAMBDA_RULE") is not None
     run_more = strategy == "full" or (strategy == "auto" and shaky)
     n_stab = opts.stability_resamples(run_more)
@@ -377,8 +386,44 @@ def _report(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVResult, o
         preprocess=prep, cv=cv, diagnosis=diag, X=frame, stability=stab, univariate=uni, forest=fr,
         boruta=br, rank_then_lasso=rtl, seed=seed,
         timings={**timings, "python": platform.python_version(), "jaxlasso": __version__},
-        lambda_min_coefficients=at_min.rename("lambda_min"), cv_auc=auc, cv_auc_se=auc_se,
+        lambda_min_coefficients=at_min.rename("lambda_min"), cv_auc=auc, cv_auc_se=auc_se, quick_plan=quick,
     )
+
+
+def wants_quick_plan(mode: str, signal_detected: bool | None, n_samples: int) -> bool:
+    """Whether the quick plan runs: ``off`` never; ``on`` whenever the test ran; ``auto`` when it
+    did not reject in a small study (below :data:`SMALL_STUDY` samples: there "not detectable"
+    is the common answer and "how many samples would it take" the next question, and the plan's
+    cost, a few dozen CV lassos on subsamples, stays a fraction of the run's)."""
+    if mode == "off" or signal_detected is None:
+        return False
+    return mode == "on" or (signal_detected is False and n_samples < SMALL_STUDY)
+
+
+def _quick_plan(frame: pd.DataFrame, y01: np.ndarray, cv: CVResult, opts: SelectOptions, progress):
+    """The quick plan on the matrix the CV saw (already preprocessed), with the run's CV and
+    path settings and seed."""
+    from .plan import quick_plan
+
+    path = cv.path
+    return quick_plan(frame, y01, seed=opts.seed, alpha=opts.alpha, nfolds=opts.cv.nfolds, measure=cv.measure,
+                      l1_ratio=path.l1_ratio, n_lambdas=opts.path.n_lambdas,
+                      lambda_min_ratio=opts.path.lambda_min_ratio, tol=opts.path.tol,
+                      max_iter=opts.path.max_iter, log="no", cpm=False, progress=progress)
+
+
+def _with_plan_quote(diag: Diagnosis, quick) -> Diagnosis:
+    """NO_SIGNAL's message with the quick plan's quote: what the test could have detected."""
+    import dataclasses
+
+    finding = diag.get("NO_SIGNAL")
+    if finding is None:
+        return diag
+    quoted = dataclasses.replace(finding, message=f"{finding.message} {quick.sentence()}",
+                                 evidence={**finding.evidence, "quick_plan_detection_at_current_n":
+                                           quick.detection_at_current,
+                                           "quick_plan_n_per_class_for_power": quick.n_for_power})
+    return dataclasses.replace(diag, findings=tuple(quoted if f is finding else f for f in diag.findings))
 
 
 def _pooled_auc(cv: CVResult, y01: np.ndarray, w: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:

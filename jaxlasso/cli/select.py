@@ -12,7 +12,7 @@ from .. import __version__
 from ..options import DemoOptions, Rule
 from .common import EXIT_OK, notifier
 from .inputs import LoadedInputs, classes_info, load_inputs
-from .summary import _jsonable, build_summary, gene_list_line, recovery_line
+from .summary import _jsonable, build_summary, gene_list_line, plan_line, recovery_line
 from .writers import write_outputs
 
 
@@ -49,6 +49,9 @@ def _run_selection(data: LoadedInputs, args, *, argv: list[str], progress) -> in
         print(report.verdict)
         print(f"outputs: {out}/ (report.html, summary.json, selected.tsv, ...)")
         print(gene_list_line(report))
+        quote = plan_line(report)
+        if quote:
+            print(quote)
     return EXIT_OK
 
 
