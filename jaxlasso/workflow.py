@@ -198,7 +198,7 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
                     measure: str = CV.measure, n_permutations: int = N_PERMUTATIONS, alpha: float = ALPHA,
                     stability: int | None = None, forest: bool | None = None, boruta: bool = False,
                     rank_then_lasso_top: int = SELECT.rank_then_lasso_top, seed: int = CV.seed,
-                    dtype: Any = np.float64, progress=None) -> SelectionReport:
+                    dtype: Any = np.float64, plan: str = SELECT.plan, progress=None) -> SelectionReport:
     """Run the gene-selection workflow and report every method side by side.
 
     Parameters
@@ -233,6 +233,11 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
         ``k`` of the rank-then-lasso comparison (run in ``full`` mode, or when forest/boruta run).
     seed : int
         Seed of every random step (folds, permutations, subsamples, forests).
+    plan : {"auto", "on", "off"}
+        The quick power plan a "no signal" verdict quotes (:func:`jaxlasso.plan.quick_plan`:
+        10 genes planted at 1 SD in these data, 5 simulated studies per size): ``auto`` runs it
+        when the test does not reject below :data:`SMALL_STUDY` samples, ``on`` whenever the
+        test ran, ``off`` never. It never runs when ``B`` is too small for ``p`` to reach ``alpha``.
     progress : callable, optional
         ``progress(step_name)`` is called before each step (the CLI's progress display).
 
@@ -243,7 +248,7 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
         strategy=strategy, rule=rule, log=log, cpm=cpm, top_variance=top_variance, l1_ratio=l1_ratio,
         nfolds=nfolds, n_repeats=n_repeats, measure=measure, n_permutations=n_permutations, alpha=alpha,
         stability=stability, forest=forest, boruta=boruta, rank_then_lasso_top=rank_then_lasso_top, seed=seed,
-        dtype=dtype))
+        dtype=dtype, plan=plan))
     timings: dict[str, float] = {}
     timed = _timer(progress, timings)
     frame, prep, y_arr, repeats = timed("preprocess", lambda: prepare_data(X, y, opts))
@@ -293,7 +298,8 @@ def report_from_cv(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVRe
                    n_permutations: int = N_PERMUTATIONS, alpha: float = ALPHA, stability: int | None = None,
                    forest: bool | None = None, boruta: bool = False,
                    rank_then_lasso_top: int = SELECT.rank_then_lasso_top, seed: int = CV.seed,
-                   dtype: Any = np.float64, progress=None, timings: dict | None = None) -> SelectionReport:
+                   dtype: Any = np.float64, plan: str = SELECT.plan, progress=None,
+                   timings: dict | None = None) -> SelectionReport:
     """The steps of :func:`select_features` after the cross-validated lasso.
 
     ``frame`` is the preprocessed matrix ``cv`` was fitted on (the batch screen fits many CVs
@@ -302,7 +308,7 @@ def report_from_cv(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVRe
     """
     opts = SelectOptions.from_mapping(dict(
         strategy=strategy, rule=rule, n_permutations=n_permutations, alpha=alpha, stability=stability,
-        forest=forest, boruta=boruta, rank_then_lasso_top=rank_then_lasso_top, seed=seed, dtype=dtype))
+        forest=forest, boruta=boruta, rank_then_lasso_top=rank_then_lasso_top, seed=seed, dtype=dtype, plan=plan))
     return _report(frame, y, prep, cv, opts, progress=progress, timings=timings)
 
 
@@ -333,7 +339,8 @@ def _report(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVResult, o
                        None if auc is None else (float(auc[cv.index_min]), float(auc_se[cv.index_min])),
                        len(at_min))
     quick = None
-    if wants_quick_plan(opts.plan, diag.signal_detected, len(labels.y)):
+    reachable = opts.alpha * (opts.n_permutations + 1) >= 1  # else the test could never reject
+    if reachable and wants_quick_plan(opts.plan, diag.signal_detected, len(labels.y)):
         quick = timed("quick plan", lambda: _quick_plan(frame, labels.y, cv, opts, progress),
                       label="quick plan (what this test could detect; --plan off skips it)")
         diag = _with_plan_quote(diag, quick)
