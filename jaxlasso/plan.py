@@ -47,8 +47,12 @@ from ._config import PATH, PLAN
 from .exceptions import FewObservationsWarning
 
 POWER_COLUMNS = ("n_per_class", "k", "effect_sd", "replicates", "detection_probability", "mean_true_selected",
-                 "mean_false_selected", "resampled")
-"""Columns of :meth:`PowerPlan.to_frame` (and ``power.tsv``)."""
+                 "mean_false_selected", "resampled", "estimate")
+"""Columns of :meth:`PowerPlan.to_frame` (and ``power.tsv``). ``estimate`` says the same as
+``resampled`` in words, so a reader of the TSV alone sees it: ``subsampled`` (a plain estimate)
+or ``resampled: optimistic`` (more samples than the data hold, drawn with replacement)."""
+
+ESTIMATE_WORDS = {False: "subsampled", True: "resampled: optimistic"}
 
 
 @dataclass(frozen=True)
@@ -220,7 +224,8 @@ def plan_power(X: Any, y: Any, *, n_per_class: Sequence[int] | int | None = None
                 R = opts.replicates
                 rows.append({"n_per_class": m, "k": kk, "effect_sd": float(d), "replicates": R,
                              "detection_probability": hits / R, "mean_true_selected": true_sel / R,
-                             "mean_false_selected": false_sel / R, "resampled": resampled})
+                             "mean_false_selected": false_sel / R, "resampled": resampled,
+                             "estimate": ESTIMATE_WORDS[resampled]})
     table = pd.DataFrame(rows, columns=list(POWER_COLUMNS))
     return PowerPlan(table=table, pool_n_per_class=counts, pool_size=pool, n_features=p,
                      n_permutations=opts.n_permutations, alpha=opts.alpha, rule=opts.rule.value, seed=opts.seed,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import __version__
+from .._config import DEMO
 from ..options import DemoOptions, Rule
 from .common import EXIT_OK, notifier
 from .inputs import LoadedInputs, classes_info, load_inputs
@@ -68,7 +69,7 @@ def cmd_demo(args, argv, progress) -> int:
 
     demo: DemoOptions = args.demo
     progress("simulating the study")
-    sim = simulate_rnaseq(n_genes=demo.genes, seed=args.options.seed, null=demo.null)
+    sim = simulate_rnaseq(n_genes=demo.genes, seed=args.options.seed, null=demo.null, lfc_mean=DEMO.lfc_mean)
     y = pd.Series(pd.Categorical(sim.y, categories=["control", "case"]), index=sim.y.index, name="group")
     inputs = {"expression": "simulated (jaxlasso.simulate.simulate_rnaseq)", "null": demo.null,
               "n_samples": int(sim.counts.shape[0]), "n_features": int(sim.counts.shape[1]),
