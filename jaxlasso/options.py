@@ -478,7 +478,8 @@ class SelectOptions(_Options):
 
 
 SELECT_KEYWORDS = ("strategy", "rule", "log", "cpm", "top_variance", "l1_ratio", "nfolds", "n_repeats", "measure",
-                   "n_permutations", "alpha", "stability", "forest", "boruta", "rank_then_lasso_top", "seed", "dtype", "plan")
+                   "n_permutations", "alpha", "stability", "forest", "boruta", "rank_then_lasso_top", "seed", "dtype",
+                   "plan")
 """The options :func:`jaxlasso.select_features` takes as keywords."""
 
 REPORT_KEYWORDS = ("strategy", "rule", "n_permutations", "alpha", "stability", "forest", "boruta", "rank_then_lasso_top",
