@@ -284,6 +284,7 @@ def test_no_quick_plan_when_signal_is_detected(monkeypatch):
     assert "quick plan" not in rep.verdict
 
 
+@pytest.mark.slow
 def test_cli_plan_off_skips_the_quick_plan_and_default_quotes_it_last(tmp_path, capsys, monkeypatch):
     import json
 
