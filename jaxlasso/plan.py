@@ -304,7 +304,7 @@ class QuickPlan:
             if 2 * n80 > self.plan.pool_size:
                 tail += (f" (beyond the {self.plan.pool_size} samples available: drawn with replacement, "
                          "so optimistic -- a lower bound on the n needed)")
-        return head + tail + ". `jaxlasso plan` gives the full grid."
+        return head + tail + ". The command jaxlasso plan gives the full grid."
 
 
 def quick_plan(X: Any, y: Any, *, seed: int = 0, alpha: float = PLAN.alpha, nfolds: int | None = None,
