@@ -339,3 +339,16 @@ def test_demo_headline_differs_from_null(tmp_path, capsys):
         html = (tmp_path / name / "report.html").read_text()
         assert words in stdout and words in html and "lasso at lambda.1se: " in html
     assert heads == {"planted": True, "null": False}
+
+
+def test_plan_option_is_declared_once_for_select_screen_and_manifest():
+    from jaxlasso.options import MANIFEST_COLUMNS, OptionError, ScreenOptions, SelectOptions, Source
+
+    assert SelectOptions().plan == "auto" and ScreenOptions().select.plan == "off"  # a screen runs no test
+    assert "plan" in MANIFEST_COLUMNS
+    row = ScreenOptions().dataset({"plan": "on", "n_permutations": "19"}, source=Source.manifest("m.tsv", 3))
+    assert row.plan == "on" and row.n_permutations == 19
+    with pytest.raises(OptionError, match=r"manifest 'm.tsv' line 3, column 'plan' must be one of auto, on, off"):
+        ScreenOptions().dataset({"plan": "maybe"}, source=Source.manifest("m.tsv", 3))
+    with pytest.raises(OptionError, match=r"plan must be one of auto, on, off \(got plan='sometimes'\)"):
+        select_features(np.zeros((6, 3)), [0, 1] * 3, plan="sometimes")
