@@ -72,6 +72,8 @@ STRATEGIES = ("auto", "lasso", "full")
 LOG_MODES = ("auto", "yes", "no")
 DTYPES = ("float64", "float32")
 SCREEN_MODES = ("vmap", "loop")
+PLAN_MODES = ("auto", "on", "off")
+"""``--plan``: when the quick power plan of a "no signal" verdict runs (:class:`SelectDefaults`)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,10 @@ class SelectDefaults:
     rank_then_lasso_top: int = 30
     """``k`` of the folk "rank, keep the top k, then lasso" procedure the comparison reproduces."""
     dtype: str = "float64"
+    plan: str = "auto"
+    """The quick plan quoted by a "no signal detected" verdict: ``auto`` runs it when the test
+    does not reject and the study is small (``workflow.SMALL_STUDY``), ``on`` whenever the test
+    ran, ``off`` never."""
 
 
 @dataclass(frozen=True)
@@ -102,12 +108,20 @@ class ScreenDefaults:
     strategy: str = "lasso"
     n_permutations: int = 0
     n_repeats: int = 1
+    plan: str = "off"
+    """The quick plan needs the permutation test (off in a screen) and costs a few dozen CV
+    lassos per dataset: a batch triage asks for it per manifest row (column ``plan``)."""
 
 
 @dataclass(frozen=True)
 class DemoDefaults:
     genes: int = 16293
     """The seed study's number of genes."""
+    lfc_mean: float = 1.5
+    """Mean |log2 fold change| of the demo's 300 planted genes. A demo must show the tool finding
+    planted signal: at ``simulate_rnaseq``'s default 0.6 the permutation test on 7 vs 9 samples
+    rejects in a minority of seeds (the same "not detectable" as ``--null``), at 1.0 in 7 of 10,
+    at 1.5 in every seed measured (benchmarks/NOTES.md, "The demo")."""
 
 
 SELECT = SelectDefaults()
@@ -139,6 +153,16 @@ class PlanDefaults:
     size_factor: float = 10.0
     power: float = 0.8
     """The detection probability the "n per class needed" answer is quoted for."""
+    quick_k: int = 10
+    quick_effect_sd: float = 1.0
+    """The effect the quick plan of a "no signal" verdict asks about: 10 genes shifted by 1 SD
+    each (a modest per-gene effect, Cohen's d = 1, in a small pathway-sized set). The question
+    it answers: could this study have seen *that*, and how many samples would it take."""
+    quick_replicates: int = 5
+    """Simulated studies per size in the quick plan (a detection probability +- 0.2)."""
+    quick_size_points: int = 4
+    """Sizes of the quick plan: the current n per class up to ``size_factor`` times it; the
+    sizes are run smallest first and stop at the first that reaches ``power``."""
 
 
 PLAN = PlanDefaults()

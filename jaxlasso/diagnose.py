@@ -410,7 +410,9 @@ def diagnose(X: Any, y: Any, cv: CVResult, *, preprocess_report=None, n_permutat
             "the selected genes' identities still need independent validation."))
     elif signal is False:
         findings.append(Finding(
-            "NO_SIGNAL", "critical",
+            # A warning, not a critical finding: nothing is wrong with the run or the data; the
+            # answer is "not detectable with these samples", which the quick plan then sizes.
+            "NO_SIGNAL", "warning",
             f"No predictive signal detectable with n = {n} by this test: {ptxt}, above alpha = "
             f"{alpha:g}; {cvtxt}; {se_txt}. This is not evidence that the outcome has no molecular "
             f"correlate: a modest signal can go undetected with {minority} samples in the smaller class.",

@@ -30,8 +30,8 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
-from ._config import (CV, DEMO, DTYPES, LOG_MODES, MEASURES, PATH, PLAN, SCREEN, SCREEN_MODES, SEED_MAX,
-                      SELECT, STRATEGIES)
+from ._config import (CV, DEMO, DTYPES, LOG_MODES, MEASURES, PATH, PLAN, PLAN_MODES, SCREEN, SCREEN_MODES,
+                      SEED_MAX, SELECT, STRATEGIES)
 
 
 FAMILIES = ("auto", "binomial", "gaussian", "cox")
@@ -454,13 +454,18 @@ class SelectOptions(_Options):
                                     default=SELECT.rank_then_lasso_top)
     dtype: str = _opt("dtype", dtype_name, "float64 or float32", flag="--dtype", default=SELECT.dtype,
                       help="floating-point precision of the solver")
+    plan: str = _opt("plan", choice(PLAN_MODES), "one of " + ", ".join(PLAN_MODES), flag="--plan", column="plan",
+                     default=SELECT.plan,
+                     help=f"quick power plan quoted when no signal is detected ({PLAN.quick_k} planted genes at "
+                          f"{PLAN.quick_effect_sd:g} SD, {PLAN.quick_replicates} simulated studies per size): auto "
+                          "runs it below 100 samples, on whenever the test ran, off never")
     path: PathOptions = field(default_factory=PathOptions)
     cv: CVOptions = field(default_factory=CVOptions)
 
     @classmethod
     def for_screen(cls) -> SelectOptions:
         """The defaults of a screen (:data:`jaxlasso._config.SCREEN`)."""
-        return cls(strategy=SCREEN.strategy, n_permutations=SCREEN.n_permutations,
+        return cls(strategy=SCREEN.strategy, n_permutations=SCREEN.n_permutations, plan=SCREEN.plan,
                    cv=CVOptions(n_repeats=SCREEN.n_repeats))
 
     @property
@@ -487,16 +492,17 @@ class SelectOptions(_Options):
         return {k: m[k] for k in (SELECT_KEYWORDS if names is None else names)}
 
 
-SELECT_KEYWORDS = ("family", "strategy", "rule", "log", "cpm", "top_variance", "l1_ratio", "nfolds", "n_repeats", "measure",
-                   "n_permutations", "alpha", "stability", "forest", "boruta", "rank_then_lasso_top", "seed", "dtype")
+SELECT_KEYWORDS = ("family", "strategy", "rule", "log", "cpm", "top_variance", "l1_ratio", "nfolds", "n_repeats",
+                   "measure", "n_permutations", "alpha", "stability", "forest", "boruta", "rank_then_lasso_top", "seed",
+                   "dtype", "plan")
 """The options :func:`jaxlasso.select_features` takes as keywords."""
 
 REPORT_KEYWORDS = ("strategy", "rule", "n_permutations", "alpha", "stability", "forest", "boruta", "rank_then_lasso_top",
-                   "seed", "dtype")
+                   "seed", "dtype", "plan")
 """The options :func:`jaxlasso.workflow.report_from_cv` takes as keywords."""
 
 DATASET_KEYS = ("family", "log", "cpm", "top_variance", "l1_ratio", "nfolds", "n_repeats", "measure", "rule",
-                "n_permutations", "stability", "seed")
+                "n_permutations", "stability", "seed", "plan")
 """The options a screen's dataset may override (manifest columns; :class:`ScreenDataset` options)."""
 
 

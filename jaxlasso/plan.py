@@ -47,8 +47,12 @@ from ._config import PATH, PLAN
 from .exceptions import FewObservationsWarning
 
 POWER_COLUMNS = ("n_per_class", "k", "effect_sd", "replicates", "detection_probability", "mean_true_selected",
-                 "mean_false_selected", "resampled")
-"""Columns of :meth:`PowerPlan.to_frame` (and ``power.tsv``)."""
+                 "mean_false_selected", "resampled", "estimate")
+"""Columns of :meth:`PowerPlan.to_frame` (and ``power.tsv``). ``estimate`` says the same as
+``resampled`` in words, so a reader of the TSV alone sees it: ``subsampled`` (a plain estimate)
+or ``resampled: optimistic`` (more samples than the data hold, drawn with replacement)."""
+
+ESTIMATE_WORDS = {False: "subsampled", True: "resampled: optimistic"}
 
 
 @dataclass(frozen=True)
@@ -220,9 +224,127 @@ def plan_power(X: Any, y: Any, *, n_per_class: Sequence[int] | int | None = None
                 R = opts.replicates
                 rows.append({"n_per_class": m, "k": kk, "effect_sd": float(d), "replicates": R,
                              "detection_probability": hits / R, "mean_true_selected": true_sel / R,
-                             "mean_false_selected": false_sel / R, "resampled": resampled})
+                             "mean_false_selected": false_sel / R, "resampled": resampled,
+                             "estimate": ESTIMATE_WORDS[resampled]})
     table = pd.DataFrame(rows, columns=list(POWER_COLUMNS))
     return PowerPlan(table=table, pool_n_per_class=counts, pool_size=pool, n_features=p,
                      n_permutations=opts.n_permutations, alpha=opts.alpha, rule=opts.rule.value, seed=opts.seed,
                      seconds=time.perf_counter() - t0)
 
+
+
+@dataclass(frozen=True)
+class QuickPlan:
+    """The quick plan a "no signal detected" verdict quotes: could this study have detected
+    ``k`` genes shifted by ``effect_sd`` SD, and at how many samples per class it would.
+
+    One :func:`plan_power` cell per size, sizes from the current n per class upwards, smallest
+    first, stopping at the first size whose detection probability reaches ``power`` (a larger
+    size is not needed for the answer). :attr:`plan` holds the rows that ran; a direct
+    :func:`plan_power` call with the same seed and options gives the same numbers for them (each
+    cell draws from its own random stream).
+    """
+
+    plan: PowerPlan
+    k: int
+    effect_sd: float
+    replicates: int
+    power: float
+    sizes: tuple[int, ...]
+    """The sizes the quick plan could run (it stops at the first reaching ``power``)."""
+
+    @property
+    def current_n_per_class(self) -> int:
+        return self.plan.current_n_per_class
+
+    @property
+    def detection_at_current(self) -> float:
+        """Detection probability at the current n per class (the grid's first size)."""
+        t = self.plan.table
+        return float(t.loc[t["n_per_class"] == self.sizes[0], "detection_probability"].iloc[0])
+
+    @property
+    def n_for_power(self) -> int | None:
+        """The smallest size reaching ``power``; None when none of :attr:`sizes` did."""
+        return self.plan.n_for_power(self.k, self.effect_sd, self.power)
+
+    @property
+    def resampled_beyond(self) -> int:
+        """Samples the pool holds: sizes with ``2 n`` above it were drawn with replacement."""
+        return self.plan.pool_size
+
+    def as_dict(self) -> dict:
+        n80 = self.n_for_power
+        resampled = bool(n80 is not None and 2 * n80 > self.plan.pool_size)
+        return {"k": self.k, "effect_sd": self.effect_sd, "replicates": self.replicates,
+                "n_permutations": self.plan.n_permutations, "alpha": self.plan.alpha, "power": self.power,
+                "current_n_per_class": self.current_n_per_class,
+                "detection_at_current_n": self.detection_at_current, "n_per_class_for_power": n80,
+                "n_per_class_for_power_resampled": resampled, "sizes": list(self.sizes),
+                "pool_size": self.plan.pool_size, "seconds": self.plan.seconds,
+                "rows": self.plan.table.to_dict("records")}
+
+    def sentence(self) -> str:
+        """The verdict's quote, with its resolution and the caveat on resampled sizes."""
+        n0, R = self.current_n_per_class, self.replicates
+        what = (f"{self.k} genes shifted by {self.effect_sd:g} SD each, planted in these data with their "
+                f"labels shuffled, {R} simulated studies per size, the same test at B = "
+                f"{self.plan.n_permutations}")
+        head = (f"What this test could detect (quick plan: {what}): detection probability "
+                f"{self.detection_at_current:.1f} at the current {n0} per class (in steps of {1 / R:.2g})")
+        n80 = self.n_for_power
+        if n80 is None:
+            tail = (f"; {self.power:.0%} not reached up to {self.sizes[-1]} per class"
+                    + (" (sizes beyond the data resampled: optimistic)" if 2 * self.sizes[-1] > self.plan.pool_size
+                       else ""))
+        elif n80 == n0:
+            tail = ""
+        else:
+            tail = f"; {self.power:.0%} reached at {n80} per class"
+            if 2 * n80 > self.plan.pool_size:
+                tail += (f" (beyond the {self.plan.pool_size} samples available: drawn with replacement, "
+                         "so optimistic -- a lower bound on the n needed)")
+        return head + tail + ". The command jaxlasso plan gives the full grid."
+
+
+def quick_plan(X: Any, y: Any, *, seed: int = 0, alpha: float = PLAN.alpha, nfolds: int | None = None,
+               measure: str = "deviance", l1_ratio: float = 1.0, n_lambdas: int = PATH.n_lambdas,
+               lambda_min_ratio: float | None = None, tol: float | None = None, max_iter: int = PATH.max_iter,
+               log: str = "no", cpm: bool = False, k: int = PLAN.quick_k, effect_sd: float = PLAN.quick_effect_sd,
+               replicates: int = PLAN.quick_replicates, power: float = PLAN.power,
+               progress=None) -> QuickPlan:
+    """The quick plan of a "no signal" verdict on ``X`` (by default the matrix ``select`` analysed,
+    already preprocessed: ``log="no"``).
+
+    Sizes: :func:`default_sizes` of the smaller class (``PLAN.quick_size_points`` points up to
+    ``PLAN.size_factor`` times it), run smallest first until one reaches ``power``. Each
+    simulated study is one CV repeat (the test's observed statistic uses one repeat whatever the
+    CV's count, :data:`jaxlasso.diagnose.TEST_REPEATS`, so the detection decision is the same;
+    only the CV curve that lists genes would average more) and its permutation test at
+    ``B = PLAN.n_permutations`` (raised so that ``p`` can reach ``alpha``).
+    """
+    import math
+
+    from . import _validation as V
+
+    labels = V.check_y(y if isinstance(y, pd.Series) else np.asarray(y), np.shape(X)[0])
+    current = int(min((labels.y == 0).sum(), (labels.y == 1).sum()))
+    sizes = default_sizes(current, points=PLAN.quick_size_points)
+    B = max(PLAN.n_permutations, math.ceil(1 / alpha) - 1)
+    common = dict(k=k, effect_sd=effect_sd, replicates=replicates, n_permutations=B, alpha=alpha, rule="lambda_1se",
+                  log=log, cpm=cpm, l1_ratio=l1_ratio, nfolds=nfolds, n_repeats=1, measure=measure, seed=seed,
+                  n_lambdas=n_lambdas, lambda_min_ratio=lambda_min_ratio, tol=tol, max_iter=max_iter,
+                  progress=progress)
+    parts, seconds, last = [], 0.0, None
+    for m in sizes:
+        last = plan_power(X, y, n_per_class=m, **common)
+        parts.append(last.table)
+        seconds += last.seconds
+        if last.table["detection_probability"].iloc[0] >= power:
+            break
+    table = pd.concat(parts, ignore_index=True)
+    whole = PowerPlan(table=table, pool_n_per_class=last.pool_n_per_class, pool_size=last.pool_size,
+                      n_features=last.n_features, n_permutations=B, alpha=alpha, rule=last.rule, seed=seed,
+                      seconds=seconds)
+    return QuickPlan(plan=whole, k=int(k), effect_sd=float(effect_sd), replicates=int(replicates),
+                     power=float(power), sizes=sizes)

@@ -65,7 +65,7 @@ h2 { font-size: 1.25em; margin: 32px 0 10px; border-bottom: 1px solid #dde1e6; p
 .verdict .critical-findings { color: #8e1b1b; }
 .verdict.ok { background: #e9f6ec; border-color: #2e7d32; }
 .verdict.caution { background: #fff6e5; border-color: #e08a00; }
-.verdict.none { background: #fdecea; border-color: #c62828; }
+.verdict.none { background: #fff8e1; border-color: #f9a825; }
 .finding { border-left: 6px solid; border-radius: 4px; padding: 10px 14px; margin: 10px 0; background: #fafbfc; }
 .finding.critical { border-color: #c62828; background: #fdecea; }
 .finding.warning { border-color: #e08a00; background: #fff6e5; }

@@ -107,6 +107,8 @@ class SelectionReport:
     see it (mean over repeats). Cox: its risk score, the linear predictor of the first repeat's fold
     model that did not see it, centred on that model's training rows
     (:meth:`jaxlasso.outcomes.Outcome.prevalidated_risk`)."""
+    quick_plan: Any = None
+    """The :class:`jaxlasso.plan.QuickPlan` the verdict quotes (``plan`` option), or None."""
 
     @property
     def p_resolution(self) -> float | None:
@@ -205,7 +207,8 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
                     measure: str = CV.measure, n_permutations: int = N_PERMUTATIONS, alpha: float = ALPHA,
                     stability: int | None = None, forest: bool | None = None, boruta: bool = False,
                     rank_then_lasso_top: int = SELECT.rank_then_lasso_top, seed: int = CV.seed,
-                    dtype: Any = np.float64, family: str = "auto", progress=None) -> SelectionReport:
+                    dtype: Any = np.float64, family: str = "auto", plan: str = SELECT.plan,
+                    progress=None) -> SelectionReport:
     """Run the gene-selection workflow and report every method side by side.
 
     Parameters
@@ -245,6 +248,11 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
         ``k`` of the rank-then-lasso comparison (run in ``full`` mode, or when forest/boruta run).
     seed : int
         Seed of every random step (folds, permutations, subsamples, forests).
+    plan : {"auto", "on", "off"}
+        The quick power plan a "no signal" verdict quotes (:func:`jaxlasso.plan.quick_plan`:
+        10 genes planted at 1 SD in these data, 5 simulated studies per size): ``auto`` runs it
+        when the test does not reject below :data:`SMALL_STUDY` samples, ``on`` whenever the
+        test ran, ``off`` never. It never runs when ``B`` is too small for ``p`` to reach ``alpha``.
     progress : callable, optional
         ``progress(step_name)`` is called before each step (the CLI's progress display).
 
@@ -255,7 +263,7 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
         strategy=strategy, rule=rule, log=log, cpm=cpm, top_variance=top_variance, l1_ratio=l1_ratio,
         nfolds=nfolds, n_repeats=n_repeats, measure=measure, n_permutations=n_permutations, alpha=alpha,
         stability=stability, forest=forest, boruta=boruta, rank_then_lasso_top=rank_then_lasso_top, seed=seed,
-        dtype=dtype, family=family))
+        dtype=dtype, family=family, plan=plan))
     fam, y = _resolve_outcome(y, opts.family)
     if fam != "binomial":
         return select_family(X, y, fam, opts, progress=progress)
@@ -308,7 +316,8 @@ def report_from_cv(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVRe
                    n_permutations: int = N_PERMUTATIONS, alpha: float = ALPHA, stability: int | None = None,
                    forest: bool | None = None, boruta: bool = False,
                    rank_then_lasso_top: int = SELECT.rank_then_lasso_top, seed: int = CV.seed,
-                   dtype: Any = np.float64, progress=None, timings: dict | None = None) -> SelectionReport:
+                   dtype: Any = np.float64, plan: str = SELECT.plan, progress=None,
+                   timings: dict | None = None) -> SelectionReport:
     """The steps of :func:`select_features` after the cross-validated lasso.
 
     ``frame`` is the preprocessed matrix ``cv`` was fitted on (the batch screen fits many CVs
@@ -317,7 +326,7 @@ def report_from_cv(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVRe
     """
     opts = SelectOptions.from_mapping(dict(
         strategy=strategy, rule=rule, n_permutations=n_permutations, alpha=alpha, stability=stability,
-        forest=forest, boruta=boruta, rank_then_lasso_top=rank_then_lasso_top, seed=seed, dtype=dtype))
+        forest=forest, boruta=boruta, rank_then_lasso_top=rank_then_lasso_top, seed=seed, dtype=dtype, plan=plan))
     return _report(frame, y, prep, cv, opts, progress=progress, timings=timings)
 
 
@@ -347,6 +356,14 @@ def _report(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVResult, o
     verdict = _verdict(selected, rule, cv, diag, len(labels.y),
                        None if auc is None else (float(auc[cv.index_min]), float(auc_se[cv.index_min])),
                        len(at_min))
+    quick = None
+    reachable = opts.alpha * (opts.n_permutations + 1) >= 1  # else the test could never reject
+    if reachable and wants_quick_plan(opts.plan, diag.signal_detected, len(labels.y)):
+        quick = timed("quick plan", lambda: _quick_plan(frame, labels.y, cv, opts, progress),
+                      label="quick plan (what this test could detect; --plan off skips it)")
+        diag = _with_plan_quote(diag, quick)
+        if diag.signal_detected is False:
+            verdict += " " + quick.sentence()
     shaky = (not selected) or diag.signal_detected is not True or diag.get("LAMBDA_RULE") is not None
     run_more = strategy == "full" or (strategy == "auto" and shaky)
     n_stab = opts.stability_resamples(run_more)
@@ -394,8 +411,44 @@ def _report(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVResult, o
         preprocess=prep, cv=cv, diagnosis=diag, X=frame, stability=stab, univariate=uni, forest=fr,
         boruta=br, rank_then_lasso=rtl, seed=seed,
         timings={**timings, "python": platform.python_version(), "jaxlasso": __version__},
-        lambda_min_coefficients=at_min.rename("lambda_min"), cv_auc=auc, cv_auc_se=auc_se,
+        lambda_min_coefficients=at_min.rename("lambda_min"), cv_auc=auc, cv_auc_se=auc_se, quick_plan=quick,
     )
+
+
+def wants_quick_plan(mode: str, signal_detected: bool | None, n_samples: int) -> bool:
+    """Whether the quick plan runs: ``off`` never; ``on`` whenever the test ran; ``auto`` when it
+    did not reject in a small study (below :data:`SMALL_STUDY` samples: there "not detectable"
+    is the common answer and "how many samples would it take" the next question, and the plan's
+    cost, a few dozen CV lassos on subsamples, stays a fraction of the run's)."""
+    if mode == "off" or signal_detected is None:
+        return False
+    return mode == "on" or (signal_detected is False and n_samples < SMALL_STUDY)
+
+
+def _quick_plan(frame: pd.DataFrame, y01: np.ndarray, cv: CVResult, opts: SelectOptions, progress):
+    """The quick plan on the matrix the CV saw (already preprocessed), with the run's CV and
+    path settings and seed."""
+    from .plan import quick_plan
+
+    path = cv.path
+    return quick_plan(frame, y01, seed=opts.seed, alpha=opts.alpha, nfolds=opts.cv.nfolds, measure=cv.measure,
+                      l1_ratio=path.l1_ratio, n_lambdas=opts.path.n_lambdas,
+                      lambda_min_ratio=opts.path.lambda_min_ratio, tol=opts.path.tol,
+                      max_iter=opts.path.max_iter, log="no", cpm=False, progress=progress)
+
+
+def _with_plan_quote(diag: Diagnosis, quick) -> Diagnosis:
+    """NO_SIGNAL's message with the quick plan's quote: what the test could have detected."""
+    import dataclasses
+
+    finding = diag.get("NO_SIGNAL")
+    if finding is None:
+        return diag
+    quoted = dataclasses.replace(finding, message=f"{finding.message} {quick.sentence()}",
+                                 evidence={**finding.evidence, "quick_plan_detection_at_current_n":
+                                           quick.detection_at_current,
+                                           "quick_plan_n_per_class_for_power": quick.n_for_power})
+    return dataclasses.replace(diag, findings=tuple(quoted if f is finding else f for f in diag.findings))
 
 
 def _pooled_auc(cv: CVResult, y01: np.ndarray, w: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -67,7 +67,7 @@ def _fresh_detection_rate(Z: pd.DataFrame, sd: np.ndarray, *, m: int, k: int, d:
         genes = rng.choice(Z.shape[1], size=k, replace=False)
         X[np.ix_(case, genes)] += d * sd[genes] * rng.choice([-1.0, 1.0], size=k)
         rep = jaxlasso.select_features(pd.DataFrame(X, columns=Z.columns), case.astype(int), strategy="lasso",
-                                       log="no", n_permutations=B, seed=r)
+                                       log="no", n_permutations=B, seed=r, plan="off")
         hits += bool(rep.signal_detected)
     return hits / studies
 
@@ -137,7 +137,7 @@ def test_bad_options_name_the_keyword(kwargs, pattern):
 @pytest.mark.slow
 def test_cli_plan_demo_writes_the_files(tmp_path, capsys):
     out = tmp_path / "plan"
-    code = main(["plan", "--demo", "--genes", "200", "--out", str(out), "--n-per-class", "5,8", "--k", "3",
+    code = main(["plan", "--demo", "--genes", "200", "--out", str(out), "--n-per-class", "5,9", "--k", "3",
                  "--effect-sd", "0,2", "--replicates", "2", "--quiet"])
     assert code == 0, capsys.readouterr().err
     names = {p.name for p in out.iterdir() if not p.name.startswith(".")}
@@ -145,7 +145,10 @@ def test_cli_plan_demo_writes_the_files(tmp_path, capsys):
     table = pd.read_csv(out / "power.tsv", sep="\t")
     assert list(table.columns[:7]) == ["n_per_class", "k", "effect_sd", "replicates", "detection_probability",
                                        "mean_true_selected", "mean_false_selected"]
-    assert table[["n_per_class", "effect_sd"]].values.tolist() == [[5, 0], [5, 2], [8, 0], [8, 2]]
+    assert table[["n_per_class", "effect_sd"]].values.tolist() == [[5, 0], [5, 2], [9, 0], [9, 2]]
+    # 2 x 9 = 18 samples from the demo's 16: resampled, and the TSV says so in words.
+    assert table["resampled"].tolist() == [False, False, True, True]
+    assert table["estimate"].tolist() == ["subsampled"] * 2 + ["resampled: optimistic"] * 2
     summary = json.loads((out / "summary.json").read_text())
     assert summary["schema"] == "jaxlasso.plan/1" and len(summary["power"]) == 4
     assert summary["n_per_class_for_power"][0]["effect_sd"] == 2.0
@@ -185,12 +188,12 @@ def test_cli_plan_bad_options_give_one_error_line(tmp_path, capsys, argv, flag):
 
 
 def _handmade_plan():
-    from jaxlasso.plan import POWER_COLUMNS, PowerPlan
+    from jaxlasso.plan import ESTIMATE_WORDS, POWER_COLUMNS, PowerPlan
 
     rows = [(5, 10, 0.0, 10, 0.1, 0.0, 0.5, False), (5, 10, 1.0, 10, 0.3, 1.0, 0.5, False),
             (10, 10, 0.0, 10, 0.0, 0.0, 0.2, True), (10, 10, 1.0, 10, 0.8, 5.0, 0.5, True),
             (20, 10, 0.0, 20, 0.05, 0.0, 0.1, True), (20, 10, 1.0, 10, 0.9, 7.0, 0.5, True)]
-    table = pd.DataFrame(rows, columns=list(POWER_COLUMNS))
+    table = pd.DataFrame([(*r, ESTIMATE_WORDS[r[-1]]) for r in rows], columns=list(POWER_COLUMNS))
     return PowerPlan(table=table, pool_n_per_class=(5, 6), pool_size=11, n_features=100, n_permutations=19,
                      alpha=0.05, rule="lambda_1se", seed=0)
 

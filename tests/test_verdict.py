@@ -125,7 +125,8 @@ def test_no_signal_words_match_the_evidence(shared_data):
     X, y, _ = shared_data("tissue_cerebellum_vs_hippocampus")
     for seed in range(6):
         frame, yy, rng = _subset(X, y, 16, seed=seed)
-        rep = select_features(frame, rng.permutation(yy), strategy="lasso", n_permutations=19, seed=seed)
+        rep = select_features(frame, rng.permutation(yy), strategy="lasso", n_permutations=19, seed=seed,
+                              plan="off")
         if rep.signal_detected is False and len(rep.lambda_min_coefficients) and not rep.selected:
             break
     else:
@@ -184,7 +185,7 @@ def _null_decisions(shared_data):
     for i in range(RUNS):
         frame, yy, rng = _subset(X, y, (16, 24, 32)[i % 3], seed=i)
         rep = select_features(frame, rng.permutation(yy), strategy="lasso", n_permutations=B, seed=i,
-                              n_repeats=1)
+                              n_repeats=1, plan="off")
         best, se, null = rep.cv_error
         out.append((rep.signal_detected, null - best > se, rep.permutation_p))
     return out
@@ -223,3 +224,131 @@ def test_critical_finding_is_named_next_to_the_verdict():
 
     summary = build_summary(rep, inputs={}, argv=[], classes_info={})
     assert summary["critical_findings"] == ["UNLOGGED_COUNTS"] and summary["signal_detected"] is None
+
+
+# --- the quick plan a "no signal" verdict quotes ---------------------------------------------
+def _small_study(null: bool, seed: int):
+    from jaxlasso.simulate import simulate_rnaseq
+
+    sim = simulate_rnaseq(n_genes=300, seed=seed, null=null, lfc_mean=1.5)
+    y = pd.Series(pd.Categorical(sim.y, categories=["control", "case"]), index=sim.y.index, name="group")
+    return sim, y
+
+
+def test_no_signal_verdict_quotes_a_quick_plan_that_plan_power_reproduces():
+    """No signal (a null study, n = 16): the verdict, the NO_SIGNAL finding (a warning) and
+    summary.json quote the detection probability at the current n and the n per class for 80%;
+    the numbers are plan_power's on the raw data with the quick plan's settings and seed."""
+    from jaxlasso.cli import build_summary
+    from jaxlasso.plan import plan_power
+
+    sim, y = _small_study(null=True, seed=1)
+    rep = select_features(sim.counts, y, strategy="lasso", n_permutations=19, seed=4)
+    assert rep.signal_detected is False
+    quick = rep.quick_plan
+    assert quick is not None and quick.current_n_per_class == 7 and (quick.k, quick.effect_sd) == (10, 1.0)
+    table = quick.plan.to_frame()
+    assert list(table["n_per_class"]) == list(quick.sizes[:len(table)])
+    # Sizes run smallest first and stop at the first that reaches 80%.
+    reached = table["detection_probability"] >= 0.8
+    assert (not reached.iloc[:-1].any()) and (reached.iloc[-1] or len(table) == len(quick.sizes))
+    direct = plan_power(sim.counts, y, n_per_class=list(table["n_per_class"]), k=10, effect_sd=1.0, replicates=5,
+                        n_permutations=19, n_repeats=1, seed=4)
+    pd.testing.assert_frame_equal(direct.to_frame(), table)
+    sentence = quick.sentence()
+    p0 = f"detection probability {table['detection_probability'].iloc[0]:.1f} at the current 7 per class"
+    assert p0 in sentence and "5 simulated studies per size" in sentence and "10 genes shifted by 1 SD" in sentence
+    if quick.n_for_power is not None:
+        assert f"80% reached at {quick.n_for_power} per class" in sentence
+        if 2 * quick.n_for_power > 16:
+            assert "optimistic" in sentence
+    assert rep.verdict.endswith(sentence)
+    finding = rep.diagnosis.get("NO_SIGNAL")
+    assert finding.severity == "warning" and sentence in finding.message
+    summary = build_summary(rep, inputs={}, argv=[], classes_info={})
+    assert summary["quick_plan"]["detection_at_current_n"] == table["detection_probability"].iloc[0]
+    assert summary["quick_plan"]["n_per_class_for_power"] == quick.n_for_power
+    assert "NO_SIGNAL" not in summary["critical_findings"]
+
+
+def test_no_quick_plan_when_signal_is_detected(monkeypatch):
+    import jaxlasso.plan
+
+    def spy(*a, **k):
+        raise AssertionError("the quick plan ran although signal was detected")
+
+    monkeypatch.setattr(jaxlasso.plan, "quick_plan", spy)
+    sim, y = _small_study(null=False, seed=3)
+    rep = select_features(sim.counts, y, strategy="lasso", n_permutations=19, seed=0)
+    assert rep.signal_detected is True and rep.quick_plan is None
+    assert "quick plan" not in rep.verdict
+
+
+@pytest.mark.slow
+def test_cli_plan_off_skips_the_quick_plan_and_default_quotes_it_last(tmp_path, capsys, monkeypatch):
+    import json
+
+    import jaxlasso.plan
+    from jaxlasso.cli import main
+
+    sim, _ = _small_study(null=True, seed=1)
+    sim.counts.T.rename_axis("gene_id").to_csv(tmp_path / "counts.tsv", sep="\t")
+    sim.samples.to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
+    calls = []
+    real = jaxlasso.plan.quick_plan
+
+    def spy(*a, **k):
+        calls.append(k)
+        return real(*a, **k)
+
+    monkeypatch.setattr(jaxlasso.plan, "quick_plan", spy)
+    base = ["select", tmp_path / "counts.tsv", "--samples", tmp_path / "samples.tsv", "--outcome", "group",
+            "--case", "case", "--strategy", "lasso", "--permutations", "19", "--seed", "4", "--no-plots"]
+    assert main([str(a) for a in base + ["--out", tmp_path / "off", "--plan", "off"]]) == 0
+    off = capsys.readouterr().out.strip().splitlines()
+    assert calls == [] and "quick plan" not in off[-1]
+    assert json.loads((tmp_path / "off" / "summary.json").read_text())["quick_plan"] is None
+    assert main([str(a) for a in base + ["--out", tmp_path / "auto"]]) == 0
+    auto = capsys.readouterr().out.strip().splitlines()
+    assert len(calls) == 1 and auto[-1].startswith("What this test could detect (quick plan")
+    summary = json.loads((tmp_path / "auto" / "summary.json").read_text())
+    assert summary["quick_plan"]["k"] == 10 and summary["signal_detected"] is False
+    assert auto[-1] in summary["verdict"]
+    code = main([str(a) for a in base + ["--out", tmp_path / "bad", "--plan", "maybe"]])
+    assert code == 2 and "--plan must be one of auto, on, off (got --plan maybe)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_headline_differs_from_null(tmp_path, capsys):
+    """The demo finds its planted signal, --null does not, and each report says how many planted
+    genes each list recovered."""
+    import json
+
+    from jaxlasso.cli import main
+
+    # The demo itself (16,293 genes, seed 0): with fewer genes its 300 planted genes are a much
+    # denser signal, which the test finds even at simulate_rnaseq's default effect.
+    common = ["--strategy", "lasso", "--no-plots", "--plan", "off"]
+    heads = {}
+    for name, extra in (("planted", []), ("null", ["--null"])):
+        assert main(["demo", "--out", str(tmp_path / name), *common, *extra]) == 0
+        stdout = capsys.readouterr().out
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        heads[name] = summary["signal_detected"]
+        words = "planted genes recovered (300 planted)" if name == "planted" else "nothing was planted"
+        html = (tmp_path / name / "report.html").read_text()
+        assert words in stdout and words in html and "lasso at lambda.1se: " in html
+    assert heads == {"planted": True, "null": False}
+
+
+def test_plan_option_is_declared_once_for_select_screen_and_manifest():
+    from jaxlasso.options import MANIFEST_COLUMNS, OptionError, ScreenOptions, SelectOptions, Source
+
+    assert SelectOptions().plan == "auto" and ScreenOptions().select.plan == "off"  # a screen runs no test
+    assert "plan" in MANIFEST_COLUMNS
+    row = ScreenOptions().dataset({"plan": "on", "n_permutations": "19"}, source=Source.manifest("m.tsv", 3))
+    assert row.plan == "on" and row.n_permutations == 19
+    with pytest.raises(OptionError, match=r"manifest 'm.tsv' line 3, column 'plan' must be one of auto, on, off"):
+        ScreenOptions().dataset({"plan": "maybe"}, source=Source.manifest("m.tsv", 3))
+    with pytest.raises(OptionError, match=r"plan must be one of auto, on, off \(got plan='sometimes'\)"):
+        select_features(np.zeros((6, 3)), [0, 1] * 3, plan="sometimes")

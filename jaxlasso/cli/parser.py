@@ -94,7 +94,7 @@ def _all_fields(cls):
 
 
 def _add_method_options(p: argparse.ArgumentParser, defaults: SelectOptions) -> None:
-    from .._config import DTYPES, LOG_MODES, STRATEGIES
+    from .._config import DTYPES, LOG_MODES, PLAN_MODES, STRATEGIES
 
     g = p.add_argument_group("model and cross-validation")
     _add(g, SelectOptions, "family", defaults, metavar="{auto,binomial,gaussian,cox}")
@@ -114,6 +114,7 @@ def _add_method_options(p: argparse.ArgumentParser, defaults: SelectOptions) -> 
     _add(g, SelectOptions, "boruta", defaults, flag_only=True)
     _add(g, SelectOptions, "n_permutations", defaults, metavar="N")
     _add(g, SelectOptions, "alpha", defaults, metavar="P")
+    _add(g, SelectOptions, "plan", defaults, metavar="{" + ",".join(PLAN_MODES) + "}")
     g = p.add_argument_group("run")
     _add(g, SelectOptions, "seed", defaults, metavar="N")
     _add(g, SelectOptions, "dtype", defaults, metavar="{" + ",".join(DTYPES) + "}")

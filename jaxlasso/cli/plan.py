@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import __version__
-from .._config import PLAN
+from .._config import DEMO, PLAN
 from .common import EXIT_OK, notifier
 from .summary import _jsonable
 from .writers import _tsv
@@ -35,6 +35,12 @@ def power_figure(plan):
         if len(hollow):
             ax.plot(hollow["n_per_class"], hollow["detection_probability"], marker="o", linestyle="none",
                     markerfacecolor="white", color=line.get_color())
+    beyond = table.loc[table["resampled"], "n_per_class"]
+    if len(beyond):
+        # The sizes the data cannot hold: shaded and named in the legend, so the figure alone says
+        # that those points are optimistic.
+        ax.axvspan(beyond.min() / 1.08, table["n_per_class"].max() * 1.08, color="grey", alpha=0.12, linewidth=0,
+                   label=f"beyond your {plan.pool_size} samples: resampled, optimistic")
     ax.axhline(PLAN.power, color="grey", linewidth=0.8, linestyle=":")
     ax.axhline(plan.alpha, color="grey", linewidth=0.8, linestyle=":")
     ax.axvline(plan.current_n_per_class, color="black", linewidth=0.8, alpha=0.5)
@@ -133,7 +139,8 @@ def cmd_plan(args, argv, progress) -> int:
         from ..simulate import simulate_rnaseq
 
         progress("simulating the study")
-        sim = simulate_rnaseq(n_genes=args.genes_value, seed=args.options.seed, null=False)
+        sim = simulate_rnaseq(n_genes=args.genes_value, seed=args.options.seed, null=False,
+                              lfc_mean=DEMO.lfc_mean)
         y = pd.Series(pd.Categorical(sim.y, categories=["control", "case"]), index=sim.y.index, name="group")
         inputs = {"expression": "simulated (jaxlasso.simulate.simulate_rnaseq)", "n_samples": int(sim.counts.shape[0]),
                   "n_features": int(sim.counts.shape[1])}

@@ -9,10 +9,11 @@ from pathlib import Path
 import pandas as pd
 
 from .. import __version__
+from .._config import DEMO
 from ..options import DemoOptions, Rule
 from .common import EXIT_OK, notifier
 from .inputs import LoadedInputs, classes_info, load_family_inputs
-from .summary import _jsonable, build_summary, gene_list_line, recovery_line
+from .summary import _jsonable, build_summary, gene_list_line, plan_line, recovery_line
 from .writers import write_outputs
 
 
@@ -56,6 +57,9 @@ def _run_selection(data: LoadedInputs, args, *, argv: list[str], progress) -> in
         print(report.verdict)
         print(f"outputs: {out}/ (report.html, summary.json, selected.tsv, ...)")
         print(gene_list_line(report))
+        quote = plan_line(report)
+        if quote:
+            print(quote)
     return EXIT_OK
 
 
@@ -72,7 +76,7 @@ def cmd_demo(args, argv, progress) -> int:
 
     demo: DemoOptions = args.demo
     progress("simulating the study")
-    sim = simulate_rnaseq(n_genes=demo.genes, seed=args.options.seed, null=demo.null)
+    sim = simulate_rnaseq(n_genes=demo.genes, seed=args.options.seed, null=demo.null, lfc_mean=DEMO.lfc_mean)
     y = pd.Series(pd.Categorical(sim.y, categories=["control", "case"]), index=sim.y.index, name="group")
     inputs = {"expression": "simulated (jaxlasso.simulate.simulate_rnaseq)", "null": demo.null,
               "n_samples": int(sim.counts.shape[0]), "n_features": int(sim.counts.shape[1]),

@@ -68,6 +68,7 @@ def build_summary(report, *, inputs: dict, argv: list[str], classes_info: dict) 
         "permutation_p": report.permutation_p,
         "signal_test": _signal_test(report),
         "gene_list": report.gene_list_description,
+        "quick_plan": None if getattr(report, "quick_plan", None) is None else report.quick_plan.as_dict(),
         "selected": selected,
         "lambda_min_exploratory": [{"feature": f, "coefficient": float(c)}
                                    for f, c in report.lambda_min_coefficients.items()]
@@ -176,6 +177,12 @@ def recovery_line(recovery: dict) -> str:
              for k, v in recovery.items() if isinstance(v, dict)]
     return (f"planted genes recovered ({recovery['n_planted']} planted): " + "; ".join(parts)
             if recovery["n_planted"] else "nothing was planted (--null): " + "; ".join(parts))
+
+
+def plan_line(report) -> str | None:
+    """The CLI's last line when the verdict quotes a quick plan (None otherwise)."""
+    quick = getattr(report, "quick_plan", None)
+    return None if quick is None or report.signal_detected is not False else quick.sentence()
 
 
 def gene_list_line(report) -> str:
