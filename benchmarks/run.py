@@ -251,11 +251,15 @@ def cox_rows(add, repeats: int) -> None:
     foldid; accuracy = largest relative excess of jaxlasso's objective over glmnet's."""
     from adapters import CoxTimings
 
-    from jaxlasso.survival import cox_objective, cox_path
+    from jaxlasso._config import PATH
+    from jaxlasso.survival import CoxProblem, cox_objective
 
     ct = CoxTimings()
     for name, X, t, e in cox_workloads():
-        lam = cox_path(X, t, e, early_stop=False).lambdas
+        # The grid without a solve, so that the first timed call pays the compilation.
+        lam = CoxProblem(X, t, e, ties="breslow", l1_ratio=1.0, lambdas=None, n_lambdas=100, lambda_min_ratio=None,
+                         standardize=True, sample_weight=None, penalty_factor=None, early_stop=False, tol=None,
+                         max_iter=PATH.max_iter, dtype=np.float64).lambdas
         foldid = np.random.default_rng(7).permutation(np.resize(np.arange(1, 11), len(t)))
         ours = ct.jax_path(X, t, e, lam, repeats)
         ref = ct.glmnet_path(X, t, e, lam, repeats)
