@@ -564,7 +564,10 @@ def cv_cox_path(X: Any, time: Any, event: Any, *, nfolds: int | None = None, fol
     R = fid.shape[0]
     eta = np.stack([np.stack([out.eta[1 + r * k + f, :L].T.astype(np.float64) for f in range(k)])
                     for r in range(R)])  # (R, F, n, L)
-    stats = cox_cv_statistics(measure, grouped, prob.time, prob.event, prob.w, fid, eta)
+    # The weights as given: cv.glmnet divides each fold's deviance (computed with weights
+    # rescaled to sum to n) by the fold's weighted event count on the user's weight scale.
+    w_user = prob.w * (prob.weight_sum / prob.w.sum())
+    stats = cox_cv_statistics(measure, grouped, prob.time, prob.event, w_user, fid, eta)
     idx_min, idx_1se = select_lambdas(path.lambdas, stats.cv_mean, stats.cv_sd, COX_LARGER_IS_BETTER[measure])
     held = np.empty((R, prob.n, L))
     for r in range(R):

@@ -431,3 +431,15 @@ def test_cox_estimators_follow_scikit_survival_conventions():
     bad["time"][0] = -1.0
     with pytest.raises(ValueError, match=r"y\['time'\] must be >= 0"):
         jaxlasso.LassoCox().fit(X, bad)
+
+
+def test_cv_deviance_uses_the_weights_as_given():
+    """cv.glmnet divides each fold's deviance (weights rescaled to sum to n) by the fold's
+    weighted event count on the user's scale: tripling every weight divides cvm by 3 (the fits,
+    hence C, are unchanged)."""
+    X, time, event = survival_data(60, 6, seed=14, grid=3.0)
+    w = np.random.default_rng(15).uniform(0.5, 2.0, 60)
+    kw = dict(nfolds=5, n_lambdas=8, lambda_min_ratio=0.1)
+    one = cv_cox_path(X, time, event, sample_weight=w, **kw)
+    three = cv_cox_path(X, time, event, sample_weight=3 * w, **kw)
+    np.testing.assert_allclose(three.cv_mean, one.cv_mean / 3, rtol=1e-9)
