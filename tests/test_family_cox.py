@@ -443,3 +443,13 @@ def test_cv_deviance_uses_the_weights_as_given():
     one = cv_cox_path(X, time, event, sample_weight=w, **kw)
     three = cv_cox_path(X, time, event, sample_weight=3 * w, **kw)
     np.testing.assert_allclose(three.cv_mean, one.cv_mean / 3, rtol=1e-9)
+
+
+@pytest.mark.r
+def test_efron_path_at_tiny_lambda_is_coxph_end_to_end():
+    """cox_path(ties="efron") through the engine and solver reaches coxph's Efron fit."""
+    X, time, event = survival_data(200, 5, seed=1, grid=8.0)
+    w = np.random.default_rng(9).uniform(0.5, 2.0, 200)
+    fit = cox_path(X, time, event, ties="efron", sample_weight=w, lambdas=[1e-10], tol=1e-12)
+    r = rglmnet.run_coxnet(X, time, event, task="coxph", ties="efron", weights=w)
+    np.testing.assert_allclose(fit.coef[0], r.coef[0], atol=1e-6)
