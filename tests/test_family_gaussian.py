@@ -156,10 +156,9 @@ def test_gaussian_live_glmnet_enet_weights(fit_intercept):
     default = jaxlasso.gaussian_path(X, y, **kw)
     np.testing.assert_allclose(default.lambdas[0], r.lambdas[0], rtol=1e-9)
     foldid = rng.permutation(np.resize(np.arange(1, 8), len(y)))
-    # CV of the lasso (l1_ratio = 1): cv.glmnet standardises y per fold, which with l1_ratio < 1
-    # scales each fold's ridge term by its own SD of y; jaxlasso's folds use the full data's
-    # (README, Families). cv.glmnet at thresh 1e-15, as the CV goldens.
-    kw["l1_ratio"], args["alpha"] = 1.0, 1.0
+    # cv.glmnet standardises y per fold, which with l1_ratio < 1 scales each fold's ridge term by
+    # that fold's SD of y (the family's ridge_scale reproduces it). cv.glmnet at thresh 1e-15, as
+    # the CV goldens.
     rc = rglmnet.run_glmnet(X, y, task="cv", lambdas=r.lambdas, foldid=foldid, type_measure="mae",
                             **{**args, "thresh": 1e-15})
     cv = jaxlasso.cv_gaussian_path(X, y, lambdas=r.lambdas, foldid=foldid, measure="mae", tol=1e-9, **kw)
