@@ -419,7 +419,7 @@ def _cox_path_result(prob: CoxProblem, out, lane: int, seconds: float) -> PathRe
         converged=status == Status.CONVERGED, status=status, x_mean=np.zeros(prob.p), x_scale=xs,
         excluded=out.excluded[lane], penalty_factor=prob.pf.copy(), l1_ratio=prob.l1_ratio, tol=prob.tol,
         fit_intercept=False, standardize=prob.standardize, early_stopped=stopped, stop_reason=reason,
-        classes=("censored", "event"), feature_names=prob.feature_names,
+        classes=None, family="cox", feature_names=prob.feature_names,
         info={"family": "cox", "ties": prob.family.ties, "working_set_capacities": out.capacities,
               "kkt_passes": int(out.n_kkt_rounds[lane, :length].sum()), "dtype": str(prob.dtype),
               "seconds": seconds},

@@ -453,3 +453,12 @@ def test_efron_path_at_tiny_lambda_is_coxph_end_to_end():
     fit = cox_path(X, time, event, ties="efron", sample_weight=w, lambdas=[1e-10], tol=1e-12)
     r = rglmnet.run_coxnet(X, time, event, task="coxph", ties="efron", weights=w)
     np.testing.assert_allclose(fit.coef[0], r.coef[0], atol=1e-6)
+
+
+def test_cox_results_record_the_family_and_predict_relative_risk():
+    X, time, event = survival_data(40, 6, seed=16, grid=3.0)
+    fit = cox_path(X, time, event, n_lambdas=5, lambda_min_ratio=0.1)
+    assert fit.family == "cox" and fit.classes is None
+    np.testing.assert_allclose(fit.predict(X), np.exp(X @ fit.coef.T))
+    np.testing.assert_allclose(fit.decision_function(X), X @ fit.coef.T)
+    assert len(fit.to_frame()) == len(fit.lambdas)
