@@ -462,3 +462,13 @@ def test_cox_results_record_the_family_and_predict_relative_risk():
     np.testing.assert_allclose(fit.predict(X), np.exp(X @ fit.coef.T))
     np.testing.assert_allclose(fit.decision_function(X), X @ fit.coef.T)
     assert len(fit.to_frame()) == len(fit.lambdas)
+
+
+def test_float32_cox_path_is_accurate():
+    X, time, event = survival_data(80, 300, seed=3)
+    f64 = cox_path(X, time, event, n_lambdas=30)
+    f32 = cox_path(X, time, event, lambdas=f64.lambdas, dtype=np.float32)
+    o64 = cox_objective(X, time, event, f64.coef, f64.lambdas)
+    o32 = cox_objective(X, time, event, f32.coef, f64.lambdas)
+    assert np.max((o32 - o64) / np.abs(o64)) <= 1e-4
+    assert f32.converged.all()
