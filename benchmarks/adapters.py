@@ -57,9 +57,10 @@ class Jaxlasso(Adapter):
 
     name = "jaxlasso"
 
-    def __init__(self, dtype=np.float64, tol: float | None = None):
+    def __init__(self, dtype=np.float64, tol: float | None = None, family: str = "binomial"):
         self.dtype = dtype
         self.tol = tol
+        self.family = family
         if dtype == np.float32:
             self.name = "jaxlasso-f32"
 
@@ -78,7 +79,8 @@ class Jaxlasso(Adapter):
         import jaxlasso
 
         res, first, secs = self._timed(
-            lambda: jaxlasso.logistic_path(X, y, lambdas=lambdas, dtype=self.dtype, tol=self.tol), repeats)
+            lambda: jaxlasso.fit_path(X, y, family=self.family, lambdas=lambdas, dtype=self.dtype, tol=self.tol),
+            repeats)
         return Timing(secs, first, coef=res.coef, intercept=res.intercept,
                       extra={"capacities": res.info["working_set_capacities"]})
 
@@ -88,8 +90,8 @@ class Jaxlasso(Adapter):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res, first, secs = self._timed(
-                lambda: jaxlasso.cv_logistic_path(X, y, lambdas=lambdas, foldid=foldid, dtype=self.dtype,
-                                                  tol=self.tol), repeats)
+                lambda: jaxlasso.cv_path(X, y, family=self.family, lambdas=lambdas, foldid=foldid,
+                                         dtype=self.dtype, tol=self.tol), repeats)
         return Timing(secs, first, cvm=res.cv_mean, cvsd=res.cv_sd, index_min=res.index_min,
                       index_1se=res.index_1se)
 
@@ -115,8 +117,9 @@ class Glmnet(Adapter):
 
     name = "glmnet"
 
-    def __init__(self, thresh: float = 1e-7):
+    def __init__(self, thresh: float = 1e-7, family: str = "binomial"):
         self.thresh = thresh
+        self.family = family
 
     def available(self):
         from jaxlasso import rglmnet
@@ -126,7 +129,7 @@ class Glmnet(Adapter):
     def path(self, X, y, lambdas, repeats):
         from jaxlasso import rglmnet
 
-        out = rglmnet.run_glmnet(X, y, lambdas=lambdas, thresh=self.thresh, repeats=repeats)
+        out = rglmnet.run_glmnet(X, y, lambdas=lambdas, thresh=self.thresh, repeats=repeats, family=self.family)
         return Timing(list(out.times), None, coef=out.coef, intercept=out.intercept,
                       extra={"wall": out.wall, "version": out.version})
 
@@ -134,7 +137,8 @@ class Glmnet(Adapter):
         from jaxlasso import rglmnet
 
         out = rglmnet.run_glmnet(X, y, task="cv", lambdas=lambdas, foldid=foldid, thresh=self.thresh,
-                                 repeats=repeats)
+                                 repeats=repeats, family=self.family,
+                                 type_measure="deviance" if self.family == "binomial" else "mse")
         return Timing(list(out.times), None, cvm=out.cvm, cvsd=out.cvsd, index_min=out.index_min,
                       index_1se=out.index_1se, extra={"wall": out.wall})
 

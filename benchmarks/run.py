@@ -7,6 +7,7 @@
     python benchmarks/run.py --tasks cli            # one-shot CLI vs Rscript on ALL BCR/ABL
     python benchmarks/run.py --workloads --tasks cox  # the Cox family's path and CV rows only
     python benchmarks/run.py --tasks path --peers   # + skglm (pip install -e .[bench]) on the paths
+    python benchmarks/run.py --workloads all_bcrabl gauss200 --tasks gpath gcv --out /tmp/g   # family=gaussian rows
     python benchmarks/run.py --device-results DIR   # GPU table from benchmarks/device_run.py's output
 
 Every row is measured in this one run, on this machine: the same lambdas (jaxlasso's glmnet
@@ -66,6 +67,30 @@ def glmnet_grid(X, y):
                                dtype=np.float64).lambdas
 
 
+def gaussian_outcome(X, seed: int = 0, n_signal: int = 10) -> np.ndarray:
+    """The Gaussian rows' numeric outcome on a workload's design: a sparse linear signal in
+    standardised columns plus noise of equal variance (deterministic)."""
+    rng = np.random.default_rng(seed)
+    sd = X.std(axis=0)
+    cols = rng.choice(np.flatnonzero(sd > 0), n_signal, replace=False)
+    signal = ((X[:, cols] - X[:, cols].mean(axis=0)) / sd[cols]) @ rng.choice([-1.0, 1.0], n_signal)
+    return 10.0 + signal / signal.std() + rng.normal(size=X.shape[0])
+
+
+def gaussian_grid(X, y):
+    """glmnet's default Gaussian grid (no early stop): shared by both solvers."""
+    return jaxlasso.path.PreparedProblem(
+        X, y, l1_ratio=1.0, lambdas=None, n_lambdas=100, lambda_min_ratio=None, standardize=True,
+        fit_intercept=True, sample_weight=None, penalty_factor=None, early_stop=False, tol=None,
+        max_iter=200, dtype=np.float64, family="gaussian").lambdas
+
+
+def gaussian_accuracy(X, y, lambdas, ours, ref) -> float:
+    o = jaxlasso.gaussian_objective(X, y, ours.coef, ours.intercept, lambdas)
+    r = jaxlasso.gaussian_objective(X, y, ref.coef, ref.intercept, lambdas)
+    return float(np.max((o - r) / np.abs(r)))
+
+
 def accuracy(X, y, lambdas, ours, ref) -> float:
     o = jaxlasso.logistic_objective(X, y, ours.coef, ours.intercept, lambdas)
     r = jaxlasso.logistic_objective(X, y, ref.coef, ref.intercept, lambdas)
@@ -108,8 +133,9 @@ def main(argv=None) -> int:
     ap.add_argument("--workloads", nargs="*", default=list(WORKLOADS),
                     help=f"workload names ({', '.join(WORKLOADS)}) or groups ({', '.join(GROUPS)})")
     ap.add_argument("--tasks", nargs="*", default=["path", "cv", "cold", "bootstrap", "datasets", "cli"],
-                    help="path, cv, cold (first call of a fresh process per workload), bootstrap, datasets, cli, "
-                         "cox (the Cox family's path and CV rows; not in the default set)")
+                    help="path, cv, cold (first call of a fresh process per workload), bootstrap, datasets, cli; "
+                         "gpath, gcv: the Gaussian family on each workload's design (not in the default run); "
+                         "cox: the Cox family's path and CV rows (their own workloads; not in the default run)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--bootstrap", type=int, default=100, help="bootstrap paths on ALL BCR/ABL")
     ap.add_argument("--datasets", type=int, default=10, help="200 x 20,000 datasets for the throughput row")
@@ -172,6 +198,21 @@ def main(argv=None) -> int:
             ours = jx.cv(X, y, lam, foldid, args.repeats)
             ref = gl.cv(X, y, lam, foldid, args.repeats)
             add(wl.name, "cv", ours, ref, None, index_note(X, y, lam, foldid, ours, ref))
+        if "gpath" in args.tasks or "gcv" in args.tasks:
+            yg = gaussian_outcome(X)
+            glam = gaussian_grid(X, yg)
+            jg, gg = Jaxlasso(family="gaussian"), Glmnet(family="gaussian")
+            if "gpath" in args.tasks:
+                ours, ref = jg.path(X, yg, glam, args.repeats), gg.path(X, yg, glam, args.repeats)
+                add(wl.name, "gauss-path", ours, ref, gaussian_accuracy(X, yg, glam, ours, ref),
+                    "family=gaussian on a synthetic sparse outcome over this design")
+            if "gcv" in args.tasks:
+                foldid = foldid_for(yg)
+                ours, ref = jg.cv(X, yg, glam, foldid, args.repeats), gg.cv(X, yg, glam, foldid, args.repeats)
+                same = (ours.index_min, ours.index_1se) == (ref.index_min, ref.index_1se)
+                add(wl.name, "gauss-cv", ours, ref, None,
+                    "family=gaussian, mse; lambda.min/1se " + ("match" if same else
+                    f"differ: jaxlasso {ours.index_min}/{ours.index_1se}, glmnet {ref.index_min}/{ref.index_1se}"))
         if "cold" in args.tasks:
             from adapters import Timing
             from cold_start import dominant, measure
@@ -251,11 +292,15 @@ def cox_rows(add, repeats: int) -> None:
     foldid; accuracy = largest relative excess of jaxlasso's objective over glmnet's."""
     from adapters import CoxTimings
 
-    from jaxlasso.survival import cox_objective, cox_path
+    from jaxlasso._config import PATH
+    from jaxlasso.survival import CoxProblem, cox_objective
 
     ct = CoxTimings()
     for name, X, t, e in cox_workloads():
-        lam = cox_path(X, t, e, early_stop=False).lambdas
+        # The grid without a solve, so that the first timed call pays the compilation.
+        lam = CoxProblem(X, t, e, ties="breslow", l1_ratio=1.0, lambdas=None, n_lambdas=100, lambda_min_ratio=None,
+                         standardize=True, sample_weight=None, penalty_factor=None, early_stop=False, tol=None,
+                         max_iter=PATH.max_iter, dtype=np.float64).lambdas
         foldid = np.random.default_rng(7).permutation(np.resize(np.arange(1, 11), len(t)))
         ours = ct.jax_path(X, t, e, lam, repeats)
         ref = ct.glmnet_path(X, t, e, lam, repeats)

@@ -131,9 +131,12 @@ class PathResult:
 
     def predict(self, X, s: float | None = None) -> np.ndarray:
         """Predictions on the response scale (glmnet's ``type = "response"``): the probability
-        of the case for binomial, the fitted outcome for Gaussian; (n, L), or (n,) at ``s``."""
+        of the case for binomial, the fitted outcome for Gaussian, the relative risk
+        ``exp(eta)`` for Cox; (n, L), or (n,) at ``s``."""
         if self.family == "binomial":
             return self.predict_proba(X, s)
+        if self.family == "cox":
+            return np.exp(self.decision_function(X, s))
         return self.decision_function(X, s)
 
     def to_frame(self) -> pd.DataFrame:

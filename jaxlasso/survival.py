@@ -419,7 +419,7 @@ def _cox_path_result(prob: CoxProblem, out, lane: int, seconds: float) -> PathRe
         converged=status == Status.CONVERGED, status=status, x_mean=np.zeros(prob.p), x_scale=xs,
         excluded=out.excluded[lane], penalty_factor=prob.pf.copy(), l1_ratio=prob.l1_ratio, tol=prob.tol,
         fit_intercept=False, standardize=prob.standardize, early_stopped=stopped, stop_reason=reason,
-        classes=("censored", "event"), feature_names=prob.feature_names,
+        classes=None, family="cox", feature_names=prob.feature_names,
         info={"family": "cox", "ties": prob.family.ties, "working_set_capacities": out.capacities,
               "kkt_passes": int(out.n_kkt_rounds[lane, :length].sum()), "dtype": str(prob.dtype),
               "seconds": seconds},
@@ -564,7 +564,10 @@ def cv_cox_path(X: Any, time: Any, event: Any, *, nfolds: int | None = None, fol
     R = fid.shape[0]
     eta = np.stack([np.stack([out.eta[1 + r * k + f, :L].T.astype(np.float64) for f in range(k)])
                     for r in range(R)])  # (R, F, n, L)
-    stats = cox_cv_statistics(measure, grouped, prob.time, prob.event, prob.w, fid, eta)
+    # The weights as given: cv.glmnet divides each fold's deviance (computed with weights
+    # rescaled to sum to n) by the fold's weighted event count on the user's weight scale.
+    w_user = prob.w * (prob.weight_sum / prob.w.sum())
+    stats = cox_cv_statistics(measure, grouped, prob.time, prob.event, w_user, fid, eta)
     idx_min, idx_1se = select_lambdas(path.lambdas, stats.cv_mean, stats.cv_sd, COX_LARGER_IS_BETTER[measure])
     held = np.empty((R, prob.n, L))
     for r in range(R):

@@ -268,6 +268,11 @@ class Cox:
         return gram(XT, eta, y, w, self.ties)
 
     @staticmethod
+    def ridge_scale(y: CoxData, w: Array, fit_intercept: bool):
+        # The response has no scale to standardise: a fold's ridge term is the full data's.
+        return None
+
+    @staticmethod
     def stop_rule(dev_ratio: Array, dev_prev: Array, fdev: float) -> Array:
         return jnp.zeros((), bool)
 

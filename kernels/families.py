@@ -36,6 +36,12 @@ in front of every leaf):
 ``deviance(eta, y, w) -> ()``
     ``2 * loss`` (binomial: twice the weighted mean log-loss; Gaussian: the weighted mean
     squared residual).
+``ridge_scale(y, w, fit_intercept) -> () or None``
+    A factor on the lane's ridge (L2) strengths, or None for none (binomial). glmnet's Gaussian
+    fit standardises ``y`` on each fit's own weights, which divides the ridge part of the
+    penalty by that fit's SD of ``y``; the kernel's ``y`` is standardised once on the full data,
+    so a CV fold's ridge term is rescaled by ``1 / SD_fold(y)`` (1 on the full data) to solve
+    the problem cv.glmnet solves on that fold.
 ``stop_rule(dev_ratio, dev_prev, fdev) -> bool``
     glmnet's deviance-change test of the early stop for this family (applied from the
     ``MNLAM``-th lambda on, with the ``devmax`` test, by the path): the change of the deviance
@@ -91,6 +97,10 @@ class Binomial:
         return losses.deviance(eta, y, w)
 
     @staticmethod
+    def ridge_scale(y: Array, w: Array, fit_intercept: bool):
+        return None
+
+    @staticmethod
     def stop_rule(dev_ratio: Array, dev_prev: Array, fdev: float) -> Array:
         # glmnet's lognet: dev(m) - dev(m-1) < sml, an ABSOLUTE change of the deviance ratio
         # (glmnetpp elnet_path/binomial_base.hpp, process_point_fit), unlike elnet's relative one.
@@ -138,6 +148,12 @@ class Gaussian:
     def deviance(eta: Array, y: Array, w: Array) -> Array:
         r = y - eta
         return jnp.sum(w * r * r)
+
+    @staticmethod
+    def ridge_scale(y: Array, w: Array, fit_intercept: bool):
+        ybar = jnp.sum(w * y) if fit_intercept else 0.0
+        r = y - ybar
+        return 1.0 / jnp.sqrt(jnp.sum(w * r * r))
 
     @staticmethod
     def stop_rule(dev_ratio: Array, dev_prev: Array, fdev: float) -> Array:

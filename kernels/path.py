@@ -238,6 +238,7 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
     wn = w / wsum
 
     b0_null, eta_null = family.null_fit(y, wn, fit_intercept)
+    ridge = family.ridge_scale(y, wn, fit_intercept)
     null_dev = family.deviance(eta_null, y, wn)
 
     def l1_weights(mom):
@@ -278,6 +279,8 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
         rows = (XT_all[idx] - mom.xm[idx][:, None]) / mom.xs[idx][:, None]
         XT = jnp.where(mask[:, None], rows, 0.0)
         a1, a2 = prox.strengths(lam, pf_f[idx], l1_ratio)
+        if ridge is not None:
+            a2 = a2 * ridge
         ws = WorkingSet(XT, jnp.where(mask, a1, 0.0), jnp.where(mask, a2, 0.0), mask, m)
         return idx, ws
 

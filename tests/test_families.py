@@ -89,3 +89,19 @@ def test_binomial_default_path_length_matches_glmnet_n_gt_p():
     assert fit.early_stopped
     assert len(fit.lambdas) == len(r.lambdas) < 100
     np.testing.assert_allclose(fit.lambdas, r.lambdas, rtol=1e-7)
+
+
+def test_gaussian_ridge_scale_is_one_over_the_lanes_sd_of_y():
+    # glmnet standardises y on each fit's own weights: on the weights y was standardised with
+    # the factor is 1; on a fold's it is 1 / that fold's SD. Binomial has none.
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(2)
+        y = rng.normal(size=20) * 3 + 1
+        w = np.full(20, 1 / 20)
+        ys = (y - w @ y) / np.sqrt(w @ (y - w @ y) ** 2)
+        assert abs(float(GAUSSIAN.ridge_scale(jnp.asarray(ys), jnp.asarray(w), True)) - 1) < 1e-14
+        fold = np.where(np.arange(20) < 5, 0.0, 1 / 15)
+        sd = np.sqrt(fold @ (ys - fold @ ys) ** 2)
+        np.testing.assert_allclose(GAUSSIAN.ridge_scale(jnp.asarray(ys), jnp.asarray(fold), True), 1 / sd,
+                                   rtol=1e-14)
+        assert BINOMIAL.ridge_scale(jnp.asarray(ys), jnp.asarray(w), True) is None

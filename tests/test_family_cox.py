@@ -431,3 +431,44 @@ def test_cox_estimators_follow_scikit_survival_conventions():
     bad["time"][0] = -1.0
     with pytest.raises(ValueError, match=r"y\['time'\] must be >= 0"):
         jaxlasso.LassoCox().fit(X, bad)
+
+
+def test_cv_deviance_uses_the_weights_as_given():
+    """cv.glmnet divides each fold's deviance (weights rescaled to sum to n) by the fold's
+    weighted event count on the user's scale: tripling every weight divides cvm by 3 (the fits,
+    hence C, are unchanged)."""
+    X, time, event = survival_data(60, 6, seed=14, grid=3.0)
+    w = np.random.default_rng(15).uniform(0.5, 2.0, 60)
+    kw = dict(nfolds=5, n_lambdas=8, lambda_min_ratio=0.1)
+    one = cv_cox_path(X, time, event, sample_weight=w, **kw)
+    three = cv_cox_path(X, time, event, sample_weight=3 * w, **kw)
+    np.testing.assert_allclose(three.cv_mean, one.cv_mean / 3, rtol=1e-9)
+
+
+@pytest.mark.r
+def test_efron_path_at_tiny_lambda_is_coxph_end_to_end():
+    """cox_path(ties="efron") through the engine and solver reaches coxph's Efron fit."""
+    X, time, event = survival_data(200, 5, seed=1, grid=8.0)
+    w = np.random.default_rng(9).uniform(0.5, 2.0, 200)
+    fit = cox_path(X, time, event, ties="efron", sample_weight=w, lambdas=[1e-10], tol=1e-12)
+    r = rglmnet.run_coxnet(X, time, event, task="coxph", ties="efron", weights=w)
+    np.testing.assert_allclose(fit.coef[0], r.coef[0], atol=1e-6)
+
+
+def test_cox_results_record_the_family_and_predict_relative_risk():
+    X, time, event = survival_data(40, 6, seed=16, grid=3.0)
+    fit = cox_path(X, time, event, n_lambdas=5, lambda_min_ratio=0.1)
+    assert fit.family == "cox" and fit.classes is None
+    np.testing.assert_allclose(fit.predict(X), np.exp(X @ fit.coef.T))
+    np.testing.assert_allclose(fit.decision_function(X), X @ fit.coef.T)
+    assert len(fit.to_frame()) == len(fit.lambdas)
+
+
+def test_float32_cox_path_is_accurate():
+    X, time, event = survival_data(80, 300, seed=3)
+    f64 = cox_path(X, time, event, n_lambdas=30)
+    f32 = cox_path(X, time, event, lambdas=f64.lambdas, dtype=np.float32)
+    o64 = cox_objective(X, time, event, f64.coef, f64.lambdas)
+    o32 = cox_objective(X, time, event, f32.coef, f64.lambdas)
+    assert np.max((o32 - o64) / np.abs(o64)) <= 1e-4
+    assert f32.converged.all()
