@@ -59,7 +59,11 @@ class PreparedProblem:
     :meth:`reusable_for`) without any of them changing what another one solves. It holds what no
     lane changes: the validated, shifted design, labels, weights and penalty factors (the data),
     and the solve's settings (``l1_ratio``, the grid, ``early_stop``, ``tol``, ``max_iter``,
-    ``dtype``); what varies per call is a :class:`jaxlasso._engine.Lanes`.
+    ``dtype``); what varies per call is a :class:`jaxlasso._engine.Lanes`. ``family`` (a name or
+    :class:`jaxlasso.families.HostFamily`) sets ``host_family``, the kernel datafit ``family``,
+    and ``y`` (the kernel's response), ``response`` (the user's), ``y_center`` / ``y_scale``
+    (kernel linear predictor -> user scale; the kernel's lambdas are ``lambdas / y_scale``);
+    ``lambdas`` and ``lambda_max`` are on the user's scale.
     """
 
     max_sweeps = PATH.max_sweeps
@@ -250,7 +254,8 @@ def logistic_path(X: Any, y: Any, *, l1_ratio: float = PATH.l1_ratio, lambdas: A
         0 = never penalised, ``inf`` = excluded.
     early_stop : bool
         Apply glmnet's early stop (after 5 lambdas: deviance ratio > 0.999 or its change from
-        the previous lambda < 1e-5, as lognet tests it) to the default grid. User-supplied ``lambdas`` are never cut short (as glmnet).
+        the previous lambda < 1e-5, as lognet tests it) to the default grid. User-supplied
+        ``lambdas`` are never cut short (as glmnet).
     tol : float, optional
         Stop each lambda when the KKT gap (max subgradient distance, standardised scale) is
         <= tol. Default 1e-7 (float64), 1e-5 (float32).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -105,3 +107,57 @@ def test_gaussian_ridge_scale_is_one_over_the_lanes_sd_of_y():
         np.testing.assert_allclose(GAUSSIAN.ridge_scale(jnp.asarray(ys), jnp.asarray(fold), True), 1 / sd,
                                    rtol=1e-14)
         assert BINOMIAL.ridge_scale(jnp.asarray(ys), jnp.asarray(w), True) is None
+
+
+@dataclasses.dataclass(frozen=True)
+class _TreeGaussian(families.Gaussian):
+    """Gaussian reading its response from a pytree (a float leaf and an int32 leaf), as a family
+    such as Cox carries host-computed indices beside the outcome."""
+
+    name: str = "tree_gaussian"
+
+    @staticmethod
+    def _y(y):
+        return y["y"] * (y["order"] >= 0)  # uses the int leaf; the values are unchanged
+
+    def null_fit(self, y, w, fit_intercept):
+        return families.Gaussian.null_fit(self._y(y), w, fit_intercept)
+
+    def loss_change(self, eta, delta, y, w):
+        return families.Gaussian.loss_change(eta, delta, self._y(y), w)
+
+    def residual(self, eta, y, w):
+        return families.Gaussian.residual(eta, self._y(y), w)
+
+    def irls_weights(self, eta, y, w):
+        return families.Gaussian.irls_weights(eta, self._y(y), w)
+
+    def deviance(self, eta, y, w):
+        return families.Gaussian.deviance(eta, self._y(y), w)
+
+    def ridge_scale(self, y, w, fit_intercept):
+        return families.Gaussian.ridge_scale(self._y(y), w, fit_intercept)
+
+
+@pytest.mark.parametrize("mode", ["vmap", "loop"])
+def test_a_pytree_response_flows_through_the_engine(mode):
+    # Problem.y may be a pytree (integer leaves stay int32), per-lane labels too: the lanes give
+    # what the same family gives on a plain array.
+    from jaxlasso._engine.lanes import _solve
+
+    rng = np.random.default_rng(5)
+    n, p = 24, 30
+    X = rng.normal(size=(n, p))
+    y = X[:, 0] - X[:, 1] + rng.normal(size=n)
+    y = (y - y.mean()) / y.std()
+    W = np.ones((3, n))
+    W[1, :6] = 0.0
+    Y = np.stack([y, y[::-1], y])
+    lam = np.geomspace(0.5, 0.05, 8)
+    kw = dict(fit_intercept=True, standardize=True, early_stop=False, keep_eta=True,
+              is_master=np.zeros(3, bool), tol=1e-9, max_iter=50, max_sweeps=1000, dtype=np.float64, mode=mode)
+    plain = _solve(X, Y, W, np.ones(p), 0.7, lam, family=GAUSSIAN, **kw)
+    tree = _solve(X, {"y": Y, "order": np.tile(np.arange(n), (3, 1))}, W, np.ones(p), 0.7, lam,
+                  family=_TreeGaussian(), **kw)
+    np.testing.assert_allclose(tree.eta, plain.eta, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(tree.intercept, plain.intercept, rtol=1e-12, atol=1e-12)
