@@ -44,7 +44,7 @@ from . import _validation as V
 from ._config import PATH, SELECT
 from ._engine import Lanes, report_status, solve_lanes
 from .folds import fold_weights, make_foldid
-from .lambdas import entry_lambdas, lambda_grid, lambda_max
+from .lambdas import default_lambda_min_ratio, entry_lambdas, lambda_grid, lambda_max
 from .metrics import cv_statistics, sigmoid
 from .path import PreparedProblem
 from .results import CVResult
@@ -198,8 +198,15 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
         prob = PreparedProblem(X, y, standardize=path.standardize, fit_intercept=path.fit_intercept,
                                sample_weight=sample_weight, penalty_factor=path.penalty_factor,
                                check_classes=False, **settings)
-    stride = lambda_stride or max(1, len(cv.lambdas) // 25)
-    n_grid = len(range(0, len(cv.lambdas), stride))
+    # The grid's range and length come from the CV's nominal grid (before glmnet's early stop),
+    # never from where the observed labels' path happened to stop: a grid cut where the observed
+    # fit saturates would make the statistic a different function for the observed labels than
+    # for the permuted ones, and the p-value would no longer be exact.
+    nominal = cv.problem.lambdas if cv.problem is not None else None
+    if nominal is None or len(nominal) < len(cv.lambdas):
+        nominal = lambda_grid(1.0, PATH.n_lambdas, default_lambda_min_ratio(prob.n, prob.p))
+    stride = lambda_stride or max(1, len(nominal) // 25)
+    n_grid = len(range(0, len(nominal), stride))
     larger = cv.measure in ("auc", "auc_pooled")
     R = test_repeats(cv.n_repeats) if n_repeats is None else int(n_repeats)
     if not 1 <= R <= cv.n_repeats:
@@ -217,7 +224,7 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
                                           seed=seed + 1000 + b) for b, yb in enumerate(labels[1:])]
     top = max(lambda_max(entry_lambdas(prob.X, yb, prob.w, prob.pf, fit_intercept=prob.fit_intercept,
                                        standardize=prob.standardize), prob.l1_ratio) for yb in labels)
-    ratio = float(cv.lambdas[-1] / cv.lambdas[0]) if len(cv.lambdas) > 1 else 1.0
+    ratio = float(nominal[-1] / nominal[0]) if len(nominal) > 1 else 1.0
     lam = lambda_grid(top, n_grid, ratio)
     lanes = R * nfolds
     # solve_lanes returns each lane's standardisation moments, 2 x lanes x p floats: for p >> n,
