@@ -29,7 +29,7 @@ from . import _validation as V
 from ._config import PATH
 from ._engine import Lanes, report_status, solve_lanes
 from .lambdas import default_lambda_min_ratio, entry_lambdas, lambda_grid, lambda_max
-from ._scaling import shift_columns, to_original_scale
+from ._scaling import shift_columns, sparse_original_scale
 from .results import PathResult
 
 
@@ -260,20 +260,20 @@ def path_result_from_lane(prob: PreparedProblem, out, lane: int, seconds: float)
     lambdas = prob.lambdas[:length].copy()
     status = out.status[lane, :length]
     report_status(status[None, :], lambdas)
-    # (L, p) dense: with p = 200,000 one copy is 160 MB, so it is made once and scaled in place.
-    beta = out.dense_coef(lane, prob.p)[:length].astype(np.float64, copy=False)
-    xm = out.xm[lane].astype(np.float64)
-    xs = out.xs[lane].astype(np.float64)
-    coef, intercept = to_original_scale(beta, out.intercept[lane, :length].astype(np.float64), xm, xs,
-                                        prob.shift, overwrite=True)
+    xm, xs, excluded = out.moments(lane)
+    xm, xs = xm.astype(np.float64), xs.astype(np.float64)
+    # Nonzeros only: a dense (L, p) array is 160 MB at p = 200,000 (results.SparseRows).
+    coef, intercept = sparse_original_scale(*out.sparse_coef(lane, length),
+                                            out.intercept[lane, :length].astype(np.float64), xm, xs,
+                                            prob.shift, prob.p)
     null_dev = float(out.null_deviance[lane])
     dev = out.deviance[lane, :length].astype(np.float64)
     wsum = prob.weight_sum
     return PathResult(
         lambdas=lambdas,
-        coef=coef,
+        coef_sparse=coef,
         intercept=intercept,
-        n_nonzero=np.count_nonzero(coef, axis=1),
+        n_nonzero=coef.count_nonzero(),
         deviance_ratio=1.0 - dev / null_dev,
         null_deviance=null_dev * wsum,
         n_iter=out.n_iter[lane, :length],
@@ -282,7 +282,7 @@ def path_result_from_lane(prob: PreparedProblem, out, lane: int, seconds: float)
         status=status,
         x_mean=(xm + prob.shift) if prob.fit_intercept else xm,
         x_scale=xs,
-        excluded=out.excluded[lane],
+        excluded=excluded,
         penalty_factor=prob.pf.copy(),
         l1_ratio=prob.l1_ratio,
         tol=prob.tol,
