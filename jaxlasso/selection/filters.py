@@ -222,7 +222,9 @@ class PreprocessReport:
 
 def _as_frame(X) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
-        return X.astype(np.float64)
+        # No copy of a float64 frame: every step after this one makes its own new matrix (or
+        # returns the frame unchanged), none writes into it.
+        return X.astype(np.float64, copy=False)
     A = np.asarray(X, dtype=np.float64)
     if A.ndim != 2:
         raise ValueError(f"X must be a 2-D matrix of samples x features (got shape={A.shape})")
@@ -238,7 +240,7 @@ PRIOR_COUNT = 2.0
 """edgeR's default ``prior.count`` for ``cpm(log = TRUE)``."""
 
 
-def log_cpm(X: pd.DataFrame, prior_count: float = PRIOR_COUNT) -> pd.DataFrame:
+def log_cpm(X: pd.DataFrame, prior_count: float = PRIOR_COUNT, *, overwrite: bool = False) -> pd.DataFrame:
     r"""log2 counts per million with a prior count: edgeR's ``cpm(y, log = TRUE, prior.count)``.
 
     For sample ``i`` with library size :math:`L_i` (its total count) the prior count is scaled
@@ -250,10 +252,19 @@ def log_cpm(X: pd.DataFrame, prior_count: float = PRIOR_COUNT) -> pd.DataFrame:
     (``c_i / (L_i + 2 c_i)`` does not depend on ``L_i``), so zeros carry no library-size
     signal; the ``2 c_i`` in the denominator is edgeR's. Library sizes are the raw totals, as
     ``edgeR::cpm`` uses on a plain matrix (no TMM factors).
+
+    One new matrix, transformed in place (the same operations, in the same order, as
+    ``log2(X.add(c).div(L + 2c) * 1e6)``, which made four); ``overwrite=True`` transforms ``X``'s
+    own float64 values instead (a frame the caller no longer needs).
     """
     lib = _library_sizes(X)
     prior = prior_count * lib / lib.mean()
-    return np.log2(X.add(prior, axis=0).div(lib + 2.0 * prior, axis=0) * 1e6)
+    values = X.to_numpy(dtype=np.float64, copy=not overwrite)
+    np.add(values, prior.to_numpy()[:, None], out=values)
+    np.divide(values, (lib + 2.0 * prior).to_numpy()[:, None], out=values)
+    np.multiply(values, 1e6, out=values)
+    np.log2(values, out=values)
+    return pd.DataFrame(values, index=X.index, columns=X.columns, copy=False)
 
 
 def _library_sizes(X: pd.DataFrame) -> pd.Series:
@@ -382,8 +393,11 @@ def preprocess(X, *, log: str = "auto", cpm_normalize: bool = False,
         # They add nothing to the library sizes, so the other genes' values are unchanged.
         zero = (frame == 0).all(axis=0).to_numpy()
         zero_genes = [str(c) for c in frame.columns[zero]]
-        frame = frame.loc[:, ~zero]
-        frame = log_cpm(frame) if frame.shape[1] else frame
+        if zero.any():  # a new matrix: transformed in place
+            frame = frame.loc[:, ~zero]
+            frame = log_cpm(frame, overwrite=True) if frame.shape[1] else frame
+        else:
+            frame = log_cpm(frame)
         did_cpm = True
         steps.append(f"applied log2-CPM with prior count {PRIOR_COUNT:g} (edgeR's "
                      f"cpm(log = TRUE); raw library sizes): the data look like raw counts")
