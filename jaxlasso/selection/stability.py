@@ -288,9 +288,9 @@ def stability_selection(X: Any, y: Any, *, n_resamples: int = 100, sample_fracti
     # dense (L, p) table is 160 MB at p = 200,000 and almost all zero.
     hits: list[np.ndarray] = []
     # Only the selections of each lane are used: no lane's standardisation moments are kept
-    # (keep_moments=False), and resamples are solved in groups of about n / 2 lanes (at least
+    # (keep_moments=False), and resamples are solved in groups of about n / 8 lanes (at least
     # 16, a vmapped chunk) so that their working-set outputs stay small.
-    per_call = max(16, prob.n // 2)
+    per_call = max(16, prob.n // 8)
     capacities: list[int] = []
     for r0 in range(0, n_resamples, per_call):
         part = slice(r0, min(r0 + per_call, n_resamples))
