@@ -249,7 +249,9 @@ def _cases():
     corrupt[0, 7], corrupt[3, 2], corrupt[9, 2999], corrupt[15, 0] = 2.5, -1.0, np.nan, np.inf
     corrupt[5, 11:20] = 0.5
     logged = np.log2(counts + 1) + rng.normal(scale=0.1, size=counts.shape)
-    big = rng.poisson(50.0, size=(20, 110_000)).astype(float)  # > 2,000,000 whole cells: sampled
+    # > 2,000,000 whole cells: sampled every 2nd; an odd row length moves the stride's phase
+    # from one block of rows to the next.
+    big = rng.poisson(50.0, size=(20, 110_001)).astype(float)
     big[3, ::7] = 1e5
     frame = pd.DataFrame(counts.T, index=[f"g{j}" for j in range(3000)]).T  # F-ordered, as read
     return {"counts": counts, "corrupt": corrupt, "logged": logged, "big": big, "frame": frame,
