@@ -74,7 +74,7 @@ def _dense_path(prob, out, lane, length):
 def test_path_coefficients_sparse_equal_the_dense_construction():
     """``PathResult.coef`` (made from ``coef_sparse``) is bit for bit the dense array the result
     held before; intercepts agree to rounding (their sums skip the zeros); the result holds no
-    (L, p) array. Mutation-checked: dividing by the wrong lane's scale fails the equality."""
+    (L, p) array. Mutation-checked: dividing by other features' scales fails the equality."""
     X, y, prob = _problem()
     out = solve_lanes(prob, prob.lanes())
     length = int(out.path_length()[0])
