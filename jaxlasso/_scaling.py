@@ -31,3 +31,22 @@ def to_original_scale(beta: np.ndarray, b0: np.ndarray, xm: np.ndarray, xs: np.n
     coef = np.divide(beta, xs, out=beta) if overwrite else beta / xs
     intercept = b0 - coef @ (xm + shift)
     return coef, intercept
+
+
+def sparse_original_scale(indptr: np.ndarray, feature: np.ndarray, beta: np.ndarray, b0: np.ndarray,
+                          xm: np.ndarray, xs: np.ndarray, shift: np.ndarray, p: int):
+    """:func:`to_original_scale` of a path's nonzero standardised coefficients, row by row
+    (``indptr`` (L + 1,), ``feature`` and ``beta`` (nnz,), ``b0`` (L,)): ``(SparseRows coef,
+    intercept (L,))`` without an (L, p) array.
+
+    Each coefficient is the same ``beta / xs`` as the dense form's; an intercept sums its row's
+    nonzero terms of ``coef . (xm + shift)`` in feature order, so it can differ from the dense
+    product's BLAS summation order in the last bits.
+    """
+    from .results import SparseRows
+
+    L = len(indptr) - 1
+    coef = beta.astype(np.float64) / xs[feature]
+    rows = np.repeat(np.arange(L), np.diff(indptr))
+    intercept = b0 - np.bincount(rows, weights=coef * (xm + shift)[feature], minlength=L)
+    return SparseRows.from_entries(rows, feature, coef, (L, p)), intercept

@@ -152,8 +152,9 @@ class CVPlan:
         return int(self.foldid.max()) + 1
 
     def lanes(self) -> Lanes:
-        """The full-data lane (the master) and every fold's, held-out predictions kept."""
-        return Lanes(W=self.W, is_master=self.master, keep_eta=True)
+        """The full-data lane (the master) and every fold's, held-out predictions kept; only the
+        master's coefficients go back to the original scale, so only its moments are kept."""
+        return Lanes(W=self.W, is_master=self.master, keep_eta=True, keep_moments=self.master)
 
 
 def plan_cv(X: Any, y: Any, *, nfolds=None, foldid=None, stratified=CV.stratified, n_repeats=CV.n_repeats,

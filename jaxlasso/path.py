@@ -31,7 +31,7 @@ from . import _validation as V
 from ._config import PATH
 from ._engine import Lanes, report_status, solve_lanes
 from .lambdas import default_lambda_min_ratio, entry_lambdas, lambda_grid, lambda_max
-from ._scaling import shift_columns, to_original_scale
+from ._scaling import shift_columns, sparse_original_scale
 from .families import BINOMIAL as HOST_BINOMIAL
 from .families import get as get_family
 from .results import PathResult
@@ -353,24 +353,25 @@ def path_result_from_lane(prob: PreparedProblem, out, lane: int, seconds: float)
     lambdas = prob.lambdas[:length].copy()
     status = out.status[lane, :length]
     report_status(status[None, :], lambdas)
-    # (L, p) dense: with p = 200,000 one copy is 160 MB, so it is made once and scaled in place.
-    beta = out.dense_coef(lane, prob.p)[:length].astype(np.float64, copy=False)
-    xm = out.xm[lane].astype(np.float64)
-    xs = out.xs[lane].astype(np.float64)
+    xm, xs, excluded = out.moments(lane)
+    xm, xs = xm.astype(np.float64), xs.astype(np.float64)
+    indptr, feature, beta = out.sparse_coef(lane, length)
+    beta = beta.astype(np.float64)
     b0 = out.intercept[lane, :length].astype(np.float64)
     if prob.y_scale != 1.0 or prob.y_center != 0.0:
         # The kernel solved on glmnet's standardised response: back to the user's scale.
-        beta *= prob.y_scale
+        beta = beta * prob.y_scale
         b0 = prob.y_center + prob.y_scale * b0
-    coef, intercept = to_original_scale(beta, b0, xm, xs, prob.shift, overwrite=True)
+    # Nonzeros only: a dense (L, p) array is 160 MB at p = 200,000 (results.SparseRows).
+    coef, intercept = sparse_original_scale(indptr, feature, beta, b0, xm, xs, prob.shift, prob.p)
     null_dev = float(out.null_deviance[lane])
     dev = out.deviance[lane, :length].astype(np.float64)
     wsum = prob.weight_sum
     return PathResult(
         lambdas=lambdas,
-        coef=coef,
+        coef_sparse=coef,
         intercept=intercept,
-        n_nonzero=np.count_nonzero(coef, axis=1),
+        n_nonzero=coef.count_nonzero(),
         deviance_ratio=1.0 - dev / null_dev,
         null_deviance=null_dev * wsum * prob.y_scale ** 2,
         n_iter=out.n_iter[lane, :length],
@@ -379,7 +380,7 @@ def path_result_from_lane(prob: PreparedProblem, out, lane: int, seconds: float)
         status=status,
         x_mean=(xm + prob.shift) if prob.fit_intercept else xm,
         x_scale=xs,
-        excluded=out.excluded[lane],
+        excluded=excluded,
         penalty_factor=prob.pf.copy(),
         l1_ratio=prob.l1_ratio,
         tol=prob.tol,

@@ -146,13 +146,19 @@ def path_figure(path, *, max_labels: int = 10) -> Figure:
     Features that never enter the path are not drawn (glmnet draws them as flat lines at 0).
     """
     fig = _new_figure(8.0, 5.5)
-    coef = np.asarray(path.coef, dtype=float)
-    if coef.ndim != 2 or coef.shape[0] == 0:
+    sparse = getattr(path, "coef_sparse", None)
+    if sparse is None:  # any object with a dense (L, p) ``coef``
+        from .results import SparseRows
+
+        sparse = SparseRows.from_dense(np.asarray(path.coef, dtype=float).reshape(len(path.lambdas), -1))
+    if sparse.shape[0] == 0:
         _empty_message(fig, "empty path")
         return fig
     x = _log(path.lambdas)
     names = path.names()
-    active = np.nonzero(np.any(coef != 0, axis=0))[0]
+    # Only the features that enter the path: the dense (L, p) array can be many times the data.
+    active = sparse.active()
+    coef = sparse.columns(active)  # (L, len(active))
     ax = fig.add_subplot()
     ax.set_xlabel("Log Lambda")
     ax.set_ylabel("Coefficients")
@@ -162,11 +168,11 @@ def path_figure(path, *, max_labels: int = 10) -> Figure:
                 transform=ax.transAxes)
     cmap = _cycle(len(active))
     for k, j in enumerate(active):
-        ax.plot(x, coef[:, j], color=cmap[k], lw=1.0, gid=f"path-{j}")
+        ax.plot(x, coef[:, k], color=cmap[k], lw=1.0, gid=f"path-{j}")
     # Label the largest coefficients at the smallest lambda (the left end of the curves); the
     # x range is widened on the left to make room for the labels, as glmnet's ``pos = 2``.
     last = int(np.argmin(x))
-    final = coef[last]
+    final = sparse.row(last)
     nz = np.nonzero(final)[0]
     order = nz[np.argsort(-np.abs(final[nz]), kind="stable")][:max(int(max_labels), 0)]
     lo, hi = (float(x.min()), float(x.max())) if x.size > 1 else (float(x[0]) - 0.5, float(x[0]) + 0.5)
@@ -276,10 +282,15 @@ def stability_figure(st, *, top: int = 15) -> Figure:
     ax = fig.add_subplot()
     x = _log(st.lambdas)
     r = min(max(int(st.region_index), 0), len(x) - 1)
-    path = np.asarray(st.max_probability_path, dtype=float)[: r + 1]
     maxp = np.asarray(st.max_probability, dtype=float)
     order = np.argsort(-maxp, kind="stable")
     order = order[maxp[order] > 0][:max(int(top), 0)]
+    sparse = getattr(st, "max_probability_path_sparse", None)
+    if sparse is None:  # any object with a dense (L, p) ``max_probability_path``
+        curves = np.asarray(st.max_probability_path, dtype=float)[: r + 1, order]
+    else:  # the drawn features' columns only: the dense (L, p) array can be many times the data
+        cols = np.sort(order)
+        curves = sparse.columns(cols)[: r + 1, np.searchsorted(cols, order)]
     names = list(st.feature_names)
     edge = float(x[r])
     ax.axvspan(edge, float(x[0]), color="0.9", lw=0, label="lambda region", gid="stability-region")
@@ -289,7 +300,7 @@ def stability_figure(st, *, top: int = 15) -> Figure:
     cmap = _cycle(len(order))
     for k, j in enumerate(order):
         sel = maxp[j] >= st.cutoff
-        ax.plot(x[: r + 1], path[:, j], color=cmap[k], lw=1.6 if sel else 0.9, ls="-" if sel else "--",
+        ax.plot(x[: r + 1], curves[:, k], color=cmap[k], lw=1.6 if sel else 0.9, ls="-" if sel else "--",
                 label=_txt(names[j]), gid=f"stability-{j}")
     if not order.size:
         ax.text(0.5, 0.5, "no feature was selected in any subsample", ha="center", va="center",

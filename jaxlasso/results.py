@@ -35,6 +35,96 @@ def interpolate_lambda(lambdas: np.ndarray, s: float) -> tuple[int, int, float]:
 
 
 @dataclass(frozen=True)
+class SparseRows:
+    """An (L, p) matrix stored by rows, nonzero entries only (compressed sparse rows).
+
+    A path's coefficients and stability selection's probabilities are (lambdas x features) and
+    almost all zero when p >> n: 100 x 200,000 float64 is 160 MB dense, several times the data
+    matrix, for a few thousand nonzeros. Results keep this form and give the dense array only
+    on request (``toarray``), a fresh array each time, never kept.
+    """
+
+    indptr: np.ndarray
+    """(L + 1,) int64: row ``i``'s entries are ``[indptr[i], indptr[i + 1])``."""
+    indices: np.ndarray
+    """(nnz,) int64 column of each entry, increasing within a row."""
+    values: np.ndarray
+    """(nnz,) the entries (float64, nonzero)."""
+    shape: tuple[int, int]
+    """(L, p)."""
+
+    @classmethod
+    def from_dense(cls, dense: np.ndarray) -> "SparseRows":
+        """The nonzero entries of a 2-D array (its zeros, -0.0 included, are not stored)."""
+        dense = np.asarray(dense)
+        li, fj = np.nonzero(dense)
+        return cls.from_entries(li, fj, dense[li, fj], dense.shape)
+
+    @classmethod
+    def from_entries(cls, rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
+                     shape: tuple[int, int]) -> "SparseRows":
+        """From entries sorted by (row, column), each (row, column) at most once; zero values
+        are dropped."""
+        keep = np.asarray(values) != 0
+        rows = np.asarray(rows, np.int64)[keep]
+        indptr = np.zeros(shape[0] + 1, np.int64)
+        np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+        return cls(indptr, np.asarray(cols, np.int64)[keep], np.asarray(values)[keep],
+                   (int(shape[0]), int(shape[1])))
+
+    @property
+    def nnz(self) -> int:
+        return len(self.values)
+
+    def row_index(self) -> np.ndarray:
+        """(nnz,) the row of each entry."""
+        return np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+
+    def nonzero(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, columns) of the nonzero entries, in the order of ``np.nonzero`` on the dense array."""
+        return self.row_index(), self.indices
+
+    def toarray(self) -> np.ndarray:
+        """The dense (L, p) array (a new one on every call)."""
+        out = np.zeros(self.shape, dtype=self.values.dtype)
+        out[self.row_index(), self.indices] = self.values
+        return out
+
+    def row(self, i: int) -> np.ndarray:
+        """Dense row ``i`` (p,)."""
+        a, b = self.indptr[i], self.indptr[i + 1]
+        out = np.zeros(self.shape[1], dtype=self.values.dtype)
+        out[self.indices[a:b]] = self.values[a:b]
+        return out
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Dense rows ``start:stop`` (stop - start, p)."""
+        a, b = self.indptr[start], self.indptr[stop]
+        out = np.zeros((stop - start, self.shape[1]), dtype=self.values.dtype)
+        li = np.repeat(np.arange(stop - start), np.diff(self.indptr[start:stop + 1]))
+        out[li, self.indices[a:b]] = self.values[a:b]
+        return out
+
+    def columns(self, cols: np.ndarray) -> np.ndarray:
+        """Dense (L, len(cols)) of the given columns (sorted, unique)."""
+        cols = np.asarray(cols, np.int64)
+        pos = np.searchsorted(cols, self.indices)
+        pos = np.minimum(pos, max(len(cols) - 1, 0))
+        hit = (cols[pos] == self.indices) if len(cols) else np.zeros(self.nnz, bool)
+        out = np.zeros((self.shape[0], len(cols)), dtype=self.values.dtype)
+        out[self.row_index()[hit], pos[hit]] = self.values[hit]
+        return out
+
+    def active(self) -> np.ndarray:
+        """Sorted columns with a nonzero entry in any row."""
+        return np.unique(self.indices)
+
+    def count_nonzero(self) -> np.ndarray:
+        """(L,) nonzero entries per row."""
+        return np.diff(self.indptr)
+
+
+@dataclass(frozen=True)
 class PathResult:
     """An elastic-net regularisation path (the answer of :func:`jaxlasso.logistic_path`,
     :func:`jaxlasso.gaussian_path`, :func:`jaxlasso.path.fit_path`).
@@ -45,8 +135,9 @@ class PathResult:
 
     lambdas: np.ndarray
     """(L,) decreasing penalty strengths actually solved (glmnet's early stop may shorten the grid)."""
-    coef: np.ndarray
-    """(L, p) coefficients on the original scale of X."""
+    coef_sparse: SparseRows
+    """(L, p) coefficients on the original scale of X, nonzeros only (``coef`` is the dense
+    array, made on each access)."""
     intercept: np.ndarray
     """(L,) intercepts on the original scale."""
     n_nonzero: np.ndarray
@@ -94,8 +185,15 @@ class PathResult:
 
     # --- convenience -----------------------------------------------------------------------
     @property
+    def coef(self) -> np.ndarray:
+        """(L, p) coefficients on the original scale of X: a dense array made from
+        ``coef_sparse`` on every access and not kept (100 x 200,000 is 160 MB); index
+        ``coef_sparse`` or use :meth:`coef_at` for a row."""
+        return self.coef_sparse.toarray()
+
+    @property
     def n_features(self) -> int:
-        return self.coef.shape[1]
+        return self.coef_sparse.shape[1]
 
     def names(self) -> list[str]:
         if self.feature_names is not None:
@@ -105,7 +203,7 @@ class PathResult:
     def coef_at(self, s: float) -> tuple[float, np.ndarray]:
         """(intercept, coef (p,)) at ``s``, interpolating linearly in lambda as glmnet does."""
         left, right, frac = interpolate_lambda(self.lambdas, s)
-        coef = frac * self.coef[left] + (1.0 - frac) * self.coef[right]
+        coef = frac * self.coef_sparse.row(left) + (1.0 - frac) * self.coef_sparse.row(right)
         b0 = frac * self.intercept[left] + (1.0 - frac) * self.intercept[right]
         return float(b0), coef
 
@@ -154,14 +252,18 @@ class PathResult:
 
     def coef_frame(self, nonzero_only: bool = True) -> pd.DataFrame:
         """Coefficients in long format: lambda_index, lambda, feature, coefficient."""
-        L, p = self.coef.shape
-        li, fj = np.nonzero(self.coef) if nonzero_only else np.indices((L, p)).reshape(2, -1)
+        L, p = self.coef_sparse.shape
+        if nonzero_only:
+            (li, fj), values = self.coef_sparse.nonzero(), self.coef_sparse.values
+        else:
+            li, fj = np.indices((L, p)).reshape(2, -1)
+            values = self.coef.ravel()
         names = np.asarray(self.names(), dtype=object)
         return pd.DataFrame({
             "lambda_index": li,
             "lambda": self.lambdas[li],
             "feature": names[fj],
-            "coefficient": self.coef[li, fj],
+            "coefficient": values,
         })
 
 

@@ -390,7 +390,7 @@ def _cox_path_result(prob: CoxProblem, out, lane: int, seconds: float) -> PathRe
     from kernels import Status
 
     from ._engine import report_status
-    from ._scaling import to_original_scale
+    from ._scaling import sparse_original_scale
 
     length = int(out.path_length()[lane])
     null_dev = float(out.null_deviance[lane])
@@ -401,9 +401,11 @@ def _cox_path_result(prob: CoxProblem, out, lane: int, seconds: float) -> PathRe
     lambdas = prob.lambdas[:length].copy()
     status = out.status[lane, :length]
     report_status(status[None, :], lambdas)
-    beta = out.dense_coef(lane, prob.p)[:length].astype(np.float64, copy=False)
-    xs = out.xs[lane].astype(np.float64)
-    coef, _ = to_original_scale(beta, np.zeros(length), np.zeros(prob.p), xs, np.zeros(prob.p), overwrite=True)
+    _, xs, excluded = out.moments(lane)
+    xs = xs.astype(np.float64)
+    # Nonzeros only (results.SparseRows): no (L, p) array. No intercept and no centring: xm = 0.
+    coef, _ = sparse_original_scale(*out.sparse_coef(lane, length), np.zeros(length), np.zeros(prob.p), xs,
+                                    np.zeros(prob.p), prob.p)
     stopped = length < len(prob.lambdas)
     reason = ""
     if stopped:
@@ -413,11 +415,11 @@ def _cox_path_result(prob: CoxProblem, out, lane: int, seconds: float) -> PathRe
                   f"converged: the deviance ratio changed by less than {COX_FDEV:g} (relative) over the "
                   f"last 4 lambdas (glmnet's Cox rule)")
     return PathResult(
-        lambdas=lambdas, coef=coef, intercept=np.zeros(length), n_nonzero=np.count_nonzero(coef, axis=1),
+        lambdas=lambdas, coef_sparse=coef, intercept=np.zeros(length), n_nonzero=coef.count_nonzero(),
         deviance_ratio=dev_ratio, null_deviance=null_dev * prob.weight_sum,
         n_iter=out.n_iter[lane, :length], kkt_gap=out.kkt_gap[lane, :length].astype(np.float64),
         converged=status == Status.CONVERGED, status=status, x_mean=np.zeros(prob.p), x_scale=xs,
-        excluded=out.excluded[lane], penalty_factor=prob.pf.copy(), l1_ratio=prob.l1_ratio, tol=prob.tol,
+        excluded=excluded, penalty_factor=prob.pf.copy(), l1_ratio=prob.l1_ratio, tol=prob.tol,
         fit_intercept=False, standardize=prob.standardize, early_stopped=stopped, stop_reason=reason,
         classes=None, family="cox", feature_names=prob.feature_names,
         info={"family": "cox", "ties": prob.family.ties, "working_set_capacities": out.capacities,

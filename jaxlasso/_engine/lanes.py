@@ -22,7 +22,7 @@ from .buffers import HOST_BUFFERS, design_arrays
 from .config import EngineConfig, current
 from .outputs import LaneOutputs, lane_outputs, path_lengths, to_numpy
 from .scopes import blas_scope, enable_compilation_cache, precision_scope
-from .segments import concat_lanes, run_segments
+from .segments import concat_lanes, keep_moments, run_segments
 from .shapes import bucket_lambdas, bucket_lanes, bucket_size, check_memory, initial_capacity
 
 #: On accelerators, lanes of problems with at least this many rows run as a loop (see below).
@@ -94,6 +94,7 @@ class LaneBatch:
     W: np.ndarray  # (B, n), padded
     pf: np.ndarray  # (p,) or (B, p), padded with inf
     master: np.ndarray  # (B,) bool
+    keep_moments: np.ndarray  # (B,) bool: the lanes whose moments are returned
     lambdas: jax.Array  # (Lp,) the grid padded to its bucket
     settings: Settings
     l1_ratio: jax.Array
@@ -166,8 +167,8 @@ def solve_vmapped(batch: LaneBatch, chunk: int, config: EngineConfig):
                      batch.settings, master_d)
             return (*to_numpy(res[0], res[2].mom, res[1], Bc, L), res[2])
 
-        return run_segments(run, Bc, L, Lp, batch.k, np.full(Bc, bound, np.int32), batch.p_real,
-                            master[lanes] if batch.early_stop else None)
+        return keep_moments(run_segments(run, Bc, L, Lp, batch.k, np.full(Bc, bound, np.int32), batch.p_real,
+                                         master[lanes] if batch.early_stop else None), batch.keep_moments[lanes])
 
     if master.sum() > chunk:
         raise ValueError(f"{int(master.sum())} master lanes do not fit one vmapped chunk of {chunk} "
@@ -179,7 +180,7 @@ def solve_vmapped(batch: LaneBatch, chunk: int, config: EngineConfig):
         parts.append(solve_chunk(lanes, bound))
         if batch.early_stop and master[lanes].any():
             bound = min(bound, int(path_lengths(parts[-1][0]["status"][master[lanes]]).min()))
-    return concat_lanes(parts, np.argsort(order))
+    return concat_lanes(parts, np.argsort(order), batch.keep_moments[order])
 
 
 def solve_looped(batch: LaneBatch, threads: int, config: EngineConfig):
@@ -205,7 +206,8 @@ def solve_looped(batch: LaneBatch, threads: int, config: EngineConfig):
         # any array is made, or a worker thread would silently build float32 arrays.
         with precision_scope(batch.dtype):
             problem = batch.problem(b)
-            return run_segments(run, 1, L, batch.Lp, batch.k, np.array([bound], np.int32), batch.p_real)
+            return keep_moments(run_segments(run, 1, L, batch.Lp, batch.k, np.array([bound], np.int32),
+                                             batch.p_real), batch.keep_moments[b:b + 1])
 
     lanes = [None] * batch.B
     bound = L
@@ -235,7 +237,11 @@ class Lanes:
     (default: the problem's ``y`` in every lane); ``pf`` (B, p) per-lane penalty factors, already
     rescaled (default: the problem's); ``lambdas`` a grid other than the problem's;
     ``early_stop`` (default: the problem's); ``keep_eta`` keep each lane's linear predictors;
-    ``k0`` the working-set capacity to start with (default: :func:`initial_capacity`).
+    ``k0`` the working-set capacity to start with (default: :func:`initial_capacity`);
+    ``keep_moments`` the lanes whose standardisation moments (``xm``, ``xs``, ``excluded``: 17
+    bytes per feature and lane) are returned -- True every lane, False none, or (B,) bools.
+    Only a lane whose coefficients go back to the original scale needs them; with p >> n the
+    moments of hundreds of lanes outweigh the design.
     """
 
     W: np.ndarray
@@ -246,6 +252,7 @@ class Lanes:
     early_stop: bool | None = None
     keep_eta: bool = False
     k0: int | None = None
+    keep_moments: bool | np.ndarray = True
 
 
 def solve_lanes(problem, lanes: Lanes, *, mode: str | None = None) -> LaneOutputs:
@@ -275,13 +282,15 @@ def solve_lanes(problem, lanes: Lanes, *, mode: str | None = None) -> LaneOutput
                   is_master=np.zeros(B, bool) if lanes.is_master is None else lanes.is_master,
                   tol=problem.tol, max_iter=problem.max_iter, max_sweeps=problem.max_sweeps,
                   dtype=problem.dtype, k0=lanes.k0, mode=mode,
-                  family=getattr(problem, "family", BINOMIAL))
+                  family=getattr(problem, "family", BINOMIAL),
+                  keep_moments=np.broadcast_to(np.asarray(lanes.keep_moments, bool), (B,)))
 
 
 def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: bool,
            standardize: bool, early_stop: bool, keep_eta: bool, is_master: np.ndarray,
            tol: float, max_iter: int, max_sweeps: int, dtype, k0: int | None = None,
-           mode: str | None = None, family=BINOMIAL) -> LaneOutputs:
+           mode: str | None = None, family=BINOMIAL,
+           keep_moments: np.ndarray | None = None) -> LaneOutputs:
     """Solve B paths sharing ``X`` (numpy in, numpy out), growing the working set as needed.
 
     ``y`` is the family's response (:mod:`kernels.families`): an array (n,) or (B, n), or a
@@ -299,6 +308,7 @@ def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: 
     W = np.asarray(W, dtype=np.float64)
     B, n_real = W.shape
     mode = mode or default_lane_mode(n_real)
+    keep_moments = np.ones(B, bool) if keep_moments is None else np.asarray(keep_moments, bool)
     if mode not in ("vmap", "loop"):
         raise ValueError(f"mode must be 'vmap' or 'loop' (got mode={mode!r})")
     enable_compilation_cache()
@@ -330,7 +340,7 @@ def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: 
             y=jax.tree.map(lambda a: np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, n - n_real)]), y),
             y_batched=y_batched, W=np.pad(W, ((0, 0), (0, n - n_real))),
             pf=np.pad(pf, [(0, 0)] * (pf.ndim - 1) + [(0, p - p_real)], constant_values=np.inf),
-            master=np.asarray(is_master, bool),
+            master=np.asarray(is_master, bool), keep_moments=keep_moments,
             lambdas=jnp.asarray(np.concatenate([lambdas, np.repeat(lambdas[-1:], Lp - L)]), jdt),
             settings=Settings(jnp.asarray(tol, jdt), jnp.asarray(max_iter, jnp.int32),
                               jnp.asarray(max_sweeps, jnp.int32), jnp.asarray(bool(early_stop))),
@@ -345,4 +355,5 @@ def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: 
     # Every output is on the host: no computation reads the design any more.
     del batch
     HOST_BUFFERS.give(taken)
-    return lane_outputs(merged, moments, null_dev, caps, n=n_real, p=p_real, keep_eta=keep_eta, mode=mode)
+    return lane_outputs(merged, moments, null_dev, caps, n=n_real, p=p_real, keep_eta=keep_eta, mode=mode,
+                        kept=None if keep_moments.all() else keep_moments)

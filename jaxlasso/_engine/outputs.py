@@ -27,12 +27,23 @@ class LaneOutputs:
     deviance: np.ndarray  # (B, L)
     status: np.ndarray  # (B, L)
     eta: np.ndarray | None  # (B, L, n)
-    xm: np.ndarray  # (B, p)
-    xs: np.ndarray  # (B, p)
-    excluded: np.ndarray  # (B, p)
+    xm: np.ndarray  # (B, p), or (kept lanes, p): see moment_rows
+    xs: np.ndarray  # (B, p), or (kept lanes, p)
+    excluded: np.ndarray  # (B, p), or (kept lanes, p)
     null_deviance: np.ndarray  # (B,)
     capacities: tuple[int, ...]  # working-set capacities used (one compile each)
     mode: str = "vmap"  # how the lanes ran: "vmap" (batched calls) or "loop" (one lane per call)
+    moment_rows: np.ndarray | None = None
+    """(B,) row of each lane's moments in ``xm``, ``xs``, ``excluded`` (-1: not kept, see
+    ``Lanes.keep_moments``); None: every lane's, row ``b`` is lane ``b``."""
+
+    def moments(self, lane: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(xm, xs, excluded)`` (p,) of one lane; an error when its moments were not kept."""
+        row = lane if self.moment_rows is None else int(self.moment_rows[lane])
+        if row < 0:
+            raise ValueError(f"the moments of lane {lane} were not kept; solve it with "
+                             f"Lanes(keep_moments=...) including it (got lane={lane})")
+        return self.xm[row], self.xs[row], self.excluded[row]
 
     def path_length(self) -> np.ndarray:
         """(B,) number of lambdas solved before the path stopped."""
@@ -45,6 +56,26 @@ class LaneOutputs:
         rows = np.repeat(np.arange(L), self.idx.shape[2])
         np.add.at(out, (rows, self.idx[lane].ravel()), self.coef[lane].ravel())
         return out
+
+    def sparse_coef(self, lane: int, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The nonzero standardised coefficients of one lane's first ``length`` lambdas, row by
+        row: ``(indptr (length + 1,), feature (nnz,), value (nnz,))``, features increasing within
+        a row -- :meth:`dense_coef` without its (L, p) array. A feature held by two slots of a
+        row (never, but possible in principle) gets their sum, as in :meth:`dense_coef`."""
+        idx, coef = self.idx[lane, :length], self.coef[lane, :length]
+        li, slot = np.nonzero(coef)
+        feat = idx[li, slot].astype(np.int64)
+        order = np.lexsort((feat, li))
+        li, feat, val = li[order], feat[order], coef[li[order], slot[order]]
+        first = np.ones(len(li), bool)
+        first[1:] = (li[1:] != li[:-1]) | (feat[1:] != feat[:-1])
+        if not first.all():
+            starts = np.flatnonzero(first)
+            val = np.add.reduceat(val, starts)
+            li, feat = li[starts], feat[starts]
+        indptr = np.zeros(length + 1, np.int64)
+        np.cumsum(np.bincount(li, minlength=length), out=indptr[1:])
+        return indptr, feat, val
 
 
 def path_lengths(status: np.ndarray) -> np.ndarray:
@@ -63,10 +94,12 @@ def to_numpy(out, mom, null_dev, B: int, L: int):
 
 
 def lane_outputs(merged: dict, moments, null_dev: np.ndarray, capacities: tuple[int, ...], *, lanes=slice(None),
-                 n: int, p: int, L: int | None = None, keep_eta: bool, mode: str) -> LaneOutputs:
+                 n: int, p: int, L: int | None = None, keep_eta: bool, mode: str,
+                 kept: np.ndarray | None = None) -> LaneOutputs:
     """The :class:`LaneOutputs` of ``lanes`` (first ``L`` lambdas) of merged segment results,
     with the padding to a bucketed shape taken off: rows beyond ``n``, columns beyond ``p``
-    (never active: their slots point at column 0 with coefficient 0)."""
+    (never active: their slots point at column 0 with coefficient 0). ``kept`` (bool, one per
+    lane): ``moments`` holds these lanes' rows only, in lane order."""
     part = {key: value[lanes, :L] for key, value in merged.items()}
     eta = part.pop("eta")
     padded = part["idx"] >= p
@@ -74,7 +107,8 @@ def lane_outputs(merged: dict, moments, null_dev: np.ndarray, capacities: tuple[
     part["coef"] = np.where(padded, 0.0, part["coef"])
     return LaneOutputs(**part, eta=eta[..., :n] if keep_eta else None, xm=moments.xm[lanes, :p],
                        xs=moments.xs[lanes, :p], excluded=moments.excluded[lanes, :p],
-                       null_deviance=null_dev[lanes], capacities=capacities, mode=mode)
+                       null_deviance=null_dev[lanes], capacities=capacities, mode=mode,
+                       moment_rows=None if kept is None else np.where(kept, np.cumsum(kept) - 1, -1))
 
 
 def report_status(status: np.ndarray, lambdas: np.ndarray, what: str = "path") -> None:

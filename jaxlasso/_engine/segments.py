@@ -62,9 +62,13 @@ def skip_lambdas(merged: dict, mask: np.ndarray) -> None:
     merged["coef"] = np.where(mask[..., None], 0.0, merged["coef"])
 
 
-def concat_lanes(parts, order=None):
+def concat_lanes(parts, order=None, kept=None):
     """Join the :func:`run_segments` results of groups of lanes along the lane axis (``order``: a
-    permutation of the joined lanes into their original order)."""
+    permutation of the joined lanes into their original order).
+
+    ``kept`` (bool, one per joined lane, in joined order): the parts hold the moments of these
+    lanes only (:func:`keep_moments`); their rows come out in the lanes' original order.
+    """
     K = max(part[0]["idx"].shape[-1] for part in parts)
     merged = {key: np.concatenate([pad_k(part[0][key], K) if key in ("idx", "coef") else part[0][key]
                                    for part in parts]) for key in parts[0][0]}
@@ -72,9 +76,23 @@ def concat_lanes(parts, order=None):
     null_dev = np.concatenate([part[2] for part in parts])
     if order is not None:
         merged = {key: value[order] for key, value in merged.items()}
-        moments = jax.tree.map(lambda a: a[order], moments)
+        if kept is None:
+            moments = jax.tree.map(lambda a: a[order], moments)
+        else:
+            row = np.cumsum(kept) - 1  # joined lane -> its row among the kept moments
+            moments = jax.tree.map(lambda a: a[row[order][kept[order]]], moments)
         null_dev = null_dev[order]
     return merged, moments, null_dev, tuple(sorted({c for part in parts for c in part[3]}))
+
+
+def keep_moments(result, keep: np.ndarray):
+    """A :func:`run_segments` result with the moments of the lanes in ``keep`` (bool, one per lane)
+    only: the others' are dropped at once, as ``(lanes, p)`` moments of many lanes can outweigh
+    the design when p >> n."""
+    if keep.all():
+        return result
+    merged, moments, null_dev, caps = result
+    return merged, jax.tree.map(lambda a: a[keep], moments), null_dev, caps
 
 
 def _bound_by_masters(merged: dict, stop: np.ndarray, master: np.ndarray, group: np.ndarray) -> np.ndarray:

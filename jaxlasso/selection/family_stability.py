@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..results import SparseRows
 from .stability import StabilityResult, error_control, subsample_weights
 
 
@@ -51,7 +52,8 @@ def stability_selection_family(X: pd.DataFrame, outcome, *, lambdas: Any, n_resa
     names = tuple(str(c) for c in X.columns)
     order = np.argsort(-max_prob, kind="stable")
     return StabilityResult(
-        lambdas=lam, probabilities=probabilities, max_probability=max_prob, max_probability_path=running_max,
+        lambdas=lam, probabilities_sparse=SparseRows.from_dense(probabilities), max_probability=max_prob,
+        max_probability_path_sparse=SparseRows.from_dense(running_max),
         selected=tuple(names[j] for j in order if max_prob[j] >= cutoff), cutoff=cutoff, q=q_real,
         q_target=q_target, pfer_bound=q_real ** 2 / ((2 * cutoff - 1) * p), region_index=m,
         n_resamples=n_resamples, sample_fraction=0.5, complementary_pairs=True, randomized_weakness=None,

@@ -67,15 +67,26 @@ class CountsCheck:
 _COUNT_CELL_FRACTION = 0.99
 
 
-def _bad_cell_names(frame: pd.DataFrame | None, A: np.ndarray, bad: np.ndarray, limit: int = 5) -> tuple[str, ...]:
-    rows, cols = np.nonzero(bad)
+def _bad_cell_names(frame: pd.DataFrame | None, A: np.ndarray, cells, limit: int = 5) -> tuple[str, ...]:
     out = []
-    for i, j in zip(rows[:limit], cols[:limit]):
+    for i, j in cells[:limit]:
         if frame is not None:
             out.append(f"gene {frame.columns[j]} in sample {frame.index[i]} = {A[i, j]:.6g}")
         else:
             out.append(f"column {j} in row {i} = {A[i, j]:.6g}")
     return tuple(out)
+
+
+# Cells per block of the passes of detect_counts: its temporaries (rounding, masks, cubes) are a
+# few times a block, not a few times the matrix.
+_BLOCK_CELLS = 1 << 18
+
+
+def _good_cells(B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(good, negative) masks of a block: finite non-negative whole numbers; finite negatives."""
+    finite = np.isfinite(B)
+    negative = finite & (B < 0)
+    return finite & ~negative & (B == np.round(B)), negative
 
 
 def detect_counts(X) -> CountsCheck:
@@ -87,29 +98,85 @@ def detect_counts(X) -> CountsCheck:
     dynamic range (99.9th percentile over median of positive values) exceeds 100. The remaining
     cells of such a matrix (negative, fractional or non-finite) are counted and the first five
     named (``bad_cells``): they are corrupt counts, not a sign that the matrix is logged.
+
+    The matrix is read in blocks of rows (then of columns, for the per-gene skewness), without a
+    copy of it: the numbers are those of the whole-matrix computation (the same cells, sampled
+    in the same row-major order; each column's moments from the same reductions).
     """
     frame = X if isinstance(X, pd.DataFrame) else None
     A = np.asarray(X, dtype=np.float64)
-    finite = np.isfinite(A)
-    negative = finite & (A < 0)
-    good = finite & ~negative & (A == np.round(A))
     n_cells = A.size
-    integer_fraction = float(good.sum() / n_cells) if n_cells else 0.0
-    values = A[good]
-    sample = values if values.size <= 2_000_000 else values[:: values.size // 2_000_000 + 1]
-    positive = sample[sample > 0]
-    max_value = float(values.max()) if values.size else 0.0
+    n_rows, n_cols = A.shape if A.ndim == 2 else (A.shape[0] if A.ndim else 1, 1)
+    if A.ndim != 2:
+        A = A.reshape(n_rows, n_cols)
+    rows_per = max(1, _BLOCK_CELLS // max(n_cols, 1))
+    row_blocks = [slice(i, min(i + rows_per, n_rows)) for i in range(0, n_rows, rows_per)]
+    # Pass 1 (rows): counts of good / negative / other cells, the largest good value, the first
+    # cells that are not counts (row-major order), and the number of good cells per block.
+    n_good = n_negative = 0
+    max_value = -np.inf
+    bad: list[tuple[int, int]] = []
+    good_per_block = []
+    all_finite = True
+    for rows in row_blocks:
+        B = A[rows]
+        good, negative = _good_cells(B)
+        k = int(good.sum())
+        good_per_block.append(k)
+        n_good += k
+        n_negative += int(negative.sum())
+        all_finite = all_finite and bool(np.isfinite(B).all())
+        if k:
+            max_value = max(max_value, float(B[good].max()))
+        if len(bad) < 5 and k < B.size:
+            bi, bj = np.nonzero(~good)
+            bad.extend((rows.start + int(i), int(j)) for i, j in zip(bi[:5], bj[:5]))
+    integer_fraction = float(n_good / n_cells) if n_cells else 0.0
+    max_value = max_value if n_good else 0.0
+    # Pass 2 (rows): the positive ones of every s-th good cell in row-major order, as
+    # ``A[good][::s]`` takes them, written into one buffer.
+    step = 1 if n_good <= 2_000_000 else n_good // 2_000_000 + 1
+    positive = np.empty(-(-n_good // step))
+    before = filled = 0
+    for rows, k in zip(row_blocks, good_per_block):
+        if k:
+            B = A[rows]
+            values = B[_good_cells(B)[0]][(-before) % step::step]
+            values = values[values > 0]
+            positive[filled:filled + len(values)] = values
+            filled += len(values)
+            before += k
+    positive = positive[:filled]
     if positive.size:
-        dynamic_range = float(np.quantile(positive, 0.999) / max(np.median(positive), 1e-12))
+        # In place: the quantile and the median are the same numbers in any order of the cells.
+        q999 = np.quantile(positive, 0.999, overwrite_input=True)
+        dynamic_range = float(q999 / max(np.median(positive, overwrite_input=True), 1e-12))
     else:
         dynamic_range = 0.0
-    B = A if finite.all() else np.where(finite, A, 0.0)
-    centered = B - B.mean(axis=0)
-    sd = B.std(axis=0)
-    ok = sd > 0
-    skew = float(np.median((centered[:, ok] ** 3).mean(axis=0) / sd[ok] ** 3)) if ok.any() else 0.0
-    n_negative = int(negative.sum())
-    n_non_integer = int((~good & ~negative).sum())
+    del positive
+    # Pass 3 (columns): each gene's skewness (non-finite cells as 0). Blocks of at least two
+    # columns: numpy sums a single column of a row-major matrix in another order (pairwise)
+    # than the columns of a wider block (row by row), which the whole matrix gets.
+    cols_per = max(2, _BLOCK_CELLS // max(n_rows, 1))
+    starts = list(range(0, n_cols, cols_per))
+    if len(starts) > 1 and n_cols - starts[-1] < 2:
+        starts.pop()  # the last column joins the block before it
+    skews = []
+    for j, stop in zip(starts, starts[1:] + [n_cols]):
+        B = A[:, j:stop]
+        if not all_finite:
+            B = np.where(np.isfinite(B), B, 0.0)
+        centered = B - B.mean(axis=0)
+        sd = B.std(axis=0)
+        ok = sd > 0
+        if ok.any():
+            # Through the fancy-indexed copy even when every column is kept: its memory layout
+            # (column-major) sets the summation order of the mean, as in the whole-matrix form.
+            cubed = centered[:, ok]
+            np.power(cubed, 3, out=cubed)
+            skews.append(cubed.mean(axis=0) / sd[ok] ** 3)
+    skew = float(np.median(np.concatenate(skews))) if skews else 0.0
+    n_non_integer = n_cells - n_good - n_negative
     non_neg = n_negative == 0
     wide = max_value > 1000 or dynamic_range > 100
     looks = integer_fraction >= _COUNT_CELL_FRACTION and wide
@@ -118,7 +185,7 @@ def detect_counts(X) -> CountsCheck:
         reason = (f"{integer_fraction:.2%} of cells are non-negative whole numbers, max {max_value:.4g}, "
                   f"dynamic range {dynamic_range:.3g}: looks like raw counts")
         if n_negative or n_non_integer:
-            bad_cells = _bad_cell_names(frame, A, ~good)
+            bad_cells = _bad_cell_names(frame, A, bad)
             reason += f" with {n_negative + n_non_integer} cells that are not counts"
     elif integer_fraction < _COUNT_CELL_FRACTION and not non_neg:
         reason = "has negative values: already on a log or centred scale"
@@ -155,7 +222,9 @@ class PreprocessReport:
 
 def _as_frame(X) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
-        return X.astype(np.float64)
+        # No copy of a float64 frame: every step after this one makes its own new matrix (or
+        # returns the frame unchanged), none writes into it.
+        return X.astype(np.float64, copy=False)
     A = np.asarray(X, dtype=np.float64)
     if A.ndim != 2:
         raise ValueError(f"X must be a 2-D matrix of samples x features (got shape={A.shape})")
@@ -171,7 +240,7 @@ PRIOR_COUNT = 2.0
 """edgeR's default ``prior.count`` for ``cpm(log = TRUE)``."""
 
 
-def log_cpm(X: pd.DataFrame, prior_count: float = PRIOR_COUNT) -> pd.DataFrame:
+def log_cpm(X: pd.DataFrame, prior_count: float = PRIOR_COUNT, *, overwrite: bool = False) -> pd.DataFrame:
     r"""log2 counts per million with a prior count: edgeR's ``cpm(y, log = TRUE, prior.count)``.
 
     For sample ``i`` with library size :math:`L_i` (its total count) the prior count is scaled
@@ -183,10 +252,19 @@ def log_cpm(X: pd.DataFrame, prior_count: float = PRIOR_COUNT) -> pd.DataFrame:
     (``c_i / (L_i + 2 c_i)`` does not depend on ``L_i``), so zeros carry no library-size
     signal; the ``2 c_i`` in the denominator is edgeR's. Library sizes are the raw totals, as
     ``edgeR::cpm`` uses on a plain matrix (no TMM factors).
+
+    One new matrix, transformed in place (the same operations, in the same order, as
+    ``log2(X.add(c).div(L + 2c) * 1e6)``, which made four); ``overwrite=True`` transforms ``X``'s
+    own float64 values instead (a frame the caller no longer needs).
     """
     lib = _library_sizes(X)
     prior = prior_count * lib / lib.mean()
-    return np.log2(X.add(prior, axis=0).div(lib + 2.0 * prior, axis=0) * 1e6)
+    values = X.to_numpy(dtype=np.float64, copy=not overwrite)
+    np.add(values, prior.to_numpy()[:, None], out=values)
+    np.divide(values, (lib + 2.0 * prior).to_numpy()[:, None], out=values)
+    np.multiply(values, 1e6, out=values)
+    np.log2(values, out=values)
+    return pd.DataFrame(values, index=X.index, columns=X.columns, copy=False)
 
 
 def _library_sizes(X: pd.DataFrame) -> pd.Series:
@@ -315,8 +393,11 @@ def preprocess(X, *, log: str = "auto", cpm_normalize: bool = False,
         # They add nothing to the library sizes, so the other genes' values are unchanged.
         zero = (frame == 0).all(axis=0).to_numpy()
         zero_genes = [str(c) for c in frame.columns[zero]]
-        frame = frame.loc[:, ~zero]
-        frame = log_cpm(frame) if frame.shape[1] else frame
+        if zero.any():  # a new matrix: transformed in place
+            frame = frame.loc[:, ~zero]
+            frame = log_cpm(frame, overwrite=True) if frame.shape[1] else frame
+        else:
+            frame = log_cpm(frame)
         did_cpm = True
         steps.append(f"applied log2-CPM with prior count {PRIOR_COUNT:g} (edgeR's "
                      f"cpm(log = TRUE); raw library sizes): the data look like raw counts")

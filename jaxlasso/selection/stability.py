@@ -41,6 +41,7 @@ from .. import _validation as V
 from .._config import PATH
 from .._engine import Lanes, report_status, solve_lanes
 from ..path import PreparedProblem
+from ..results import SparseRows
 
 DEFAULT_CUTOFF = 0.75
 DEFAULT_PFER = 1.0
@@ -137,16 +138,18 @@ class StabilityResult:
 
     lambdas: np.ndarray
     """(L,) lambda grid of the full data."""
-    probabilities: np.ndarray
-    """(L, p) fraction of subsamples in which each feature is nonzero at each lambda."""
+    probabilities_sparse: SparseRows
+    """(L, p) fraction of subsamples in which each feature is nonzero at each lambda, nonzeros
+    only (``probabilities`` is the dense array, made on each access)."""
     max_probability: np.ndarray
     """(p,) selection probability: the maximum of ``probabilities`` over the region
     ``lambdas[0..region_index]`` (Meinshausen & Bühlmann's definition); the table and the plot
     show this number."""
-    max_probability_path: np.ndarray
+    max_probability_path_sparse: SparseRows
     """(L, p) running maximum of ``probabilities`` over ``lambdas[0..l]``: the selection
     probability the region ending at ``l`` would give (row ``region_index`` is
-    ``max_probability``); what the stability plot draws."""
+    ``max_probability``); what the stability plot draws. Nonzeros only
+    (``max_probability_path`` is the dense array, made on each access)."""
     selected: tuple[str, ...]
     """Features with ``max_probability >= cutoff``, strongest first."""
     cutoff: float
@@ -168,6 +171,16 @@ class StabilityResult:
     n_selected_per_resample: np.ndarray
     """(n_resamples,) features each subsample selected over the region."""
     info: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """(L, p) dense ``probabilities_sparse`` (a new array on every access, not kept)."""
+        return self.probabilities_sparse.toarray()
+
+    @property
+    def max_probability_path(self) -> np.ndarray:
+        """(L, p) dense ``max_probability_path_sparse`` (a new array on every access, not kept)."""
+        return self.max_probability_path_sparse.toarray()
 
     @property
     def target_reachable(self) -> bool:
@@ -271,25 +284,28 @@ def stability_selection(X: Any, y: Any, *, n_resamples: int = 100, sample_fracti
     # Entry index of every feature in every subsample's path (L if it never enters); the
     # smallest integer type that holds L, as this is n_resamples x p.
     entry = np.full((n_resamples, p), L, dtype=np.min_scalar_type(L))
-    counts = np.zeros((L, p))
-    # solve_lanes returns each lane's standardisation moments, 2 x lanes x p floats, which for
-    # p >> n outweigh the design: resamples are solved in groups of about n / 2 lanes (at
-    # least 16, a vmapped chunk), and only their selections are kept.
-    per_call = max(16, prob.n // 2)
+    # (lambda, feature) of every selection, as li * p + feature: the counts are kept sparse, as a
+    # dense (L, p) table is 160 MB at p = 200,000 and almost all zero.
+    hits: list[np.ndarray] = []
+    # Only the selections of each lane are used: no lane's standardisation moments are kept
+    # (keep_moments=False), and resamples are solved in groups of about n / 8 lanes (at least
+    # 16, a vmapped chunk) so that their working-set outputs stay small.
+    per_call = max(16, prob.n // 8)
     capacities: list[int] = []
     for r0 in range(0, n_resamples, per_call):
         part = slice(r0, min(r0 + per_call, n_resamples))
-        out = solve_lanes(prob, Lanes(W=W[part], pf=pf[part] if pf.ndim == 2 else None), mode=mode)
+        out = solve_lanes(prob, Lanes(W=W[part], pf=pf[part] if pf.ndim == 2 else None, keep_moments=False),
+                          mode=mode)
         report_status(out.status, prob.lambdas, what="stability selection")
         capacities.extend(c for c in out.capacities if c not in capacities)
         for i, r in enumerate(range(part.start, part.stop)):
             li, slot = np.nonzero(out.coef[i] != 0)
             feat = out.idx[i][li, slot]
             np.minimum.at(entry[r], feat, li.astype(entry.dtype))
-            np.add.at(counts, (li, feat), 1.0)
+            hits.append(li.astype(np.int64) * p + feat)
         del out
-    counts /= n_resamples
-    probabilities = counts
+    cell, count = np.unique(np.concatenate(hits) if hits else np.zeros(0, np.int64), return_counts=True)
+    probabilities = SparseRows.from_entries(cell // p, cell % p, count.astype(np.float64) / n_resamples, (L, p))
     # Region: the longest prefix of the grid whose union selections average <= q_target.
     sizes = np.stack([np.bincount(np.minimum(entry[r], L), minlength=L + 1)[:L].cumsum()
                       for r in range(n_resamples)])  # (R, L): |union over lambdas[0..m]|
@@ -297,16 +313,20 @@ def stability_selection(X: Any, y: Any, *, n_resamples: int = 100, sample_fracti
     ok = np.nonzero(mean_size <= q_target)[0]
     m = int(ok[-1]) if ok.size else 0
     selected_in_region = entry <= m
-    running_max = np.maximum.accumulate(probabilities, axis=0)
-    max_prob = running_max[m].copy()
+    # The running maximum over the path, on the features ever selected only.
+    active = probabilities.active()
+    run = np.maximum.accumulate(probabilities.columns(active), axis=0)
+    li, k = np.nonzero(run)
+    running_max = SparseRows.from_entries(li, active[k], run[li, k], (L, p))
+    max_prob = running_max.row(m)
     q_real = float(mean_size[m])
     pfer_bound = q_real ** 2 / ((2 * cutoff - 1) * p)
     names = tuple(prob.feature_names) if prob.feature_names else tuple(f"x{j}" for j in range(p))
     order = np.argsort(-max_prob, kind="stable")
     chosen = tuple(names[j] for j in order if max_prob[j] >= cutoff)
     return StabilityResult(
-        lambdas=prob.lambdas, probabilities=probabilities, max_probability=max_prob,
-        max_probability_path=running_max, selected=chosen,
+        lambdas=prob.lambdas, probabilities_sparse=probabilities, max_probability=max_prob,
+        max_probability_path_sparse=running_max, selected=chosen,
         cutoff=cutoff, q=q_real, q_target=q_target, pfer_bound=pfer_bound, region_index=m,
         n_resamples=n_resamples, sample_fraction=sample_fraction,
         complementary_pairs=complementary_pairs, randomized_weakness=randomized_weakness,

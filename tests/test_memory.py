@@ -1,0 +1,325 @@
+"""Memory: what the workflow keeps and copies grows with the data only where it must.
+
+Results keep (lambdas x features) matrices sparse (``results.SparseRows``) with the dense arrays
+made on request; the engine returns standardisation moments only for the lanes that need them
+(``Lanes.keep_moments``); count detection reads the matrix in blocks. Each test checks the new
+form against the computation it replaced (kept here as the reference) -- same numbers -- and,
+where it is about memory, that the (L, p) or (lanes, p) arrays are really gone.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jaxlasso._engine import Lanes, solve_lanes
+from jaxlasso._scaling import to_original_scale
+from jaxlasso.path import PreparedProblem, path_result_from_lane
+from jaxlasso.results import SparseRows
+from jaxlasso.selection import filters
+from jaxlasso.selection.filters import CountsCheck, _COUNT_CELL_FRACTION
+from jaxlasso.selection.stability import error_control, stability_selection, subsample_weights
+
+
+def _problem(n=24, p=300, seed=0, **kw):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    score = X[:, :3].sum(axis=1) + rng.normal(size=n)
+    y = (score > np.median(score)).astype(int)  # balanced: no small-class warning
+    args = dict(l1_ratio=1.0, lambdas=None, n_lambdas=30, lambda_min_ratio=None, standardize=True,
+                fit_intercept=True, sample_weight=None, penalty_factor=None, early_stop=False,
+                tol=1e-7, max_iter=200, dtype=np.float64)
+    args.update(kw)
+    return X, y, PreparedProblem(X, y, **args)
+
+
+# --- SparseRows --------------------------------------------------------------------------------
+def test_sparse_rows_round_trip():
+    rng = np.random.default_rng(1)
+    dense = np.where(rng.random((7, 40)) < 0.1, rng.normal(size=(7, 40)), 0.0)
+    dense[2] = 0.0  # an empty row
+    dense[4, 5] = -0.0  # a negative zero is a zero
+    sp = SparseRows.from_dense(dense)
+    np.testing.assert_array_equal(sp.toarray(), dense)
+    assert sp.nnz == np.count_nonzero(dense)
+    li, fj = sp.nonzero()
+    ref_li, ref_fj = np.nonzero(dense)
+    np.testing.assert_array_equal(li, ref_li)
+    np.testing.assert_array_equal(fj, ref_fj)
+    np.testing.assert_array_equal(sp.count_nonzero(), np.count_nonzero(dense, axis=1))
+    for i in range(7):
+        np.testing.assert_array_equal(sp.row(i), dense[i])
+    np.testing.assert_array_equal(sp.rows(1, 5), dense[1:5])
+    cols = np.array([0, 3, 17, 39])
+    np.testing.assert_array_equal(sp.columns(cols), dense[:, cols])
+    np.testing.assert_array_equal(sp.active(), np.nonzero(dense.any(axis=0))[0])
+    assert sp.columns(np.zeros(0, int)).shape == (7, 0)
+    empty = SparseRows.from_dense(np.zeros((0, 5)))
+    assert empty.toarray().shape == (0, 5) and empty.nnz == 0
+
+
+# --- the path's coefficients -----------------------------------------------------------------
+def _dense_path(prob, out, lane, length):
+    """The dense construction path_result_from_lane used before coefficients were kept sparse."""
+    beta = out.dense_coef(lane, prob.p)[:length].astype(np.float64, copy=False)
+    xm = out.xm[lane].astype(np.float64)
+    xs = out.xs[lane].astype(np.float64)
+    return to_original_scale(beta, out.intercept[lane, :length].astype(np.float64), xm, xs, prob.shift,
+                             overwrite=True)
+
+
+def test_path_coefficients_sparse_equal_the_dense_construction():
+    """``PathResult.coef`` (made from ``coef_sparse``) is bit for bit the dense array the result
+    held before; intercepts agree to rounding (their sums skip the zeros); the result holds no
+    (L, p) array. Mutation-checked: dividing by other features' scales fails the equality."""
+    X, y, prob = _problem()
+    out = solve_lanes(prob, prob.lanes())
+    length = int(out.path_length()[0])
+    fit = path_result_from_lane(prob, out, 0, 0.0)
+    coef, intercept = _dense_path(prob, out, 0, length)
+    assert np.count_nonzero(coef) > 50, "the path must have many nonzeros for this test to mean anything"
+    np.testing.assert_array_equal(fit.coef, coef)
+    np.testing.assert_allclose(fit.intercept, intercept, rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(fit.n_nonzero, np.count_nonzero(coef, axis=1))
+    li, fj = np.nonzero(coef)
+    frame = fit.coef_frame()
+    np.testing.assert_array_equal(frame["lambda_index"], li)
+    np.testing.assert_array_equal(frame["coefficient"], coef[li, fj])
+    assert list(frame["feature"]) == [f"x{j}" for j in fj]
+    assert len(fit.coef_frame(nonzero_only=False)) == coef.size
+    for s in (fit.lambdas[3], 0.5 * (fit.lambdas[7] + fit.lambdas[8])):
+        b0, c = fit.coef_at(s)
+        from jaxlasso.results import interpolate_lambda
+
+        left, right, frac = interpolate_lambda(fit.lambdas, s)
+        np.testing.assert_array_equal(c, frac * coef[left] + (1 - frac) * coef[right])
+    np.testing.assert_allclose(fit.decision_function(X), X @ coef.T + intercept[None, :], rtol=1e-12)
+    # Nothing of (L, p) is kept: the dense array is made on access, a new one each time.
+    held = [v for v in vars(fit).values() if isinstance(v, np.ndarray)]
+    held += [v for v in vars(fit.coef_sparse).values() if isinstance(v, np.ndarray)]
+    assert max(a.size for a in held) < coef.size / 4
+    assert fit.coef is not fit.coef
+
+
+def test_path_result_does_not_make_a_dense_path():
+    """Building a path's result allocates far less than one dense (L, p) array (tracemalloc sees
+    numpy's allocations). Mutation-checked: the dense construction peaks above 1 x (L, p)."""
+    X, y, prob = _problem(n=20, p=20_000, seed=2, n_lambdas=100)
+    out = solve_lanes(prob, prob.lanes())
+    L = int(out.path_length()[0])
+    dense_bytes = L * prob.p * 8
+    tracemalloc.start()
+    try:
+        fit = path_result_from_lane(prob, out, 0, 0.0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert L > 50
+    assert peak < dense_bytes / 4, f"peak {peak / 1e6:.1f} MB for a {dense_bytes / 1e6:.1f} MB dense path"
+    assert fit.coef.shape == (L, prob.p)
+
+
+# --- moments of the lanes --------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["loop", "vmap"])
+def test_keep_moments_returns_only_the_lanes_asked_and_changes_nothing(mode):
+    """``Lanes.keep_moments`` drops the (lanes, p) moments of the other lanes and nothing else:
+    every per-lambda output is identical, the kept lanes' moments too. Mutation-checked: kept rows
+    left in the vmapped chunks' order (masters first) fail the moments' equality."""
+    X, y, prob = _problem(n=20, p=150, seed=3)
+    rng = np.random.default_rng(0)
+    W = (rng.random((5, prob.n)) < 0.8).astype(float)
+    W[:, :4] = 1.0
+    W[2] = 1.0
+    master = np.arange(5) == 2  # the master in the middle: vmapped chunks put it first
+    every = solve_lanes(prob, Lanes(W=W, is_master=master, keep_eta=True, k0=8), mode=mode)
+    some = solve_lanes(prob, Lanes(W=W, is_master=master, keep_eta=True, k0=8, keep_moments=master),
+                       mode=mode)
+    none = solve_lanes(prob, Lanes(W=W, is_master=master, keep_eta=True, k0=8, keep_moments=False),
+                       mode=mode)
+    for name in ("idx", "coef", "intercept", "status", "deviance", "eta", "null_deviance"):
+        np.testing.assert_array_equal(getattr(some, name), getattr(every, name), err_msg=name)
+        np.testing.assert_array_equal(getattr(none, name), getattr(every, name), err_msg=name)
+    assert every.xm.shape[0] == 5 and some.xm.shape[0] == 1 and none.xm.shape[0] == 0
+    for got, ref in zip(some.moments(2), every.moments(2)):
+        np.testing.assert_array_equal(got, ref)
+    for lane in (0, 1, 3, 4):
+        with pytest.raises(ValueError, match=f"moments of lane {lane} were not kept"):
+            some.moments(lane)
+    # The master and a lane before it: vmapped chunks solve the master first, so its row must
+    # move behind lane 0's.
+    mixed = np.array([True, False, True, False, False])
+    part = solve_lanes(prob, Lanes(W=W, is_master=master, k0=8, keep_moments=mixed), mode=mode)
+    assert part.xm.shape[0] == 2
+    for lane in (0, 2):
+        for got, ref in zip(part.moments(lane), every.moments(lane)):
+            np.testing.assert_array_equal(got, ref)
+
+
+def test_cv_keeps_the_moments_of_its_full_data_lane_only():
+    from jaxlasso.cv import cv_logistic_path, plan_cv
+
+    X, y, _ = _problem(n=30, p=200, seed=4)
+    plan = plan_cv(X, y, nfolds=5, l1_ratio=1.0, lambdas=None, n_lambdas=20, lambda_min_ratio=None,
+                   standardize=True, fit_intercept=True, sample_weight=None, penalty_factor=None,
+                   early_stop=True, tol=None, max_iter=200, dtype=np.float64)
+    out = solve_lanes(plan.prob, plan.lanes())
+    assert out.xm.shape == (1, 200)
+    cv = cv_logistic_path(X, y, nfolds=5, n_lambdas=20)
+    ref = path_result_from_lane(plan.prob, solve_lanes(plan.prob, plan.prob.lanes()), 0, 0.0)
+    np.testing.assert_array_equal(cv.path.x_scale, ref.x_scale)
+
+
+# --- stability selection ---------------------------------------------------------------------
+def test_stability_probabilities_sparse_equal_the_dense_counts():
+    """The sparse counts give the dense tables the dense counting gave, bit for bit."""
+    X, y, prob = _problem(n=30, p=250, seed=5, n_lambdas=25)
+    st = stability_selection(X, y, n_resamples=10, n_lambdas=25, seed=3)
+    W = subsample_weights(prob.y, prob.w, n_resamples=10, fraction=0.5, complementary_pairs=True,
+                          stratified=True, seed=3)
+    out = solve_lanes(prob, Lanes(W=W))
+    L, p = len(prob.lambdas), prob.p
+    counts = np.zeros((L, p))
+    for r in range(10):
+        li, slot = np.nonzero(out.coef[r] != 0)
+        np.add.at(counts, (li, out.idx[r][li, slot]), 1.0)
+    counts /= 10
+    np.testing.assert_array_equal(st.probabilities, counts)
+    running = np.maximum.accumulate(counts, axis=0)
+    np.testing.assert_array_equal(st.max_probability_path, running)
+    np.testing.assert_array_equal(st.max_probability, running[st.region_index])
+    assert 0 < st.probabilities_sparse.nnz < counts.size / 4
+
+
+def test_stability_selection_makes_no_dense_table():
+    """Stability selection at p >> n allocates less than one dense (L, p) table; before, it held
+    two (counts and their running maximum) and the lanes' moments. Mutation-checked: dense
+    counts fail it."""
+    X, y, prob = _problem(n=16, p=20_000, seed=6, n_lambdas=100)
+    stability_selection(X, y, n_resamples=4, seed=1)  # compile and fill the buffer pool
+    tracemalloc.start()
+    try:
+        st = stability_selection(X, y, n_resamples=16, seed=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    dense_bytes = len(st.lambdas) * 20_000 * 8
+    assert peak < dense_bytes, f"peak {peak / 1e6:.1f} MB for a {dense_bytes / 1e6:.1f} MB table"
+
+
+# --- count detection in blocks ---------------------------------------------------------------
+def _detect_counts_whole(X) -> CountsCheck:
+    """detect_counts as it was computed on the whole matrix at once (the reference)."""
+    frame = X if isinstance(X, pd.DataFrame) else None
+    A = np.asarray(X, dtype=np.float64)
+    finite = np.isfinite(A)
+    negative = finite & (A < 0)
+    good = finite & ~negative & (A == np.round(A))
+    n_cells = A.size
+    integer_fraction = float(good.sum() / n_cells) if n_cells else 0.0
+    values = A[good]
+    sample = values if values.size <= 2_000_000 else values[:: values.size // 2_000_000 + 1]
+    positive = sample[sample > 0]
+    max_value = float(values.max()) if values.size else 0.0
+    if positive.size:
+        dynamic_range = float(np.quantile(positive, 0.999) / max(np.median(positive), 1e-12))
+    else:
+        dynamic_range = 0.0
+    B = A if finite.all() else np.where(finite, A, 0.0)
+    centered = B - B.mean(axis=0)
+    sd = B.std(axis=0)
+    ok = sd > 0
+    skew = float(np.median((centered[:, ok] ** 3).mean(axis=0) / sd[ok] ** 3)) if ok.any() else 0.0
+    n_negative = int(negative.sum())
+    n_non_integer = int((~good & ~negative).sum())
+    rows, cols = np.nonzero(~good)
+    cells = list(zip(rows[:5].tolist(), cols[:5].tolist()))
+    looks = integer_fraction >= _COUNT_CELL_FRACTION and (max_value > 1000 or dynamic_range > 100)
+    return CountsCheck(looks, n_negative == 0, integer_fraction, max_value, dynamic_range, skew, "",
+                       n_negative, n_non_integer,
+                       filters._bad_cell_names(frame, A, cells) if looks and n_negative + n_non_integer else ())
+
+
+def _cases():
+    rng = np.random.default_rng(8)
+    counts = rng.negative_binomial(2, 0.01, size=(16, 3000)).astype(float)
+    corrupt = counts.copy()
+    corrupt[0, 7], corrupt[3, 2], corrupt[9, 2999], corrupt[15, 0] = 2.5, -1.0, np.nan, np.inf
+    corrupt[5, 11:20] = 0.5
+    logged = np.log2(counts + 1) + rng.normal(scale=0.1, size=counts.shape)
+    # > 2,000,000 whole cells: sampled every 2nd; an odd row length moves the stride's phase
+    # from one block of rows to the next.
+    big = rng.poisson(50.0, size=(20, 110_001)).astype(float)
+    big[3, ::7] = 1e5
+    frame = pd.DataFrame(counts.T, index=[f"g{j}" for j in range(3000)]).T  # F-ordered, as read
+    return {"counts": counts, "corrupt": corrupt, "logged": logged, "big": big, "frame": frame,
+            "fortran": np.asfortranarray(corrupt), "odd": np.ascontiguousarray(logged[:, :2999]),
+            "one": counts[:, :1], "empty": np.zeros((3, 0)), "zeros": np.zeros((4, 6))}
+
+
+@pytest.mark.parametrize("block", [37, 1 << 19])
+@pytest.mark.parametrize("name", ["counts", "corrupt", "logged", "big", "frame", "fortran", "odd", "one", "empty",
+                                  "zeros"])
+def test_detect_counts_in_blocks_equals_the_whole_matrix(name, block, monkeypatch):
+    """Every number of the check (the sampled dynamic range, the skewness, the first bad cells)
+    is the whole-matrix computation's, for tiny blocks too. Mutation-checked: sampling each block
+    from its own start (not the global stride) changes the dynamic range of ``big``."""
+    X = _cases()[name]
+    monkeypatch.setattr(filters, "_BLOCK_CELLS", block)
+    got = filters.detect_counts(X)
+    ref = _detect_counts_whole(X)
+    for field in ("looks_like_counts", "non_negative", "integer_fraction", "max_value", "dynamic_range",
+                  "skewness", "n_negative", "n_non_integer", "bad_cells"):
+        assert getattr(got, field) == getattr(ref, field), field
+
+
+def test_detect_counts_reads_without_copies():
+    """Count detection on a 16 x 400,000 matrix allocates a fraction of it (it made ~5 copies;
+    now blocks and a sample of at most 2,000,000 cells)."""
+    X = np.random.default_rng(9).poisson(20.0, size=(16, 400_000)).astype(float)
+    tracemalloc.start()
+    try:
+        filters.detect_counts(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < X.nbytes / 2, f"peak {peak / 1e6:.1f} MB for a {X.nbytes / 1e6:.1f} MB matrix"
+
+
+def test_log_cpm_in_place_equals_the_chained_form():
+    """One matrix transformed in place gives the chained pandas form's numbers bit for bit (a
+    matrix above 1,000,000 cells, where pandas may hand arithmetic to numexpr); ``overwrite``
+    writes into the frame given, and the default leaves it alone."""
+    rng = np.random.default_rng(10)
+    X = pd.DataFrame(rng.negative_binomial(2, 0.01, size=(12, 100_000)).astype(float))
+    before = X.copy()
+    lib = X.sum(axis=1)
+    prior = filters.PRIOR_COUNT * lib / lib.mean()
+    ref = np.log2(X.add(prior, axis=0).div(lib + 2.0 * prior, axis=0) * 1e6)
+    got = filters.log_cpm(X)
+    pd.testing.assert_frame_equal(X, before)
+    np.testing.assert_array_equal(got.to_numpy(), ref.to_numpy())
+    mine = X.copy()
+    again = filters.log_cpm(mine, overwrite=True)
+    np.testing.assert_array_equal(again.to_numpy(), ref.to_numpy())
+    assert np.shares_memory(again.to_numpy(), mine.to_numpy())
+
+
+def test_preprocess_counts_makes_one_copy():
+    """Preprocessing raw counts (zero genes dropped, log-CPM, constant check) allocates about one
+    matrix besides its input (it made four to five). Mutation-checked: the chained log-CPM form
+    fails it."""
+    rng = np.random.default_rng(11)
+    counts = rng.negative_binomial(2, 0.01, size=(16, 200_000)).astype(float)
+    counts[:, :100] = 0.0  # zero genes: dropped first
+    X = pd.DataFrame(counts)
+    tracemalloc.start()
+    try:
+        frame, report = filters.preprocess(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.log_applied and report.cpm_applied and frame.shape == (16, 199_900)
+    assert peak < 1.6 * counts.nbytes, f"peak {peak / 1e6:.1f} MB for a {counts.nbytes / 1e6:.1f} MB matrix"
