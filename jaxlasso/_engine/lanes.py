@@ -9,6 +9,7 @@ several lanes at once in threads). :func:`default_lane_mode` picks one by backen
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 import jax
@@ -183,6 +184,28 @@ def solve_vmapped(batch: LaneBatch, chunk: int, config: EngineConfig):
     return concat_lanes(parts, np.argsort(order), batch.keep_moments[order])
 
 
+_COMPILE_LOCK = threading.Lock()
+_CALLED: set = set()
+
+
+def _first_call_alone(fn, args):
+    """``fn(*args)``, the first call of each executable (function and argument shapes) in one
+    thread at a time.
+
+    Lane threads that reach a new working-set capacity together would otherwise compile the same
+    program concurrently, and JAX's persistent compilation cache write is not safe against that
+    (a segmentation fault in ``put_executable_and_time`` was seen with two lane threads
+    compiling at once). Later calls of a compiled executable run in parallel as before.
+    """
+    key = (fn, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(args)))
+    if key in _CALLED:
+        return fn(*args)
+    with _COMPILE_LOCK:
+        result = fn(*args)
+        _CALLED.add(key)
+    return result
+
+
 def solve_looped(batch: LaneBatch, threads: int, config: EngineConfig):
     """The lanes one per call of a single-lane executable, ``threads`` lanes at once.
 
@@ -196,9 +219,9 @@ def solve_looped(batch: LaneBatch, threads: int, config: EngineConfig):
         def run(k, state, start, stop):
             fn = config.single_solver(k=k, fit_intercept=batch.statics["fit_intercept"],
                                       standardize=batch.statics["standardize"], family=batch.statics["family"])
-            out, nd, state = fn(problem, batch.lambdas, fresh if state is None else state,
-                                jnp.asarray(start[0]), jnp.asarray(stop[0]), batch.settings,
-                                jnp.asarray(master[b]))
+            args = (problem, batch.lambdas, fresh if state is None else state, jnp.asarray(start[0]),
+                    jnp.asarray(stop[0]), batch.settings, jnp.asarray(master[b]))
+            out, nd, state = _first_call_alone(fn, args)
             # One lane: add the lane axis on the host (no device op per array).
             return (*to_numpy(*jax.tree.map(lambda a: np.asarray(a)[None], (out, state.mom, nd)), 1, L), state)
 
