@@ -55,16 +55,19 @@ def outcomes(shared_data):
             Outcome.build("cox", time=np.round(np.minimum(t, c), 4), event=(t <= c).astype(float)))
 
 
-CASES = [("gaussian", "mse"), ("gaussian", "mae"), ("cox", "deviance"), ("cox", "C")]
+# The elastic net (l1_ratio 0.5) checks the ridge part too: each Gaussian fold standardises its own y.
+CASES = [("gaussian", "mse", 1.0), ("gaussian", "mae", 1.0), ("gaussian", "mse", 0.5), ("cox", "deviance", 1.0),
+         ("cox", "C", 1.0), ("cox", "deviance", 0.5)]
 
 
-@pytest.mark.parametrize("family, measure", CASES)
-def test_batched_permutation_test_equals_refit(outcomes, family, measure):
+@pytest.mark.parametrize("family, measure, l1_ratio", CASES)
+def test_batched_permutation_test_equals_refit(outcomes, family, measure, l1_ratio):
     X, gauss, cox = outcomes
     outcome = gauss if family == "gaussian" else cox
     B, seed, n_grid = 7, 3, 8
     # The grid stops at 5% of lambda_max: further down, n > p Cox fits of 55 samples diverge.
-    cv = outcome.cv(X, measure=measure, nfolds=5, seed=0, keep=False, n_lambdas=20, lambda_min_ratio=0.05)
+    cv = outcome.cv(X, measure=measure, nfolds=5, seed=0, keep=False, n_lambdas=20, lambda_min_ratio=0.05,
+                    l1_ratio=l1_ratio)
     # A permuted copy too, so that the observed statistic is not simply the largest.
     for o in (outcome, outcome.permuted(np.random.default_rng(9))):
         ref_stats, ref_p = refit_reference(X, o, cv, n_permutations=B, seed=seed, n_grid=n_grid)
