@@ -27,7 +27,9 @@ signal far more often than 5%).
 
 The permutation test refits the whole cross-validation on ``B`` label permutations; all
 permutations x repeats x folds are lanes of one batched kernel call (each lane has its own ``y``
-and fold weights, and all share ``X``).
+and fold weights, and all share ``X``). A Gaussian or Cox outcome is tested the same way
+(:func:`permutation_test_family`: the permuted responses are the family's, e.g. Cox's risk-set
+layouts of the permuted ``(time, event)`` pairs).
 """
 
 from __future__ import annotations
