@@ -96,3 +96,33 @@ def test_binary_outcome_is_refused(outcomes):
     cv = gauss.cv(X, measure="mse", nfolds=5, seed=0, keep=False, n_lambdas=5)
     with pytest.raises(ValueError, match="a binary outcome has permutation_test"):
         permutation_test_family(X, Outcome("binomial", np.arange(X.shape[0]) % 2), cv, n_permutations=3)
+
+
+def test_stacked_cox_datasets_equal_their_own_solves(outcomes):
+    """``screen``'s stacked call (one vmap over datasets) takes a pytree response: two Cox problems
+    of different sizes, each with its full-data and fold lanes, solve as each does alone (the
+    response's int32 index leaves stay integers and are padded as solve_lanes pads them)."""
+    from jaxlasso._engine import Lanes, solve_datasets, solve_lanes
+    from jaxlasso.folds import fold_weights
+    from jaxlasso.survival import CoxProblem
+
+    X, _, cox = outcomes
+    problems, lanes, alone = [], [], []
+    for rows in (np.arange(X.shape[0]), np.arange(0, X.shape[0], 2)):
+        prob = CoxProblem(X[rows][:, :20], cox.time[rows], cox.event[rows], ties="breslow", l1_ratio=1.0,
+                          lambdas=None, n_lambdas=12, lambda_min_ratio=0.05, standardize=True, sample_weight=None,
+                          penalty_factor=None, early_stop=False, tol=None, max_iter=1000, dtype=np.float64)
+        fid = (np.arange(len(rows)) % 3)[None, :]
+        W = np.vstack([prob.w[None, :], fold_weights(fid, prob.w)])
+        problems.append(prob)
+        lanes.append(Lanes(W=W, is_master=np.arange(len(W)) == 0, keep_eta=True))
+        alone.append(solve_lanes(prob, lanes[-1], mode="vmap"))
+    outs, stats = solve_datasets(problems, lanes)
+    assert stats["datasets"] == 2
+    for prob, out, ref in zip(problems, outs, alone):
+        L = len(prob.lambdas)
+        assert np.all(out.path_length() == L)
+        np.testing.assert_allclose(out.deviance[:, :L], ref.deviance[:, :L], rtol=1e-9)
+        for lane in range(len(out.path_length())):
+            np.testing.assert_allclose(out.dense_coef(lane, prob.p), ref.dense_coef(lane, prob.p), atol=1e-8)
+        np.testing.assert_allclose(out.eta[:, :L], ref.eta[:, :L], atol=1e-8)
