@@ -27,7 +27,9 @@ signal far more often than 5%).
 
 The permutation test refits the whole cross-validation on ``B`` label permutations; all
 permutations x repeats x folds are lanes of one batched kernel call (each lane has its own ``y``
-and fold weights, and all share ``X``).
+and fold weights, and all share ``X``). A Gaussian or Cox outcome is tested the same way
+(:func:`permutation_test_family`: the permuted responses are the family's, e.g. Cox's risk-set
+layouts of the permuted ``(time, event)`` pairs).
 """
 
 from __future__ import annotations
@@ -165,6 +167,50 @@ def _cv_problem(X: Any, y: Any, cv: CVResult, sample_weight: Any):
     return prob
 
 
+def nominal_grid(cv: CVResult, n: int, p: int) -> np.ndarray:
+    """The CV's lambda grid as prepared, before glmnet's early stop shortened it (the defaults'
+    grid when the CV kept no prepared problem). A permutation test takes its grid's range and
+    length from here, never from where the observed outcome's path happened to stop: a grid cut
+    where the observed fit saturates would make the statistic a different function for the
+    observed outcome than for the permuted ones, and the p-value would no longer be exact."""
+    nominal = cv.problem.lambdas if getattr(cv, "problem", None) is not None else None
+    if nominal is None or len(nominal) < len(cv.lambdas):
+        nominal = lambda_grid(1.0, PATH.n_lambdas, default_lambda_min_ratio(n, p))
+    return np.asarray(nominal, float)
+
+
+def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, *, mode: str | None = None) -> np.ndarray:
+    """The CV lanes of every labelling of a permutation test, solved as lanes of few engine calls.
+
+    ``responses``: the kernel's response of each labelling, a pytree (any family's: labels, a
+    standardised outcome, Cox's :class:`kernels.cox.CoxData`) whose leaves carry the labelling
+    axis first, (n_labellings, n); ``fids`` the (R, n) folds of each labelling (all with the same
+    R and number of folds). Every labelling x repeat x fold is one lane on ``prob``'s design, with
+    its own response and training weights, all on the one grid ``lam``. Returns the lanes' linear
+    predictors on every row, (n_labellings, R, nfolds, L, n), on the kernel's scale.
+    """
+    import jax
+
+    R, nfolds = fids[0].shape[0], int(fids[0].max()) + 1
+    lanes = R * nfolds
+    # Only the held-out linear predictors are used: no lane's standardisation moments are kept
+    # (2 x lanes x p floats: 1.6 GB for a 26 MB X at 16 x 200,000 and 500 lanes), and the
+    # labellings are solved in groups of about n / 8 lanes (at least 16, a vmapped chunk): the
+    # lanes' predictions (lanes x lambdas x n) and working-set outputs (lanes x lambdas x
+    # capacity) of 500 lanes at n = 1000 were twice the design. Lanes are independent: the
+    # grouping changes no result.
+    per_call = -(-max(16, prob.n // 8) // lanes)  # labellings per call, rounded up
+    etas = []
+    for b0 in range(0, len(fids), per_call):
+        Y = jax.tree.map(lambda a: np.repeat(np.asarray(a)[b0:b0 + per_call], lanes, axis=0), responses)
+        W = np.concatenate([fold_weights(fid, prob.w) for fid in fids[b0:b0 + per_call]])
+        out = solve_lanes(prob, Lanes(W=W, Y=Y, lambdas=lam, keep_eta=True, keep_moments=False), mode=mode)
+        report_status(out.status, lam, what="permutation test")
+        etas.append(out.eta[:, :len(lam)])
+    eta = np.concatenate(etas).astype(np.float64, copy=False)
+    return eta.reshape(len(fids), R, nfolds, *eta.shape[1:])
+
+
 def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PERMUTATIONS, seed: int = 0,
                      lambda_stride: int | None = None, sample_weight: Any = None,
                      mode: str | None = None, n_repeats: int | None = None) -> PermutationTest:
@@ -198,13 +244,8 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
         prob = PreparedProblem(X, y, standardize=path.standardize, fit_intercept=path.fit_intercept,
                                sample_weight=sample_weight, penalty_factor=path.penalty_factor,
                                check_classes=False, **settings)
-    # The grid's range and length come from the CV's nominal grid (before glmnet's early stop),
-    # never from where the observed labels' path happened to stop: a grid cut where the observed
-    # fit saturates would make the statistic a different function for the observed labels than
-    # for the permuted ones, and the p-value would no longer be exact.
-    nominal = cv.problem.lambdas if cv.problem is not None else None
-    if nominal is None or len(nominal) < len(cv.lambdas):
-        nominal = lambda_grid(1.0, PATH.n_lambdas, default_lambda_min_ratio(prob.n, prob.p))
+    # Range and length from the CV's nominal grid, not where the observed path stopped (nominal_grid).
+    nominal = nominal_grid(cv, prob.n, prob.p)
     stride = lambda_stride or max(1, len(nominal) // 25)
     n_grid = len(range(0, len(nominal), stride))
     larger = cv.measure in ("auc", "auc_pooled")
@@ -226,31 +267,14 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
                                        standardize=prob.standardize), prob.l1_ratio) for yb in labels)
     ratio = float(nominal[-1] / nominal[0]) if len(nominal) > 1 else 1.0
     lam = lambda_grid(top, n_grid, ratio)
-    lanes = R * nfolds
-    # Only the held-out linear predictors are used: no lane's standardisation moments are kept
-    # (2 x lanes x p floats: 1.6 GB for a 26 MB X at 16 x 200,000 and 500 lanes), and the
-    # labellings are solved in groups of about n / 8 lanes (at least 16, a vmapped chunk): the
-    # lanes' predictions (lanes x lambdas x n) and working-set outputs (lanes x lambdas x
-    # capacity) of 500 lanes at n = 1000 were twice the design. Lanes are independent: the
-    # grouping changes no result.
-    per_call = -(-max(16, prob.n // 8) // lanes)  # labellings per call, rounded up
-    etas = []
-    for b0 in range(0, len(labels), per_call):
-        Y = np.concatenate([np.repeat(yb[None, :], lanes, axis=0) for yb in labels[b0:b0 + per_call]])
-        W = np.concatenate([fold_weights(fid, prob.w) for fid in fids[b0:b0 + per_call]])
-        out = solve_lanes(prob, Lanes(W=W, Y=Y, lambdas=lam, keep_eta=True, keep_moments=False),
-                          mode=mode)
-        report_status(out.status, lam, what="permutation test")
-        etas.append(out.eta)
-    all_eta = np.concatenate(etas)
+    etas = _solve_labellings(prob, np.stack(labels), fids, lam, mode=mode)
     stats = np.empty(len(labels))
     for b, (yb, fid) in enumerate(zip(labels, fids)):
         preval = np.empty((R, prob.n, len(lam)))
         for r in range(R):
             for f in range(nfolds):
                 rows = fid[r] == f
-                eta = all_eta[b * lanes + r * nfolds + f][:, rows].T
-                preval[r][rows] = sigmoid(eta)
+                preval[r][rows] = sigmoid(etas[b, r, f][:, rows].T)
         stats[b] = improvement(cv_statistics(cv.measure, cv.grouped, yb, prob.w, fid, preval).cv_mean)
     observed, null = float(stats[0]), stats[1:]
     p_value = float((1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1))
@@ -455,36 +479,89 @@ def _larger_is_better(measure: str) -> bool:
     return measure in ("auc", "auc_pooled", "C")
 
 
-def permutation_test_refit(X: Any, outcome, cv: CVResult, *, n_permutations: int = N_PERMUTATIONS,
-                           seed: int = 0, n_grid: int = 25) -> PermutationTest:
-    """The permutation test of :func:`permutation_test` for a Gaussian or Cox outcome: the whole CV
-    is refitted on ``n_permutations`` relabellings (survival permutes ``(time, event)`` pairs
-    jointly, :meth:`jaxlasso.outcomes.Outcome.permuted`), each with its own folds drawn by the same
-    rule, on one lambda grid of about ``n_grid`` values from the largest lambda_max among all
-    ``B + 1`` outcomes: the observed statistic is one more draw of the null, so
-    ``p = (1 + #{null >= observed}) / (B + 1)`` is exact under exchangeability."""
-    from .outcomes import standardize
+def permutation_test_family(X: Any, outcome, cv: CVResult, *, n_permutations: int = N_PERMUTATIONS,
+                            seed: int = 0, n_grid: int = 25, mode: str | None = None) -> PermutationTest:
+    """The permutation test of :func:`permutation_test` for a Gaussian or Cox outcome (``outcome``:
+    a :class:`jaxlasso.outcomes.Outcome`).
 
+    The whole CV is redone on ``n_permutations`` relabellings (:meth:`Outcome.permuted
+    <jaxlasso.outcomes.Outcome.permuted>`: survival permutes ``(time, event)`` pairs jointly),
+    each with its own folds drawn by the outcome's rule (seed ``seed + 1000 + b``, the observed
+    outcome included), on one lambda grid of about ``n_grid`` values from the largest lambda_max
+    among all ``B + 1`` outcomes down by the CV grid's ratio: the observed statistic is one more
+    draw of the null, so ``p = (1 + #{null >= observed}) / (B + 1)`` is exact under
+    exchangeability. The statistic is the CV measure's gain over the null end of the path, as
+    cv.glmnet scores each labelling's folds.
+
+    All labellings x folds are lanes of one batch on one prepared problem (as the binomial test,
+    :func:`_solve_labellings`): only the response moves with a permutation. Each lane solves
+    exactly the fold fit that cv.glmnet solves on that labelling: Gaussian's kernel response is
+    the outcome standardised once on all samples, which a permutation leaves unchanged up to
+    rounding (the same mean and SD), so a permuted labelling is the standardised outcome
+    permuted, on the same kernel lambdas; each fold's own SD of y enters through the family's
+    per-lane ``ridge_scale``, as in the CV. Cox's lanes carry each labelling's risk-set layout
+    (:meth:`jaxlasso.survival.CoxProblem.permuted_responses`). The CV's full-data lane is not
+    solved: without an early stop it does not change the folds' fits.
+    """
+    from .metrics import cox_cv_statistics, resolve_cox_grouped, resolve_measure
+    from .outcomes import _family_measure, standardize
+
+    family = outcome.family
+    if family not in ("gaussian", "cox"):
+        raise ValueError(f"permutation_test_family is for gaussian or cox outcomes; a binary outcome has "
+                         f"permutation_test (got family={family!r})")
     t0 = time.perf_counter()
-    Xs = standardize(X)
+    n = outcome.n
     rng = np.random.default_rng([seed, 17])
-    outcomes = [outcome] + [outcome.permuted(rng) for _ in range(n_permutations)]
+    perms = [np.arange(n)] + [rng.permutation(n) for _ in range(n_permutations)]
+    outcomes = [outcome] + [outcome.take(idx) for idx in perms[1:]]
     l1 = float(getattr(cv.path, "l1_ratio", 1.0))
+    Xs = standardize(X)
     top = max(o.lambda_max(Xs) for o in outcomes) / max(l1, 1e-3)
     del Xs
-    ratio = float(cv.lambdas[-1] / cv.lambdas[0]) if len(cv.lambdas) > 1 else 1e-2
-    lam = lambda_grid(top, min(n_grid, len(cv.lambdas)), ratio)
+    # Range and length from the CV's nominal grid, not from where the observed path stopped
+    # (see nominal_grid): the statistic must be one function of the outcome for every labelling.
+    nominal = nominal_grid(cv, n, np.shape(X)[1])
+    ratio = float(nominal[-1] / nominal[0]) if len(nominal) > 1 else 1e-2
+    lam = lambda_grid(top, min(n_grid, len(nominal)), ratio)
+    fids = [o.folds(cv.nfolds, 1, seed + 1000 + b) for b, o in enumerate(outcomes)]
+    nfolds = int(fids[0].max()) + 1
+    settings = dict(l1_ratio=l1, lambdas=lam, n_lambdas=len(lam), lambda_min_ratio=None, standardize=PATH.standardize,
+                    sample_weight=None, penalty_factor=None, early_stop=False, tol=None, max_iter=PATH.max_iter,
+                    dtype=np.float64)
+    if family == "gaussian":
+        prob = PreparedProblem(X, outcome.y, family="gaussian", fit_intercept=PATH.fit_intercept, **settings)
+        responses = np.stack([np.asarray(prob.y)[idx] for idx in perms])
+        measure, grouped = resolve_measure(_family_measure(cv.measure, family), n, nfolds)
+        host = prob.host_family
+    else:
+        from .survival import CoxProblem
+
+        prob = CoxProblem(X, outcome.time, outcome.event, ties="breslow", **settings)
+        responses = prob.permuted_responses(np.stack(perms))
+        measure = cv.measure
+        grouped = resolve_cox_grouped(n, nfolds, True) if measure == "deviance" else True
+        w_user = prob.w * (prob.weight_sum / prob.w.sum())
+    etas = _solve_labellings(prob, responses, fids, lam, mode=mode)  # (B + 1, 1, F, L, n)
     larger = _larger_is_better(cv.measure)
     stats = np.empty(len(outcomes))
-    for b, o in enumerate(outcomes):
-        res = o.cv(X, measure=cv.measure, foldid=o.folds(cv.nfolds, 1, seed + 1000 + b), lambdas=lam,
-                   l1_ratio=l1, keep=False, dtype=np.float64)
-        curve = np.asarray(res.cv_mean, float)
+    for b, (o, fid) in enumerate(zip(outcomes, fids)):
+        if family == "gaussian":
+            preval = np.empty((1, n, len(lam)))
+            for f in range(nfolds):
+                rows = fid[0] == f
+                preval[0][rows] = host.predict(prob.y_center + prob.y_scale * etas[b, 0, f][:, rows].T)
+            curve = cv_statistics(measure, grouped, np.asarray(prob.response)[perms[b]], prob.w, fid, preval,
+                                  pointwise=host.pointwise_loss).cv_mean
+        else:
+            curve = cox_cv_statistics(measure, grouped, o.time, o.event, w_user, fid,
+                                      np.swapaxes(etas[b], -1, -2)).cv_mean
+        curve = np.asarray(curve, float)
         stats[b] = float(np.nanmax(curve) - curve[0]) if larger else float(curve[0] - np.nanmin(curve))
     observed, null = float(stats[0]), stats[1:]
     p_value = float((1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1))
     return PermutationTest(observed, null, p_value, n_permutations, max(1, len(cv.lambdas) // len(lam)),
-                           time.perf_counter() - t0, n_repeats=1, nfolds=cv.nfolds)
+                           time.perf_counter() - t0, n_repeats=1, nfolds=nfolds)
 
 
 def diagnose_family(X: Any, outcome, cv: CVResult, *, preprocess_report=None,
@@ -492,7 +569,7 @@ def diagnose_family(X: Any, outcome, cv: CVResult, *, preprocess_report=None,
     """:func:`diagnose` for a Gaussian or Cox outcome (``outcome``: a
     :class:`jaxlasso.outcomes.Outcome`). The findings are those of the binomial diagnosis, worded
     for the family: sample size as n (Gaussian) or events and events per variable (Cox, FEW_EVENTS
-    below :data:`FEW_EVENTS` events), and the permutation test of :func:`permutation_test_refit`."""
+    below :data:`FEW_EVENTS` events), and the permutation test of :func:`permutation_test_family`."""
     from .outcomes import measure_label
 
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
@@ -571,7 +648,7 @@ def diagnose_family(X: Any, outcome, cv: CVResult, *, preprocess_report=None,
             "Extend the grid (a smaller lambda_min_ratio) and re-run."))
     perm = None
     if n_permutations:
-        perm = permutation_test_refit(X, outcome, cv, n_permutations=int(n_permutations), seed=seed)
+        perm = permutation_test_family(X, outcome, cv, n_permutations=int(n_permutations), seed=seed)
     signal = None if perm is None else bool(perm.p_value <= alpha)
     null_name = "the null model (no genes)"
     cvtxt = (f"cross-validated {label} {best:.4g} ± {se:.3g} (1 SE) at lambda.min vs {null_cv:.4g} for "

@@ -128,25 +128,6 @@ def test_cli_negative_time_and_no_events(files, planted, capsys):
     assert code == 2 and "--event column 'dead' has no events" in capsys.readouterr().err
 
 
-# --- the refit permutation test (the machinery Gaussian and Cox use) -------------------------------
-def test_refit_permutation_test_real_signal_and_permuted_outcome(shared_data):
-    """The refit test detects the tissue contrast (strong) and not a permuted copy of it. It runs here
-    on the binomial family, whose solver every branch has; Gaussian and Cox call the same code."""
-    from jaxlasso.diagnose import permutation_test_refit
-
-    X, y, _ = shared_data("tissue_cerebellum_vs_hippocampus")
-    X = X[:, :60]
-    B = 9
-    strong = Outcome("binomial", y)
-    cv = strong.cv(X, measure="deviance", n_repeats=1, seed=0, keep=False, n_lambdas=20)
-    res = permutation_test_refit(X, strong, cv, n_permutations=B, seed=1, n_grid=10)
-    assert res.p_value == pytest.approx(1 / (B + 1)) and res.statistic > res.null_statistics.max()
-    shuffled = Outcome("binomial", y[np.random.default_rng(5).permutation(len(y))])
-    cv0 = shuffled.cv(X, measure="deviance", n_repeats=1, seed=0, keep=False, n_lambdas=20)
-    res0 = permutation_test_refit(X, shuffled, cv0, n_permutations=B, seed=1, n_grid=10)
-    assert res0.p_value > 0.05
-
-
 # --- end to end ---------------------------------------------------------------------------------------
 @needs_gaussian
 def test_select_gaussian_end_to_end(files, planted):

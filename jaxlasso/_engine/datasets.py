@@ -13,7 +13,7 @@ from kernels.families import BINOMIAL
 
 from .buffers import design_arrays
 from .config import current
-from .lanes import Lanes
+from .lanes import Lanes, _host_response, _response_leaf
 from .outputs import LaneOutputs, lane_outputs
 from .scopes import blas_scope, enable_compilation_cache, precision_scope
 from .segments import run_segments
@@ -25,7 +25,7 @@ class DatasetLanes:
     """One dataset of a batched solve: its lanes share its ``X``."""
 
     X: np.ndarray  # (n, p) shifted design
-    y: np.ndarray  # (n,)
+    y: object  # the family's response: (n,), or a pytree of (n,) leaves (Cox's CoxData)
     W: np.ndarray  # (B, n) lane weights
     pf: np.ndarray  # (p,)
     lambdas: np.ndarray  # (L,)
@@ -37,7 +37,7 @@ class _Stack:
     """The datasets padded to one shape (leading axis: datasets, a whole number per device)."""
 
     X: np.ndarray  # (Dp, nb, pb)
-    Y: np.ndarray  # (Dp, nb)
+    Y: object  # the responses' pytree, every leaf (Dp, nb)
     W: np.ndarray  # (Dp, Bb, nb)
     PF: np.ndarray  # (Dp, pb)
     LAM: np.ndarray  # (Dp, Lb)
@@ -48,21 +48,27 @@ class _Stack:
 def _stack(datasets: list[DatasetLanes], n_devices: int) -> _Stack:
     """Pad every dataset to the largest (bucketed) rows, columns, lanes and grid length: zero-weight
     rows, zero columns with an infinite penalty factor, skipped lanes and steps -- none of which
-    changes a result -- and the datasets to a multiple of ``n_devices`` (copies of the first)."""
+    changes a result -- and the datasets to a multiple of ``n_devices`` (copies of the first).
+    A pytree response (every dataset's of one structure, as one family gives) is padded leaf by
+    leaf with zeros, as :func:`jaxlasso._engine.solve_lanes` pads one (integer leaves stay
+    integers)."""
     D = len(datasets)
     nb = max(bucket_size(d.X.shape[0]) for d in datasets)
     pb = max(bucket_size(d.X.shape[1]) for d in datasets)
     Bb = bucket_lanes(max(d.W.shape[0] for d in datasets))
     Lb = bucket_lambdas(max(len(d.lambdas) for d in datasets))
     Dp = -(-D // n_devices) * n_devices
-    s = _Stack(np.zeros((Dp, nb, pb)), np.zeros((Dp, nb)), np.zeros((Dp, Bb, nb)), np.full((Dp, pb), np.inf),
+    ys = [_host_response(d.y) for d in datasets]
+    Y = jax.tree.map(lambda a: np.zeros((Dp, nb), a.dtype), ys[0])
+    s = _Stack(np.zeros((Dp, nb, pb)), Y, np.zeros((Dp, Bb, nb)), np.full((Dp, pb), np.inf),
                np.ones((Dp, Lb)), np.zeros((Dp, Bb), bool), np.zeros((Dp, Bb), np.int32))
     for i in range(Dp):
         d = datasets[i] if i < D else datasets[0]
         n, p = d.X.shape
         B, L = d.W.shape[0], len(d.lambdas)
         s.X[i, :n, :p] = d.X
-        s.Y[i, :n] = d.y
+        for into, leaf in zip(jax.tree.leaves(s.Y), jax.tree.leaves(ys[i if i < D else 0])):
+            into[i, :n] = leaf
         s.W[i, :B, :n] = d.W
         s.W[i, B:, :n] = d.W[:1]  # valid weights for skipped padding lanes (no 0/0 moments)
         s.PF[i, :p] = d.pf
@@ -148,7 +154,8 @@ def _solve_stacked(datasets: list[DatasetLanes], *, l1_ratio: float, fit_interce
     with blas_scope(), precision_scope(dtype):
         jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32
         put = _placement(devices)
-        problem = Problem(*design_arrays(s.X, jdt, put), put(jnp.asarray(s.Y, jdt)), put(jnp.asarray(s.W, jdt)),
+        Y = jax.tree.map(lambda a: put(_response_leaf(a, jdt)), s.Y)
+        problem = Problem(*design_arrays(s.X, jdt, put), Y, put(jnp.asarray(s.W, jdt)),
                           put(jnp.asarray(s.PF, jdt)), jnp.asarray(l1_ratio, jdt))
         lam_d = put(jnp.asarray(s.LAM, jdt))
         master_d = put(jnp.asarray(s.MASTER))
