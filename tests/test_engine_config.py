@@ -97,3 +97,22 @@ print(first, current().lane_threads)
     bad = subprocess.run([sys.executable, "-c", "from jaxlasso._engine import current; current()"],
                          env={**env, "JAXLASSO_LANE_THREADS": "-1"}, capture_output=True, text=True)
     assert bad.returncode != 0 and "JAXLASSO_LANE_THREADS must be a whole number >= 1" in bad.stderr
+
+
+def test_compilation_cache_is_locked_and_apart_from_unlocked_entries(tmp_path):
+    """The persistent cache runs with a size limit (JAX then locks every read and write: unlocked
+    in-place writes let a concurrent process load a truncated executable and crash) in a
+    subfolder of its own (JAX's eviction fails on entries written without their access-time file)."""
+    stray = tmp_path / "jit_old-0-cache"  # an entry an unlocked writer left, without its -atime file
+    stray.write_bytes(b"x")
+    code = ("import warnings; warnings.simplefilter('error')\n"
+            "import jax, numpy as np, jaxlasso\n"
+            "X = np.random.default_rng(0).normal(size=(20, 30)); y = (X[:, 0] > 0).astype(float)\n"
+            "jaxlasso.logistic_path(X, y, n_lambdas=5)\n"
+            "print(jax.config.jax_compilation_cache_max_size)\n")
+    env = dict(os.environ, JAXLASSO_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert int(out.stdout.split()[-1]) > 0
+    entries = sorted(p.name for p in (tmp_path / "locked").iterdir())
+    cached = [e for e in entries if e.endswith("-cache")]
+    assert cached and all(e.replace("-cache", "-atime") in entries for e in cached)

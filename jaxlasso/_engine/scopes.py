@@ -108,8 +108,13 @@ def blas_scope():
 _CACHE_READY = False
 
 
+CACHE_MAX_BYTES = 8 << 30
+"""Size limit of the persistent compilation cache (least recently used entries go first)."""
+
+
 def enable_compilation_cache(path: str | None = None) -> str | None:
-    """Turn on JAX's persistent compilation cache (idempotent); returns its directory or None.
+    """Turn on JAX's persistent compilation cache (idempotent); returns the folder of its entries
+    (``locked`` inside the configured directory) or None.
 
     Compiling a path solver takes seconds; with the cache a second process reuses the executable.
     The location is ``path``, else the configured ``cache_dir`` (``$JAXLASSO_CACHE_DIR``, default
@@ -120,12 +125,21 @@ def enable_compilation_cache(path: str | None = None) -> str | None:
     target = path or current().cache_dir
     if target is None or target == "off":
         return None
+    # Entries live in a subfolder that only size-limited (locking) writers use: JAX's eviction
+    # expects an access-time file beside every entry, which entries written without a size limit
+    # (an older jaxlasso, another tool) lack.
+    target = os.path.join(target, "locked")
     if not _CACHE_READY:
         try:
             os.makedirs(target, exist_ok=True)
             jax.config.update("jax_compilation_cache_dir", target)
             jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
             jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+            # A size limit makes JAX guard every cache read and write with a file lock. Without
+            # one it writes entries in place, unlocked: a process (a second jaxlasso run, a Dask
+            # worker, a test worker) reading an entry another is writing deserialises a truncated
+            # executable and crashes with a segmentation fault.
+            jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
             _CACHE_READY = True
         except (OSError, AttributeError) as exc:  # read-only home, older jax
             log.debug("persistent compilation cache unavailable: %s", exc)
