@@ -241,9 +241,9 @@ def test_vmapped_lanes_that_skip_a_lambda_run_no_newton_iterations(monkeypatch):
     seen = []
     real = kpath.newton_solve
 
-    def spy(ws, y_lane, w, b, b0, eta, tol, max_iter, *rest):
+    def spy(ws, y_lane, w, b, b0, eta, tol, max_iter, *rest, **kw):
         jax.debug.callback(lambda first_y, it: seen.append((float(first_y), int(it))), y_lane[0], max_iter)
-        return real(ws, y_lane, w, b, b0, eta, tol, max_iter, *rest)
+        return real(ws, y_lane, w, b, b0, eta, tol, max_iter, *rest, **kw)
 
     monkeypatch.setattr(kpath, "newton_solve", spy)
     with precision_scope(np.float64):
