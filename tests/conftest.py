@@ -15,15 +15,9 @@ import pytest
 from helpers import load_real
 
 # No persistent compilation cache in the test processes (and the CLI subprocesses they start)
-# unless JAXLASSO_TEST_CACHE_DIR names one: full-suite runs lost workers to faults inside JAX's
-# cache reads and writes while lane threads ran (benchmarks/NOTES.md, "Segmentation faults"), an
-# open defect the suite must not turn into random failures. Nothing is written to the user's home.
+# unless JAXLASSO_TEST_CACHE_DIR names one: each test compiles what it measures, and nothing is
+# written to the user's home.
 os.environ["JAXLASSO_CACHE_DIR"] = os.environ.get("JAXLASSO_TEST_CACHE_DIR", "off")
-# The remaining worker faults were inside XLA:CPU's compiler on a single Python thread; its
-# parallel code generation splits one program over several threads. One split takes that
-# concurrency out of the picture (a candidate cause, not a confirmed one: NOTES).
-if "xla_cpu_parallel_codegen_split_count" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_parallel_codegen_split_count=1").strip()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -15,6 +15,7 @@ from .buffers import design_arrays
 from .config import current
 from .lanes import Lanes, _host_response, _response_leaf
 from .outputs import LaneOutputs, lane_outputs
+from .executables import solve_scope
 from .scopes import blas_scope, enable_compilation_cache, precision_scope
 from .segments import run_segments
 from .shapes import bucket_lambdas, bucket_lanes, bucket_size, initial_capacity
@@ -151,7 +152,7 @@ def _solve_stacked(datasets: list[DatasetLanes], *, l1_ratio: float, fit_interce
     stats = {"datasets": len(datasets), "padded_shape": (Dp, nb, pb), "lanes": Bb, "lambdas": Lb,
              "padding_overhead": float(Dp * nb * pb / max(real, 1) - 1.0), "devices": len(devices)}
 
-    with blas_scope(), precision_scope(dtype):
+    with solve_scope(), blas_scope(), precision_scope(dtype):
         jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32
         put = _placement(devices)
         Y = jax.tree.map(lambda a: put(_response_leaf(a, jdt)), s.Y)

@@ -22,6 +22,7 @@ from kernels.families import BINOMIAL
 from .buffers import HOST_BUFFERS, design_arrays
 from .config import EngineConfig, current
 from .outputs import LaneOutputs, lane_outputs, path_lengths, to_numpy
+from .executables import register_cache, solve_scope
 from .scopes import blas_scope, enable_compilation_cache, precision_scope
 from .segments import concat_lanes, keep_moments, run_segments
 from .shapes import bucket_lambdas, bucket_lanes, bucket_size, check_memory, initial_capacity
@@ -186,6 +187,8 @@ def solve_vmapped(batch: LaneBatch, chunk: int, config: EngineConfig):
 
 _COMPILE_LOCK = threading.Lock()
 _CALLED: set = set()
+# Its keys hold the jitted functions: forgotten with the executables (see .executables).
+register_cache(_CALLED.clear)
 
 
 def _first_call_alone(fn, args):
@@ -346,7 +349,7 @@ def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: 
     pf = np.asarray(pf, dtype=np.float64)
     L, Lp = len(lambdas), bucket_lambdas(len(lambdas))
 
-    with blas_scope(), precision_scope(dtype):
+    with solve_scope(), blas_scope(), precision_scope(dtype):
         jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32
         # On a CPU backend the device arrays alias the host buffers: reuse them across solves
         # (given back below, once nothing reads them; see HostBufferPool).
