@@ -310,6 +310,31 @@ def _stability_outlook(n_case: int, n_ctrl: int, p: int) -> tuple[bool, Finding 
         f"samples in all.")
 
 
+def _preprocessing_findings(preprocess_report) -> list[Finding]:
+    """What the preprocessing report says about the input (any family): raw counts fitted without
+    a log, constant features dropped."""
+    findings = []
+    if preprocess_report is None:
+        return findings
+    chk = preprocess_report.counts
+    if chk.looks_like_counts and not preprocess_report.log_applied:
+        findings.append(Finding(
+            "UNLOGGED_COUNTS", "critical",
+            "The data look like raw counts and were fitted without a log transform: a few "
+            "very highly expressed genes dominate the standardised fit.",
+            {"max_value": chk.max_value, "dynamic_range": chk.dynamic_range,
+             "integer_fraction": chk.integer_fraction},
+            "Re-run with log='auto' (edgeR's log2-CPM for counts)."))
+    if preprocess_report.n_constant_dropped:
+        findings.append(Finding(
+            "CONSTANT_GENES", "info",
+            f"{preprocess_report.n_constant_dropped} features were constant (e.g. all-zero genes) "
+            f"and were dropped.",
+            {"n_constant": preprocess_report.n_constant_dropped},
+            "Nothing to do; consider filtering lowly expressed genes before the analysis."))
+    return findings
+
+
 def diagnose(X: Any, y: Any, cv: CVResult, *, preprocess_report=None, n_permutations: int = N_PERMUTATIONS,
              alpha: float = ALPHA, seed: int = 0, sample_weight: Any = None, mode: str | None = None,
              test_repeats: int | None = None) -> Diagnosis:
@@ -360,23 +385,7 @@ def diagnose(X: Any, y: Any, cv: CVResult, *, preprocess_report=None, n_permutat
              if cv.n_repeats >= 5 else
              "Use stratified, repeated CV (n_repeats >= 5, the default below 100 samples) and report "
              "the spread; avoid per-fold AUC.")))
-    if preprocess_report is not None:
-        chk = preprocess_report.counts
-        if chk.looks_like_counts and not preprocess_report.log_applied:
-            findings.append(Finding(
-                "UNLOGGED_COUNTS", "critical",
-                "The data look like raw counts and were fitted without a log transform: a few "
-                "very highly expressed genes dominate the standardised fit.",
-                {"max_value": chk.max_value, "dynamic_range": chk.dynamic_range,
-                 "integer_fraction": chk.integer_fraction},
-                "Re-run with log='auto' (edgeR's log2-CPM for counts)."))
-        if preprocess_report.n_constant_dropped:
-            findings.append(Finding(
-                "CONSTANT_GENES", "info",
-                f"{preprocess_report.n_constant_dropped} features were constant (e.g. all-zero genes) "
-                f"and were dropped.",
-                {"n_constant": preprocess_report.n_constant_dropped},
-                "Nothing to do; consider filtering lowly expressed genes before the analysis."))
+    findings.extend(_preprocessing_findings(preprocess_report))
 
     k_min = int(np.count_nonzero(cv.coef("lambda_min")[1]))
     k_1se = int(np.count_nonzero(cv.coef("lambda_1se")[1]))
@@ -608,22 +617,7 @@ def diagnose_family(X: Any, outcome, cv: CVResult, *, preprocess_report=None,
             {"events": events, "censored": n - events},
             "Report the spread over CV repeats; longer follow-up (more events) adds power, more "
             "censored samples do not."))
-    if preprocess_report is not None:
-        chk = preprocess_report.counts
-        if chk.looks_like_counts and not preprocess_report.log_applied:
-            findings.append(Finding(
-                "UNLOGGED_COUNTS", "critical",
-                "The data look like raw counts and were fitted without a log transform: a few very "
-                "highly expressed genes dominate the standardised fit.",
-                {"max_value": chk.max_value, "dynamic_range": chk.dynamic_range,
-                 "integer_fraction": chk.integer_fraction},
-                "Re-run with log='auto' (edgeR's log2-CPM for counts)."))
-        if preprocess_report.n_constant_dropped:
-            findings.append(Finding(
-                "CONSTANT_GENES", "info",
-                f"{preprocess_report.n_constant_dropped} features were constant (e.g. all-zero genes) "
-                f"and were dropped.", {"n_constant": preprocess_report.n_constant_dropped},
-                "Nothing to do; consider filtering lowly expressed genes before the analysis."))
+    findings.extend(_preprocessing_findings(preprocess_report))
     k_min = int(np.count_nonzero(cv.coef("lambda_min")[1]))
     k_1se = int(np.count_nonzero(cv.coef("lambda_1se")[1]))
     null_cv, best = float(cv.cv_mean[0]), float(cv.cv_mean[cv.index_min])

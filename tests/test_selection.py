@@ -202,6 +202,24 @@ def test_diagnosis_codes_on_seedlike_raw_counts():
     assert d.get("UNLOGGED_COUNTS").severity == "critical"
 
 
+def test_family_diagnosis_names_unlogged_counts_and_constant_genes():
+    """The Gaussian diagnosis reads the same preprocessing report as the binomial one."""
+    from jaxlasso.diagnose import diagnose_family
+    from jaxlasso.outcomes import Outcome
+
+    sim = simulate_rnaseq(n_genes=400, seed=1)
+    counts = sim.counts.copy()
+    counts.iloc[:, :3] = 0  # three all-zero genes, dropped as constant
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jaxlasso.DataWarning)
+        X, rep = preprocess(counts, log="no")
+    outcome = Outcome.build("gaussian", np.log1p(sim.counts.iloc[:, 10].to_numpy(float)))
+    cv = jaxlasso.cv_path(X, outcome.y, family="gaussian", nfolds=4, seed=0, n_lambdas=12)
+    d = diagnose_family(X, outcome, cv, preprocess_report=rep, n_permutations=0)
+    assert d.get("UNLOGGED_COUNTS").severity == "critical"
+    assert d.get("CONSTANT_GENES").evidence["n_constant"] == rep.n_constant_dropped >= 3
+
+
 # --- rank then lasso: leakage ----------------------------------------------------------------
 def test_leaky_rank_then_lasso_is_optimistic_on_null_data():
     rng = np.random.default_rng(7)

@@ -159,15 +159,21 @@ class UnivariateResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per feature, sorted by rank: feature, statistic, effect, p_value, q_value, rank."""
-        order = np.argsort(self.rank, kind="stable")
-        return pd.DataFrame({
-            "feature": np.asarray(self.feature_names, dtype=object)[order],
-            "statistic": self.statistic[order],
-            "effect": self.effect[order],
-            "p_value": self.p_value[order],
-            "q_value": self.q_value[order],
-            "rank": self.rank[order],
-        }).reset_index(drop=True)
+        return _ranking_frame(self)
+
+
+def _ranking_frame(result) -> pd.DataFrame:
+    """A ranking's table, one row per feature sorted by rank (the binary and the family rankings
+    share its columns, so that writers and reports read either)."""
+    order = np.argsort(result.rank, kind="stable")
+    return pd.DataFrame({
+        "feature": np.asarray(result.feature_names, dtype=object)[order],
+        "statistic": result.statistic[order],
+        "effect": np.asarray(result.effect)[order],
+        "p_value": result.p_value[order],
+        "q_value": result.q_value[order],
+        "rank": result.rank[order],
+    }).reset_index(drop=True)
 
 
 # --- the tests -----------------------------------------------------------------------------------
@@ -366,16 +372,8 @@ class FamilyRankingResult:
         return len(self.feature_names)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per feature, sorted by rank: feature, statistic, p_value, q_value, rank."""
-        order = np.argsort(self.rank, kind="stable")
-        return pd.DataFrame({
-            "feature": np.asarray(self.feature_names, dtype=object)[order],
-            "statistic": self.statistic[order],
-            "effect": self.statistic[order],
-            "p_value": self.p_value[order],
-            "q_value": self.q_value[order],
-            "rank": self.rank[order],
-        }).reset_index(drop=True)
+        """One row per feature, sorted by rank: feature, statistic, effect, p_value, q_value, rank."""
+        return _ranking_frame(self)
 
 
 def family_ranking(names: tuple[str, ...], statistic: np.ndarray, p_value: np.ndarray, q_value: np.ndarray,
