@@ -65,6 +65,24 @@ def _write(path: Path, a) -> None:
     np.asarray(a, dtype="<f8").tofile(path)
 
 
+def _write_optional(d: Path, job: dict, lambdas, weights, penalty_factor, foldid) -> None:
+    """Write the optional inputs both bridges read (a file each) and flag them in ``job``."""
+    if lambdas is not None:
+        lam = np.asarray(lambdas, dtype=np.float64)
+        _write(d / "lambda.bin", lam)
+        job["has_lambda"] = True
+        job["n_lambda"] = len(lam)
+    if weights is not None:
+        _write(d / "weights.bin", weights)
+        job["has_weights"] = True
+    if penalty_factor is not None:
+        _write(d / "pf.bin", penalty_factor)
+        job["has_penalty_factor"] = True
+    if foldid is not None:
+        _write(d / "foldid.bin", np.asarray(foldid, dtype=np.float64))
+        job["has_foldid"] = True
+
+
 def _read(path: Path) -> np.ndarray:
     return np.fromfile(path, dtype="<f8")
 
@@ -100,24 +118,11 @@ def run_glmnet(X, y, *, task: str = "path", lambdas=None, nlambda: int = 100,
         d = Path(tmp)
         _write(d / "x.bin", X.ravel(order="F"))
         _write(d / "y.bin", y)
-        if lambdas is not None:
-            lam = np.asarray(lambdas, dtype=np.float64)
-            _write(d / "lambda.bin", lam)
-            job["has_lambda"] = True
-            job["n_lambda"] = len(lam)
-        if weights is not None:
-            _write(d / "weights.bin", weights)
-            job["has_weights"] = True
-        if penalty_factor is not None:
-            _write(d / "pf.bin", penalty_factor)
-            job["has_penalty_factor"] = True
+        _write_optional(d, job, lambdas, weights, penalty_factor, foldid)
         if weight_sets is not None:
             ws = np.asarray(weight_sets, dtype=np.float64)
             _write(d / "weight_sets.bin", ws.ravel(order="C"))
             job["n_sets"] = ws.shape[0]
-        if foldid is not None:
-            _write(d / "foldid.bin", np.asarray(foldid, dtype=np.float64))
-            job["has_foldid"] = True
         lines = [f"{k}: {'TRUE' if v is True else 'FALSE' if v is False else v}" for k, v in job.items()]
         (d / "job.dcf").write_text("\n".join(lines) + "\n")
         script = resources.files("jaxlasso") / "r" / BRIDGE
@@ -184,19 +189,7 @@ def run_coxnet(X=None, time_=None, event=None, *, task: str = "path", lambdas=No
             if exact_path:
                 job["fdev"] = 0
                 job["devmax"] = 1
-            if lambdas is not None:
-                lam = np.asarray(lambdas, dtype=np.float64)
-                _write(d / "lambda.bin", lam)
-                job["has_lambda"] = True
-                job["n_lambda"] = len(lam)
-            if weights is not None:
-                _write(d / "weights.bin", weights)
-                job["has_weights"] = True
-            if penalty_factor is not None:
-                _write(d / "pf.bin", penalty_factor)
-                job["has_penalty_factor"] = True
-            if foldid is not None:
-                _write(d / "foldid.bin", np.asarray(foldid, dtype=np.float64))
+            _write_optional(d, job, lambdas, weights, penalty_factor, foldid)
         lines = [f"{k}: {'TRUE' if v is True else 'FALSE' if v is False else v}" for k, v in job.items()]
         (d / "job.dcf").write_text("\n".join(lines) + "\n")
         script = resources.files("jaxlasso") / "r" / COX_BRIDGE
