@@ -66,6 +66,14 @@ def _warm_start_grid(lam_max: float, lam: float) -> np.ndarray:
     return np.append(grid[grid > lam * (1.0 + 1e-10)], lam)
 
 
+def _selected_names(est, coef: np.ndarray) -> np.ndarray:
+    """The names of the features with a nonzero coefficient (``feature_names_in_``, else x0, x1,
+    ...), as object array: every estimator reports its selection the same way."""
+    names = (list(est.feature_names_in_) if hasattr(est, "feature_names_in_")
+             else [f"x{j}" for j in range(est.n_features_in_)])
+    return np.asarray([names[j] for j in np.flatnonzero(coef)], dtype=object)
+
+
 class _LogisticFacade(ClassifierMixin, BaseEstimator):
     """Shared validation, attributes and prediction of the two estimators (not public)."""
 
@@ -114,10 +122,7 @@ class _LogisticFacade(ClassifierMixin, BaseEstimator):
         self.coef_ = np.asarray(coef, dtype=np.float64).reshape(1, -1)
         self.intercept_ = np.array([float(intercept)])
         self.n_iter_ = int(np.sum(path.n_iter))
-        names = (list(self.feature_names_in_) if hasattr(self, "feature_names_in_")
-                 else [f"x{j}" for j in range(self.n_features_in_)])
-        self.selected_features_ = np.asarray([names[j] for j in np.flatnonzero(self.coef_[0])],
-                                             dtype=object)
+        self.selected_features_ = _selected_names(self, self.coef_[0])
 
     # --- prediction -----------------------------------------------------------------------
     def decision_function(self, X):
@@ -389,9 +394,7 @@ class _RegressionFacade(RegressorMixin, BaseEstimator):
         self.coef_ = np.asarray(coef, dtype=np.float64).ravel()
         self.intercept_ = float(intercept)
         self.n_iter_ = int(np.sum(path.n_iter))
-        names = (list(self.feature_names_in_) if hasattr(self, "feature_names_in_")
-                 else [f"x{j}" for j in range(self.n_features_in_)])
-        self.selected_features_ = np.asarray([names[j] for j in np.flatnonzero(self.coef_)], dtype=object)
+        self.selected_features_ = _selected_names(self, self.coef_)
 
     def predict(self, X):
         """Fitted values ``X @ coef_ + intercept_``, shape (n_samples,)."""
@@ -554,7 +557,7 @@ class _CoxFacade(BaseEstimator):
         self.n_features_in_ = self.coef_.shape[0]
         if isinstance(X, pd.DataFrame):
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.selected_features_ = np.flatnonzero(self.coef_)
+        self.selected_features_ = _selected_names(self, self.coef_)
 
     def predict(self, X):
         """Risk scores ``X @ coef_`` (higher = shorter expected survival), as scikit-survival."""

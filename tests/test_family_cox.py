@@ -6,6 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 from kernels import cox
@@ -425,6 +426,10 @@ def test_cox_estimators_follow_scikit_survival_conventions():
     single = jaxlasso.LassoCox(lambda_value=est.lambda_, ties="efron").fit(X, y)
     np.testing.assert_allclose(single.coef_, est.coef_, atol=1e-6)
     assert clone(single).get_params()["ties"] == "efron"
+    # The selection is reported by name, as the other estimators do.
+    assert list(est.selected_features_) == [f"x{j}" for j in np.flatnonzero(est.coef_)]
+    named = jaxlasso.LassoCox(lambda_value=est.lambda_).fit(pd.DataFrame(X, columns=[f"g{j}" for j in range(8)]), y)
+    assert list(named.selected_features_) == [f"g{j}" for j in np.flatnonzero(named.coef_)]
     with pytest.raises(ValueError, match=r"y must be a structured array with two fields"):
         jaxlasso.LassoCox().fit(X, time)
     bad = y.copy()
