@@ -258,8 +258,8 @@ def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio, levels):
     return c, dc
 
 
-# Form the Newton model's Gram on the smallest solve level that holds the slots in use rather
-# than on the whole capacity (False: always the capacity; ``benchmarks/ab.py`` compares the two).
+# Form the Newton model's Gram on the smallest of ``gram_levels_for`` that holds the slots in use
+# rather than on the whole capacity (False: always the capacity; ``benchmarks/ab.py`` compares the two).
 _GRAM_ON_LEVEL = True
 
 # Working-set capacity from which a float64 problem forms its Gram matrix in float32.
@@ -336,7 +336,7 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
         if len(gram_levels) == 1:
             G, xbar = model_gram(ws.XT, ws.mask)
         else:
-            # Only slots 0..m-1 are in use (build the working set so) and the rest of the Gram is
+            # Only slots 0..m-1 are in use (the WorkingSet contract) and the rest of the Gram is
             # zero: form it on the smallest level that holds them -- level^2 n flops instead of
             # k^2 n -- and pad it to the capacity for the model solve.
             def on_level(size):
