@@ -123,6 +123,24 @@ def solve_levels(k: int, batched: bool) -> tuple[int, ...]:
     return tuple(sorted({-(-k * q // 8) for q in _SOLVE_LEVELS_EIGHTHS} | {k}))
 
 
+# The Gram's sizes below the capacity k, in eighths of k (see gram_levels_for).
+_GRAM_LEVELS_EIGHTHS = (2, 4, 5, 6, 7)
+
+
+def gram_levels_for(k: int, batched: bool) -> tuple[int, ...]:
+    """Sizes the Newton model's Gram is formed on for a working set of ``k`` slots (static).
+
+    The Gram must cover every slot in use (coordinate descent may move any of them), and the
+    strong rule keeps more slots in use than the support holds -- typically 60-90% of the
+    capacity -- so these levels are finer than :func:`solve_levels` near the top, where a
+    level costs level^2 n. Each level is one small branch (a product and a pad); under ``vmap``
+    one size, as for the solve levels.
+    """
+    if batched or k < 64:
+        return (k,)
+    return tuple(sorted({-(-k * q // 8) for q in _GRAM_LEVELS_EIGHTHS} | {k}))
+
+
 def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask: Array,
             tol: Array, ratio: Array, levels: tuple[int, ...], max_rounds: int = _ACTIVE_SET_ROUNDS):
     """Solve the model exactly on a support, correcting the support a few times (active set).
@@ -240,20 +258,25 @@ def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio, levels):
     return c, dc
 
 
+# Form the Newton model's Gram on the smallest of ``gram_levels_for`` that holds the slots in use
+# rather than on the whole capacity (False: always the capacity; ``benchmarks/ab.py`` compares the two).
+_GRAM_ON_LEVEL = True
+
 # Working-set capacity from which a float64 problem forms its Gram matrix in float32.
 _F32_GRAM_MIN = 256
 
 
-def _hessian(XcT: Array, v: Array) -> Array:
+def _hessian(XcT: Array, v: Array, capacity: int) -> Array:
     """The working-set Gram ``XcT diag(v) XcT^T`` of the quadratic model (k^2 n flops).
 
-    For large float64 working sets the product runs in float32 (half the bytes and faster BLAS
-    kernels) and is symmetrised. Only the Newton *model* changes: the gradient, the line
-    search and the KKT test stay in float64, so the solution and its accuracy do not depend on
-    it -- a Hessian with relative error ~1e-7 only makes the Newton steps marginally inexact.
+    For large float64 working sets (``capacity`` slots, of which ``XcT`` may hold a leading
+    block) the product runs in float32 (half the bytes and faster BLAS kernels) and is
+    symmetrised. Only the Newton *model* changes: the gradient, the line search and the KKT test
+    stay in float64, so the solution and its accuracy do not depend on it -- a Hessian with
+    relative error ~1e-7 only makes the Newton steps marginally inexact. The choice follows the
+    capacity, not the block, so that every level of one working set gets the same arithmetic.
     """
-    k = XcT.shape[0]
-    if XcT.dtype == jnp.float64 and k >= _F32_GRAM_MIN:
+    if XcT.dtype == jnp.float64 and capacity >= _F32_GRAM_MIN:
         A = XcT.astype(jnp.float32)
         G = ((A * v.astype(jnp.float32)[None, :]) @ A.T).astype(XcT.dtype)
         return 0.5 * (G + G.T)
@@ -279,7 +302,10 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
     the solution to the next lambda (a first-order path predictor that warm-starts it closer).
     """
     m_loop = lax.pmax(ws.m, sync_axes) if sync_axes else ws.m
-    levels = solve_levels(ws.XT.shape[0], bool(sync_axes))
+    kcap = ws.XT.shape[0]
+    levels = solve_levels(kcap, bool(sync_axes))
+    gram_levels = gram_levels_for(kcap, bool(sync_axes)) if _GRAM_ON_LEVEL else (kcap,)
+    gram = getattr(family, "gram", None)
     g, g0 = _gradients(ws, eta, y, w, fit_intercept, family)
     gap0 = kkt.gap(g, b, ws.a1, ws.a2, ws.mask, g0)
 
@@ -292,18 +318,37 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
         # Eliminate the unpenalised intercept from the model: its optimal step given d is
         # d0 = -(g0 + v'X d) / sum(v), which leaves a model in d alone on the v-centred
         # columns. This removes the intercept-coordinate coupling that slows coordinate descent.
-        if fit_intercept:
-            xbar = (ws.XT @ v) / sv
-            XcT = ws.XT - xbar[:, None]
-            lin = s.g - s.g0 * xbar
+        def model_gram(XT, mask):
+            if fit_intercept:
+                xbar = (XT @ v) / sv
+                XcT = XT - xbar[:, None]
+            else:
+                xbar = jnp.zeros(XT.shape[:1], XT.dtype)
+                XcT = XT
+            XcT = jnp.where(mask[:, None], XcT, 0.0)
+            # A family whose Hessian in eta is not diagonal (Cox: the risk sets couple the rows)
+            # may give the model its exact Hessian on the working set (``gram``); otherwise the
+            # diagonal. Either is a product over the rows of XcT, so a leading block of rows
+            # gives the leading block of the Gram.
+            G = _hessian(XcT, v, kcap) if gram is None else gram(XcT, s.eta, y, w)
+            return G, xbar
+
+        if len(gram_levels) == 1:
+            G, xbar = model_gram(ws.XT, ws.mask)
         else:
-            XcT = ws.XT
-            lin = s.g
-        XcT = jnp.where(ws.mask[:, None], XcT, 0.0)
-        # A family whose Hessian in eta is not diagonal (Cox: the risk sets couple the rows) may
-        # give the model its exact Hessian on the working set (``gram``); otherwise the diagonal.
-        gram = getattr(family, "gram", None)
-        G = _hessian(XcT, v) if gram is None else gram(XcT, s.eta, y, w)
+            # Only slots 0..m-1 are in use (the WorkingSet contract) and the rest of the Gram is
+            # zero: form it on the smallest level that holds them -- level^2 n flops instead of
+            # k^2 n -- and pad it to the capacity for the model solve.
+            def on_level(size):
+                def run():
+                    G_l, xbar_l = model_gram(ws.XT[:size], ws.mask[:size])
+                    pad = kcap - size
+                    return jnp.pad(G_l, ((0, pad), (0, pad))), jnp.pad(xbar_l, (0, pad))
+                return run
+
+            branch = jnp.sum(jnp.asarray(gram_levels[:-1]) < ws.m)
+            G, xbar = lax.switch(branch, [on_level(size) for size in gram_levels])
+        lin = s.g - s.g0 * xbar if fit_intercept else s.g
         h = jnp.diagonal(G)
         h = jnp.maximum(h, 1e-30 * jnp.max(h, initial=0.0) + jnp.finfo(h.dtype).tiny)
         # Solve the model to an accuracy that tracks the outer KKT gap (inexact Newton):
