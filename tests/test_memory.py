@@ -477,3 +477,64 @@ def test_univariate_ranking_temporaries():
     finally:
         tracemalloc.stop()
     assert peak < 0.75 * X.nbytes, f"peak {peak / 1e6:.1f} MB for a {X.nbytes / 1e6:.1f} MB matrix"
+
+
+# --- the command line's select: what it keeps while it writes ------------------------------------
+def test_cli_select_logs_counts_in_place_and_empties_the_pool(tmp_path, monkeypatch, capsys):
+    """``jaxlasso select`` hands the matrix it read to the workflow to be transformed in place
+    (its logCPM is the reader's buffer) and gives the pooled design buffers back before writing.
+    Mutation-checked: ``copy_X=True`` in the command fails the first assertion, no
+    ``HOST_BUFFERS.clear()`` the second."""
+    import jaxlasso.cli.select as cli_select
+    import jaxlasso.workflow as workflow
+    from jaxlasso._engine import HOST_BUFFERS
+    from jaxlasso.cli import main
+    from jaxlasso.simulate import simulate_rnaseq
+
+    sim = simulate_rnaseq(n_genes=300, seed=3, lfc_mean=1.5)
+    counts = sim.counts.T
+    counts.index.name = "gene_id"
+    counts.to_csv(tmp_path / "counts.tsv", sep="\t")
+    sim.samples.to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
+    seen = {}
+    select_features, write_outputs = workflow.select_features, cli_select.write_outputs
+
+    def spy_select(X, y, **kw):
+        seen["buffer"] = X.to_numpy(copy=False)
+        report = select_features(X, y, **kw)
+        seen["logcpm"] = report.X.to_numpy(copy=False)
+        return report
+
+    def spy_write(*a, **kw):
+        seen["pool"] = HOST_BUFFERS.nbytes
+        return write_outputs(*a, **kw)
+
+    monkeypatch.setattr(workflow, "select_features", spy_select)
+    monkeypatch.setattr(cli_select, "write_outputs", spy_write)
+    code = main(["select", str(tmp_path / "counts.tsv"), "--samples", str(tmp_path / "samples.tsv"),
+                 "--outcome", "group", "--case", "case", "--out", str(tmp_path / "out"), "--permutations", "9",
+                 "--strategy", "lasso", "--plan", "off", "--quiet"])
+    capsys.readouterr()
+    assert code == 0
+    assert np.shares_memory(seen["logcpm"], seen["buffer"])
+    assert seen["pool"] == 0
+
+
+def test_streamed_tsv_equals_the_string():
+    """A table written by ``_write_tsv`` has exactly the bytes of ``_tsv``'s text in UTF-8
+    (neutralised formula-like names, non-ASCII names, floats), ``raw_names`` too."""
+    import tempfile
+    from pathlib import Path
+
+    from jaxlasso.cli.writers import _tsv, _write_tsv
+
+    rng = np.random.default_rng(15)
+    n = 30_000
+    frame = pd.DataFrame({"feature": np.array([f"=g{i}" if i % 7 == 0 else f"gé{i}" for i in range(n)], dtype=object),
+                          "rank": np.arange(1, n + 1), "p_value": rng.random(n),
+                          "q_value": np.where(rng.random(n) < 0.1, np.nan, rng.random(n))})
+    with tempfile.TemporaryDirectory() as d:
+        for raw in (False, True):
+            path = Path(d) / f"t{raw}.tsv"
+            _write_tsv(path, frame, raw_names=raw)
+            assert path.read_bytes() == _tsv(frame, raw_names=raw).encode("utf-8")
