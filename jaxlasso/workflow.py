@@ -208,7 +208,7 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
                     stability: int | None = None, forest: bool | None = None, boruta: bool = False,
                     rank_then_lasso_top: int = SELECT.rank_then_lasso_top, seed: int = CV.seed,
                     dtype: Any = np.float64, family: str = "auto", plan: str = SELECT.plan,
-                    progress=None) -> SelectionReport:
+                    progress=None, copy_X: bool = True) -> SelectionReport:
     """Run the gene-selection workflow and report every method side by side.
 
     Parameters
@@ -255,6 +255,11 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
         test ran, ``off`` never. It never runs when ``B`` is too small for ``p`` to reach ``alpha``.
     progress : callable, optional
         ``progress(step_name)`` is called before each step (the CLI's progress display).
+    copy_X : bool
+        False: preprocessing may transform a float64 DataFrame ``X`` in place (its values are
+        undefined afterwards) instead of copying it -- for a caller that read ``X`` only for this
+        run; a raw counts matrix then does not stay in memory beside its logCPM. Results are the
+        same.
 
     Every option is checked by :class:`jaxlasso.options.SelectOptions` before any work starts;
     an error names the keyword (``stability must be ... (got stability=-5)``).
@@ -266,10 +271,10 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
         dtype=dtype, family=family, plan=plan))
     fam, y = _resolve_outcome(y, opts.family)
     if fam != "binomial":
-        return select_family(X, y, fam, opts, progress=progress)
+        return select_family(X, y, fam, opts, progress=progress, copy_X=copy_X)
     timings: dict[str, float] = {}
     timed = _timer(progress, timings)
-    frame, prep, y_arr, repeats = timed("preprocess", lambda: prepare_data(X, y, opts))
+    frame, prep, y_arr, repeats = timed("preprocess", lambda: prepare_data(X, y, opts, overwrite=not copy_X))
     with warnings.catch_warnings():
         # The diagnosis reports small classes as a finding; the raw warning would repeat it.
         warnings.simplefilter("ignore", FewObservationsWarning)
@@ -281,7 +286,8 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
     return _report(frame, y_arr, prep, cv, opts, progress=progress, timings=timings)
 
 
-def prepare_data(X: Any, y: Any, opts: SelectOptions) -> tuple[pd.DataFrame, PreprocessReport, Any, int]:
+def prepare_data(X: Any, y: Any, opts: SelectOptions, *,
+                 overwrite: bool = False) -> tuple[pd.DataFrame, PreprocessReport, Any, int]:
     """The steps every selection starts with, before any label is looked at by a model:
     preprocessing (count detection, transform, constant genes, variance filter), the labels put in
     the matrix's sample order, and the number of CV repeats (``n_repeats=None``:
@@ -289,8 +295,10 @@ def prepare_data(X: Any, y: Any, opts: SelectOptions) -> tuple[pd.DataFrame, Pre
 
     Returns ``(frame, preprocess report, labels, repeats)``; a pandas Series of labels keeps a
     Categorical's level order (which level is the case), other labels become an array.
+    ``overwrite``: :func:`~jaxlasso.selection.filters.preprocess`'s (``X`` may be transformed in place).
     """
-    frame, prep = preprocess(X, log=opts.log, cpm_normalize=opts.cpm, top_variance=opts.top_variance)
+    frame, prep = preprocess(X, log=opts.log, cpm_normalize=opts.cpm, top_variance=opts.top_variance,
+                             overwrite=overwrite)
     if isinstance(y, pd.Series) and isinstance(X, pd.DataFrame) and set(y.index) == set(frame.index):
         y = y.loc[frame.index]
     labels = y if isinstance(y, pd.Series) else np.asarray(y)
@@ -481,7 +489,8 @@ def _in_rows(values: Any, frame: pd.DataFrame) -> Any:
     return np.asarray(values)
 
 
-def select_family(X: Any, y: Any, family: str, opts: SelectOptions, *, progress=None) -> SelectionReport:
+def select_family(X: Any, y: Any, family: str, opts: SelectOptions, *, progress=None,
+                  copy_X: bool = True) -> SelectionReport:
     """:func:`select_features` for a Gaussian (``y``: numbers) or Cox (``y``: ``(time, event)``)
     outcome: the same steps -- preprocessing, the family's cross-validated lasso (glmnet's
     ``cv.glmnet(family = ...)``), the diagnosis with its permutation test, stability selection and
@@ -493,7 +502,7 @@ def select_family(X: Any, y: Any, family: str, opts: SelectOptions, *, progress=
     timings: dict[str, float] = {}
     timed = _timer(progress, timings)
     frame, prep = timed("preprocess", lambda: preprocess(X, log=opts.log, cpm_normalize=opts.cpm,
-                                                         top_variance=opts.top_variance))
+                                                         top_variance=opts.top_variance, overwrite=not copy_X))
     if family == "cox":
         time_, event = y
         outcome = Outcome.build("cox", time=_in_rows(time_, frame), event=_in_rows(event, frame),

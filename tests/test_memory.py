@@ -323,3 +323,218 @@ def test_preprocess_counts_makes_one_copy():
         tracemalloc.stop()
     assert report.log_applied and report.cpm_applied and frame.shape == (16, 199_900)
     assert peak < 1.6 * counts.nbytes, f"peak {peak / 1e6:.1f} MB for a {counts.nbytes / 1e6:.1f} MB matrix"
+
+
+# --- preprocessing a matrix the caller gives up (the command line's) ----------------------------
+def _reader_frame(values: np.ndarray) -> pd.DataFrame:
+    """A frame laid out as the readers build it: one float64 block, column-major (n x p)."""
+    n, p = values.shape
+    return pd.DataFrame(np.asfortranarray(values), index=[f"s{i}" for i in range(n)],
+                        columns=[f"g{j}" for j in range(p)])
+
+
+@pytest.mark.filterwarnings("ignore:the data look unlogged")
+@pytest.mark.parametrize("log", ["auto", "yes", "no"])
+@pytest.mark.parametrize("zeros", [2, 37])
+def test_preprocess_overwrite_equals_the_copy(log, zeros, monkeypatch):
+    """``overwrite=True`` gives the default's frame and report exactly (values, gene order,
+    memory layout) and, when a transform applies, in the input's own buffer -- also with all-zero
+    genes compacted out block by block (a tiny block: several steps). Mutation-checked: moving
+    the blocks from the last one down, or falling back to ``frame.loc``, fails it."""
+    monkeypatch.setattr(filters, "_COMPACT_BLOCK", 7)
+    rng = np.random.default_rng(12)
+    depth = rng.uniform(0.5, 1.5, size=(9, 1))
+    counts = rng.poisson(rng.lognormal(4, 2.5, size=300)[None, :] * depth).astype(float)
+    counts[:, rng.choice(300, zeros, replace=False)] = 0.0
+    ref, ref_report = filters.preprocess(_reader_frame(counts), log=log)
+    given = _reader_frame(counts)
+    buffer = given.to_numpy(copy=False)
+    got, report = filters.preprocess(given, log=log, overwrite=True)
+    pd.testing.assert_frame_equal(got, ref, check_exact=True)
+    assert report == ref_report
+    assert got.to_numpy().flags.f_contiguous == ref.to_numpy().flags.f_contiguous
+    assert report.n_constant_dropped >= 2
+    # log2-CPM drops the zero genes in place; otherwise drop_constant's copy is the result.
+    assert np.shares_memory(got.to_numpy(), buffer) == (log == "auto")
+    assert report.log_applied == (log != "no")
+
+
+def test_preprocess_overwrite_makes_no_copy_of_counts():
+    """Raw counts with all-zero genes preprocessed in place allocate well under one matrix (the
+    copy-making default: about one more; the largest allocation left is the count check's sample
+    of at most 2,000,000 cells, 16 MB). Mutation-checked: ``frame.loc`` for the zero genes
+    fails it."""
+    rng = np.random.default_rng(11)
+    counts = rng.negative_binomial(2, 0.01, size=(16, 400_000)).astype(float)
+    counts[:, ::50] = 0.0
+    X = _reader_frame(counts)
+    del counts
+    nbytes = X.to_numpy(copy=False).nbytes
+    tracemalloc.start()
+    try:
+        frame, report = filters.preprocess(X, overwrite=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.log_applied and frame.shape == (16, 392_000)
+    assert peak < 0.6 * nbytes, f"peak {peak / 1e6:.1f} MB for a {nbytes / 1e6:.1f} MB matrix"
+
+
+def test_select_features_copy_x():
+    """``select_features(copy_X=False)`` may transform the caller's counts in place; the default
+    leaves them alone. Mutation-checked: ignoring ``copy_X`` fails the first assertion."""
+    from jaxlasso.workflow import select_features
+
+    rng = np.random.default_rng(13)
+    counts = rng.negative_binomial(2, 0.01, size=(12, 40)).astype(float)
+    y = np.repeat(["a", "b"], 6)
+    kw = dict(strategy="lasso", n_permutations=0, n_repeats=1, nfolds=3, plan="off")
+    given = _reader_frame(counts)
+    report = select_features(given, y, copy_X=False, **kw)
+    assert np.shares_memory(report.X.to_numpy(), given.to_numpy(copy=False))
+    kept = _reader_frame(counts)
+    default = select_features(kept, y, **kw)
+    np.testing.assert_array_equal(kept.to_numpy(), counts)
+    pd.testing.assert_frame_equal(default.X, report.X, check_exact=True)
+
+
+# --- the univariate ranking's temporaries --------------------------------------------------------
+def _welch_reference(X, y, w, stats):
+    """The Welch computation as it was before its temporaries were cut (class copy, deviations,
+    their squares, and a copy of every weighted row for the constant check)."""
+    p = X.shape[1]
+    means, variances, n_eff, flat = [], [], [], []
+    for cls in (1, 0):
+        rows = (y == cls) & (w > 0)
+        Xc, wc = X[rows], w[rows]
+        V1, V2 = wc.sum(), np.square(wc).sum()
+        m = wc @ Xc / V1
+        ss = wc @ np.square(Xc - m)
+        var = ss / (V1 - V2 / V1)
+        const = np.ptp(Xc, axis=0) == 0
+        var[const] = 0.0
+        means.append(m)
+        variances.append(var)
+        n_eff.append(V1 * V1 / V2)
+        flat.append(const)
+    (m1, m0), (v1, v0), (n1, n0) = means, variances, n_eff
+    effect = m1 - m0
+    constant = flat[0] & flat[1] & (np.ptp(X[w > 0], axis=0) == 0)
+    effect[constant] = 0.0
+    a1, a0 = v1 / n1, v0 / n0
+    se2 = a1 + a0
+    t, pval = np.zeros(p), np.ones(p)
+    ok = se2 > 0
+    t[ok] = effect[ok] / np.sqrt(se2[ok])
+    df = np.square(se2[ok]) / (np.square(a1[ok]) / (n1 - 1) + np.square(a0[ok]) / (n0 - 1))
+    pval[ok] = np.minimum(1.0, 2.0 * stats.t.sf(np.abs(t[ok]), df))
+    separated = ~ok & ~constant
+    t[separated] = np.sign(effect[separated]) * np.inf
+    pval[separated] = 0.0
+    return t, effect, pval
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_welch_equals_the_reference(seed):
+    """Bit for bit the former computation, with constant, separated (each class constant) and
+    +-0 columns, weights and a zero weight, both memory layouts. Mutation-checked: comparing
+    the classes' first rows with ``!=`` fails it."""
+    import scipy.stats
+
+    from jaxlasso.selection.univariate import _welch
+
+    rng = np.random.default_rng(seed)
+    n, p = int(rng.integers(6, 30)), int(rng.integers(8, 200))
+    X = rng.normal(size=(n, p))
+    y = np.repeat([0, 1], [n // 2, n - n // 2])
+    rng.shuffle(y)
+    X[:, 0] = 3.0
+    X[:, 1] = np.where(y == 1, 1.0, 2.0)
+    X[:, 2] = np.where(y == 1, 0.0, -0.0)
+    if seed % 2:
+        X = np.asfortranarray(X)
+    w = rng.random(n) if seed % 3 == 0 else np.ones(n)
+    w[0] = 0.0 if seed >= 3 else w[0]
+    for got, ref in zip(_welch(X, y, w, scipy.stats), _welch_reference(X, y, w, scipy.stats)):
+        np.testing.assert_array_equal(got, ref)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(ref))
+
+
+def test_univariate_ranking_temporaries():
+    """The ranking allocates one class's rows (half the matrix) and per-feature vectors (the
+    former computation: the class copy, its deviations and their squares, then a copy of every
+    weighted row: about 1.5 matrices). Many samples, so that the per-feature vectors are small
+    beside the matrix. Mutation-checked: the reference form fails it."""
+    from jaxlasso.selection.univariate import univariate_ranking
+
+    rng = np.random.default_rng(14)
+    X = np.asfortranarray(rng.normal(size=(200, 20_000)))
+    y = np.repeat([0, 1], 100)
+    tracemalloc.start()
+    try:
+        univariate_ranking(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.75 * X.nbytes, f"peak {peak / 1e6:.1f} MB for a {X.nbytes / 1e6:.1f} MB matrix"
+
+
+# --- the command line's select: what it keeps while it writes ------------------------------------
+def test_cli_select_logs_counts_in_place_and_empties_the_pool(tmp_path, monkeypatch, capsys):
+    """``jaxlasso select`` hands the matrix it read to the workflow to be transformed in place
+    (its logCPM is the reader's buffer) and gives the pooled design buffers back before writing.
+    Mutation-checked: ``copy_X=True`` in the command fails the first assertion, no
+    ``HOST_BUFFERS.clear()`` the second."""
+    import jaxlasso.cli.select as cli_select
+    import jaxlasso.workflow as workflow
+    from jaxlasso._engine import HOST_BUFFERS
+    from jaxlasso.cli import main
+    from jaxlasso.simulate import simulate_rnaseq
+
+    sim = simulate_rnaseq(n_genes=300, seed=3, lfc_mean=1.5)
+    counts = sim.counts.T
+    counts.index.name = "gene_id"
+    counts.to_csv(tmp_path / "counts.tsv", sep="\t")
+    sim.samples.to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
+    seen = {}
+    select_features, write_outputs = workflow.select_features, cli_select.write_outputs
+
+    def spy_select(X, y, **kw):
+        seen["buffer"] = X.to_numpy(copy=False)
+        report = select_features(X, y, **kw)
+        seen["logcpm"] = report.X.to_numpy(copy=False)
+        return report
+
+    def spy_write(*a, **kw):
+        seen["pool"] = HOST_BUFFERS.nbytes
+        return write_outputs(*a, **kw)
+
+    monkeypatch.setattr(workflow, "select_features", spy_select)
+    monkeypatch.setattr(cli_select, "write_outputs", spy_write)
+    code = main(["select", str(tmp_path / "counts.tsv"), "--samples", str(tmp_path / "samples.tsv"),
+                 "--outcome", "group", "--case", "case", "--out", str(tmp_path / "out"), "--permutations", "9",
+                 "--strategy", "lasso", "--plan", "off", "--quiet"])
+    capsys.readouterr()
+    assert code == 0
+    assert np.shares_memory(seen["logcpm"], seen["buffer"])
+    assert seen["pool"] == 0
+
+
+def test_streamed_tsv_equals_the_string():
+    """A table written by ``_write_tsv`` has exactly the bytes of ``_tsv``'s text in UTF-8
+    (neutralised formula-like names, non-ASCII names, floats), ``raw_names`` too."""
+    import tempfile
+    from pathlib import Path
+
+    from jaxlasso.cli.writers import _tsv, _write_tsv
+
+    rng = np.random.default_rng(15)
+    n = 30_000
+    frame = pd.DataFrame({"feature": np.array([f"=g{i}" if i % 7 == 0 else f"gé{i}" for i in range(n)], dtype=object),
+                          "rank": np.arange(1, n + 1), "p_value": rng.random(n),
+                          "q_value": np.where(rng.random(n) < 0.1, np.nan, rng.random(n))})
+    with tempfile.TemporaryDirectory() as d:
+        for raw in (False, True):
+            path = Path(d) / f"t{raw}.tsv"
+            _write_tsv(path, frame, raw_names=raw)
+            assert path.read_bytes() == _tsv(frame, raw_names=raw).encode("utf-8")

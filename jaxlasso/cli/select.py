@@ -29,6 +29,7 @@ def _run_record(args, argv: list[str], inputs: dict) -> dict:
 
 
 def _run_selection(data: LoadedInputs, args, *, argv: list[str], progress) -> int:
+    from .._engine import HOST_BUFFERS
     from ..options import CLI
     from ..outcomes import check_family_options
     from ..output import file_fingerprint, open_output
@@ -46,7 +47,12 @@ def _run_selection(data: LoadedInputs, args, *, argv: list[str], progress) -> in
             keywords = args.options.keywords()
             if getattr(data, "family", None):
                 keywords["family"] = data.family
-            report = select_features(data.X, data.y, **keywords, progress=progress)
+            # copy_X=False: the matrix was read for this run only, so its raw counts become the
+            # logCPM in place rather than staying in memory beside them.
+            report = select_features(data.X, data.y, **keywords, progress=progress, copy_X=False)
+            # No solve follows: the pooled design buffers (1.6 x the matrix) are given back
+            # before the output step builds its tables and figures.
+            HOST_BUFFERS.clear()
             progress("writing outputs")
             summary = build_summary(report, inputs=data.inputs, argv=argv, classes_info=data.classes)
             write_outputs(Path(tmp), report, summary, plots=not args.no_plots,

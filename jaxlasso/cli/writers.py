@@ -24,22 +24,41 @@ def _neutralise(value: Any) -> Any:
     return value
 
 
-def _tsv(frame: pd.DataFrame, *, raw_names: bool = False) -> str:
-    """A TSV table; text cells that a spreadsheet would run as formulas get a leading ``'``
-    unless ``raw_names`` (numeric columns are never touched)."""
+def _neutralised(frame: pd.DataFrame, raw_names: bool) -> pd.DataFrame:
+    """``frame`` with text cells that a spreadsheet would run as formulas given a leading ``'``
+    (the text columns replaced in a shallow copy), or ``frame`` itself when ``raw_names``."""
     if not raw_names:
         text_cols = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])
                      or isinstance(frame[c].dtype, pd.CategoricalDtype)]
         if text_cols:
-            frame = frame.copy()
+            frame = frame.copy(deep=False)
             for c in text_cols:
                 frame[c] = frame[c].astype(object).map(_neutralise)
-    return frame.to_csv(sep="\t", index=False, lineterminator="\n", float_format="%.10g")
+    return frame
+
+
+_TSV = dict(sep="\t", index=False, lineterminator="\n", float_format="%.10g")
+
+
+def _tsv(frame: pd.DataFrame, *, raw_names: bool = False) -> str:
+    """A TSV table; text cells that a spreadsheet would run as formulas get a leading ``'``
+    unless ``raw_names`` (numeric columns are never touched)."""
+    return _neutralised(frame, raw_names).to_csv(**_TSV)
+
+
+def _write_tsv(path: Path, frame: pd.DataFrame, *, raw_names: bool = False) -> None:
+    """:func:`_tsv` of ``frame`` written to ``path`` as pandas formats it, a chunk of rows at a
+    time: a table of every gene (200,000 rows) is never held as one string and its encoded
+    bytes. The bytes are those of ``_tsv``'s text in UTF-8."""
+    _neutralised(frame, raw_names).to_csv(path, encoding="utf-8", **_TSV)
 
 
 def _gzip_bytes(text: str) -> bytes:
+    # One write of the whole text: deflate's output depends on how its input is cut into
+    # writes, and the same table must give the same bytes (so must mtime=0 and the empty name).
+    # The path's long table holds only the nonzero coefficients: small next to the matrix.
     buf = _io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, filename="") as fh:  # mtime=0: reproducible
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, filename="") as fh:
         fh.write(text.encode())
     return buf.getvalue()
 
@@ -49,9 +68,6 @@ def write_outputs(out_dir: Path, report, summary: dict, *, plots: bool, raw_name
     :mod:`jaxlasso.output`; the publish moves them into ``--out``). ``raw_names``: see :func:`_tsv`."""
     written = []
 
-    def tsv(frame: pd.DataFrame) -> str:
-        return _tsv(frame, raw_names=raw_names)
-
     def put(name: str, data: str | bytes) -> None:
         path = out_dir / name
         if isinstance(data, str):
@@ -60,26 +76,26 @@ def write_outputs(out_dir: Path, report, summary: dict, *, plots: bool, raw_name
             path.write_bytes(data)
         written.append(name)
 
-    table = report.table()
-    if "lasso_selected" in table:
-        table = table.rename(columns={"lasso_selected": "selected_by_lasso"})
-    put("selected.tsv", tsv(table))
-    put("cv.tsv", tsv(report.cv.to_frame()))
+    def table(name: str, frame: pd.DataFrame) -> None:
+        _write_tsv(out_dir / name, frame, raw_names=raw_names)
+        written.append(name)
+
+    selected = report.table()
+    if "lasso_selected" in selected:
+        selected = selected.rename(columns={"lasso_selected": "selected_by_lasso"})
+    table("selected.tsv", selected)
+    table("cv.tsv", report.cv.to_frame())
     prevalidated = _prevalidated_frame(report)
     if prevalidated is not None:
-        put("prevalidated.tsv", tsv(prevalidated))
-    put("path.tsv.gz", _gzip_bytes(tsv(report.cv.path.coef_frame())))
-    put("diagnosis.tsv", tsv(report.diagnosis.to_frame()))
-    if report.stability is not None:
-        put("stability.tsv", tsv(report.stability.to_frame()))
-    if report.univariate is not None:
-        put("univariate.tsv", tsv(report.univariate.to_frame()))
-    if report.forest is not None:
-        put("random_forest.tsv", tsv(report.forest.to_frame()))
-    if report.boruta is not None:
-        put("boruta.tsv", tsv(report.boruta.to_frame()))
-    if report.rank_then_lasso is not None:
-        put("rank_then_lasso.tsv", tsv(report.rank_then_lasso.to_frame()))
+        table("prevalidated.tsv", prevalidated)
+    put("path.tsv.gz", _gzip_bytes(_tsv(report.cv.path.coef_frame(), raw_names=raw_names)))
+    table("diagnosis.tsv", report.diagnosis.to_frame())
+    # One table of every gene at a time: each is dropped before the next is built.
+    for name, result in (("stability.tsv", report.stability), ("univariate.tsv", report.univariate),
+                         ("random_forest.tsv", report.forest), ("boruta.tsv", report.boruta),
+                         ("rank_then_lasso.tsv", report.rank_then_lasso)):
+        if result is not None:
+            table(name, result.to_frame())
     pngs: dict[str, bytes] = {}
     if plots:
         from ..plots import all_figures, save_figure

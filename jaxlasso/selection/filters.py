@@ -267,6 +267,29 @@ def log_cpm(X: pd.DataFrame, prior_count: float = PRIOR_COUNT, *, overwrite: boo
     return pd.DataFrame(values, index=X.index, columns=X.columns, copy=False)
 
 
+_COMPACT_BLOCK = 4096
+"""Features moved per step by :func:`_drop_columns_in_place` (its temporary: n x this many)."""
+
+
+def _drop_columns_in_place(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """``frame.loc[:, keep]`` built in ``frame``'s own buffer: the kept features' columns moved
+    down in order, a block at a time, and a frame over the first ones returned (``frame`` is
+    left with undefined values). A feature is a contiguous run of the buffer when the frame is
+    one float64 block in column-major order (how the readers build it); any other layout gets
+    the ordinary copy."""
+    A = frame.to_numpy(copy=False)
+    if A.dtype != np.float64 or not A.flags.f_contiguous or not A.flags.writeable:
+        return frame.loc[:, keep]
+    T = A.T  # features x samples, C-contiguous: row j is feature j
+    kept = np.flatnonzero(keep)
+    # Destination i <= source kept[i], and a block's rows are gathered before any is written, so
+    # no source is overwritten before it is read.
+    for start in range(0, len(kept), _COMPACT_BLOCK):
+        src = kept[start:start + _COMPACT_BLOCK]
+        T[start:start + len(src)] = T[src]
+    return pd.DataFrame(T[:len(kept)].T, index=frame.index, columns=frame.columns[kept], copy=False)
+
+
 def _library_sizes(X: pd.DataFrame) -> pd.Series:
     lib = X.sum(axis=1)
     if (lib <= 0).any():
@@ -343,7 +366,8 @@ def _not_counts(n: int) -> str:
 
 
 def preprocess(X, *, log: str = "auto", cpm_normalize: bool = False,
-               top_variance: float | int | None = None) -> tuple[pd.DataFrame, PreprocessReport]:
+               top_variance: float | int | None = None,
+               overwrite: bool = False) -> tuple[pd.DataFrame, PreprocessReport]:
     """Count detection -> transform (log2-CPM for counts) -> drop constant genes -> variance filter.
 
     Parameters
@@ -360,6 +384,12 @@ def preprocess(X, *, log: str = "auto", cpm_normalize: bool = False,
         ``log='yes'`` the result is then log2(CPM + 1), with ``log='no'`` plain CPM.
     top_variance : float or int, optional
         Keep this fraction (0, 1] or number of the most variable genes (after the transform).
+    overwrite : bool
+        The log transforms may write into ``X``'s own float64 values (and all-zero genes be
+        dropped by moving the other genes' columns down in its buffer) instead of a copy: for a
+        caller that no longer needs ``X`` (the command line's freshly read matrix), whose raw
+        counts would otherwise stay in memory beside their logCPM for the whole run. ``X``'s
+        values are undefined afterwards. The result's numbers are the same either way.
 
     Raises
     ------
@@ -393,11 +423,11 @@ def preprocess(X, *, log: str = "auto", cpm_normalize: bool = False,
         # They add nothing to the library sizes, so the other genes' values are unchanged.
         zero = (frame == 0).all(axis=0).to_numpy()
         zero_genes = [str(c) for c in frame.columns[zero]]
-        if zero.any():  # a new matrix: transformed in place
-            frame = frame.loc[:, ~zero]
+        if zero.any():  # a new matrix (or X's own buffer, compacted): transformed in place
+            frame = _drop_columns_in_place(frame, ~zero) if overwrite else frame.loc[:, ~zero]
             frame = log_cpm(frame, overwrite=True) if frame.shape[1] else frame
         else:
-            frame = log_cpm(frame)
+            frame = log_cpm(frame, overwrite=overwrite)
         did_cpm = True
         steps.append(f"applied log2-CPM with prior count {PRIOR_COUNT:g} (edgeR's "
                      f"cpm(log = TRUE); raw library sizes): the data look like raw counts")
@@ -414,7 +444,7 @@ def preprocess(X, *, log: str = "auto", cpm_normalize: bool = False,
                 raise ValueError("log2(x + 1) needs non-negative values; this matrix has negative values "
                                  f"(is it already logged?) (got min={frame.to_numpy().min():.4g})")
             # One copy, logged in place (frame + 1 then log2 made two, each the size of X).
-            values = frame.to_numpy(dtype=np.float64, copy=True)
+            values = frame.to_numpy(dtype=np.float64, copy=not overwrite)
             np.add(values, 1.0, out=values)
             np.log2(values, out=values)
             frame = pd.DataFrame(values, index=frame.index, columns=frame.columns, copy=False)

@@ -180,15 +180,21 @@ def _ranking_frame(result) -> pd.DataFrame:
 def _welch(X: np.ndarray, y: np.ndarray, w: np.ndarray, stats) -> tuple[np.ndarray, ...]:
     """Vectorised (weighted) Welch t-test. Returns t, effect, p."""
     p = X.shape[1]
-    means, variances, n_eff, flat = [], [], [], []
+    # One class's rows and one deviation matrix (squared in place) at a time: at most one copy
+    # of X beside it, where the class copy, its deviations and their squares made 1.5.
+    means, variances, n_eff, flat, first = [], [], [], [], []
     for cls in (1, 0):
         rows = (y == cls) & (w > 0)
         Xc, wc = X[rows], w[rows]
         V1, V2 = wc.sum(), np.square(wc).sum()
         m = wc @ Xc / V1
-        ss = wc @ np.square(Xc - m)
-        var = ss / (V1 - V2 / V1)                  # reliability weights: unbiased; = ddof=1 if w=1
         const = np.ptp(Xc, axis=0) == 0            # exact: rounding must not create variance
+        first.append(Xc[0].copy())
+        dev = np.subtract(Xc, m, out=Xc)           # Xc is this loop's own copy
+        del Xc
+        ss = wc @ np.square(dev, out=dev)
+        del dev
+        var = ss / (V1 - V2 / V1)                  # reliability weights: unbiased; = ddof=1 if w=1
         var[const] = 0.0
         means.append(m)
         variances.append(var)
@@ -197,7 +203,9 @@ def _welch(X: np.ndarray, y: np.ndarray, w: np.ndarray, stats) -> tuple[np.ndarr
     (m1, m0), (v1, v0), (n1, n0) = means, variances, n_eff
     effect = m1 - m0
     both_flat = flat[0] & flat[1]
-    constant = both_flat & (np.ptp(X[w > 0], axis=0) == 0)
+    # Each class constant: the feature is constant over both classes exactly when their values
+    # agree (what the ptp over the rows of both classes found, without copying them).
+    constant = both_flat & (first[0] == first[1])
     effect[constant] = 0.0
     a1, a0 = v1 / n1, v0 / n0
     se2 = a1 + a0
