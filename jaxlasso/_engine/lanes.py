@@ -195,10 +195,10 @@ def _first_call_alone(fn, args):
     """``fn(*args)``, the first call of each executable (function and argument shapes) in one
     thread at a time.
 
-    Lane threads that reach a new working-set capacity together would otherwise compile the same
-    program concurrently, and JAX's persistent compilation cache write is not safe against that
-    (a segmentation fault in ``put_executable_and_time`` was seen with two lane threads
-    compiling at once). Later calls of a compiled executable run in parallel as before.
+    Lane threads that reach a new working-set capacity together would otherwise each compile the
+    same program (JAX does not merge compilations in flight): seconds of compiler time per thread
+    and one more executable's memory mappings each, and concurrent writes of one persistent-cache
+    entry. Later calls of a compiled executable run in parallel as before.
     """
     key = (fn, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(args)))
     if key in _CALLED:
