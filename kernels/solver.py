@@ -118,9 +118,15 @@ def solve_levels(k: int, batched: bool) -> tuple[int, ...]:
     capacity grows, the support fills a fraction of the slots. Under ``vmap`` (``batched``) one
     size: a level that differs per lane would make ``lax.switch`` run every branch.
     """
+    return _levels_in_eighths(k, batched, _SOLVE_LEVELS_EIGHTHS)
+
+
+def _levels_in_eighths(k: int, batched: bool, eighths: tuple[int, ...]) -> tuple[int, ...]:
+    """``k`` and the given eighths of it, rounded up (ascending); just ``k`` under ``vmap`` or
+    below 64 slots, where one program size serves every lane or the levels would save little."""
     if batched or k < 64:
         return (k,)
-    return tuple(sorted({-(-k * q // 8) for q in _SOLVE_LEVELS_EIGHTHS} | {k}))
+    return tuple(sorted({-(-k * q // 8) for q in eighths} | {k}))
 
 
 # The Gram's sizes below the capacity k, in eighths of k (see gram_levels_for).
@@ -136,9 +142,7 @@ def gram_levels_for(k: int, batched: bool) -> tuple[int, ...]:
     level costs level^2 n. Each level is one small branch (a product and a pad); under ``vmap``
     one size, as for the solve levels.
     """
-    if batched or k < 64:
-        return (k,)
-    return tuple(sorted({-(-k * q // 8) for q in _GRAM_LEVELS_EIGHTHS} | {k}))
+    return _levels_in_eighths(k, batched, _GRAM_LEVELS_EIGHTHS)
 
 
 def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask: Array,

@@ -101,6 +101,12 @@ class _Releaser:
 _RELEASER = _Releaser()
 
 
+def register_cache(clear: Callable[[], None]) -> None:
+    """Have ``clear()`` called whenever compiled executables are released: a cache that holds
+    jitted functions (or keys naming them) would otherwise keep their executables alive."""
+    _RELEASER.caches.append(clear)
+
+
 def _clear_solver_factories() -> None:
     from kernels import batched
 
@@ -108,13 +114,7 @@ def _clear_solver_factories() -> None:
         factory.cache_clear()
 
 
-_RELEASER.caches.append(_clear_solver_factories)
-
-
-def register_cache(clear: Callable[[], None]) -> None:
-    """Have ``clear()`` called whenever compiled executables are released: a cache that holds
-    jitted functions (or keys naming them) would otherwise keep their executables alive."""
-    _RELEASER.caches.append(clear)
+register_cache(_clear_solver_factories)
 
 
 def release_count() -> int:
