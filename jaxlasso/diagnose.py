@@ -179,36 +179,43 @@ def nominal_grid(cv: CVResult, n: int, p: int) -> np.ndarray:
     return np.asarray(nominal, float)
 
 
-def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, *, mode: str | None = None) -> np.ndarray:
-    """The CV lanes of every labelling of a permutation test, solved as lanes of few engine calls.
+def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *,
+                      mode: str | None = None) -> np.ndarray:
+    """The CV lanes of every labelling of a permutation test, solved as lanes of few engine calls,
+    each labelling reduced to its statistic as soon as its lanes are solved.
 
     ``responses``: the kernel's response of each labelling, a pytree (any family's: labels, a
     standardised outcome, Cox's :class:`kernels.cox.CoxData`) whose leaves carry the labelling
     axis first, (n_labellings, n); ``fids`` the (R, n) folds of each labelling (all with the same
     R and number of folds). Every labelling x repeat x fold is one lane on ``prob``'s design, with
-    its own response and training weights, all on the one grid ``lam``. Returns the lanes' linear
-    predictors on every row, (n_labellings, R, nfolds, L, n), on the kernel's scale.
+    its own response and training weights, all on the one grid ``lam``. ``statistic(b, eta)``
+    gets labelling ``b``'s linear predictors on every row, ``eta`` (R, nfolds, L, n) on the
+    kernel's scale; returns the statistics, (n_labellings,).
     """
     import jax
 
     R, nfolds = fids[0].shape[0], int(fids[0].max()) + 1
     lanes = R * nfolds
     # Only the held-out linear predictors are used: no lane's standardisation moments are kept
-    # (2 x lanes x p floats: 1.6 GB for a 26 MB X at 16 x 200,000 and 500 lanes), and the
-    # labellings are solved in groups of about n / 8 lanes (at least 16, a vmapped chunk): the
-    # lanes' predictions (lanes x lambdas x n) and working-set outputs (lanes x lambdas x
-    # capacity) of 500 lanes at n = 1000 were twice the design. Lanes are independent: the
-    # grouping changes no result.
+    # (2 x lanes x p floats: 1.6 GB for a 26 MB X at 16 x 200,000 and 500 lanes), the labellings
+    # are solved in groups of about n / 8 lanes (at least 16, a vmapped chunk), and each group's
+    # predictions are reduced to statistics before the next group is solved: the predictions of
+    # every lane (lanes x lambdas x n: 102 MB at n = 1000 and 500 lanes) and working-set outputs
+    # are never held at once. Lanes are independent: the grouping changes no result.
     per_call = -(-max(16, prob.n // 8) // lanes)  # labellings per call, rounded up
-    etas = []
+    stats = np.empty(len(fids))
     for b0 in range(0, len(fids), per_call):
         Y = jax.tree.map(lambda a: np.repeat(np.asarray(a)[b0:b0 + per_call], lanes, axis=0), responses)
         W = np.concatenate([fold_weights(fid, prob.w) for fid in fids[b0:b0 + per_call]])
         out = solve_lanes(prob, Lanes(W=W, Y=Y, lambdas=lam, keep_eta=True, keep_moments=False), mode=mode)
         report_status(out.status, lam, what="permutation test")
-        etas.append(out.eta[:, :len(lam)])
-    eta = np.concatenate(etas).astype(np.float64, copy=False)
-    return eta.reshape(len(fids), R, nfolds, *eta.shape[1:])
+        eta = out.eta[:, :len(lam)]
+        eta = eta.reshape(-1, R, nfolds, *eta.shape[1:])
+        del out
+        for i in range(eta.shape[0]):
+            stats[b0 + i] = statistic(b0 + i, eta[i].astype(np.float64, copy=False))
+        del eta
+    return stats
 
 
 def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PERMUTATIONS, seed: int = 0,
@@ -267,15 +274,16 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
                                        standardize=prob.standardize), prob.l1_ratio) for yb in labels)
     ratio = float(nominal[-1] / nominal[0]) if len(nominal) > 1 else 1.0
     lam = lambda_grid(top, n_grid, ratio)
-    etas = _solve_labellings(prob, np.stack(labels), fids, lam, mode=mode)
-    stats = np.empty(len(labels))
-    for b, (yb, fid) in enumerate(zip(labels, fids)):
+    def statistic(b, eta):
+        fid = fids[b]
         preval = np.empty((R, prob.n, len(lam)))
         for r in range(R):
             for f in range(nfolds):
                 rows = fid[r] == f
-                preval[r][rows] = sigmoid(etas[b, r, f][:, rows].T)
-        stats[b] = improvement(cv_statistics(cv.measure, cv.grouped, yb, prob.w, fid, preval).cv_mean)
+                preval[r][rows] = sigmoid(eta[r, f][:, rows].T)
+        return improvement(cv_statistics(cv.measure, cv.grouped, labels[b], prob.w, fid, preval).cv_mean)
+
+    stats = _solve_labellings(prob, np.stack(labels), fids, lam, statistic, mode=mode)
     observed, null = float(stats[0]), stats[1:]
     p_value = float((1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1))
     return PermutationTest(observed, null, p_value, n_permutations, stride, time.perf_counter() - t0,
@@ -551,22 +559,25 @@ def permutation_test_family(X: Any, outcome, cv: CVResult, *, n_permutations: in
         measure = cv.measure
         grouped = resolve_cox_grouped(n, nfolds, True) if measure == "deviance" else True
         w_user = prob.w * (prob.weight_sum / prob.w.sum())
-    etas = _solve_labellings(prob, responses, fids, lam, mode=mode)  # (B + 1, 1, F, L, n)
     larger = _larger_is_better(cv.measure)
-    stats = np.empty(len(outcomes))
-    for b, (o, fid) in enumerate(zip(outcomes, fids)):
+
+    def statistic(b, eta):  # eta (1, F, L, n)
+        fid = fids[b]
         if family == "gaussian":
             preval = np.empty((1, n, len(lam)))
             for f in range(nfolds):
                 rows = fid[0] == f
-                preval[0][rows] = host.predict(prob.y_center + prob.y_scale * etas[b, 0, f][:, rows].T)
+                preval[0][rows] = host.predict(prob.y_center + prob.y_scale * eta[0, f][:, rows].T)
             curve = cv_statistics(measure, grouped, np.asarray(prob.response)[perms[b]], prob.w, fid, preval,
                                   pointwise=host.pointwise_loss).cv_mean
         else:
+            o = outcomes[b]
             curve = cox_cv_statistics(measure, grouped, o.time, o.event, w_user, fid,
-                                      np.swapaxes(etas[b], -1, -2)).cv_mean
+                                      np.swapaxes(eta, -1, -2)).cv_mean
         curve = np.asarray(curve, float)
-        stats[b] = float(np.nanmax(curve) - curve[0]) if larger else float(curve[0] - np.nanmin(curve))
+        return float(np.nanmax(curve) - curve[0]) if larger else float(curve[0] - np.nanmin(curve))
+
+    stats = _solve_labellings(prob, responses, fids, lam, statistic, mode=mode)
     observed, null = float(stats[0]), stats[1:]
     p_value = float((1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1))
     return PermutationTest(observed, null, p_value, n_permutations, max(1, len(cv.lambdas) // len(lam)),

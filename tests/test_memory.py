@@ -538,3 +538,30 @@ def test_streamed_tsv_equals_the_string():
             path = Path(d) / f"t{raw}.tsv"
             _write_tsv(path, frame, raw_names=raw)
             assert path.read_bytes() == _tsv(frame, raw_names=raw).encode("utf-8")
+
+
+def test_permutation_test_reduces_each_group_of_labellings_before_solving_the_next():
+    # The held-out predictions of every labelling x fold lane (labellings x folds x lambdas x n)
+    # were once held at once: 102 MB at n = 1000 with 50 permutations. Each group's predictions
+    # are now reduced to statistics before the next group is solved.
+    import importlib
+
+    import jaxlasso
+
+    diagnose = importlib.import_module("jaxlasso.diagnose")
+    rng = np.random.default_rng(3)
+    n, p, B = 400, 40, 40
+    X = rng.normal(size=(n, p))
+    y = (X[:, 0] + rng.normal(size=n) > 0).astype(float)
+    cv = jaxlasso.cv_logistic_path(X, y, nfolds=5, n_lambdas=50, seed=0)
+    diagnose.permutation_test(X, y, cv, n_permutations=2, seed=0)  # compile outside the measurement
+    tracemalloc.start()
+    try:
+        res = diagnose.permutation_test(X, y, cv, n_permutations=B, seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(res.null_statistics) == B
+    every_prediction = (B + 1) * 5 * 25 * n * 8  # labellings x folds x lambdas (~25) x rows, float64
+    # Measured: 34 MB (2.1 x) when every prediction was kept, 11 MB (0.7 x) group by group.
+    assert peak < every_prediction, (peak, every_prediction)
