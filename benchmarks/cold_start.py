@@ -50,11 +50,7 @@ def parse_compile_log(text: str) -> dict[str, dict[str, float]]:
     return out
 
 
-VARIANTS = ("default", "no-store")
-"""``no-store``: no stored executables (``jaxlasso._engine.stored``): JAX's persistent cache alone."""
-
-
-def child(workload: str, variant: str = "default") -> dict:
+def child(workload: str) -> dict:
     """One process: import, data, first call, second call; the compile log of the first call."""
     import io
     import logging
@@ -65,10 +61,6 @@ def child(workload: str, variant: str = "default") -> dict:
 
     import jaxlasso
     t_import = time.perf_counter() - t0
-    from jaxlasso._engine import stored
-
-    if variant == "no-store":
-        stored._FACTORIES = ()
     sys.path.insert(0, str(HERE))
     sys.path.insert(0, str(HERE.parent))
     from datasets import WORKLOADS
@@ -95,21 +87,20 @@ def child(workload: str, variant: str = "default") -> dict:
             "executables": parse_compile_log(buf.getvalue())}
 
 
-def measure(workload: str, variant: str = "default") -> dict:
+def measure(workload: str) -> dict:
     """A first and a second fresh process on one new, empty compilation cache."""
     with tempfile.TemporaryDirectory(prefix="jaxlasso-cold-") as tmp:
         env = dict(os.environ, JAXLASSO_CACHE_DIR=str(Path(tmp) / "xla"))
         runs = []
         for _ in range(2):
             t = time.perf_counter()
-            res = subprocess.run([sys.executable, __file__, "--child", workload, "--variant", variant], env=env,
-                                 capture_output=True,
+            res = subprocess.run([sys.executable, __file__, "--child", workload], env=env, capture_output=True,
                                  text=True, check=True)
             wall = time.perf_counter() - t
             run = json.loads(res.stdout.strip().splitlines()[-1])
             run["process_wall_s"] = wall
             runs.append(run)
-    return {"workload": runs[0]["workload"], "variant": variant, "cold": runs[0], "warm_process": runs[1]}
+    return {"workload": runs[0]["workload"], "cold": runs[0], "warm_process": runs[1]}
 
 
 def dominant(run: dict, top: int = 3) -> str:
@@ -122,7 +113,7 @@ def dominant(run: dict, top: int = 3) -> str:
 
 def summary(m: dict) -> str:
     cold, warm = m["cold"], m["warm_process"]
-    lines = [f"{m['workload']} ({m.get('variant', 'default')}): cold first call {cold['first_s']:.2f} s (second {cold['second_s']:.2f} s), "
+    lines = [f"{m['workload']}: cold first call {cold['first_s']:.2f} s (second {cold['second_s']:.2f} s), "
              f"warm process first call {warm['first_s']:.2f} s (second {warm['second_s']:.2f} s); import "
              f"{cold['import_s']:.1f} / {warm['import_s']:.1f} s; process {cold['process_wall_s']:.1f} / "
              f"{warm['process_wall_s']:.1f} s; path length {cold['path_length']}, capacities {cold['capacities']}"]
@@ -144,22 +135,19 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("workloads", nargs="+", help="workload or group names of benchmarks/datasets.py")
     ap.add_argument("--json", help="write the measurements here")
-    ap.add_argument("--variant", choices=VARIANTS, nargs="+", default=["default"],
-                    help="stored executables and background preparation on (default) or off, for an A/B")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.workloads[0], args.variant[0])))
+        print(json.dumps(child(args.workloads[0])))
         return 0
     sys.path.insert(0, str(HERE))
     from datasets import expand_workloads
 
     results = []
     for name in expand_workloads(args.workloads):
-        for variant in args.variant:
-            m = measure(name, variant)
-            results.append(m)
-            print(summary(m), flush=True)
+        m = measure(name)
+        results.append(m)
+        print(summary(m), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jaxlasso
-from jaxlasso._engine import executables, stored
+from jaxlasso._engine import executables, lanes
 
 pytestmark = pytest.mark.skipif(executables.mapping_count() is None or executables.mapping_limit() is None,
                                 reason="the system does not report memory mappings (/proc/self/maps)")
@@ -37,7 +37,7 @@ def test_compiled_solvers_hold_mappings_and_a_release_returns_them():
     assert compiled - before > 100  # the premise: every executable maps its sections
     executables._RELEASER.release(compiled, executables.mapping_limit())
     assert compiled - executables.mapping_count() > 100
-    assert not stored._CALLED
+    assert not lanes._CALLED
 
 
 def test_a_solve_near_the_limit_releases_first_and_gives_the_same_path(release_always):

@@ -9,6 +9,7 @@ several lanes at once in threads). :func:`default_lane_mode` picks one by backen
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 import jax
@@ -21,8 +22,7 @@ from kernels.families import BINOMIAL
 from .buffers import HOST_BUFFERS, design_arrays
 from .config import EngineConfig, current
 from .outputs import LaneOutputs, lane_outputs, path_lengths, to_numpy
-from . import stored
-from .executables import solve_scope
+from .executables import register_cache, solve_scope
 from .scopes import blas_scope, enable_compilation_cache, precision_scope
 from .segments import concat_lanes, keep_moments, run_segments
 from .shapes import bucket_lambdas, bucket_lanes, bucket_size, check_memory, initial_capacity
@@ -160,13 +160,13 @@ def solve_vmapped(batch: LaneBatch, chunk: int, config: EngineConfig):
         master_d = jnp.asarray(np.r_[master[lanes], np.zeros(Bp - Bc, bool)])
 
         def run(k, state, start, stop):
-            statics = dict(k=k, y_batched=batch.y_batched, pf_batched=batch.pf.ndim == 2, **batch.statics)
+            fn = config.lanes_solver(k=k, y_batched=batch.y_batched, pf_batched=batch.pf.ndim == 2,
+                                     **batch.statics)
             pad_start = np.r_[start, np.full(Bp - Bc, Lp, np.int32)]
             pad_stop = np.r_[stop, np.repeat(stop[:1], Bp - Bc)]
             state = fresh_state(batch.p, batch.jdt, (Bp,)) if state is None else state
-            res = stored.call(config.lanes_solver, "lanes_solver", statics,
-                              (problem, batch.lambdas, state, jnp.asarray(pad_start), jnp.asarray(pad_stop),
-                               batch.settings, master_d))
+            res = fn(problem, batch.lambdas, state, jnp.asarray(pad_start), jnp.asarray(pad_stop),
+                     batch.settings, master_d)
             return (*to_numpy(res[0], res[2].mom, res[1], Bc, L), res[2])
 
         return keep_moments(run_segments(run, Bc, L, Lp, batch.k, np.full(Bc, bound, np.int32), batch.p_real,
@@ -185,6 +185,30 @@ def solve_vmapped(batch: LaneBatch, chunk: int, config: EngineConfig):
     return concat_lanes(parts, np.argsort(order), batch.keep_moments[order])
 
 
+_COMPILE_LOCK = threading.Lock()
+_CALLED: set = set()
+# Its keys hold the jitted functions: forgotten with the executables (see .executables).
+register_cache(_CALLED.clear)
+
+
+def _first_call_alone(fn, args):
+    """``fn(*args)``, the first call of each executable (function and argument shapes) in one
+    thread at a time.
+
+    Lane threads that reach a new working-set capacity together would otherwise each compile the
+    same program (JAX does not merge compilations in flight): seconds of compiler time per thread
+    and one more executable's memory mappings each, and concurrent writes of one persistent-cache
+    entry. Later calls of a compiled executable run in parallel as before.
+    """
+    key = (fn, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(args)))
+    if key in _CALLED:
+        return fn(*args)
+    with _COMPILE_LOCK:
+        result = fn(*args)
+        _CALLED.add(key)
+    return result
+
+
 def solve_looped(batch: LaneBatch, threads: int, config: EngineConfig):
     """The lanes one per call of a single-lane executable, ``threads`` lanes at once.
 
@@ -196,11 +220,11 @@ def solve_looped(batch: LaneBatch, threads: int, config: EngineConfig):
 
     def solve_lane(b: int, bound: int):
         def run(k, state, start, stop):
-            statics = dict(k=k, fit_intercept=batch.statics["fit_intercept"],
-                           standardize=batch.statics["standardize"], family=batch.statics["family"])
+            fn = config.single_solver(k=k, fit_intercept=batch.statics["fit_intercept"],
+                                      standardize=batch.statics["standardize"], family=batch.statics["family"])
             args = (problem, batch.lambdas, fresh if state is None else state, jnp.asarray(start[0]),
                     jnp.asarray(stop[0]), batch.settings, jnp.asarray(master[b]))
-            out, nd, state = stored.call(config.single_solver, "single_solver", statics, args)
+            out, nd, state = _first_call_alone(fn, args)
             # One lane: add the lane axis on the host (no device op per array).
             return (*to_numpy(*jax.tree.map(lambda a: np.asarray(a)[None], (out, state.mom, nd)), 1, L), state)
 
