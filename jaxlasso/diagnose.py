@@ -274,6 +274,7 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
                                        standardize=prob.standardize), prob.l1_ratio) for yb in labels)
     ratio = float(nominal[-1] / nominal[0]) if len(nominal) > 1 else 1.0
     lam = lambda_grid(top, n_grid, ratio)
+
     def statistic(b, eta):
         fid = fids[b]
         preval = np.empty((R, prob.n, len(lam)))

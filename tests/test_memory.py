@@ -541,9 +541,9 @@ def test_streamed_tsv_equals_the_string():
 
 
 def test_permutation_test_reduces_each_group_of_labellings_before_solving_the_next():
-    # The held-out predictions of every labelling x fold lane (labellings x folds x lambdas x n)
-    # were once held at once: 102 MB at n = 1000 with 50 permutations. Each group's predictions
-    # are now reduced to statistics before the next group is solved.
+    # The held-out predictions of every labelling x fold lane together are labellings x folds x
+    # lambdas x n floats (102 MB at n = 1000 with 50 permutations); each group's predictions must
+    # be reduced to statistics before the next group is solved, so the peak stays below that.
     import importlib
 
     import jaxlasso
@@ -563,5 +563,4 @@ def test_permutation_test_reduces_each_group_of_labellings_before_solving_the_ne
         tracemalloc.stop()
     assert len(res.null_statistics) == B
     every_prediction = (B + 1) * 5 * 25 * n * 8  # labellings x folds x lambdas (~25) x rows, float64
-    # Measured: 34 MB (2.1 x) when every prediction was kept, 11 MB (0.7 x) group by group.
     assert peak < every_prediction, (peak, every_prediction)
