@@ -218,6 +218,18 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
     return stats
 
 
+def _improvement(curve, larger: bool) -> float:
+    """How much the best lambda of a CV curve beats its intercept-only end (>= 0 is better)."""
+    return float(np.nanmax(curve) - curve[0]) if larger else float(curve[0] - np.nanmin(curve))
+
+
+def _permutation_p(stats: np.ndarray) -> tuple[float, np.ndarray, float]:
+    """``(observed, null, p)`` from the statistics of the observed labelling (first) and the
+    permutations: ``p = (1 + #{null >= observed}) / (B + 1)``, ties within 1e-12 counted."""
+    observed, null = float(stats[0]), stats[1:]
+    return observed, null, float((1 + np.sum(null >= observed - 1e-12)) / (len(null) + 1))
+
+
 def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PERMUTATIONS, seed: int = 0,
                      lambda_stride: int | None = None, sample_weight: Any = None,
                      mode: str | None = None, n_repeats: int | None = None) -> PermutationTest:
@@ -255,15 +267,11 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
     nominal = nominal_grid(cv, prob.n, prob.p)
     stride = lambda_stride or max(1, len(nominal) // 25)
     n_grid = len(range(0, len(nominal), stride))
-    larger = cv.measure in ("auc", "auc_pooled")
+    larger = _larger_is_better(cv.measure)
     R = test_repeats(cv.n_repeats) if n_repeats is None else int(n_repeats)
     if not 1 <= R <= cv.n_repeats:
         raise ValueError(f"n_repeats must be between 1 and the CV's {cv.n_repeats} repeats "
                          f"(got n_repeats={n_repeats})")
-
-    def improvement(curve):
-        """How much the best lambda beats the intercept-only end of the path (>= 0 is better)."""
-        return float(np.nanmax(curve) - curve[0]) if larger else float(curve[0] - np.nanmin(curve))
 
     nfolds = cv.nfolds
     rng = np.random.default_rng([seed, 17])
@@ -282,11 +290,10 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
             for f in range(nfolds):
                 rows = fid[r] == f
                 preval[r][rows] = sigmoid(eta[r, f][:, rows].T)
-        return improvement(cv_statistics(cv.measure, cv.grouped, labels[b], prob.w, fid, preval).cv_mean)
+        return _improvement(cv_statistics(cv.measure, cv.grouped, labels[b], prob.w, fid, preval).cv_mean, larger)
 
-    stats = _solve_labellings(prob, np.stack(labels), fids, lam, statistic, mode=mode)
-    observed, null = float(stats[0]), stats[1:]
-    p_value = float((1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1))
+    observed, null, p_value = _permutation_p(_solve_labellings(prob, np.stack(labels), fids, lam, statistic,
+                                                               mode=mode))
     return PermutationTest(observed, null, p_value, n_permutations, stride, time.perf_counter() - t0,
                            n_repeats=R, nfolds=nfolds)
 
@@ -401,7 +408,7 @@ def diagnose(X: Any, y: Any, cv: CVResult, *, preprocess_report=None, n_permutat
     null_cv = float(cv.cv_mean[0])
     best = float(cv.cv_mean[cv.index_min])
     se = float(cv.cv_sd[cv.index_min])
-    larger = cv.measure in ("auc", "auc_pooled")
+    larger = _larger_is_better(cv.measure)
     gain = (best - null_cv) if larger else (null_cv - best)
     if k_min > 0 and k_1se == 0:
         findings.append(Finding(
@@ -575,12 +582,9 @@ def permutation_test_family(X: Any, outcome, cv: CVResult, *, n_permutations: in
             o = outcomes[b]
             curve = cox_cv_statistics(measure, grouped, o.time, o.event, w_user, fid,
                                       np.swapaxes(eta, -1, -2)).cv_mean
-        curve = np.asarray(curve, float)
-        return float(np.nanmax(curve) - curve[0]) if larger else float(curve[0] - np.nanmin(curve))
+        return _improvement(np.asarray(curve, float), larger)
 
-    stats = _solve_labellings(prob, responses, fids, lam, statistic, mode=mode)
-    observed, null = float(stats[0]), stats[1:]
-    p_value = float((1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1))
+    observed, null, p_value = _permutation_p(_solve_labellings(prob, responses, fids, lam, statistic, mode=mode))
     return PermutationTest(observed, null, p_value, n_permutations, max(1, len(cv.lambdas) // len(lam)),
                            time.perf_counter() - t0, n_repeats=1, nfolds=nfolds)
 

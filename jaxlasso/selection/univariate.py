@@ -180,8 +180,8 @@ def _ranking_frame(result) -> pd.DataFrame:
 def _welch(X: np.ndarray, y: np.ndarray, w: np.ndarray, stats) -> tuple[np.ndarray, ...]:
     """Vectorised (weighted) Welch t-test. Returns t, effect, p."""
     p = X.shape[1]
-    # One class's rows and one deviation matrix (squared in place) at a time: at most one copy
-    # of X beside it, where the class copy, its deviations and their squares made 1.5.
+    # One class's rows at a time, their deviations squared in that copy: at most one class's
+    # copy of X beside it (a (p,) vector per class for the rest).
     means, variances, n_eff, flat, first = [], [], [], [], []
     for cls in (1, 0):
         rows = (y == cls) & (w > 0)
