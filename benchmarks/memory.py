@@ -180,10 +180,10 @@ def stages(cases: list[str], workdir: Path, extra: list[str]) -> None:
     def timer(progress, timings):
         timed = orig_timer(progress, timings)
 
-        def t(name, fn):
+        def t(name, fn, label=None):
             marks.append((time.perf_counter(), name))
             try:
-                return timed(name, fn)
+                return timed(name, fn, label)
             finally:
                 marks.append((time.perf_counter(), "(between steps)"))
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def shift_columns(X: np.ndarray, fit_intercept: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(X - shift, shift)``; ``shift`` is the column mean with an intercept, else 0."""
+def column_shift(X: np.ndarray, fit_intercept: bool) -> np.ndarray:
+    """(p,) what the kernels subtract from each column of ``X``: its mean with an intercept
+    (which absorbs it), else 0 (a model without intercept is not invariant to it)."""
     if not fit_intercept:
-        return X, np.zeros(X.shape[1], dtype=X.dtype)
-    shift = X.mean(axis=0)
-    return X - shift, shift
+        return np.zeros(X.shape[1], dtype=X.dtype)
+    return X.mean(axis=0)
 
 
 def to_original_scale(beta: np.ndarray, b0: np.ndarray, xm: np.ndarray, xs: np.ndarray,

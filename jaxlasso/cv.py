@@ -34,7 +34,8 @@ def cv_logistic_path(X: Any, y: Any, *, nfolds: int | None = None, foldid: Any =
                      standardize: bool = PATH.standardize, fit_intercept: bool = PATH.fit_intercept,
                      sample_weight: Any = None, penalty_factor: Any = None,
                      early_stop: bool = PATH.early_stop, tol: float | None = None,
-                     max_iter: int = PATH.max_iter, dtype: Any = np.float64) -> CVResult:
+                     max_iter: int = PATH.max_iter, dtype: Any = np.float64,
+                     copy_X: bool = True) -> CVResult:
     """Cross-validate the elastic-net logistic path (glmnet's ``cv.glmnet``).
 
     Parameters
@@ -67,6 +68,10 @@ def cv_logistic_path(X: Any, y: Any, *, nfolds: int | None = None, foldid: Any =
         ``l1_ratio``, ``lambdas``, ``n_lambdas``, ``lambda_min_ratio``, ``standardize``,
         ``fit_intercept``, ``sample_weight``, ``penalty_factor``, ``early_stop``, ``tol``,
         ``max_iter``, ``dtype``: as :func:`jaxlasso.logistic_path`.
+    copy_X : bool
+        The result keeps the data for its permutation test and stability selection: a copy of
+        ``X`` (default), or with ``False`` ``X`` itself when it is already a float64 array (one
+        copy of the matrix less); ``X`` must then not be changed while the result is in use.
 
     Returns
     -------
@@ -80,7 +85,7 @@ def cv_logistic_path(X: Any, y: Any, *, nfolds: int | None = None, foldid: Any =
                    lambda_min_ratio=lambda_min_ratio, standardize=standardize,
                    fit_intercept=fit_intercept, sample_weight=sample_weight,
                    penalty_factor=penalty_factor, early_stop=early_stop, tol=tol, max_iter=max_iter,
-                   dtype=dtype)
+                   dtype=dtype, copy_X=copy_X)
     prob = plan.prob
     t1 = time.perf_counter()
     out = solve_lanes(prob, plan.lanes())
@@ -94,7 +99,8 @@ def cv_path(X: Any, y: Any, *, family: Any = "binomial", nfolds: int | None = No
             n_lambdas: int = PATH.n_lambdas, lambda_min_ratio: float | None = None,
             standardize: bool = PATH.standardize, fit_intercept: bool = PATH.fit_intercept,
             sample_weight: Any = None, penalty_factor: Any = None, early_stop: bool = PATH.early_stop,
-            tol: float | None = None, max_iter: int = PATH.max_iter, dtype: Any = np.float64) -> CVResult:
+            tol: float | None = None, max_iter: int = PATH.max_iter, dtype: Any = np.float64,
+            copy_X: bool = True) -> CVResult:
     """Cross-validate the path of any family (glmnet's ``cv.glmnet(x, y, family = ...)``).
 
     ``family``: as :func:`jaxlasso.path.fit_path` (``"binomial"``, ``"gaussian"``, a registered
@@ -113,7 +119,7 @@ def cv_path(X: Any, y: Any, *, family: Any = "binomial", nfolds: int | None = No
                    n_lambdas=n_lambdas, lambda_min_ratio=lambda_min_ratio, standardize=standardize,
                    fit_intercept=fit_intercept, sample_weight=sample_weight,
                    penalty_factor=penalty_factor, early_stop=early_stop, tol=tol, max_iter=max_iter,
-                   dtype=dtype)
+                   dtype=dtype, copy_X=copy_X)
     t1 = time.perf_counter()
     out = solve_lanes(plan.prob, plan.lanes())
     return finish_cv(plan, out, keep=keep, seconds_solve=time.perf_counter() - t1,

@@ -278,8 +278,9 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
     labels = [prob.y] + [prob.y[rng.permutation(prob.n)] for _ in range(n_permutations)]
     fids = [cv.foldid[:R]] + [make_foldid(yb, prob.w, nfolds=nfolds, stratified=True, n_repeats=R,
                                           seed=seed + 1000 + b) for b, yb in enumerate(labels[1:])]
-    top = max(lambda_max(entry_lambdas(prob.X, yb, prob.w, prob.pf, fit_intercept=prob.fit_intercept,
-                                       standardize=prob.standardize), prob.l1_ratio) for yb in labels)
+    scores = entry_lambdas(prob.X, np.stack(labels), prob.w, prob.pf, fit_intercept=prob.fit_intercept,
+                           standardize=prob.standardize, shift=prob.shift)
+    top = max(lambda_max(s, prob.l1_ratio) for s in scores)
     ratio = float(nominal[-1] / nominal[0]) if len(nominal) > 1 else 1.0
     lam = lambda_grid(top, n_grid, ratio)
 

@@ -31,7 +31,7 @@ from . import _validation as V
 from ._config import PATH
 from ._engine import Lanes, report_status, solve_lanes
 from .lambdas import default_lambda_min_ratio, entry_lambdas, lambda_grid, lambda_max
-from ._scaling import shift_columns, sparse_original_scale
+from ._scaling import column_shift, sparse_original_scale
 from .families import BINOMIAL as HOST_BINOMIAL
 from .families import get as get_family
 from .results import PathResult
@@ -57,13 +57,16 @@ class PreparedProblem:
     Immutable: attributes cannot be set and its arrays are read-only, so one prepared problem
     can be handed from the CV to the permutation test and stability selection (:meth:`derive`,
     :meth:`reusable_for`) without any of them changing what another one solves. It holds what no
-    lane changes: the validated, shifted design, labels, weights and penalty factors (the data),
+    lane changes: the validated design ``X`` with its column ``shift`` (the kernels solve
+    ``X - shift``), labels, weights and penalty factors (the data),
     and the solve's settings (``l1_ratio``, the grid, ``early_stop``, ``tol``, ``max_iter``,
     ``dtype``); what varies per call is a :class:`jaxlasso._engine.Lanes`. ``family`` (a name or
     :class:`jaxlasso.families.HostFamily`) sets ``host_family``, the kernel datafit ``family``,
     and ``y`` (the kernel's response), ``response`` (the user's), ``y_center`` / ``y_scale``
     (kernel linear predictor -> user scale; the kernel's lambdas are ``lambdas / y_scale``);
-    ``lambdas`` and ``lambda_max`` are on the user's scale.
+    ``lambdas`` and ``lambda_max`` are on the user's scale. ``copy_X=False`` keeps the caller's
+    array itself when validation needed no conversion (a read-only view of it): one copy of the
+    matrix less, and the caller must not change it while the problem is in use.
     """
 
     max_sweeps = PATH.max_sweeps
@@ -75,7 +78,7 @@ class PreparedProblem:
 
     def __init__(self, X, y, *, l1_ratio, lambdas, n_lambdas, lambda_min_ratio, standardize,
                  fit_intercept, sample_weight, penalty_factor, early_stop, tol, max_iter, dtype,
-                 check_classes: bool = True, family: Any = "binomial"):
+                 check_classes: bool = True, family: Any = "binomial", copy_X: bool = True):
         set_ = self._set
         host = get_family(family)
         set_("host_family", host)
@@ -113,13 +116,18 @@ class PreparedProblem:
         y_kernel, y_center, y_scale = host.standardize(values, w, self.fit_intercept)
         set_("y_center", float(y_center))
         set_("y_scale", float(y_scale))
-        Xs, shift = shift_columns(design.X, self.fit_intercept)
-        scores = entry_lambdas(Xs, y_kernel, w, pf, fit_intercept=self.fit_intercept,
+        # The kernels solve the centred design X - shift (no cancellation against a large column
+        # mean); it is written straight into their buffers (design_arrays), so the problem keeps
+        # one copy of X, unshifted -- or none: with copy_X=False the caller's array itself.
+        Xd = design.X
+        # Validation made a new array (a conversion) unless it returned the caller's own memory.
+        if copy_X and (Xd is X or not Xd.flags.owndata):
+            Xd = Xd.copy(order="K")
+        shift = column_shift(Xd, self.fit_intercept)
+        scores = entry_lambdas(Xd, y_kernel, w, pf, fit_intercept=self.fit_intercept,
                                standardize=self.standardize,
-                               family=None if host.name == "binomial" else host)
-        # Only the shifted design is kept: a CV result holds its problem, and a second copy of
-        # a large X would stay alive with it.
-        for name, arr in (("w", w), ("pf", pf), ("X", Xs), ("shift", shift), ("scores", scores)):
+                               family=None if host.name == "binomial" else host, shift=shift)
+        for name, arr in (("w", w), ("pf", pf), ("X", Xd), ("shift", shift), ("scores", scores)):
             set_(name, _frozen(np.asarray(arr)))
         set_("y", _frozen_tree(y_kernel))
         # The response on the user's scale (what CV scores held-out predictions against).

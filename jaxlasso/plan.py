@@ -118,15 +118,18 @@ def draw_rows(rng: np.random.Generator, pool: int, m: int) -> tuple[np.ndarray, 
     return rng.permutation(rows), True
 
 
-def plant(Z: np.ndarray, case: np.ndarray, genes: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """``Z`` with ``shift[j]`` added to gene ``genes[j]`` in the rows where ``case`` is True."""
-    out = np.array(Z, dtype=float, copy=True)
+def plant(Z: np.ndarray, case: np.ndarray, genes: np.ndarray, shift: np.ndarray, *,
+          copy: bool = True) -> np.ndarray:
+    """``Z`` with ``shift[j]`` added to gene ``genes[j]`` in the rows where ``case`` is True
+    (a float copy; ``copy=False``: ``Z`` itself, a float array, changed in place)."""
+    out = np.array(Z, dtype=float, copy=True) if copy else Z
     out[np.ix_(case, genes)] += shift[None, :]
     return out
 
 
 def _one_run(Z: np.ndarray, y: np.ndarray, *, opts, repeats: int, B: int, seed: int):
-    """The decision of ``select_features`` on (Z, y): (detected, genes selected at the rule)."""
+    """The decision of ``select_features`` on (Z, y): (detected, genes selected at the rule).
+    ``Z`` is the caller's own float64 array, kept by the CV without a copy: it must not change."""
     from .cv import cv_logistic_path
     from .diagnose import permutation_test
 
@@ -135,7 +138,7 @@ def _one_run(Z: np.ndarray, y: np.ndarray, *, opts, repeats: int, B: int, seed: 
         cv = cv_logistic_path(Z, y, nfolds=opts.cv.nfolds, n_repeats=repeats, measure=opts.cv.measure, seed=seed,
                               l1_ratio=opts.path.l1_ratio, n_lambdas=opts.path.n_lambdas,
                               lambda_min_ratio=opts.path.lambda_min_ratio, tol=opts.path.tol,
-                              max_iter=opts.path.max_iter, dtype=np.float64)
+                              max_iter=opts.path.max_iter, dtype=np.float64, copy_X=False)
         test = permutation_test(Z, y, cv, n_permutations=B, seed=seed)
     coef = cv.coef(opts.rule.value)[1]
     return bool(test.p_value <= opts.alpha), np.nonzero(coef)[0]
@@ -214,7 +217,8 @@ def plan_power(X: Any, y: Any, *, n_per_class: Sequence[int] | int | None = None
                     case[rng.permutation(2 * m)[:m]] = True
                     genes = rng.choice(p, size=kk, replace=False)
                     shift = d * sd[genes] * rng.choice([-1.0, 1.0], size=kk)
-                    Z = plant(Zpool[idx], case, genes, shift) if d else Zpool[idx]
+                    # Zpool[idx] is a new array: planted in place, and the CV keeps it as is.
+                    Z = plant(Zpool[idx], case, genes, shift, copy=False) if d else Zpool[idx]
                     detected, chosen = _one_run(Z, case.astype(float), opts=opts, repeats=repeats,
                                                 B=opts.n_permutations, seed=int(rng.integers(2**31)))
                     hits += detected

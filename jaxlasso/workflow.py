@@ -258,8 +258,9 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
     copy_X : bool
         False: preprocessing may transform a float64 DataFrame ``X`` in place (its values are
         undefined afterwards) instead of copying it -- for a caller that read ``X`` only for this
-        run; a raw counts matrix then does not stay in memory beside its logCPM. Results are the
-        same.
+        run; a raw counts matrix then does not stay in memory beside its logCPM -- and the
+        cross-validation keeps the preprocessed matrix itself rather than a copy
+        (:func:`jaxlasso.cv_logistic_path`'s ``copy_X``). Results are the same.
 
     Every option is checked by :class:`jaxlasso.options.SelectOptions` before any work starts;
     an error names the keyword (``stability must be ... (got stability=-5)``).
@@ -282,7 +283,7 @@ def select_features(X: Any, y: Any, *, strategy: str = SELECT.strategy, rule: st
             frame, y_arr, nfolds=opts.cv.nfolds, n_repeats=repeats, measure=opts.cv.measure,
             seed=opts.seed, l1_ratio=opts.path.l1_ratio, n_lambdas=opts.path.n_lambdas,
             lambda_min_ratio=opts.path.lambda_min_ratio, tol=opts.path.tol, max_iter=opts.path.max_iter,
-            dtype=opts.np_dtype, keep=True))
+            dtype=opts.np_dtype, keep=True, copy_X=copy_X))
     return _report(frame, y_arr, prep, cv, opts, progress=progress, timings=timings)
 
 

@@ -30,7 +30,7 @@ def test_the_shadowed_module_is_renamed():
     helpers live in ``jaxlasso._scaling``."""
     import jaxlasso._scaling as scaling
 
-    assert callable(scaling.shift_columns) and callable(scaling.to_original_scale)
+    assert callable(scaling.column_shift) and callable(scaling.to_original_scale)
 
 
 def test_a_dataset_whose_outputs_fail_is_counted_once_as_failed():

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import jaxlasso
 from jaxlasso._engine import Lanes, solve_lanes
 from jaxlasso._scaling import to_original_scale
 from jaxlasso.path import PreparedProblem, path_result_from_lane
@@ -22,6 +23,7 @@ from jaxlasso.results import SparseRows
 from jaxlasso.selection import filters
 from jaxlasso.selection.filters import CountsCheck, _COUNT_CELL_FRACTION
 from jaxlasso.selection.stability import error_control, stability_selection, subsample_weights
+from tests.helpers import synthetic
 
 
 def _problem(n=24, p=300, seed=0, **kw):
@@ -392,10 +394,115 @@ def test_select_features_copy_x():
     given = _reader_frame(counts)
     report = select_features(given, y, copy_X=False, **kw)
     assert np.shares_memory(report.X.to_numpy(), given.to_numpy(copy=False))
+    # ... and its CV keeps that matrix itself, not a copy (nor a centred copy) of it.
+    assert np.shares_memory(report.cv.problem.X, given.to_numpy(copy=False))
     kept = _reader_frame(counts)
     default = select_features(kept, y, **kw)
     np.testing.assert_array_equal(kept.to_numpy(), counts)
+    assert not np.shares_memory(default.cv.problem.X, kept.to_numpy(copy=False))
     pd.testing.assert_frame_equal(default.X, report.X, check_exact=True)
+    np.testing.assert_array_equal(default.cv.cv_mean, report.cv.cv_mean)
+
+
+# --- one copy of the design: the problem keeps X unshifted, the kernels get X - shift ----------
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_problem_keeps_one_unshifted_copy_or_the_callers_array(order):
+    """A prepared problem holds X (a copy by default, the caller's float64 array itself with
+    ``copy_X=False``) and its column shift; the path, CV and permutation test are exactly those
+    of the centred copy the problem used to keep. Mutation-checked: keeping ``X - shift`` in
+    the problem (and dropping the shift in ``design_arrays``) fails the first assertions; a
+    copy with ``copy_X=False`` fails ``shares_memory``."""
+    from jaxlasso.diagnose import permutation_test
+    from jaxlasso.path import PreparedProblem
+
+    X, y = synthetic(40, 30, seed=5)
+    X = np.asarray(X * 3.0 + 50.0, order=order)  # a large mean: the shift matters
+    args = dict(l1_ratio=1.0, lambdas=None, n_lambdas=15, lambda_min_ratio=None, standardize=True,
+                fit_intercept=True, sample_weight=None, penalty_factor=None, early_stop=True, tol=None,
+                max_iter=200, dtype=np.float64)
+    prob = PreparedProblem(X, y, **args)
+    np.testing.assert_array_equal(prob.X, X)
+    np.testing.assert_array_equal(prob.shift, X.mean(axis=0))
+    assert not np.shares_memory(prob.X, X)
+    alias = PreparedProblem(X, y, copy_X=False, **args)
+    assert np.shares_memory(alias.X, X) and not alias.X.flags.writeable and X.flags.writeable
+    # A conversion is already a private array: no second copy.
+    X32 = X.astype(np.float32)
+    assert not np.shares_memory(PreparedProblem(X32, y, **args).X, X32)
+    # The same numbers as the kernels' centred design (a reference the problem no longer holds).
+    Xc = X - X.mean(axis=0)
+    from jaxlasso.lambdas import entry_lambdas
+
+    np.testing.assert_array_equal(prob.scores, entry_lambdas(Xc, prob.y, prob.w, prob.pf, fit_intercept=True,
+                                                             standardize=True))
+    cv = jaxlasso.cv_logistic_path(X, y, nfolds=4, n_lambdas=15, seed=0)
+    cv_alias = jaxlasso.cv_logistic_path(X, y, nfolds=4, n_lambdas=15, seed=0, copy_X=False)
+    np.testing.assert_array_equal(cv.cv_mean, cv_alias.cv_mean)
+    np.testing.assert_array_equal(cv.path.coef, cv_alias.path.coef)
+    centred = jaxlasso.cv_logistic_path(Xc, y, nfolds=4, lambdas=cv.path.lambdas, seed=0)
+    np.testing.assert_allclose(cv.cv_mean, centred.cv_mean, rtol=1e-9)
+    np.testing.assert_allclose(cv.path.coef, centred.path.coef, rtol=1e-7, atol=1e-10)
+    a = permutation_test(X, y, cv, n_permutations=9, seed=1)
+    b = permutation_test(X, y, cv_alias, n_permutations=9, seed=1)
+    assert a.p_value == b.p_value and np.array_equal(a.null_statistics, b.null_statistics)
+
+
+def test_design_arrays_with_a_shift_equal_those_of_the_centred_copy():
+    """``design_arrays(X, shift=s)`` writes exactly ``design_arrays(X - s)``: the float64
+    transpose, the float32 copy and the column norms, padded or not, one design or a stack."""
+    import jax.numpy as jnp
+
+    from jaxlasso._engine import design_arrays
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(7.0, 2.0, size=(23, 37))
+    s = X.mean(axis=0)
+    for kw in (dict(), dict(kkt_float32=True), dict(kkt_float32=True, shape=(32, 48))):
+        got = design_arrays(X, jnp.float64, shift=s, **kw)
+        want = design_arrays(X - s, jnp.float64, **kw)
+        for g, w in zip(got, want):
+            assert np.asarray(g).dtype == np.asarray(w).dtype
+            np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+
+
+def test_entry_lambdas_with_a_shift_and_many_labellings(monkeypatch):
+    """``entry_lambdas(X, y, shift=s)`` scores the columns of ``X - s`` a block at a time
+    (tiny blocks here), unpenalised columns included; ``y`` (B, n) gives each row's scores."""
+    import jaxlasso.lambdas as lam
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(30.0, 1.5, size=(25, 19))
+    s = X.mean(axis=0)
+    w = rng.uniform(0.5, 1.5, 25)
+    pf = np.ones(19)
+    pf[[2, 11]] = 0.0
+    Y = (rng.uniform(size=(4, 25)) < 0.4).astype(float)
+    want = np.stack([lam.entry_lambdas(X - s, yb, w, pf, fit_intercept=True, standardize=True) for yb in Y])
+    monkeypatch.setattr(lam, "_SHIFT_BLOCK_CELLS", 25 * 4)
+    got = lam.entry_lambdas(X, Y, w, pf, fit_intercept=True, standardize=True, shift=s)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    one = lam.entry_lambdas(X, Y[1], w, pf, fit_intercept=True, standardize=True, shift=s)
+    np.testing.assert_allclose(one, want[1], rtol=1e-12)
+
+
+def test_buffer_pool_keeps_the_last_solves_shapes_only():
+    """A solve of another shape evicts the pooled buffers of the shapes before it (a dead
+    design does not stay beside the live one); buffers of the same solve stay together."""
+    from jaxlasso._engine import HostBufferPool, host_array
+
+    pool = HostBufferPool(max_bytes=1 << 30)
+    a64, a32 = host_array((8, 16), np.float64), host_array((16, 8), np.float32)
+    pool.give([a64, a32])
+    assert pool.nbytes == a64.nbytes + a32.nbytes
+    pool.give([host_array((8, 16), np.float64)])  # one shape of the last solve: kept beside, a32 out
+    assert pool.nbytes == 2 * a64.nbytes
+    b = host_array((4, 32), np.float64)
+    pool.give([b])
+    assert pool.nbytes == b.nbytes
+    assert pool.take((4, 32), np.float64) is b and pool.nbytes == 0
+    pool.give([])
+    assert pool.nbytes == 0
 
 
 # --- the univariate ranking's temporaries --------------------------------------------------------
@@ -564,3 +671,4 @@ def test_permutation_test_reduces_each_group_of_labellings_before_solving_the_ne
     assert len(res.null_statistics) == B
     every_prediction = (B + 1) * 5 * 25 * n * 8  # labellings x folds x lambdas (~25) x rows, float64
     assert peak < every_prediction, (peak, every_prediction)
+

@@ -29,13 +29,13 @@ def _prepare(X, y, **kw):
 def count_preparations(monkeypatch):
     """Counts the validations-and-shifts of a design (one per PreparedProblem built from data)."""
     calls = []
-    real = path_mod.shift_columns
+    real = path_mod.column_shift
 
     def spy(X, fit_intercept):
         calls.append(X.shape)
         return real(X, fit_intercept)
 
-    monkeypatch.setattr(path_mod, "shift_columns", spy)
+    monkeypatch.setattr(path_mod, "column_shift", spy)
     return calls
 
 

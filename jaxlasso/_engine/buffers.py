@@ -39,9 +39,11 @@ class HostBufferPool:
     (``benchmarks/NOTES.md``: a quarter of a large path's time). A solve takes its buffers with
     :meth:`take` and gives them back with :meth:`give` only once it has finished normally -- on a
     CPU backend its device arrays alias them, so a buffer is never handed out while a solve can
-    still read it; two solves at once get different buffers. The pool keeps at most
-    ``max_bytes`` (default: the configured ``buffer_pool_bytes``, ``$JAXLASSO_BUFFER_POOL``,
-    1 GiB; 0 disables it), the least recently returned shapes leave first; :meth:`clear` frees
+    still read it; two solves at once get different buffers. The pool keeps the buffers of the
+    last solve that gave any back -- a solve of another shape (a subsample, a simulated study
+    of another size) evicts the shapes before it, so that dead designs of earlier shapes do not
+    pile up beside the live one -- and at most ``max_bytes`` (default: the configured
+    ``buffer_pool_bytes``, ``$JAXLASSO_BUFFER_POOL``, 1 GiB; 0 disables it); :meth:`clear` frees
     everything. :attr:`reused` counts the buffers handed out again.
     """
 
@@ -79,10 +81,13 @@ class HostBufferPool:
     def give(self, buffers) -> None:
         """Return buffers no computation reads any more."""
         limit = self.max_bytes
+        buffers = [b for b in buffers if b.nbytes <= limit]
+        keys = {(b.shape, b.dtype.str) for b in buffers}
         with self._lock:
+            if keys:
+                for key in [k for k in self._free if k not in keys]:
+                    del self._free[key]
             for buf in buffers:
-                if buf.nbytes > limit:
-                    continue
                 key = (buf.shape, buf.dtype.str)
                 self._free.setdefault(key, []).append(buf)
                 self._free.move_to_end(key)
@@ -108,9 +113,23 @@ def to_device(a: np.ndarray) -> jax.Array:
     return jax.device_put(a, may_alias=True)
 
 
-def design_arrays(X: np.ndarray, jdt, put=None, *, kkt_float32: bool = False, shape=None, alloc=None):
+def _largest_magnitude(X: np.ndarray, shift: np.ndarray | None) -> float:
+    """max |X - shift| over every entry, without forming ``X - shift``: rounding a difference is
+    monotone in ``X``, so each column's extremes are its largest and smallest entries shifted."""
+    if shift is None:
+        return max(float(X.max()), -float(X.min()))
+    axes = tuple(range(X.ndim - 1))
+    return max(float((X.max(axis=axes) - shift).max()), -float((X.min(axis=axes) - shift).min()))
+
+
+def design_arrays(X: np.ndarray, jdt, put=None, *, kkt_float32: bool = False, shape=None, alloc=None,
+                  shift: np.ndarray | None = None):
     """The design as the kernels take it (``Problem.X``, ``Problem.XT``, ``Problem.colnorm``),
     over the last two axes, each placed on the device by ``put``.
+
+    ``shift`` (p,): the kernels get ``X - shift`` (a :class:`jaxlasso.path.PreparedProblem`'s
+    centred design), written straight into their buffers -- the same values as from a centred
+    copy of ``X``, without one. ``None``: ``X`` as it is.
 
     ``X`` for the full-gradient passes is a float32 copy for a float64 problem when
     ``kkt_float32`` (lanes solved one at a time; see ``Problem.X``) and no entry exceeds 2^100
@@ -137,7 +156,11 @@ def design_arrays(X: np.ndarray, jdt, put=None, *, kkt_float32: bool = False, sh
         dst = alloc(shape[:-2] + (shape[-1], shape[-2]) if transpose else shape, dtype)
         if transpose:
             dst = np.swapaxes(dst, -1, -2)  # a view: filled in X's layout, stored as X^T's
-        np.copyto(dst[..., :n, :p], X, casting="same_kind")
+        if shift is None:
+            np.copyto(dst[..., :n, :p], X, casting="same_kind")
+        else:
+            # The difference is rounded in X's precision, then cast: as a copy of X - shift.
+            np.subtract(X, shift, out=dst[..., :n, :p], casting="same_kind")
         dst[..., n:, :] = 0.0
         dst[..., :n, p:] = 0.0
         return np.swapaxes(dst, -1, -2) if transpose else dst
@@ -146,11 +169,11 @@ def design_arrays(X: np.ndarray, jdt, put=None, *, kkt_float32: bool = False, sh
     colnorm = np.zeros(shape[:-2] + (shape[-1],), npdt)
     # No float32 copy of entries beyond 2^100: products and sums of n of them must stay finite.
     if (kkt_float32 and jdt == jnp.float64
-            and (X.size == 0 or max(float(X.max()), -float(X.min())) <= 2.0 ** 100)):
+            and (X.size == 0 or _largest_magnitude(X, shift) <= 2.0 ** 100)):
         Xh = padded(np.float32)
         ones = np.ones(n)
         for i in np.ndindex(*X.shape[:-2]):
-            colnorm[i][:p] = np.sqrt(weighted_square_sums(X[i], ones))
+            colnorm[i][:p] = np.sqrt(weighted_square_sums(X[i], ones, shift=shift))
     else:
         Xh = padded(npdt)
     return put(Xh), put(XTh), put(colnorm)

@@ -25,7 +25,8 @@ from .shapes import bucket_lambdas, bucket_lanes, bucket_size, initial_capacity
 class DatasetLanes:
     """One dataset of a batched solve: its lanes share its ``X``."""
 
-    X: np.ndarray  # (n, p) shifted design
+    X: np.ndarray  # (n, p) design
+    shift: np.ndarray | None  # (p,): the kernels solve X - shift (None: X)
     y: object  # the family's response: (n,), or a pytree of (n,) leaves (Cox's CoxData)
     W: np.ndarray  # (B, n) lane weights
     pf: np.ndarray  # (p,)
@@ -67,7 +68,10 @@ def _stack(datasets: list[DatasetLanes], n_devices: int) -> _Stack:
         d = datasets[i] if i < D else datasets[0]
         n, p = d.X.shape
         B, L = d.W.shape[0], len(d.lambdas)
-        s.X[i, :n, :p] = d.X
+        if d.shift is None:
+            s.X[i, :n, :p] = d.X
+        else:
+            np.subtract(d.X, d.shift, out=s.X[i, :n, :p])
         for into, leaf in zip(jax.tree.leaves(s.Y), jax.tree.leaves(ys[i if i < D else 0])):
             into[i, :n] = leaf
         s.W[i, :B, :n] = d.W
@@ -121,7 +125,7 @@ def solve_datasets(problems: list, lanes: list[Lanes], *, devices=None) -> tuple
             raise ValueError("stacked datasets take the problems' labels, penalty factors, grids and "
                              "early stop (got Lanes with Y, pf, lambdas or early_stop)")
     # A family on a standardised response solves the user's lambdas / y_scale (see solve_lanes).
-    datasets = [DatasetLanes(prob.X, prob.y, np.asarray(ln.W, np.float64), prob.pf,
+    datasets = [DatasetLanes(prob.X, prob.shift, prob.y, np.asarray(ln.W, np.float64), prob.pf,
                              _kernel_lambdas(prob),
                              np.zeros(len(ln.W), bool) if ln.is_master is None else np.asarray(ln.is_master, bool))
                 for prob, ln in zip(problems, lanes)]

@@ -284,8 +284,8 @@ class Lanes:
 def solve_lanes(problem, lanes: Lanes, *, mode: str | None = None) -> LaneOutputs:
     """Solve the B paths of ``lanes`` on ``problem`` (numpy in, numpy out).
 
-    ``problem`` holds what no lane changes (a ``jaxlasso.path.PreparedProblem``): the shifted
-    design ``X`` (n, p), labels ``y``, rescaled penalty factors ``pf``, ``l1_ratio``,
+    ``problem`` holds what no lane changes (a ``jaxlasso.path.PreparedProblem``): the design
+    ``X`` (n, p) and its column ``shift`` (the kernels solve ``X - shift``; None: ``X``), labels ``y``, rescaled penalty factors ``pf``, ``l1_ratio``,
     ``lambdas``, ``fit_intercept``, ``standardize``, ``early_stop``, ``tol``, ``max_iter``,
     ``max_sweeps`` and ``dtype``, and its ``family`` (the kernel datafit, default binomial) and
     ``y_scale`` (the kernel's lambdas are ``lambdas / y_scale``; default 1). Per-lane labels
@@ -300,7 +300,7 @@ def solve_lanes(problem, lanes: Lanes, *, mode: str | None = None) -> LaneOutput
         # The kernel solves on the family's standardised response (Gaussian: glmnet's y / sd):
         # its lambdas are the user's divided by that scale.
         lambdas = np.asarray(lambdas, dtype=np.float64) / scale
-    return _solve(problem.X, problem.y if lanes.Y is None else lanes.Y, W,
+    return _solve(problem.X, problem.shift, problem.y if lanes.Y is None else lanes.Y, W,
                   problem.pf if lanes.pf is None else lanes.pf, problem.l1_ratio, lambdas,
                   fit_intercept=problem.fit_intercept, standardize=problem.standardize,
                   early_stop=problem.early_stop if lanes.early_stop is None else lanes.early_stop,
@@ -312,12 +312,12 @@ def solve_lanes(problem, lanes: Lanes, *, mode: str | None = None) -> LaneOutput
                   keep_moments=np.broadcast_to(np.asarray(lanes.keep_moments, bool), (B,)))
 
 
-def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: bool,
+def _solve(X, shift, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: bool,
            standardize: bool, early_stop: bool, keep_eta: bool, is_master: np.ndarray,
            tol: float, max_iter: int, max_sweeps: int, dtype, k0: int | None = None,
            mode: str | None = None, family=BINOMIAL,
            keep_moments: np.ndarray | None = None) -> LaneOutputs:
-    """Solve B paths sharing ``X`` (numpy in, numpy out), growing the working set as needed.
+    """Solve B paths sharing ``X - shift`` (numpy in, numpy out), growing the working set as needed.
 
     ``y`` is the family's response (:mod:`kernels.families`): an array (n,) or (B, n), or a
     pytree of such arrays (every leaf with the rows on its last axis; padded rows are zeros
@@ -362,7 +362,7 @@ def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: 
 
         batch = LaneBatch(
             design=design_arrays(X, jdt, kkt_float32=mode == "loop" and config.kkt_float32, shape=(n, p),
-                                 alloc=alloc if pooled else None),
+                                 alloc=alloc if pooled else None, shift=shift),
             y=jax.tree.map(lambda a: np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, n - n_real)]), y),
             y_batched=y_batched, W=np.pad(W, ((0, 0), (0, n - n_real))),
             pf=np.pad(pf, [(0, 0)] * (pf.ndim - 1) + [(0, p - p_real)], constant_values=np.inf),
