@@ -1,5 +1,5 @@
 """``python -m jaxlasso``: the command-line tool (see ``jaxlasso.cli``)."""
 
-from .cli import main
+from .cli import run
 
-raise SystemExit(main())
+raise SystemExit(run())

@@ -672,3 +672,48 @@ def test_permutation_test_reduces_each_group_of_labellings_before_solving_the_ne
     every_prediction = (B + 1) * 5 * 25 * n * 8  # labellings x folds x lambdas (~25) x rows, float64
     assert peak < every_prediction, (peak, every_prediction)
 
+
+# --- the program's malloc arenas -------------------------------------------------------------------
+_ARENA_PROBE = r"""
+import ctypes, sys, threading
+import numpy as np
+from jaxlasso.cli import limit_malloc_arenas
+print(limit_malloc_arenas() if sys.argv[1] == "limit" else None, flush=True)
+barrier, held = threading.Barrier(6), []
+def work():
+    barrier.wait()
+    held.append([np.ones(500) for _ in range(200)])  # 4 KB blocks: malloc's arenas, not mmap
+threads = [threading.Thread(target=work) for _ in range(6)]
+for t in threads: t.start()
+for t in threads: t.join()
+ctypes.CDLL(None).malloc_stats()  # one "Arena N:" block per arena, on stderr
+"""
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc's malloc arenas")
+def test_the_program_limits_malloc_arenas(monkeypatch):
+    """``jaxlasso`` (``cli.run``) caps glibc's malloc arenas, so that memory freed by one solver
+    thread is not kept out of reach of the others; ``MALLOC_ARENA_MAX`` set by the user wins,
+    and ``main`` (callable from Python) leaves the caller's process alone. The control run, six
+    threads allocating at once without the cap, shows that the probe can see more arenas."""
+    import os
+    import subprocess
+    import sys
+
+    import jaxlasso.cli as cli
+
+    def arenas(mode, **env):
+        out = subprocess.run([sys.executable, "-c", _ARENA_PROBE, mode], capture_output=True, text=True,
+                             env={**{k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}, **env},
+                             check=True)
+        return out.stdout.strip(), out.stderr.count("Arena ")
+
+    if arenas("plain")[1] <= cli.MALLOC_ARENAS:
+        pytest.skip("this C library does not give threads arenas of their own")
+    assert arenas("limit") == ("True", cli.MALLOC_ARENAS)
+    said, count = arenas("limit", MALLOC_ARENA_MAX="3")
+    assert said == "False" and count == 3
+    called = []
+    monkeypatch.setattr(cli, "limit_malloc_arenas", lambda *a: called.append(a))
+    monkeypatch.setattr(cli, "main", lambda argv=None: 0)
+    assert cli.run() == 0 and called == [()]

@@ -99,6 +99,44 @@ def _warn_if_jax_started(host_devices: int) -> None:
                       f"(run the jaxlasso command in a new process)", stacklevel=3)
 
 
+# glibc's mallopt parameter for the number of malloc arenas (malloc.h: M_ARENA_MAX).
+_M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+"""Malloc arenas of a ``jaxlasso`` process (:func:`limit_malloc_arenas`)."""
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Let glibc's malloc use at most ``arenas`` arenas in this process; True when it was set.
+
+    glibc gives each thread that allocates an arena of its own, up to 8 per core. The solver's
+    threads (XLA's pool, the lane threads) free blocks in arenas that other threads cannot reuse,
+    so the process keeps that memory -- a large share of a select's peak on a large matrix, for
+    a few percent of solve time (``benchmarks/NOTES.md``, "Peak memory, fifth pass"). A
+    ``MALLOC_ARENA_MAX`` in the environment is the user's choice
+    and is left alone, as is any C library without ``mallopt``. Only the program's own process
+    calls this (:func:`run`): it cannot be undone, and :func:`main` leaves a caller's process
+    as it was.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return mallopt(_M_ARENA_MAX, int(arenas)) == 1
+
+
+def run() -> int:
+    """The ``jaxlasso`` program (the console script and ``python -m jaxlasso``): :func:`main` in a
+    process of its own, with the process-wide settings only a program may make
+    (:func:`limit_malloc_arenas`)."""
+    limit_malloc_arenas()
+    return main()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
