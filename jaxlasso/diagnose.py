@@ -54,6 +54,10 @@ from .results import CVResult
 SEVERITIES = ("info", "warning", "critical")
 
 
+# Entry scores (labellings x features) of the permutation test made at once (16 MB of float64).
+_SCORE_CELLS = 1 << 21
+
+
 @dataclass(frozen=True)
 class Finding:
     code: str
@@ -278,9 +282,13 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
     labels = [prob.y] + [prob.y[rng.permutation(prob.n)] for _ in range(n_permutations)]
     fids = [cv.foldid[:R]] + [make_foldid(yb, prob.w, nfolds=nfolds, stratified=True, n_repeats=R,
                                           seed=seed + 1000 + b) for b, yb in enumerate(labels[1:])]
-    scores = entry_lambdas(prob.X, np.stack(labels), prob.w, prob.pf, fit_intercept=prob.fit_intercept,
-                           standardize=prob.standardize, shift=prob.shift)
-    top = max(lambda_max(s, prob.l1_ratio) for s in scores)
+    # Labellings scored a group at a time: each group's (labellings, p) scores stay small.
+    step = max(1, _SCORE_CELLS // prob.p)
+    top = max(lambda_max(s, prob.l1_ratio)
+              for i in range(0, len(labels), step)
+              for s in entry_lambdas(prob.X, np.stack(labels[i:i + step]), prob.w, prob.pf,
+                                     fit_intercept=prob.fit_intercept, standardize=prob.standardize,
+                                     shift=prob.shift))
     ratio = float(nominal[-1] / nominal[0]) if len(nominal) > 1 else 1.0
     lam = lambda_grid(top, n_grid, ratio)
 

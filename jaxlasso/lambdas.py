@@ -102,7 +102,8 @@ def entry_lambdas(X: np.ndarray, y, w: np.ndarray, pf: np.ndarray, *, fit_interc
         eta0 = null_eta(y)
     if shift is not None:
         n, p = X.shape
-        step = max(1, _SHIFT_BLOCK_CELLS // max(n, 1))
+        # A block's (n, columns) shifted copy and its (B, columns) scores stay this size.
+        step = max(1, _SHIFT_BLOCK_CELLS // max(n, int(np.prod(np.shape(y)[:-1])), 1))
         return np.concatenate([
             _entry_scores(X[:, j:j + step] - shift[j:j + step], y, w, pf[j:j + step], eta0,
                           fit_intercept=fit_intercept, standardize=standardize, family=family)
@@ -111,7 +112,7 @@ def entry_lambdas(X: np.ndarray, y, w: np.ndarray, pf: np.ndarray, *, fit_interc
                          family=family)
 
 
-# Cells of ``X - shift`` made at once by entry_lambdas (16 MB of float64).
+# Cells of ``X - shift`` (and of the labellings' scores) made at once by entry_lambdas: 16 MB of float64.
 _SHIFT_BLOCK_CELLS = 1 << 21
 
 

@@ -486,6 +486,32 @@ def test_entry_lambdas_with_a_shift_and_many_labellings(monkeypatch):
     np.testing.assert_allclose(one, want[1], rtol=1e-12)
 
 
+def test_permutation_test_scores_labellings_in_groups(monkeypatch):
+    """The permutation test's grid top comes from the labellings' entry scores a group at a
+    time ((group, p) arrays of at most 16 MB, not (B + 1, p): 160 MB at 16 x 200,000 with 99
+    permutations); groups of one labelling give the same test, and so does one group."""
+    import importlib
+
+    diagnose = importlib.import_module("jaxlasso.diagnose")  # the package's name is its function
+    X, y = synthetic(30, 50, seed=6)
+    cv = jaxlasso.cv_logistic_path(X, y, nfolds=3, n_lambdas=12, seed=0)
+    calls = []
+    real = diagnose.entry_lambdas
+
+    def spy(X_, Y, *a, **k):
+        calls.append(np.shape(Y))
+        return real(X_, Y, *a, **k)
+
+    monkeypatch.setattr(diagnose, "entry_lambdas", spy)
+    whole = diagnose.permutation_test(X, y, cv, n_permutations=7, seed=2)
+    assert calls == [(8, 30)]
+    monkeypatch.setattr(diagnose, "_SCORE_CELLS", 3 * 50)
+    calls.clear()
+    grouped = diagnose.permutation_test(X, y, cv, n_permutations=7, seed=2)
+    assert calls == [(3, 30), (3, 30), (2, 30)]
+    assert grouped.p_value == whole.p_value and np.array_equal(grouped.null_statistics, whole.null_statistics)
+
+
 def test_buffer_pool_keeps_the_last_solves_shapes_only():
     """A solve of another shape evicts the pooled buffers of the shapes before it (a dead
     design does not stay beside the live one); buffers of the same solve stay together."""
