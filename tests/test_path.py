@@ -603,19 +603,21 @@ def test_host_buffers_reused_across_solves_without_mixing_data():
 
 
 def test_host_buffer_pool_bounds_what_it_keeps():
-    """At most max_bytes are kept, the least recently returned shape leaving first; 0 keeps
-    nothing; a malformed size is a clear error."""
+    """At most max_bytes are kept, the first returned leaving first; a solve of another shape
+    evicts the shapes before it; 0 keeps nothing; a malformed size is a clear error."""
     from jaxlasso._engine import HostBufferPool
 
     pool = HostBufferPool(max_bytes=3 * 800)
     a, b, c = pool.take((10, 10), np.float64), pool.take((10, 10), np.float64), pool.take((5, 20), np.float64)
-    pool.give([a, b, c])
+    e = pool.take((5, 20), np.float64)
+    pool.give([a, b, c, e])  # over the limit: the first returned, a, leaves
     assert pool.nbytes == 2400
-    d = pool.take((20, 5), np.float64)
-    pool.give([d])  # over the limit: the oldest shape, (10, 10), loses a buffer
-    assert pool.nbytes == 2400
-    assert pool.take((20, 5), np.float64) is d and pool.take((5, 20), np.float64) is c
+    assert pool.take((5, 20), np.float64) is e and pool.take((5, 20), np.float64) is c
     assert pool.take((10, 10), np.float64) is b
+    pool.give([b, c])
+    d = pool.take((20, 5), np.float64)
+    pool.give([d])  # another shape: the earlier solve's buffers go
+    assert pool.nbytes == 800 and pool.take((20, 5), np.float64) is d
     with configure(buffer_pool_bytes="0"):
         empty = HostBufferPool()
         empty.give([np.zeros(4)])

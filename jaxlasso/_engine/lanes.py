@@ -300,7 +300,7 @@ def solve_lanes(problem, lanes: Lanes, *, mode: str | None = None) -> LaneOutput
         # The kernel solves on the family's standardised response (Gaussian: glmnet's y / sd):
         # its lambdas are the user's divided by that scale.
         lambdas = np.asarray(lambdas, dtype=np.float64) / scale
-    return _solve(problem.X, problem.shift, problem.y if lanes.Y is None else lanes.Y, W,
+    return _solve(problem.X, problem.y if lanes.Y is None else lanes.Y, W,
                   problem.pf if lanes.pf is None else lanes.pf, problem.l1_ratio, lambdas,
                   fit_intercept=problem.fit_intercept, standardize=problem.standardize,
                   early_stop=problem.early_stop if lanes.early_stop is None else lanes.early_stop,
@@ -309,15 +309,17 @@ def solve_lanes(problem, lanes: Lanes, *, mode: str | None = None) -> LaneOutput
                   tol=problem.tol, max_iter=problem.max_iter, max_sweeps=problem.max_sweeps,
                   dtype=problem.dtype, k0=lanes.k0, mode=mode,
                   family=getattr(problem, "family", BINOMIAL),
-                  keep_moments=np.broadcast_to(np.asarray(lanes.keep_moments, bool), (B,)))
+                  keep_moments=np.broadcast_to(np.asarray(lanes.keep_moments, bool), (B,)),
+                  shift=problem.shift)
 
 
-def _solve(X, shift, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: bool,
+def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: bool,
            standardize: bool, early_stop: bool, keep_eta: bool, is_master: np.ndarray,
            tol: float, max_iter: int, max_sweeps: int, dtype, k0: int | None = None,
            mode: str | None = None, family=BINOMIAL,
-           keep_moments: np.ndarray | None = None) -> LaneOutputs:
-    """Solve B paths sharing ``X - shift`` (numpy in, numpy out), growing the working set as needed.
+           keep_moments: np.ndarray | None = None, shift: np.ndarray | None = None) -> LaneOutputs:
+    """Solve B paths sharing ``X - shift`` (``shift`` None: ``X``; numpy in, numpy out), growing
+    the working set as needed.
 
     ``y`` is the family's response (:mod:`kernels.families`): an array (n,) or (B, n), or a
     pytree of such arrays (every leaf with the rows on its last axis; padded rows are zeros
