@@ -112,7 +112,8 @@ def entry_lambdas(X: np.ndarray, y, w: np.ndarray, pf: np.ndarray, *, fit_interc
                          family=family)
 
 
-# Cells of ``X - shift`` (and of the labellings' scores) made at once by entry_lambdas: 16 MB of float64.
+# Cells of ``X - shift`` (and of the labellings' scores) that entry_lambdas makes at once:
+# 16 MB of float64.
 _SHIFT_BLOCK_CELLS = 1 << 21
 
 

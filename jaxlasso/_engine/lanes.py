@@ -285,12 +285,12 @@ def solve_lanes(problem, lanes: Lanes, *, mode: str | None = None) -> LaneOutput
     """Solve the B paths of ``lanes`` on ``problem`` (numpy in, numpy out).
 
     ``problem`` holds what no lane changes (a ``jaxlasso.path.PreparedProblem``): the design
-    ``X`` (n, p) and its column ``shift`` (the kernels solve ``X - shift``; None: ``X``), labels ``y``, rescaled penalty factors ``pf``, ``l1_ratio``,
-    ``lambdas``, ``fit_intercept``, ``standardize``, ``early_stop``, ``tol``, ``max_iter``,
-    ``max_sweeps`` and ``dtype``, and its ``family`` (the kernel datafit, default binomial) and
-    ``y_scale`` (the kernel's lambdas are ``lambdas / y_scale``; default 1). Per-lane labels
-    ``lanes.Y`` are on the kernel's scale. ``mode``: ``"vmap"`` or ``"loop"`` (default:
-    :func:`default_lane_mode` of the problem's rows).
+    ``X`` (n, p) and its column ``shift`` (the kernels solve ``X - shift``; None: ``X``), labels
+    ``y``, rescaled penalty factors ``pf``, ``l1_ratio``, ``lambdas``, ``fit_intercept``,
+    ``standardize``, ``early_stop``, ``tol``, ``max_iter``, ``max_sweeps`` and ``dtype``, and
+    its ``family`` (the kernel datafit, default binomial) and ``y_scale`` (the kernel's lambdas
+    are ``lambdas / y_scale``; default 1). Per-lane labels ``lanes.Y`` are on the kernel's scale.
+    ``mode``: ``"vmap"`` or ``"loop"`` (default: :func:`default_lane_mode` of the problem's rows).
     """
     W = np.asarray(lanes.W, dtype=np.float64)
     B = W.shape[0]
