@@ -288,7 +288,7 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
               for i in range(0, len(labels), step)
               for s in entry_lambdas(prob.X, np.stack(labels[i:i + step]), prob.w, prob.pf,
                                      fit_intercept=prob.fit_intercept, standardize=prob.standardize,
-                                     shift=prob.shift))
+                                     shift=prob.design_shift))
     ratio = float(nominal[-1] / nominal[0]) if len(nominal) > 1 else 1.0
     lam = lambda_grid(top, n_grid, ratio)
 

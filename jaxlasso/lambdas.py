@@ -76,8 +76,8 @@ def entry_lambdas(X: np.ndarray, y, w: np.ndarray, pf: np.ndarray, *, fit_interc
     intercept); a column with zero weighted variance is excluded like one with ``pf = inf``.
     ``-inf`` marks excluded features, ``nan`` unpenalised ones. ``family``: a
     :class:`jaxlasso.families.HostFamily` (its null fit and residual, on the kernel's scale of
-    ``y``); default binomial. ``y`` (B, n) -- B labellings of the same design, e.g. a
-    permutation test's -- gives (B, p) in one pass over ``X`` (what does not depend on ``y``,
+    ``y``); default binomial. Binomial ``y`` (B, n) -- B labellings of the same design, e.g.
+    a permutation test's -- gives (B, p) in one pass over ``X`` (what does not depend on ``y``,
     the columns' moments, is computed once).
 
     ``shift`` (p,): score the columns of ``X - shift`` (the centred design the kernels solve,
@@ -96,18 +96,19 @@ def entry_lambdas(X: np.ndarray, y, w: np.ndarray, pf: np.ndarray, *, fit_interc
             return null_linear_predictor(Xn, yb, w, pfn, fit_intercept=fit_intercept)
         return family.null_eta(Xn, yb, w, pfn, fit_intercept)
 
-    if np.ndim(y) == 2:
-        eta0 = np.stack([null_eta(yb) for yb in y])
-    else:
-        eta0 = null_eta(y)
+    # Labellings are binomial label vectors stacked in rows; another family's response may be
+    # a pytree or an array of its own shape, passed through as it is.
+    batched = family is None and isinstance(y, np.ndarray) and y.ndim == 2
+    eta0 = np.stack([null_eta(yb) for yb in y]) if batched else null_eta(y)
     if shift is not None:
         n, p = X.shape
+        lead = y.shape[:1] if batched else ()
         # A block's (n, columns) shifted copy and its (B, columns) scores stay this size.
-        step = max(1, _SHIFT_BLOCK_CELLS // max(n, int(np.prod(np.shape(y)[:-1])), 1))
+        step = max(1, _SHIFT_BLOCK_CELLS // max(n, lead[0] if lead else 1, 1))
         return np.concatenate([
             _entry_scores(X[:, j:j + step] - shift[j:j + step], y, w, pf[j:j + step], eta0,
                           fit_intercept=fit_intercept, standardize=standardize, family=family)
-            for j in range(0, p, step)], axis=-1) if p else np.zeros(np.shape(y)[:-1] + (0,))
+            for j in range(0, p, step)], axis=-1) if p else np.zeros(lead + (0,))
     return _entry_scores(X, y, w, pf, eta0, fit_intercept=fit_intercept, standardize=standardize,
                          family=family)
 

@@ -66,10 +66,15 @@ class PreparedProblem:
     (kernel linear predictor -> user scale; the kernel's lambdas are ``lambdas / y_scale``);
     ``lambdas`` and ``lambda_max`` are on the user's scale. ``copy_X=False`` keeps the caller's
     array itself when validation needed no conversion (a read-only view of it): one copy of the
-    matrix less, and the caller must not change it while the problem is in use.
+    matrix less, and the caller must not change it while the problem is in use. The kernels
+    solve ``X - design_shift``, written into their own buffers.
     """
 
     max_sweeps = PATH.max_sweeps
+    # What the kernels subtract from X (the same array as ``shift``). A problem pickled before
+    # the problem kept X unshifted holds the centred X: it has no ``design_shift``, and its
+    # kernels must subtract nothing (``shift`` still maps coefficients back).
+    design_shift = None
     # Defaults for problems unpickled from before families existed.
     family = BINOMIAL
     host_family = HOST_BINOMIAL
@@ -120,8 +125,9 @@ class PreparedProblem:
         # mean); it is written straight into their buffers (design_arrays), so the problem keeps
         # one copy of X, unshifted -- or none: with copy_X=False the caller's array itself.
         Xd = design.X
-        # Validation made a new array (a conversion) unless it returned the caller's own memory.
-        if copy_X and (Xd is X or not Xd.flags.owndata):
+        # Whatever validation returned may be the caller's memory (an array, a frame's block,
+        # an object's __array__): a private copy unless the caller lends X.
+        if copy_X:
             Xd = Xd.copy(order="K")
         shift = column_shift(Xd, self.fit_intercept)
         scores = entry_lambdas(Xd, y_kernel, w, pf, fit_intercept=self.fit_intercept,
@@ -129,6 +135,7 @@ class PreparedProblem:
                                family=None if host.name == "binomial" else host, shift=shift)
         for name, arr in (("w", w), ("pf", pf), ("X", Xd), ("shift", shift), ("scores", scores)):
             set_(name, _frozen(np.asarray(arr)))
+        set_("design_shift", self.shift)
         set_("y", _frozen_tree(y_kernel))
         # The response on the user's scale (what CV scores held-out predictions against).
         set_("response", self.y if values is y_kernel else _frozen_tree(values))
@@ -150,6 +157,8 @@ class PreparedProblem:
         self.__dict__.update(state)
         for name in ("w", "pf", "X", "shift", "scores", "lambdas"):
             self.__dict__[name] = _frozen(self.__dict__[name])
+        if "design_shift" in state:
+            self.__dict__["design_shift"] = self.shift
         for name in ("y", "response"):
             if name in self.__dict__:
                 self.__dict__[name] = _frozen_tree(self.__dict__[name])

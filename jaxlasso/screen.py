@@ -401,8 +401,8 @@ def _finish(chunk: list[_Prepared], outs: list, stats: dict | None, tally: _Tall
                 warnings.simplefilter("ignore", FewObservationsWarning)
                 cv = finish_cv(e.plan, out, keep=True)
                 rep = report_from_cv(e.frame, e.y, e.prep, cv, **e.opts.keywords(REPORT_KEYWORDS))
-            # The screen keeps every dataset's report: its CV's prepared problem (a centred copy
-            # of X, reused by the diagnosis above) is dropped once the report is built.
+            # The screen keeps every dataset's report: its CV's prepared problem (a copy of X,
+            # reused by the diagnosis above) is dropped once the report is built.
             rep = replace(rep, cv=replace(rep.cv, problem=None))
             row = row_from_report(e.item.name, rep, e.plan.prob.y)
             tally.ok(e.item.name, rep, row, e.opts)

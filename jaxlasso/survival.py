@@ -320,7 +320,7 @@ class CoxProblem:
 
     max_sweeps = PATH.max_sweeps
     fit_intercept = False
-    shift = None  # the kernels solve X as it is
+    design_shift = None  # the kernels solve X as it is
 
     def __init__(self, X, time, event, *, ties, l1_ratio, lambdas, n_lambdas, lambda_min_ratio, standardize,
                  sample_weight, penalty_factor, early_stop, tol, max_iter, dtype):

@@ -125,7 +125,7 @@ def solve_datasets(problems: list, lanes: list[Lanes], *, devices=None) -> tuple
             raise ValueError("stacked datasets take the problems' labels, penalty factors, grids and "
                              "early stop (got Lanes with Y, pf, lambdas or early_stop)")
     # A family on a standardised response solves the user's lambdas / y_scale (see solve_lanes).
-    datasets = [DatasetLanes(prob.X, prob.shift, prob.y, np.asarray(ln.W, np.float64), prob.pf,
+    datasets = [DatasetLanes(prob.X, getattr(prob, "design_shift", None), prob.y, np.asarray(ln.W, np.float64), prob.pf,
                              _kernel_lambdas(prob),
                              np.zeros(len(ln.W), bool) if ln.is_master is None else np.asarray(ln.is_master, bool))
                 for prob, ln in zip(problems, lanes)]

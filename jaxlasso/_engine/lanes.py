@@ -285,7 +285,7 @@ def solve_lanes(problem, lanes: Lanes, *, mode: str | None = None) -> LaneOutput
     """Solve the B paths of ``lanes`` on ``problem`` (numpy in, numpy out).
 
     ``problem`` holds what no lane changes (a ``jaxlasso.path.PreparedProblem``): the design
-    ``X`` (n, p) and its column ``shift`` (the kernels solve ``X - shift``; None: ``X``), labels
+    ``X`` (n, p) and its ``design_shift`` (the kernels solve ``X - design_shift``; None: ``X``), labels
     ``y``, rescaled penalty factors ``pf``, ``l1_ratio``, ``lambdas``, ``fit_intercept``,
     ``standardize``, ``early_stop``, ``tol``, ``max_iter``, ``max_sweeps`` and ``dtype``, and
     its ``family`` (the kernel datafit, default binomial) and ``y_scale`` (the kernel's lambdas
@@ -310,7 +310,7 @@ def solve_lanes(problem, lanes: Lanes, *, mode: str | None = None) -> LaneOutput
                   dtype=problem.dtype, k0=lanes.k0, mode=mode,
                   family=getattr(problem, "family", BINOMIAL),
                   keep_moments=np.broadcast_to(np.asarray(lanes.keep_moments, bool), (B,)),
-                  shift=problem.shift)
+                  shift=getattr(problem, "design_shift", None))
 
 
 def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: bool,

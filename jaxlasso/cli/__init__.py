@@ -113,11 +113,12 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     so the process keeps that memory -- a large share of a select's peak on a large matrix, for
     a few percent of solve time (``benchmarks/NOTES.md``, "Peak memory, fifth pass"). A
     ``MALLOC_ARENA_MAX`` in the environment is the user's choice
-    and is left alone, as is any C library without ``mallopt``. Only the program's own process
+    and is left alone, as is any C library but glibc; once set, the variable is exported to the
+    processes this one starts. Only the program's own process
     calls this (:func:`run`): it cannot be undone, and :func:`main` leaves a caller's process
     as it was.
     """
-    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+    if "MALLOC_ARENA_MAX" in os.environ or not _glibc():
         return False
     import ctypes
 
@@ -126,7 +127,19 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return mallopt(_M_ARENA_MAX, int(arenas)) == 1
+    if mallopt(_M_ARENA_MAX, int(arenas)) != 1:
+        return False
+    # Worker processes this one starts (the screen's Dask workers) read it at their start.
+    os.environ["MALLOC_ARENA_MAX"] = str(int(arenas))
+    return True
+
+
+def _glibc() -> bool:
+    """Whether this process runs on glibc (``M_ARENA_MAX`` is glibc's mallopt parameter)."""
+    try:
+        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def run() -> int:

@@ -238,7 +238,7 @@ def stability_selection(X: Any, y: Any, *, n_resamples: int = 100, sample_fracti
         How the subsample lanes run (default: vmap on accelerators, loop on CPU).
     problem : PreparedProblem or CVResult, optional
         A problem already prepared from these very ``X`` and ``y`` objects (or the CV result
-        that holds one, ``CVResult.problem``): its validated, shifted data are reused instead
+        that holds one, ``CVResult.problem``): its validated data are reused instead
         of preparing ``X`` again, when ``sample_weight``, ``penalty_factor`` and
         ``standardize`` are those it was prepared with; otherwise it is ignored. The result is
         the same either way.
