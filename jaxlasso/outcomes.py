@@ -146,9 +146,10 @@ class Outcome:
 
     # --- fits ----------------------------------------------------------------------------------
     def cv(self, X: Any, *, measure: str, foldid: Any = None, nfolds: int | None = None, n_repeats: int = 1,
-           seed: int = 0, keep: bool = True, **path_args: Any):
+           seed: int = 0, keep: bool = True, copy_X: bool = True, **path_args: Any):
         """cv.glmnet for this family (``path_args``: the path keywords, e.g. ``l1_ratio``,
-        ``lambdas``, ``n_lambdas``, ``dtype``)."""
+        ``lambdas``, ``n_lambdas``, ``dtype``). ``copy_X``: :func:`jaxlasso.cv_logistic_path`'s
+        (a Cox problem keeps ``X`` as it is given: there is no copy to skip)."""
         import jaxlasso
 
         if foldid is None:
@@ -156,10 +157,10 @@ class Outcome:
         m = _family_measure(measure, self.family)
         common = dict(foldid=foldid, measure=m, keep=keep, **path_args)
         if self.family == "gaussian":
-            return jaxlasso.cv_gaussian_path(X, self.y, **common)
+            return jaxlasso.cv_gaussian_path(X, self.y, copy_X=copy_X, **common)
         if self.family == "cox":
             return jaxlasso.cv_cox_path(X, self.time, self.event, **common)
-        return jaxlasso.cv_logistic_path(X, self.y, **common)
+        return jaxlasso.cv_logistic_path(X, self.y, copy_X=copy_X, **common)
 
     def path(self, X: Any, **path_args: Any):
         """glmnet's path for this family on ``X``."""

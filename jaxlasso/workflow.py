@@ -516,9 +516,7 @@ def select_family(X: Any, y: Any, family: str, opts: SelectOptions, *, progress=
     cv = timed("cross-validated lasso", lambda: outcome.cv(
         frame, measure=measure, nfolds=opts.cv.nfolds, n_repeats=repeats, seed=opts.seed, keep=True,
         l1_ratio=opts.path.l1_ratio, n_lambdas=opts.path.n_lambdas, lambda_min_ratio=opts.path.lambda_min_ratio,
-        tol=opts.path.tol, max_iter=opts.path.max_iter, dtype=opts.np_dtype,
-        # A Cox problem keeps the matrix as it is given; a Gaussian one copies it unless lent.
-        **({"copy_X": copy_X} if family == "gaussian" else {})))
+        tol=opts.path.tol, max_iter=opts.path.max_iter, dtype=opts.np_dtype, copy_X=copy_X))
     rule = opts.rule
     diag = timed("diagnosis", lambda: diagnose_family(frame, outcome, cv, preprocess_report=prep,
                                                       n_permutations=opts.n_permutations, alpha=opts.alpha,
