@@ -137,9 +137,15 @@ def test_device_rows_named_on_the_command_line():
 HARNESS_FACTOR = 2.0
 """How far the bridge's fastest repeat may sit from the plain Rscript's for the same call, either way.
 
-Both are the least disturbed of five in-R timings of one call on a machine that others share (the
-medians moved by 1.5x between runs under load); a harness that timed the R process, its library
-load or its wall time instead misses by 4x or more on these shapes."""
+Both are the least disturbed in-R timings of one call on a machine that others share (the medians
+moved by 1.5x between runs under load); a harness that timed the R process, its library load or
+its wall time instead misses by 4x or more on these shapes, whatever the number of repeats."""
+
+HARNESS_ROUNDS = 3
+"""Rounds of five repeats each side, alternated, before the band is judged failed. Under load a
+single round's fastest repeat can itself be disturbed (a 0.04 s call seen at 0.08-0.16 s); the
+fastest of more repeats approaches the undisturbed time on both sides, while a harness that times
+something else stays out of the band however many rounds run."""
 
 
 @pytest.mark.r
@@ -157,14 +163,20 @@ def test_glmnet_harness_times_the_call_a_user_makes(workload, task):
     lam = glmnet_grid(wl.X, wl.y)
     foldid = foldid_for(wl.y)
     harness, direct = Glmnet(), GlmnetDirect()
-    if task == "path":
-        h, d = harness.path(wl.X, wl.y, lam, 5), direct.path(wl.X, wl.y, lam, 5)
-    else:
-        h, d = harness.cv(wl.X, wl.y, lam, foldid, 5), direct.cv(wl.X, wl.y, lam, foldid, 5)
-    assert len(h.seconds) == len(d.seconds) == 5
-    ratio = min(h.seconds) / min(d.seconds)
+    hs, ds = [], []
+    for _ in range(HARNESS_ROUNDS):
+        if task == "path":
+            h, d = harness.path(wl.X, wl.y, lam, 5), direct.path(wl.X, wl.y, lam, 5)
+        else:
+            h, d = harness.cv(wl.X, wl.y, lam, foldid, 5), direct.cv(wl.X, wl.y, lam, foldid, 5)
+        assert len(h.seconds) == len(d.seconds) == 5
+        hs += list(h.seconds)
+        ds += list(d.seconds)
+        ratio = min(hs) / min(ds)
+        if 1 / HARNESS_FACTOR <= ratio <= HARNESS_FACTOR:
+            break
     assert 1 / HARNESS_FACTOR <= ratio <= HARNESS_FACTOR, (
-        f"{workload} {task}: harness {h.seconds} s vs direct call {d.seconds} s")
+        f"{workload} {task}: harness {hs} s vs direct call {ds} s")
 
 
 def test_workload_groups_expand_in_order_and_unknown_names_are_named():
