@@ -778,6 +778,54 @@ def test_the_program_limits_malloc_arenas(monkeypatch):
     said, count = arenas("limit", MALLOC_ARENA_MAX="3")
     assert said == "False 3" and count == 3
     called = []
-    monkeypatch.setattr(cli, "limit_malloc_arenas", lambda *a: called.append(a))
+    monkeypatch.setattr(cli, "limit_malloc_arenas", lambda *a: called.append(("arenas", a)))
+    monkeypatch.setattr(cli, "fix_mmap_threshold", lambda *a: called.append(("mmap", a)))
     monkeypatch.setattr(cli, "main", lambda argv=None: 0)
-    assert cli.run() == 0 and called == [()]
+    assert cli.run() == 0 and called == [("arenas", ()), ("mmap", ())]
+
+
+_MMAP_PROBE = r"""
+import os, sys
+import numpy as np
+from jaxlasso.cli import fix_mmap_threshold
+said = fix_mmap_threshold() if sys.argv[1] == "fix" else None
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+big = np.ones(4 << 17)
+del big  # a freed 4 MB block: glibc's own rule raises its mapping threshold to 4 MB
+base = rss()
+blocks, pins = [], []
+for _ in range(100):  # 100 x 1 MB, each with a live 64 KB block after it: the heap cannot shrink
+    blocks.append(np.ones(1 << 17))
+    pins.append(np.ones(1 << 13))
+del blocks
+print(said, os.environ.get("MALLOC_MMAP_THRESHOLD_"), rss() - base, flush=True)
+"""
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc's malloc")
+def test_the_program_returns_freed_large_blocks_to_the_system():
+    """``jaxlasso`` (``cli.run``) fixes glibc's mmap threshold: 100 freed 1 MB arrays are given
+    back even after a larger block raised glibc's adaptive threshold above them, where a plain
+    process keeps them (the control run); the user's ``MALLOC_MMAP_THRESHOLD_`` wins."""
+    import os
+    import subprocess
+    import sys
+
+    import jaxlasso.cli as cli
+
+    def probe(mode, **env):
+        base = {k: v for k, v in os.environ.items() if k not in ("MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")}
+        out = subprocess.run([sys.executable, "-c", _MMAP_PROBE, mode], capture_output=True, text=True,
+                             env={**base, **env}, check=True)
+        said, exported, kept = out.stdout.split()
+        return said, exported, int(kept)
+
+    said, exported, kept = probe("plain")
+    if kept < 50:
+        pytest.skip("this C library gives freed heap blocks back by itself")
+    assert probe("fix")[:2] == ("True", str(cli.MMAP_THRESHOLD))
+    assert probe("fix")[2] < 20  # the 6.4 MB of live 64 KB blocks remain
+    said, exported, kept = probe("fix", MALLOC_MMAP_THRESHOLD_=str(64 << 20))  # the user's: all from the heap
+    assert (said, exported) == ("False", str(64 << 20)) and kept >= 50

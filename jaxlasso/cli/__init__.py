@@ -99,10 +99,32 @@ def _warn_if_jax_started(host_devices: int) -> None:
                       f"(run the jaxlasso command in a new process)", stacklevel=3)
 
 
-# glibc's mallopt parameter for the number of malloc arenas (malloc.h: M_ARENA_MAX).
+# glibc's mallopt parameters (malloc.h: M_ARENA_MAX, M_MMAP_THRESHOLD).
 _M_ARENA_MAX = -8
+_M_MMAP_THRESHOLD = -3
 MALLOC_ARENAS = 2
 """Malloc arenas of a ``jaxlasso`` process (:func:`limit_malloc_arenas`)."""
+MMAP_THRESHOLD = 256 << 10
+"""Blocks from this size up are mapped on their own in a ``jaxlasso`` process (:func:`fix_mmap_threshold`)."""
+
+
+def _mallopt(param: int, value: int, env: str, tunable: str) -> bool:
+    """Set glibc's malloc parameter ``param`` unless the user set it (``env``, or ``tunable`` in
+    ``GLIBC_TUNABLES``) or the C library is not glibc; export ``env`` to the processes this one
+    starts (the screen's Dask workers read it at their start). True when it was set."""
+    if env in os.environ or tunable in os.environ.get("GLIBC_TUNABLES", "") or not _glibc():
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    if mallopt(param, int(value)) != 1:
+        return False
+    os.environ[env] = str(int(value))
+    return True
 
 
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
@@ -112,26 +134,28 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     threads (XLA's pool, the lane threads) free blocks in arenas that other threads cannot reuse,
     so the process keeps that memory -- a large share of a select's peak on a large matrix, for
     a few percent of solve time (``benchmarks/NOTES.md``, "Peak memory, fifth pass"). A
-    ``MALLOC_ARENA_MAX`` in the environment is the user's choice
-    and is left alone, as is any C library but glibc; once set, the variable is exported to the
-    processes this one starts. Only the program's own process
-    calls this (:func:`run`): it cannot be undone, and :func:`main` leaves a caller's process
-    as it was.
+    ``MALLOC_ARENA_MAX`` (or ``glibc.malloc.arena_max`` in ``GLIBC_TUNABLES``) in the
+    environment is the user's choice and is left alone, as is any C library but glibc; once
+    set, the variable is exported to the processes this one starts. Only the program's own process calls this (:func:`run`): it
+    cannot be undone, and :func:`main` leaves a caller's process as it was.
     """
-    if "MALLOC_ARENA_MAX" in os.environ or not _glibc():
-        return False
-    import ctypes
+    return _mallopt(_M_ARENA_MAX, arenas, "MALLOC_ARENA_MAX", "glibc.malloc.arena_max")
 
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    if mallopt(_M_ARENA_MAX, int(arenas)) != 1:
-        return False
-    # Worker processes this one starts (the screen's Dask workers) read it at their start.
-    os.environ["MALLOC_ARENA_MAX"] = str(int(arenas))
-    return True
+
+def fix_mmap_threshold(nbytes: int = MMAP_THRESHOLD) -> bool:
+    """Map every malloc block of ``nbytes`` or more on its own, for the life of the process; True
+    when it was set.
+
+    glibc starts by mapping blocks of 128 KiB and more, but each time such a block is freed it
+    raises that threshold to the block's size (up to 32 MiB): after the first per-gene vector of
+    a 200,000-gene matrix (1.6 MB) is freed, every later one comes from the heap, where a freed
+    block below a live one is never returned to the system. Each step of a select then keeps the
+    high-water mark of the steps before it. A fixed threshold stops that adjustment: large
+    arrays are unmapped when freed (``benchmarks/NOTES.md``, "Peak memory, sixth pass"). The
+    user's ``MALLOC_MMAP_THRESHOLD_`` (or ``glibc.malloc.mmap_threshold``) wins, as for
+    :func:`limit_malloc_arenas`; only :func:`run` calls this.
+    """
+    return _mallopt(_M_MMAP_THRESHOLD, nbytes, "MALLOC_MMAP_THRESHOLD_", "glibc.malloc.mmap_threshold")
 
 
 def _glibc() -> bool:
@@ -145,8 +169,9 @@ def _glibc() -> bool:
 def run() -> int:
     """The ``jaxlasso`` program (the console script and ``python -m jaxlasso``): :func:`main` in a
     process of its own, with the process-wide settings only a program may make
-    (:func:`limit_malloc_arenas`)."""
+    (:func:`limit_malloc_arenas`, :func:`fix_mmap_threshold`)."""
     limit_malloc_arenas()
+    fix_mmap_threshold()
     return main()
 
 
