@@ -214,3 +214,25 @@ def test_compile_log_is_summed_per_executable_and_phase():
                                   "n_compile": 2, "cache_hits": 1}
     assert got["_where"] == {"compile": 0.01, "n_compile": 1}
     assert dominant({"executables": got}, top=1) == "run_segment 3.8 s"
+
+
+def test_factor_reuse_replay_counts_pcg_iterations_and_refreshes():
+    """The replay behind NOTES' factor-reuse figures: PCG with the exact factor converges in one
+    iteration and with an older weight's factor in a few; weights that never move need one
+    refresh over the whole path, weights that jump every lambda need one each time."""
+    import scipy.linalg as sla
+    from factor_reuse import pcg, replay
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 8))
+    H = X.T @ X
+    b = rng.standard_normal(8)
+    assert pcg(H, b, sla.cho_factor(H, lower=True)) == 1
+    older = X.T @ (rng.uniform(0.5, 2.0, 60)[:, None] * X)
+    assert 1 < pcg(H, b, sla.cho_factor(older, lower=True)) <= 8  # exact in at most k steps
+    supports = [np.arange(k) for k in (2, 3, 5, 8)]
+    still = replay(X, supports, [np.full(60, 0.25)] * 4, threshold=2)
+    assert still["refreshes"] == 1 and still["pcg_max"] == 1 and still["systems"] == 8
+    jumps = [rng.uniform(0.01, 1.0, 60) ** (3 * i + 1) for i in range(4)]
+    moving = replay(X, supports, jumps, threshold=2)
+    assert moving["refreshes"] > 3 and moving["reuse_gflop"] > still["reuse_gflop"]
