@@ -136,8 +136,9 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     a few percent of solve time (``benchmarks/NOTES.md``, "Peak memory, fifth pass"). A
     ``MALLOC_ARENA_MAX`` (or ``glibc.malloc.arena_max`` in ``GLIBC_TUNABLES``) in the
     environment is the user's choice and is left alone, as is any C library but glibc; once
-    set, the variable is exported to the processes this one starts. Only the program's own process calls this (:func:`run`): it
-    cannot be undone, and :func:`main` leaves a caller's process as it was.
+    set, the variable is exported to the processes this one starts. Only the program's own
+    process calls this (:func:`run`): it cannot be undone, and :func:`main` leaves a caller's
+    process as it was.
     """
     return _mallopt(_M_ARENA_MAX, arenas, "MALLOC_ARENA_MAX", "glibc.malloc.arena_max")
 
@@ -159,7 +160,7 @@ def fix_mmap_threshold(nbytes: int = MMAP_THRESHOLD) -> bool:
 
 
 def _glibc() -> bool:
-    """Whether this process runs on glibc (``M_ARENA_MAX`` is glibc's mallopt parameter)."""
+    """Whether this process runs on glibc (the mallopt parameters set here are glibc's)."""
     try:
         return bool(os.confstr("CS_GNU_LIBC_VERSION"))
     except (AttributeError, ValueError, OSError):
