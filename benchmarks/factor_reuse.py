@@ -53,37 +53,68 @@ sys.path.insert(0, str(HERE.parent))
 TOL = 1e-10
 
 
-def pcg(H: np.ndarray, b: np.ndarray, factor, tol: float = TOL, max_iter: int = 500) -> int:
-    """Iterations of PCG on H x = b from x = 0 with the Cholesky ``factor`` as preconditioner."""
-    x = np.zeros_like(b)
-    r = b.copy()
-    z = sla.cho_solve(factor, r)
-    d = z.copy()
-    rz = r @ z
-    nb = np.linalg.norm(b)
+def pcg(matvec, b: np.ndarray, pre, x0: np.ndarray | None = None, tol: float = TOL,
+        max_iter: int = 500) -> tuple[np.ndarray, int]:
+    """PCG on ``matvec(x) = b`` from ``x0`` (default 0) with the preconditioner ``pre(r)``, to a
+    residual of ``tol`` relative to ``b``: (solution, iterations)."""
+    x = np.zeros_like(b) if x0 is None else x0.copy()
+    r = b - matvec(x) if x0 is not None else b.copy()
+    nb = np.linalg.norm(b) or 1.0
+    if np.linalg.norm(r) <= tol * nb:
+        return x, 0
+    z = pre(r)
+    d, rz = z.copy(), r @ z
     for it in range(1, max_iter + 1):
-        Hd = H @ d
+        Hd = matvec(d)
         step = rz / (d @ Hd)
         x += step * d
         r -= step * Hd
         if np.linalg.norm(r) <= tol * nb:
-            return it
-        z = sla.cho_solve(factor, r)
+            return x, it
+        z = pre(r)
         rz, rz_old = r @ z, rz
         d = z + (rz / rz_old) * d
-    return max_iter
+    return x, max_iter
 
 
-def path_states(X: np.ndarray, y: np.ndarray, lam: np.ndarray):
-    """(supports, weights) along the path: the nonzero columns and mu (1 - mu) / n per lambda."""
+def cholesky_preconditioner(M: np.ndarray):
+    """``r -> M^-1 r`` through the Cholesky factor of ``M``."""
+    factor = sla.cho_factor(M, lower=True)
+    return lambda r: sla.cho_solve(factor, r)
+
+
+# Flops of the steps both solvers count, for k columns (the intercept's included) and n rows.
+def _refresh_flops(k: int, n: int) -> float:
+    """A Gram X_A^T diag(v) X_A and its Cholesky."""
+    return 2.0 * k * k * n + k ** 3 / 3
+
+
+def _border_flops(k: int, n: int) -> float:
+    """One column bordered into a factor: its Gram column and a triangular solve."""
+    return 2.0 * k * n + k * k
+
+
+def _pcg_flops(k: int, n: int) -> float:
+    """One PCG iteration: X_A^T (v * (X_A d)) and two triangular solves."""
+    return 4.0 * k * n + 2.0 * k * k
+
+
+def _fitted_path(X: np.ndarray, y: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``logistic_path`` on glmnet's grid ``lam`` without early stop: dense (L, p) coefficients
+    and (L,) intercepts, on X's scale."""
     import jaxlasso
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = jaxlasso.logistic_path(X, y, lambdas=lam, early_stop=False)
     coef = np.asarray(fit.coef.toarray() if hasattr(fit.coef, "toarray") else fit.coef)
-    eta = coef @ X.T + np.asarray(fit.intercept)[:, None]
-    mu = 1.0 / (1.0 + np.exp(-eta))
+    return coef, np.asarray(fit.intercept)
+
+
+def path_states(X: np.ndarray, y: np.ndarray, lam: np.ndarray):
+    """(supports, weights) along the path: the nonzero columns and mu (1 - mu) / n per lambda."""
+    coef, intercept = _fitted_path(X, y, lam)
+    mu = 1.0 / (1.0 + np.exp(-(coef @ X.T + intercept[:, None])))
     return [np.flatnonzero(c) for c in coef], mu * (1.0 - mu) / X.shape[0]
 
 
@@ -100,26 +131,24 @@ def replay(X: np.ndarray, supports, weights, threshold: int, seed: int = 0) -> d
         XA = X1[:, cols]
         for v in (prev_w, w):
             systems += 1
-            exact += 2.0 * k * k * n + k ** 3 / 3
+            exact += _refresh_flops(k, n)
             H = XA.T @ (v[:, None] * XA)
             b = rng.standard_normal(k)
             if ref_w is None:
                 ref_w, ref_cols = v, cols
                 refreshes += 1
-                reuse += 2.0 * k * k * n + k ** 3 / 3
+                reuse += _refresh_flops(k, n)
             else:
-                new = np.setdiff1d(cols, ref_cols).size
-                reuse += new * (2.0 * k * n + k * k)
+                reuse += np.setdiff1d(cols, ref_cols).size * _border_flops(k, n)
             ref_cols = cols
-            factor = sla.cho_factor(XA.T @ (ref_w[:, None] * XA), lower=True)
-            it = pcg(H, b, factor)
-            reuse += it * (4.0 * k * n + 2.0 * k * k)
+            it = pcg(lambda u: H @ u, b, cholesky_preconditioner(XA.T @ (ref_w[:, None] * XA)))[1]
+            reuse += it * _pcg_flops(k, n)
             if it > threshold:
                 refreshes += 1
                 ref_w = v
-                reuse += 2.0 * k * k * n + k ** 3 / 3
-                it2 = pcg(H, b, sla.cho_factor(H, lower=True))
-                reuse += it2 * (4.0 * k * n + 2.0 * k * k)
+                reuse += _refresh_flops(k, n)
+                it2 = pcg(lambda u: H @ u, b, cholesky_preconditioner(H))[1]
+                reuse += it2 * _pcg_flops(k, n)
                 it += it2
             iters.append(it)
         prev_w = w
@@ -142,28 +171,6 @@ def _objective(Xs, y, beta, a, lam):
     return float(np.mean(np.logaddexp(0.0, eta) - y * eta) + lam * np.abs(beta).sum())
 
 
-def _pcg_from(matvec, b, pre, x0, tol=1e-12, max_iter=300) -> tuple[np.ndarray, int]:
-    """PCG from ``x0``: (solution, iterations)."""
-    x = x0.copy()
-    r = b - matvec(x)
-    nb = np.linalg.norm(b) or 1.0
-    if np.linalg.norm(r) <= tol * nb:
-        return x, 0
-    z = pre(r)
-    d, rz = z.copy(), r @ z
-    for it in range(1, max_iter + 1):
-        Hd = matvec(d)
-        step = rz / (d @ Hd)
-        x += step * d
-        r -= step * Hd
-        if np.linalg.norm(r) <= tol * nb:
-            return x, it
-        z = pre(r)
-        rz, rz_old = r @ z, rz
-        d = z + (rz / rz_old) * d
-    return x, max_iter
-
-
 def _model_step(Xs, beta, g, g0, v, lam, S, ref, threshold, c: Counts) -> np.ndarray:
     """The Newton model's minimiser over the intercept and the columns ``S``, as a step d
     (d[0] the intercept's): an active-set loop of PCG solves with the reference weights'
@@ -179,16 +186,15 @@ def _model_step(Xs, beta, g, g0, v, lam, S, ref, threshold, c: Counts) -> np.nda
         fixed = np.where(free, 0.0, -bS)  # columns outside F go to zero
         rhs = -(np.concatenate([[g0], gS[F] + lam * s[F]]) + A.T @ (v * (XS @ fixed)))
         k = A.shape[1]
-        factor = sla.cho_factor(A.T @ (ref[0][:, None] * A), lower=True)
-        z, it = _pcg_from(lambda u: A.T @ (v * (A @ u)), rhs, lambda r: sla.cho_solve(factor, r),
-                          np.concatenate([[prev[0]], prev[1:][F]]))
+        z, it = pcg(lambda u: A.T @ (v * (A @ u)), rhs, cholesky_preconditioner(A.T @ (ref[0][:, None] * A)),
+                    np.concatenate([[prev[0]], prev[1:][F]]), tol=1e-12, max_iter=300)
         c.model_solves += 1
         c.pcg_iters += it
-        c.reuse += it * (4.0 * k * n + 2.0 * k * k)
+        c.reuse += it * _pcg_flops(k, n)
         if it > threshold:
             ref[0] = v
             c.refreshes += 1
-            c.reuse += 2.0 * k * k * n + k ** 3 / 3
+            c.reuse += _refresh_flops(k, n)
         d = np.concatenate([[z[0]], fixed])
         d[1:][F] = z[1:]
         new = bS + d[1:]
@@ -239,7 +245,7 @@ def newton_path(Xs, y, lams, threshold: int = 20, tol: float = 1e-10) -> tuple[l
                     c.refreshes += 1
                 k = len(S) + 1
                 c.newton += 1
-                c.exact += 2.0 * k * k * n + k ** 3 / 3
+                c.exact += _refresh_flops(k, n)
                 d = _model_step(Xs, beta, g, float(np.mean(mu - y)), v, lam, S, ref, threshold, c)
                 f0, t = _objective(Xs, y, beta, a, lam), 1.0
                 while True:
@@ -262,18 +268,15 @@ def newton_path(Xs, y, lams, threshold: int = 20, tol: float = 1e-10) -> tuple[l
 def check_newton_path(X, y, lam, threshold: int) -> dict:
     """:func:`newton_path` on ``X``'s standardised columns against ``logistic_path``: counts and
     the largest relative objective excess over jaxlasso's at any lambda."""
-    import jaxlasso
-
     mean, sd = X.mean(axis=0), X.std(axis=0)
     Xs = (X - mean) / sd
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = jaxlasso.logistic_path(X, y, lambdas=lam, early_stop=False)
-    coef = np.asarray(fit.coef.toarray() if hasattr(fit.coef, "toarray") else fit.coef)
+    coef, intercept = _fitted_path(X, y, lam)
     path, c = newton_path(Xs, y, lam, threshold)
-    worst = max((_objective(Xs, y, b, a, lam[i]) - (f := _objective(Xs, y, coef[i] * sd,
-                                                                   fit.intercept[i] + coef[i] @ mean, lam[i])))
-                / abs(f) for i, (b, a) in enumerate(path))
+    worst = -np.inf
+    for i, (b, a) in enumerate(path):
+        # jaxlasso's solution on the standardised scale: beta * sd, intercept + beta . mean.
+        ref = _objective(Xs, y, coef[i] * sd, intercept[i] + coef[i] @ mean, lam[i])
+        worst = max(worst, (_objective(Xs, y, b, a, lam[i]) - ref) / abs(ref))
     return {"newton": c.newton, "model_solves": c.model_solves, "pcg_iters": c.pcg_iters,
             "refreshes": c.refreshes, "exact_gflop": c.exact / 1e9, "reuse_gflop": c.reuse / 1e9,
             "worst_objective_excess": worst}

@@ -220,16 +220,17 @@ def test_factor_reuse_replay_counts_pcg_iterations_and_refreshes():
     """The replay behind NOTES' factor-reuse figures: PCG with the exact factor converges in one
     iteration and with an older weight's factor in a few; weights that never move need one
     refresh over the whole path, weights that jump every lambda need one each time."""
-    import scipy.linalg as sla
-    from factor_reuse import pcg, replay
+    from factor_reuse import cholesky_preconditioner, pcg, replay
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60, 8))
     H = X.T @ X
     b = rng.standard_normal(8)
-    assert pcg(H, b, sla.cho_factor(H, lower=True)) == 1
+    x, it = pcg(lambda u: H @ u, b, cholesky_preconditioner(H))
+    assert it == 1
+    np.testing.assert_allclose(H @ x, b, rtol=1e-9)
     older = X.T @ (rng.uniform(0.5, 2.0, 60)[:, None] * X)
-    assert 1 < pcg(H, b, sla.cho_factor(older, lower=True)) <= 8  # exact in at most k steps
+    assert 1 < pcg(lambda u: H @ u, b, cholesky_preconditioner(older))[1] <= 8  # exact in at most k steps
     supports = [np.arange(k) for k in (2, 3, 5, 8)]
     still = replay(X, supports, [np.full(60, 0.25)] * 4, threshold=2)
     assert still["refreshes"] == 1 and still["pcg_max"] == 1 and still["systems"] == 8

@@ -736,7 +736,20 @@ def test_permutation_test_reduces_each_group_of_labellings_before_solving_the_ne
     assert peak < every_prediction, (peak, every_prediction)
 
 
-# --- the program's malloc arenas -------------------------------------------------------------------
+# --- the program's malloc settings -----------------------------------------------------------------
+def _malloc_probe(source: str, mode: str, setting: str, **env: str):
+    """Run ``source`` with ``mode`` in a fresh Python process whose environment holds none of the
+    user's malloc choices but ``env`` (``setting`` and ``GLIBC_TUNABLES`` removed: either would
+    make jaxlasso leave malloc alone): the finished process (stdout, stderr)."""
+    import os
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if k not in (setting, "GLIBC_TUNABLES")}
+    return subprocess.run([sys.executable, "-c", source, mode], capture_output=True, text=True,
+                          env={**base, **env}, check=True)
+
+
 _ARENA_PROBE = r"""
 import ctypes, sys, threading
 import numpy as np
@@ -760,16 +773,10 @@ def test_the_program_limits_malloc_arenas(monkeypatch):
     thread is not kept out of reach of the others; ``MALLOC_ARENA_MAX`` set by the user wins,
     and ``main`` (callable from Python) leaves the caller's process alone. The control run, six
     threads allocating at once without the cap, shows that the probe can see more arenas."""
-    import os
-    import subprocess
-    import sys
-
     import jaxlasso.cli as cli
 
     def arenas(mode, **env):
-        out = subprocess.run([sys.executable, "-c", _ARENA_PROBE, mode], capture_output=True, text=True,
-                             env={**{k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}, **env},
-                             check=True)
+        out = _malloc_probe(_ARENA_PROBE, mode, "MALLOC_ARENA_MAX", **env)
         return out.stdout.strip(), out.stderr.count("Arena ")
 
     if arenas("plain")[1] <= cli.MALLOC_ARENAS:
@@ -809,17 +816,10 @@ def test_the_program_returns_freed_large_blocks_to_the_system():
     """``jaxlasso`` (``cli.run``) fixes glibc's mmap threshold: 100 freed 1 MB arrays are given
     back even after a larger block raised glibc's adaptive threshold above them, where a plain
     process keeps them (the control run); the user's ``MALLOC_MMAP_THRESHOLD_`` wins."""
-    import os
-    import subprocess
-    import sys
-
     import jaxlasso.cli as cli
 
     def probe(mode, **env):
-        base = {k: v for k, v in os.environ.items() if k not in ("MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")}
-        out = subprocess.run([sys.executable, "-c", _MMAP_PROBE, mode], capture_output=True, text=True,
-                             env={**base, **env}, check=True)
-        said, exported, kept = out.stdout.split()
+        said, exported, kept = _malloc_probe(_MMAP_PROBE, mode, "MALLOC_MMAP_THRESHOLD_", **env).stdout.split()
         return said, exported, int(kept)
 
     said, exported, kept = probe("plain")
