@@ -7,17 +7,27 @@ float64 results through its own scoped ``jax.enable_x64``.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
 
 from helpers import load_real
 
-# No persistent compilation cache in the test processes (and the CLI subprocesses they start)
-# unless JAXLASSO_TEST_CACHE_DIR names one: each test compiles what it measures, and nothing is
-# written to the user's home.
-os.environ["JAXLASSO_CACHE_DIR"] = os.environ.get("JAXLASSO_TEST_CACHE_DIR", "off")
+# One persistent compilation cache for the whole test session, in a temporary folder the first
+# process makes (the xdist workers and the CLI subprocesses inherit it through the environment):
+# tests in different workers and files solve the same shapes, and compiling them again in each
+# is most of the suite's time. Nothing is written to the user's home; the folder goes when the
+# process that made it exits. JAXLASSO_TEST_CACHE_DIR names another folder, or "off" (every
+# process compiles for itself).
+if "JAXLASSO_TEST_CACHE_DIR" not in os.environ:
+    _session_cache = tempfile.mkdtemp(prefix="jaxlasso-test-xla-")
+    atexit.register(shutil.rmtree, _session_cache, ignore_errors=True)
+    os.environ["JAXLASSO_TEST_CACHE_DIR"] = _session_cache
+os.environ["JAXLASSO_CACHE_DIR"] = os.environ["JAXLASSO_TEST_CACHE_DIR"]
 
 
 def pytest_collection_modifyitems(config, items):
