@@ -96,6 +96,12 @@ class PermutationTest:
     n_repeats: int = 1
     """CV repeats behind every statistic, the observed one and each permuted one."""
     nfolds: int = 0
+    completed: bool = True
+    """False when the test stopped as soon as ``p <= alpha`` could no longer hold (``stop_at``
+    of :func:`permutation_test`): ``null_statistics`` then holds the permutations that ran (the
+    first ones of the full test, in its order), and ``p_value`` is the full test's lower bound
+    ``(1 + exceedances so far) / (B + 1)``, already above ``alpha``. The decision at that
+    ``alpha`` is the full test's."""
 
     @property
     def resolution(self) -> float:
@@ -184,7 +190,7 @@ def nominal_grid(cv: CVResult, n: int, p: int) -> np.ndarray:
 
 
 def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *,
-                      mode: str | None = None) -> np.ndarray:
+                      mode: str | None = None, settled=None) -> np.ndarray:
     """The CV lanes of every labelling of a permutation test, solved as lanes of few engine calls,
     each labelling reduced to its statistic as soon as its lanes are solved.
 
@@ -194,7 +200,9 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
     R and number of folds). Every labelling x repeat x fold is one lane on ``prob``'s design, with
     its own response and training weights, all on the one grid ``lam``. ``statistic(b, eta)``
     gets labelling ``b``'s linear predictors on every row, ``eta`` (R, nfolds, L, n) on the
-    kernel's scale; returns the statistics, (n_labellings,).
+    kernel's scale; returns the statistics, (n_labellings,). ``settled(stats)``, when given, is
+    asked after each engine call with the statistics so far (the observed labelling's first):
+    True stops, and only those statistics are returned.
     """
     import jax
 
@@ -219,6 +227,9 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
         for i in range(eta.shape[0]):
             stats[b0 + i] = statistic(b0 + i, eta[i].astype(np.float64, copy=False))
         del eta
+        done = min(b0 + per_call, len(fids))
+        if settled is not None and done < len(fids) and settled(stats[:done]):
+            return stats[:done]
     return stats
 
 
@@ -227,16 +238,34 @@ def _improvement(curve, larger: bool) -> float:
     return float(np.nanmax(curve) - curve[0]) if larger else float(curve[0] - np.nanmin(curve))
 
 
-def _permutation_p(stats: np.ndarray) -> tuple[float, np.ndarray, float]:
+def _exceedances(stats: np.ndarray) -> int:
+    """How many permutations (``stats[1:]``) reach the observed statistic (``stats[0]``), ties
+    within 1e-12 counted."""
+    return int(np.sum(stats[1:] >= stats[0] - 1e-12))
+
+
+def _permutation_p(stats: np.ndarray, n_permutations: int | None = None) -> tuple[float, np.ndarray, float]:
     """``(observed, null, p)`` from the statistics of the observed labelling (first) and the
-    permutations: ``p = (1 + #{null >= observed}) / (B + 1)``, ties within 1e-12 counted."""
-    observed, null = float(stats[0]), stats[1:]
-    return observed, null, float((1 + np.sum(null >= observed - 1e-12)) / (len(null) + 1))
+    permutations: ``p = (1 + #{null >= observed}) / (B + 1)``, with ``B = n_permutations``
+    (default: all of ``stats[1:]``; more when the test stopped early, which makes ``p`` the full
+    test's lower bound)."""
+    B = len(stats) - 1 if n_permutations is None else n_permutations
+    return float(stats[0]), stats[1:], float((1 + _exceedances(stats)) / (B + 1))
+
+
+def _settled_above(alpha: float | None, n_permutations: int):
+    """The ``settled`` rule of :func:`_solve_labellings` for a test at level ``alpha`` with ``B``
+    permutations: stop once the exceedances so far already make ``(1 + e) / (B + 1) > alpha``,
+    since more permutations can only add exceedances (None: never stop)."""
+    if alpha is None:
+        return None
+    return lambda stats: (1 + _exceedances(stats)) / (n_permutations + 1) > alpha
 
 
 def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PERMUTATIONS, seed: int = 0,
                      lambda_stride: int | None = None, sample_weight: Any = None,
-                     mode: str | None = None, n_repeats: int | None = None) -> PermutationTest:
+                     mode: str | None = None, n_repeats: int | None = None,
+                     stop_at: float | None = None) -> PermutationTest:
     """Refit the CV on ``n_permutations`` label permutations and compare CV improvements.
 
     The statistic is the CV deviance (or the CV's measure, sign-adjusted) gained over the
@@ -254,6 +283,12 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
       fresh ones.
 
     The CV itself (its curve, lambda.min, the genes) is not changed by the test.
+
+    ``stop_at``: a level ``alpha`` for a caller that needs only the decision ``p <= alpha``
+    (the power plan): the permutations, solved a few at a time in their fixed order, stop as soon
+    as their exceedances make ``p <= alpha`` impossible -- the full test's decision, at a fraction
+    of its cost when the observed labels do not stand out (``completed`` False; see
+    :class:`PermutationTest`).
     """
     t0 = time.perf_counter()
     path = cv.path
@@ -301,10 +336,11 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
                 preval[r][rows] = sigmoid(eta[r, f][:, rows].T)
         return _improvement(cv_statistics(cv.measure, cv.grouped, labels[b], prob.w, fid, preval).cv_mean, larger)
 
-    observed, null, p_value = _permutation_p(_solve_labellings(prob, np.stack(labels), fids, lam, statistic,
-                                                               mode=mode))
+    stats = _solve_labellings(prob, np.stack(labels), fids, lam, statistic, mode=mode,
+                              settled=_settled_above(stop_at, n_permutations))
+    observed, null, p_value = _permutation_p(stats, n_permutations)
     return PermutationTest(observed, null, p_value, n_permutations, stride, time.perf_counter() - t0,
-                           n_repeats=R, nfolds=nfolds)
+                           n_repeats=R, nfolds=nfolds, completed=len(null) == n_permutations)
 
 
 def _stability_outlook(n_case: int, n_ctrl: int, p: int) -> tuple[bool, Finding | None]:

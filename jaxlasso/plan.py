@@ -139,7 +139,8 @@ def _one_run(Z: np.ndarray, y: np.ndarray, *, opts, repeats: int, B: int, seed: 
                               l1_ratio=opts.path.l1_ratio, n_lambdas=opts.path.n_lambdas,
                               lambda_min_ratio=opts.path.lambda_min_ratio, tol=opts.path.tol,
                               max_iter=opts.path.max_iter, dtype=np.float64, copy_X=False)
-        test = permutation_test(Z, y, cv, n_permutations=B, seed=seed)
+        # Only the decision is counted: the test stops once p <= alpha is out of reach.
+        test = permutation_test(Z, y, cv, n_permutations=B, seed=seed, stop_at=opts.alpha)
     coef = cv.coef(opts.rule.value)[1]
     return bool(test.p_value <= opts.alpha), np.nonzero(coef)[0]
 

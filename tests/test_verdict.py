@@ -109,6 +109,35 @@ def test_signal_detected_is_the_permutation_test_and_nothing_else():
         diagnose(X, y, cv, n_permutations=-1)
 
 
+def test_a_test_stopped_once_p_cannot_reach_alpha_gives_the_full_tests_decision(shared_data):
+    """``stop_at=alpha`` (what the power plan uses) runs the full test's first permutations in
+    its order and stops once their exceedances put p above alpha: the same decision, the same
+    statistics as far as it went, and a p-value that bounds the full one from below."""
+    from jaxlasso.diagnose import permutation_test
+
+    X, y, _ = shared_data("tissue_cerebellum_vs_hippocampus")
+    X, y = X[:, :200], y
+    cases = [y] + [np.random.default_rng(s).permutation(y) for s in range(4)]
+    stopped_early = 0
+    for k, labels in enumerate(cases):
+        cv = jaxlasso.cv_logistic_path(X, labels, nfolds=5, seed=k, n_lambdas=20)
+        full = permutation_test(X, labels, cv, n_permutations=19, seed=k)
+        fast = permutation_test(X, labels, cv, n_permutations=19, seed=k, stop_at=0.05)
+        assert (fast.p_value <= 0.05) == (full.p_value <= 0.05)
+        assert fast.statistic == full.statistic and fast.n_permutations == 19
+        run = len(fast.null_statistics)
+        np.testing.assert_array_equal(fast.null_statistics, full.null_statistics[:run])
+        assert fast.completed is (run == 19)
+        if fast.completed:
+            assert fast.p_value == full.p_value
+        else:
+            stopped_early += 1
+            assert 0.05 < fast.p_value <= full.p_value
+        if k == 0:  # the real labels: detected, so every permutation had to run
+            assert full.p_value <= 0.05 and fast.completed
+    assert stopped_early >= 2  # permuted labels rarely need all 19 to be ruled out
+
+
 def test_no_permutations_means_not_tested():
     X, y = _planted(shift=1.5, seed=13)
     rep = select_features(X, y, strategy="lasso", n_permutations=0, seed=0)
