@@ -85,7 +85,8 @@ class PermutationTest:
     statistic: float
     """Observed ``cv_mean[intercept-only] - min(cv_mean)`` (deviance units; larger = better)."""
     null_statistics: np.ndarray
-    """(B,) the same statistic on each label permutation."""
+    """(B,) the same statistic on each label permutation (the first ones only when
+    :attr:`completed` is False)."""
     p_value: float
     """``(1 + #{null >= observed}) / (B + 1)``."""
     n_permutations: int

@@ -21,9 +21,9 @@ from helpers import load_real
 # process makes (the xdist workers and the CLI subprocesses inherit it through the environment):
 # tests in different workers and files solve the same shapes, and compiling them again in each
 # is most of the suite's time. Nothing is written to the user's home; the folder goes when the
-# process that made it exits. JAXLASSO_TEST_CACHE_DIR names another folder, or "off" (every
-# process compiles for itself).
-if "JAXLASSO_TEST_CACHE_DIR" not in os.environ:
+# process that made it exits. JAXLASSO_TEST_CACHE_DIR names another folder (kept as it is
+# after the run, so later sessions reuse it), or "off" (every process compiles for itself).
+if not os.environ.get("JAXLASSO_TEST_CACHE_DIR", "").strip():  # unset or empty: the session's own
     _session_cache = tempfile.mkdtemp(prefix="jaxlasso-test-xla-")
     atexit.register(shutil.rmtree, _session_cache, ignore_errors=True)
     os.environ["JAXLASSO_TEST_CACHE_DIR"] = _session_cache

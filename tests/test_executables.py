@@ -30,7 +30,9 @@ def release_always(monkeypatch):
 
 
 def test_compiled_solvers_hold_mappings_and_a_release_returns_them():
-    X, y = _data(37, 61, 0)  # a shape bucket no other test uses: this solve compiles
+    # A shape bucket no other test uses: this process has no executable for it yet (it compiles,
+    # or loads one from a compilation cache kept across sessions; either maps its sections).
+    X, y = _data(37, 61, 0)
     before = executables.mapping_count()
     jaxlasso.logistic_path(X, y, n_lambdas=20)
     compiled = executables.mapping_count()
@@ -44,7 +46,7 @@ def test_a_solve_near_the_limit_releases_first_and_gives_the_same_path(release_a
     X, y = _data(29, 45, 1)
     first = jaxlasso.logistic_path(X, y, n_lambdas=15)
     released = executables.release_count()
-    again = jaxlasso.logistic_path(X, y, n_lambdas=15)  # compiles afresh after the release
+    again = jaxlasso.logistic_path(X, y, n_lambdas=15)  # a new executable after the release (compiled or loaded)
     assert executables.release_count() == released + 1
     np.testing.assert_array_equal(again.coef, first.coef)
     np.testing.assert_array_equal(again.intercept, first.intercept)
