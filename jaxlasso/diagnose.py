@@ -217,11 +217,17 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
     # are never held at once. Lanes are independent: the grouping changes no result.
     per_call = -(-max(16, prob.n // 8) // lanes)  # labellings per call, rounded up
     stats = np.empty(len(fids))
+    k0 = None
     for b0 in range(0, len(fids), per_call):
         Y = jax.tree.map(lambda a: np.repeat(np.asarray(a)[b0:b0 + per_call], lanes, axis=0), responses)
         W = np.concatenate([fold_weights(fid, prob.w) for fid in fids[b0:b0 + per_call]])
-        out = solve_lanes(prob, Lanes(W=W, Y=Y, lambdas=lam, keep_eta=True, keep_moments=False), mode=mode)
+        out = solve_lanes(prob, Lanes(W=W, Y=Y, lambdas=lam, keep_eta=True, keep_moments=False, k0=k0),
+                          mode=mode)
         report_status(out.status, lam, what="permutation test")
+        # The next labellings start at the working-set capacity this call's typical lane ended
+        # with (every labelling runs the same grid on the same design): without it each lane
+        # grows through the small capacities again, one resumed segment per level.
+        k0 = _typical_capacity(out.ws_needed, prob.p)
         eta = out.eta[:, :len(lam)]
         eta = eta.reshape(-1, R, nfolds, *eta.shape[1:])
         del out
@@ -232,6 +238,15 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
         if settled is not None and done < len(fids) and settled(stats[:done]):
             return stats[:done]
     return stats
+
+
+def _typical_capacity(ws_needed: np.ndarray, p: int) -> int:
+    """The capacity level that holds the median lane's largest working set (``ws_needed``:
+    (lanes, lambdas) slots), at least the kernels' starting capacity."""
+    from ._engine.shapes import capacity_level
+
+    need = int(np.median(ws_needed.max(axis=1))) if ws_needed.size else 0
+    return capacity_level(max(need, PATH.min_working_set), p)
 
 
 def _improvement(curve, larger: bool) -> float:

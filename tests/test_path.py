@@ -153,6 +153,10 @@ def test_capacity_growth_levels():
         seen.append(k)
     assert all(b >= 1.5 * a for a, b in zip(seen, seen[1:]))
     assert all(x & (x - 1) == 0 or (x // 3) & (x // 3 - 1) == 0 and x % 3 == 0 for x in seen)
+    # The smallest level that holds a target, with no growth factor (a starting capacity).
+    from jaxlasso._engine.shapes import capacity_level
+    assert [capacity_level(t, 20000) for t in (32, 33, 48, 49, 64, 65, 96, 97)] == [32, 48, 48, 64, 64, 96, 96, 128]
+    assert capacity_level(700, 500) == 500
 
 
 @pytest.mark.slow

@@ -138,6 +138,35 @@ def test_a_test_stopped_once_p_cannot_reach_alpha_gives_the_full_tests_decision(
     assert stopped_early >= 2  # permuted labels rarely need all 19 to be ruled out
 
 
+def test_later_labellings_start_at_the_capacity_the_first_ones_needed(shared_data, monkeypatch):
+    """The permutation test's engine calls after the first start their lanes at the working-set
+    capacity the previous call's median lane ended with (no regrowth through the small levels),
+    and that changes no statistic."""
+    import importlib
+
+    D = importlib.import_module("jaxlasso.diagnose")  # the module (jaxlasso.diagnose is also a function)
+    X, y, _g = shared_data("tissue_cerebellum_vs_hippocampus")
+    cv = jaxlasso.cv_logistic_path(X, y, nfolds=5, seed=0, n_lambdas=30)
+    starts, grown = [], []
+    solve = D.solve_lanes
+
+    def spy(prob, lanes, **kw):
+        out = solve(prob, lanes, **kw)
+        starts.append(lanes.k0)
+        grown.append(out.capacities)
+        return out
+
+    monkeypatch.setattr(D, "solve_lanes", spy)
+    hinted = D.permutation_test(X, y, cv, n_permutations=15, seed=3)
+    assert starts[0] is None and len(starts) > 2
+    assert all(k is not None and k > 32 for k in starts[1:])  # these lanes do outgrow 32 slots
+    assert max(grown[0]) > 32 and all(len(c) < len(grown[0]) for c in grown[1:])
+    monkeypatch.setattr(D, "_typical_capacity", lambda ws_needed, p: None)
+    plain = D.permutation_test(X, y, cv, n_permutations=15, seed=3)
+    np.testing.assert_allclose(hinted.null_statistics, plain.null_statistics, rtol=0, atol=1e-9)
+    assert hinted.statistic == pytest.approx(plain.statistic, abs=1e-9) and hinted.p_value == plain.p_value
+
+
 def test_no_permutations_means_not_tested():
     X, y = _planted(shift=1.5, seed=13)
     rep = select_features(X, y, strategy="lasso", n_permutations=0, seed=0)

@@ -43,7 +43,11 @@ def grow_capacity(k: int, needed: int, cap: int) -> int:
     capacity closer to what the path needs -- the Gram matrix and Cholesky factor of the working
     set cost k^2 n and k^3, so a 768-slot set costs about half of a 1024-slot one.
     """
-    target = max(needed, math.ceil(1.5 * k))
+    return capacity_level(max(needed, math.ceil(1.5 * k)), cap)
+
+
+def capacity_level(target: int, cap: int) -> int:
+    """The smallest capacity level (2^j or 1.5 * 2^j) that holds ``target`` slots, at most ``cap``."""
     level = next_pow2(target)
     if 3 * level // 4 >= target and level >= 4:
         level = 3 * level // 4
