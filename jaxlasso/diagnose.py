@@ -44,7 +44,8 @@ import pandas as pd
 
 from . import _validation as V
 from ._config import PATH, SELECT
-from ._engine import Lanes, report_status, solve_lanes
+from ._engine import Lanes, initial_capacity, report_status, solve_lanes
+from ._engine.shapes import capacity_level
 from .folds import fold_weights, make_foldid
 from .lambdas import default_lambda_min_ratio, entry_lambdas, lambda_grid, lambda_max
 from .metrics import cv_statistics, sigmoid
@@ -227,7 +228,7 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
         # The next labellings start at the working-set capacity this call's typical lane ended
         # with (every labelling runs the same grid on the same design): without it each lane
         # grows through the small capacities again, one resumed segment per level.
-        k0 = _typical_capacity(out.ws_needed, prob.p)
+        k0 = _typical_capacity(out.ws_needed, prob)
         eta = out.eta[:, :len(lam)]
         eta = eta.reshape(-1, R, nfolds, *eta.shape[1:])
         del out
@@ -240,13 +241,12 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
     return stats
 
 
-def _typical_capacity(ws_needed: np.ndarray, p: int) -> int:
+def _typical_capacity(ws_needed: np.ndarray, prob) -> int:
     """The capacity level that holds the median lane's largest working set (``ws_needed``:
-    (lanes, lambdas) slots), at least the kernels' starting capacity."""
-    from ._engine.shapes import capacity_level
-
+    (lanes, lambdas) slots), never below where ``prob``'s lanes start without a hint
+    (:func:`~jaxlasso._engine.initial_capacity`)."""
     need = int(np.median(ws_needed.max(axis=1))) if ws_needed.size else 0
-    return capacity_level(max(need, PATH.min_working_set), p)
+    return capacity_level(max(need, initial_capacity(prob.n, prob.p, prob.l1_ratio)), prob.p)
 
 
 def _improvement(curve, larger: bool) -> float:

@@ -116,7 +116,7 @@ def test_a_test_stopped_once_p_cannot_reach_alpha_gives_the_full_tests_decision(
     from jaxlasso.diagnose import permutation_test
 
     X, y, _ = shared_data("tissue_cerebellum_vs_hippocampus")
-    X, y = X[:, :200], y
+    X = X[:, :200]
     cases = [y] + [np.random.default_rng(s).permutation(y) for s in range(4)]
     stopped_early = 0
     for k, labels in enumerate(cases):
@@ -161,7 +161,7 @@ def test_later_labellings_start_at_the_capacity_the_first_ones_needed(shared_dat
     assert starts[0] is None and len(starts) > 2
     assert all(k is not None and k > 32 for k in starts[1:])  # these lanes do outgrow 32 slots
     assert max(grown[0]) > 32 and all(len(c) < len(grown[0]) for c in grown[1:])
-    monkeypatch.setattr(D, "_typical_capacity", lambda ws_needed, p: None)
+    monkeypatch.setattr(D, "_typical_capacity", lambda ws_needed, prob: None)
     plain = D.permutation_test(X, y, cv, n_permutations=15, seed=3)
     np.testing.assert_allclose(hinted.null_statistics, plain.null_statistics, rtol=0, atol=1e-9)
     assert hinted.statistic == pytest.approx(plain.statistic, abs=1e-9) and hinted.p_value == plain.p_value
