@@ -9,6 +9,7 @@
 - :mod:`.segments`: working-set growth -- a path resumed with a larger capacity after an overflow.
 - :mod:`.lanes`: B paths sharing one design, as vmapped chunks or a loop of single-lane calls.
 - :mod:`.datasets`: several datasets' lanes stacked in one vmapped call, sharded over devices.
+- :mod:`.programs`: the solver programs, stored as exported StableHLO for the next process.
 """
 
 from .buffers import HOST_BUFFERS, HostBufferPool, design_arrays, host_array

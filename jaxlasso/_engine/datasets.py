@@ -15,6 +15,7 @@ from .buffers import design_arrays
 from .config import current
 from .lanes import Lanes, _host_response, _response_leaf
 from .outputs import LaneOutputs, lane_outputs
+from .programs import program
 from .executables import solve_scope
 from .scopes import blas_scope, enable_compilation_cache, precision_scope
 from .segments import run_segments
@@ -168,7 +169,7 @@ def _solve_stacked(datasets: list[DatasetLanes], *, l1_ratio: float, fit_interce
                             jnp.asarray(max_sweeps, jnp.int32), jnp.asarray(bool(early_stop)))
 
         def run(k, state, start, stop_flat):
-            fn = config.datasets_solver(k=k, fit_intercept=fit_intercept, standardize=standardize, keep_eta=keep_eta,
+            fn = program(config.datasets_solver, k=k, fit_intercept=fit_intercept, standardize=standardize, keep_eta=keep_eta,
                                         family=family)
             if state is None:
                 state = jax.tree.map(put, fresh_state(pb, jdt, (Dp, Bb)))

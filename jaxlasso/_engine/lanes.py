@@ -22,6 +22,7 @@ from kernels.families import BINOMIAL
 from .buffers import HOST_BUFFERS, design_arrays
 from .config import EngineConfig, current
 from .outputs import LaneOutputs, lane_outputs, path_lengths, to_numpy
+from .programs import program
 from .executables import register_cache, solve_scope
 from .scopes import blas_scope, enable_compilation_cache, precision_scope
 from .segments import concat_lanes, keep_moments, run_segments
@@ -160,7 +161,7 @@ def solve_vmapped(batch: LaneBatch, chunk: int, config: EngineConfig):
         master_d = jnp.asarray(np.r_[master[lanes], np.zeros(Bp - Bc, bool)])
 
         def run(k, state, start, stop):
-            fn = config.lanes_solver(k=k, y_batched=batch.y_batched, pf_batched=batch.pf.ndim == 2,
+            fn = program(config.lanes_solver, k=k, y_batched=batch.y_batched, pf_batched=batch.pf.ndim == 2,
                                      **batch.statics)
             pad_start = np.r_[start, np.full(Bp - Bc, Lp, np.int32)]
             pad_stop = np.r_[stop, np.repeat(stop[:1], Bp - Bc)]
@@ -220,7 +221,7 @@ def solve_looped(batch: LaneBatch, threads: int, config: EngineConfig):
 
     def solve_lane(b: int, bound: int):
         def run(k, state, start, stop):
-            fn = config.single_solver(k=k, fit_intercept=batch.statics["fit_intercept"],
+            fn = program(config.single_solver, k=k, fit_intercept=batch.statics["fit_intercept"],
                                       standardize=batch.statics["standardize"], family=batch.statics["family"])
             args = (problem, batch.lambdas, fresh if state is None else state, jnp.asarray(start[0]),
                     jnp.asarray(stop[0]), batch.settings, jnp.asarray(master[b]))

@@ -1,0 +1,141 @@
+"""Stored solver programs (``jaxlasso._engine.programs``): a later process reads the exported
+program back instead of tracing the solver again, and gets the same path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import jaxlasso
+import kernels
+from jaxlasso._engine import configure, executables, programs
+
+pytestmark = pytest.mark.skipif(not programs._SERIALISABLE,
+                                reason="jax.export cannot serialise here (flatbuffers missing)")
+
+
+def _data(n=31, p=53, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    y = (X[:, 0] - X[:, 1] + rng.normal(size=n) > 0).astype(float)
+    return X, y
+
+
+def _verifies(path) -> bool:
+    import hashlib
+
+    blob, m = path.read_bytes(), len(programs._MAGIC)
+    return blob[:m] == programs._MAGIC and hashlib.sha256(blob[m + 32:]).digest() == blob[m:m + 32]
+
+
+def _forget_executables():
+    """What a new process starts without: every jitted function, executable and stored-program
+    object of this one (the store on disk and JAX's persistent cache stay)."""
+    executables._RELEASER.release(0, 1)
+
+
+@pytest.fixture
+def traces(monkeypatch):
+    """Counts how often the path solver is traced (once per traced program)."""
+    count = [0]
+    real = kernels.batched.solve_path
+
+    def counting(*args, **kwargs):
+        count[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kernels.batched, "solve_path", counting)
+    _forget_executables()
+    yield count
+    _forget_executables()
+
+
+def test_a_later_process_reads_the_stored_program_instead_of_tracing(tmp_path, traces):
+    X, y = _data()
+    with configure(cache_dir=str(tmp_path)):
+        first = jaxlasso.logistic_path(X, y, n_lambdas=30)
+        assert traces[0] >= 1
+        stored = sorted(p.name for p in (tmp_path / "exported").glob("*.bin"))
+        assert stored and not list((tmp_path / "exported").glob(".tmp-*"))
+        _forget_executables()
+        traces[0] = 0
+        again = jaxlasso.logistic_path(X, y, n_lambdas=30)
+    assert traces[0] == 0
+    assert sorted(p.name for p in (tmp_path / "exported").glob("*.bin")) == stored
+    np.testing.assert_array_equal(again.coef, first.coef)
+    np.testing.assert_array_equal(again.intercept, first.intercept)
+
+
+def test_without_the_cache_nothing_is_stored_and_the_solver_is_traced(tmp_path, traces):
+    X, y = _data(seed=1)
+    with configure(cache_dir="off"):
+        jaxlasso.logistic_path(X, y, n_lambdas=20)
+        _forget_executables()
+        traces[0] = 0
+        jaxlasso.logistic_path(X, y, n_lambdas=20)
+    assert traces[0] >= 1
+    assert not (tmp_path / "exported").exists()
+
+
+def test_a_corrupt_or_foreign_entry_is_exported_again(tmp_path, traces):
+    X, y = _data(seed=2)
+    with configure(cache_dir=str(tmp_path)):
+        first = jaxlasso.logistic_path(X, y, n_lambdas=20)
+        entries = sorted((tmp_path / "exported").glob("*.bin"))
+        assert entries
+        blob = entries[0].read_bytes()
+        entries[0].write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))  # one flipped bit
+        for other in entries[1:]:
+            other.write_bytes(b"not a program")
+        _forget_executables()
+        traces[0] = 0
+        again = jaxlasso.logistic_path(X, y, n_lambdas=20)
+    assert traces[0] == len(entries)  # every damaged entry traced and exported afresh
+    for entry in entries:
+        assert _verifies(entry)
+    np.testing.assert_array_equal(again.coef, first.coef)
+
+
+def test_a_changed_kernel_source_is_a_different_program(tmp_path, traces, monkeypatch):
+    X, y = _data(seed=3)
+    with configure(cache_dir=str(tmp_path)):
+        jaxlasso.logistic_path(X, y, n_lambdas=20)
+        n_entries = len(list((tmp_path / "exported").glob("*.bin")))
+        _forget_executables()
+        traces[0] = 0
+        monkeypatch.setattr(programs, "_source_digest", lambda: "an edited kernels/ folder")
+        jaxlasso.logistic_path(X, y, n_lambdas=20)
+    assert traces[0] >= 1
+    assert len(list((tmp_path / "exported").glob("*.bin"))) == 2 * n_entries
+
+
+def test_a_wrapped_factory_runs_as_it_is(tmp_path):
+    calls = []
+    real = kernels.single_solver
+
+    def spy(**kw):
+        fn = real(**kw)
+
+        def call(*args):
+            calls.append(kw["k"])
+            return fn(*args)
+        return call
+
+    X, y = _data(seed=4)
+    with configure(cache_dir=str(tmp_path), single_solver=spy, lane_mode="loop"):
+        jaxlasso.logistic_path(X, y, n_lambdas=10)
+    assert calls
+    assert not (tmp_path / "exported").exists()
+
+
+def test_prune_drops_the_least_recently_used_entries(tmp_path):
+    import os
+
+    for i in range(5):
+        path = tmp_path / f"{i}.bin"
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1000 + i, 1000 + i))
+    (tmp_path / "unrelated.txt").write_bytes(b"y" * 1000)
+    programs._prune(tmp_path, max_bytes=250)
+    assert sorted(p.name for p in tmp_path.glob("*.bin")) == ["3.bin", "4.bin"]
+    assert (tmp_path / "unrelated.txt").exists()
