@@ -72,6 +72,9 @@ def test_select_tsv_round_trip(study, tmp_path, capsys):
     codes = {f["code"] for f in summary["diagnosis"]}
     assert {"SMALL_N", "FEW_PER_CLASS"} <= codes
     assert summary["cv"]["lambda_1se"] >= summary["cv"]["lambda_min"]
+    # The test's every labelling is a CV like the one reported: its folds, one repeat.
+    assert summary["signal_test"]["test_folds"] == summary["cv"]["nfolds"] == 7
+    assert summary["signal_test"]["test_repeats"] == 1
     cv = pd.read_csv(out / "cv.tsv", sep="\t")
     assert list(cv.columns[:3]) == ["lambda", "cv_mean", "cv_sd"]
     with gzip.open(out / "path.tsv.gz", "rt") as fh:

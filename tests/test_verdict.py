@@ -12,6 +12,7 @@ import pytest
 
 import jaxlasso
 from jaxlasso.diagnose import diagnose
+from jaxlasso.diagnose import permutation_test as _perm_test
 from jaxlasso.folds import make_foldid
 from jaxlasso.workflow import default_repeats, describe_gene_list, select_features
 
@@ -157,14 +158,54 @@ def test_later_labellings_start_at_the_capacity_the_first_ones_needed(shared_dat
         return out
 
     monkeypatch.setattr(D, "solve_lanes", spy)
-    hinted = D.permutation_test(X, y, cv, n_permutations=15, seed=3)
+    hinted = D.permutation_test(X, y, cv, n_permutations=39, seed=3)
     assert starts[0] is None and len(starts) > 2
     assert all(k is not None and k > 32 for k in starts[1:])  # these lanes do outgrow 32 slots
     assert max(grown[0]) > 32 and all(len(c) < len(grown[0]) for c in grown[1:])
     monkeypatch.setattr(D, "_typical_capacity", lambda ws_needed, prob: None)
-    plain = D.permutation_test(X, y, cv, n_permutations=15, seed=3)
+    plain = D.permutation_test(X, y, cv, n_permutations=39, seed=3)
     np.testing.assert_allclose(hinted.null_statistics, plain.null_statistics, rtol=0, atol=1e-9)
     assert hinted.statistic == pytest.approx(plain.statistic, abs=1e-9) and hinted.p_value == plain.p_value
+
+
+def test_later_engine_calls_take_more_labellings_and_change_no_statistic(shared_data, monkeypatch):
+    import importlib
+
+    D = importlib.import_module("jaxlasso.diagnose")
+    X, y, _g = shared_data("tissue_cerebellum_vs_hippocampus")
+    cv = jaxlasso.cv_logistic_path(X, y, nfolds=5, seed=0, n_lambdas=30)
+    lanes_per_call = []
+    solve = D.solve_lanes
+
+    def spy(prob, lanes, **kw):
+        lanes_per_call.append(len(lanes.W))
+        return solve(prob, lanes, **kw)
+
+    monkeypatch.setattr(D, "solve_lanes", spy)
+    grouped = D.permutation_test(X, y, cv, n_permutations=59, seed=4)
+    first, later = lanes_per_call[0], lanes_per_call[1:]
+    assert later and max(later) == D._LATER_CALL_FACTOR * first > first and sum(lanes_per_call) == 60 * 5
+    lanes_per_call.clear()
+    monkeypatch.setattr(D, "_LATER_CALL_FACTOR", 1)
+    even = D.permutation_test(X, y, cv, n_permutations=59, seed=4)
+    assert max(lanes_per_call) == first
+    np.testing.assert_allclose(grouped.null_statistics, even.null_statistics, rtol=0, atol=1e-9)
+    assert grouped.statistic == pytest.approx(even.statistic, abs=1e-9) and grouped.p_value == even.p_value
+
+
+def test_the_test_uses_the_cvs_folds_unless_asked_for_fewer(shared_data):
+    """By default every labelling's CV has the CV's number of folds; ``n_folds`` gives all of them
+    fewer (the observed labels' folds then dealt as a permutation's), within 2 .. the CV's."""
+    X, y, _g = shared_data("tissue_cerebellum_vs_hippocampus")
+    cv = jaxlasso.cv_logistic_path(X, y, nfolds=10, seed=0, n_lambdas=20)
+    default = _perm_test(X, y, cv, n_permutations=9, seed=1)
+    five = _perm_test(X, y, cv, n_permutations=9, seed=1, n_folds=5)
+    assert default.nfolds == 10 and five.nfolds == 5
+    assert five.statistic != default.statistic  # another CV of the observed labels
+    assert default.p_value <= 0.1 and five.p_value <= 0.1  # the tissue contrast is strong
+    for bad in (1, 11):
+        with pytest.raises(ValueError, match=f"n_folds must be between 2 and the CV's 10 folds .got n_folds={bad}"):
+            _perm_test(X, y, cv, n_permutations=4, seed=1, n_folds=bad)
 
 
 def test_no_permutations_means_not_tested():

@@ -111,6 +111,7 @@ def _signal_test(report) -> dict:
                 + " of the whole cross-validated lasso; signal detected when p <= alpha",
         "permutation_p": report.permutation_p, "n_permutations": report.n_permutations,
         "p_resolution": report.p_resolution, "test_repeats": None if perm is None else perm.n_repeats,
+        "test_folds": None if perm is None else perm.nfolds,
         "measure": cv.measure, "cv_at_lambda_min": best, "cv_se_at_lambda_min": se, "cv_intercept_only": null,
         "cv_gain_beyond_1se": bool((null - best if cv.measure not in ("auc", "auc_pooled", "C") else best - null) > se),
     }
