@@ -1,14 +1,16 @@
 """Power of the permutation test's variants on planted signal, paired on the same studies.
 
-    python benchmarks/fold_power.py --dataset all_bcrabl --genes 2000 --n-per-class 10 20 30 \\
-        --effect 1.0 --replicates 50 --folds 10 5 --out fold_power.csv
+    python benchmarks/fold_power.py --n-per-class 8 15 30 --effect 1.0 --replicates 50 --seed 7 \\
+        --out benchmarks/fold-power-effect1.csv
+    python benchmarks/fold_power.py --n-per-class 8 15 --effect 1.5 1.0 --replicates 50 --seed 11 \\
+        --out benchmarks/fold-power-effect1.5-1.csv
 
 Each study draws ``2 m`` samples of a real dataset without replacement, deals them new case /
 control labels at random (so the dataset's own contrast is gone), and plants ``k`` genes shifted
 by ``effect`` of their standard deviation in the cases (``jaxlasso.plan.plant``, as the power
 plan does). One cross-validated lasso is fitted per study (``select_features``' default repeats),
-then the label-permutation test runs once per fold count in ``--folds``, with the same
-permutations' seeds: the detection rates are paired, and the discordant studies (detected by one
+then the label-permutation test runs once per fold count in ``--folds`` (capped at the CV's
+own: at 8 per class the "10" column is the CV's 8 folds), with the same permutations' seeds: the detection rates are paired, and the discordant studies (detected by one
 variant only) are the evidence of a difference (McNemar's exact test on them is printed).
 ``--effect 0`` plants nothing and measures each variant's false-signal rate instead.
 """

@@ -61,7 +61,7 @@ _SCORE_CELLS = 1 << 21
 # A permutation test's engine calls after the first take up to this many times the first's
 # labellings, within this many bytes of held-out predictions per call (see _solve_labellings).
 _LATER_CALL_FACTOR = 4
-_ETA_BYTES = 16 << 20
+_ETA_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -219,10 +219,12 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
     lanes = R * nfolds
     # Only the held-out linear predictors are used: no lane's standardisation moments are kept
     # (2 x lanes x p floats: 1.6 GB for a 26 MB X at 16 x 200,000 and 500 lanes), the labellings
-    # are solved in groups of about n / 8 lanes (at least 16, a vmapped chunk), and each group's
-    # predictions are reduced to statistics before the next group is solved: the predictions of
-    # every lane (lanes x lambdas x n: 102 MB at n = 1000 and 500 lanes) and working-set outputs
-    # are never held at once. Lanes are independent: the grouping changes no result.
+    # are solved in groups -- the first of about n / 8 lanes (at least 16, a vmapped chunk), the
+    # later ones up to _LATER_CALL_FACTOR times that within _ETA_BYTES of predictions -- and each
+    # group's predictions are reduced to statistics before the next group is solved: the
+    # predictions of every lane (lanes x lambdas x n: 102 MB at n = 1000 and 500 lanes) and
+    # working-set outputs are never held at once. Lanes are independent: the grouping changes no
+    # statistic (with ``settled`` it sets after how many labellings the test can stop).
     first = -(-max(16, prob.n // 8) // lanes)  # labellings in the first call, rounded up
     stats = np.empty(len(fids))
     k0 = None
@@ -313,8 +315,9 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
       number of folds the observed labels use the CV's first repeats, else folds dealt as every
       permutation's; each permutation gets fresh ones. Fewer folds keep the p-value exact (one
       function for all labellings) at fewer lanes, but cost power: on planted signal a 5-fold
-      test detected less than the 10-fold one in paired studies (``benchmarks/fold_power.py``:
-      0.53 vs 0.58 of 250 studies, 8 vs 20 discordant, McNemar p = 0.04), at half the time.
+      test detected less than one with the CV's 8 or 10 folds in paired studies
+      (``benchmarks/fold_power.py``: 0.53 vs 0.58 of 250 studies; ``benchmarks/NOTES.md``), at
+      half the time.
 
     The CV itself (its curve, lambda.min, the genes) is not changed by the test.
 
@@ -325,6 +328,9 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
     :class:`PermutationTest`).
     """
     t0 = time.perf_counter()
+    nfolds = cv.nfolds if n_folds is None else V.check_positive_int(n_folds, "n_folds", minimum=2)
+    if nfolds > cv.nfolds:
+        raise ValueError(f"n_folds must be between 2 and the CV's {cv.nfolds} folds (got n_folds={n_folds})")
     path = cv.path
     settings = dict(l1_ratio=path.l1_ratio, lambdas=cv.lambdas, n_lambdas=len(cv.lambdas),
                     lambda_min_ratio=None, early_stop=False, tol=path.tol, max_iter=PATH.max_iter,
@@ -346,9 +352,6 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
         raise ValueError(f"n_repeats must be between 1 and the CV's {cv.n_repeats} repeats "
                          f"(got n_repeats={n_repeats})")
 
-    nfolds = cv.nfolds if n_folds is None else int(n_folds)
-    if not 2 <= nfolds <= cv.nfolds:
-        raise ValueError(f"n_folds must be between 2 and the CV's {cv.nfolds} folds (got n_folds={n_folds})")
     rng = np.random.default_rng([seed, 17])
     labels = [prob.y] + [prob.y[rng.permutation(prob.n)] for _ in range(n_permutations)]
     # The observed labels keep the CV's own folds when the test uses as many; else they are dealt

@@ -3,6 +3,13 @@ program back instead of tracing the solver again, and gets the same path."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,8 +17,12 @@ import jaxlasso
 import kernels
 from jaxlasso._engine import configure, executables, programs
 
-pytestmark = pytest.mark.skipif(not programs._SERIALISABLE,
-                                reason="jax.export cannot serialise here (flatbuffers missing)")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_programs_can_be_serialised_here():
+    # flatbuffers is a dependency: without it every process would trace its solvers again.
+    assert programs._SERIALISABLE
 
 
 def _data(n=31, p=53, seed=0):
@@ -69,12 +80,12 @@ def test_a_later_process_reads_the_stored_program_instead_of_tracing(tmp_path, t
 def test_without_the_cache_nothing_is_stored_and_the_solver_is_traced(tmp_path, traces):
     X, y = _data(seed=1)
     with configure(cache_dir="off"):
+        assert programs.store_dir() is None
         jaxlasso.logistic_path(X, y, n_lambdas=20)
         _forget_executables()
         traces[0] = 0
         jaxlasso.logistic_path(X, y, n_lambdas=20)
     assert traces[0] >= 1
-    assert not (tmp_path / "exported").exists()
 
 
 def test_a_corrupt_or_foreign_entry_is_exported_again(tmp_path, traces):
@@ -96,6 +107,23 @@ def test_a_corrupt_or_foreign_entry_is_exported_again(tmp_path, traces):
     np.testing.assert_array_equal(again.coef, first.coef)
 
 
+def test_a_changed_kernel_setting_is_a_different_program(tmp_path, traces, monkeypatch):
+    """The kernels' module-level settings are part of the key: a test or the A/B tool that
+    changes one (here: the float32 Gram from capacity 1 on) traces its own program."""
+    X, y = _data(seed=5)
+    with configure(cache_dir=str(tmp_path)):
+        first = jaxlasso.logistic_path(X, y, n_lambdas=20)
+        n_entries = len(list((tmp_path / "exported").glob("*.bin")))
+        _forget_executables()
+        traces[0] = 0
+        monkeypatch.setattr(kernels.solver, "_F32_GRAM_MIN", 1)
+        changed = jaxlasso.logistic_path(X, y, n_lambdas=20)
+    assert traces[0] >= 1
+    assert len(list((tmp_path / "exported").glob("*.bin"))) == 2 * n_entries
+    assert not np.array_equal(changed.coef, first.coef)  # a float32 Gram: other rounding
+    np.testing.assert_allclose(changed.coef, first.coef, atol=1e-6)
+
+
 def test_a_changed_kernel_source_is_a_different_program(tmp_path, traces, monkeypatch):
     X, y = _data(seed=3)
     with configure(cache_dir=str(tmp_path)):
@@ -110,16 +138,18 @@ def test_a_changed_kernel_source_is_a_different_program(tmp_path, traces, monkey
 
 
 def test_a_wrapped_factory_runs_as_it_is(tmp_path):
+    import jax
+
     calls = []
     real = kernels.single_solver
 
-    def spy(**kw):
+    def spy(**kw):  # a jitted function, as export would take one
         fn = real(**kw)
 
         def call(*args):
             calls.append(kw["k"])
             return fn(*args)
-        return call
+        return jax.jit(call)
 
     X, y = _data(seed=4)
     with configure(cache_dir=str(tmp_path), single_solver=spy, lane_mode="loop"):
@@ -139,3 +169,56 @@ def test_prune_drops_the_least_recently_used_entries(tmp_path):
     programs._prune(tmp_path, max_bytes=250)
     assert sorted(p.name for p in tmp_path.glob("*.bin")) == ["3.bin", "4.bin"]
     assert (tmp_path / "unrelated.txt").exists()
+
+
+def test_statics_of_a_users_type_are_not_stored():
+    from kernels.families import BINOMIAL
+
+    class UserFamily:  # its code is not in the key
+        pass
+
+    assert programs._storable_static(BINOMIAL) and programs._storable_static(64)
+    assert not programs._storable_static(UserFamily())
+
+
+def test_an_entry_that_cannot_be_deleted_is_skipped(tmp_path, monkeypatch):
+    entry = tmp_path / "x.bin"
+    entry.write_bytes(b"junk")
+
+    def refuse(self, missing_ok=False):
+        raise PermissionError("read-only store")
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    assert programs._read(entry, None, ()) is None  # no exception: the solve exports in memory
+
+
+_CHILD = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import jaxlasso, kernels
+    count = [0]
+    real = kernels.batched.solve_path
+    def counting(*a, **k):
+        count[0] += 1
+        return real(*a, **k)
+    kernels.batched.solve_path = counting
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(23, 41))
+    y = (X[:, 0] + rng.normal(size=23) > 0).astype(float)
+    t = rng.exponential(size=23)
+    e = (rng.random(23) < 0.7).astype(float)
+    fits = [jaxlasso.logistic_path(X, y, n_lambdas=15), jaxlasso.gaussian_path(X, X[:, 1], n_lambdas=15),
+            jaxlasso.cox_path(X, t, e, n_lambdas=15)]
+    print(json.dumps({"traces": count[0], "coef": [float(np.abs(np.asarray(f.coef)).sum()) for f in fits]}))
+""")
+
+
+def test_a_second_process_traces_no_solver(tmp_path):
+    """Two real processes on one cache: the second runs binomial, Gaussian and Cox paths with no
+    trace of the solver (the stored programs' keys are the same in a new process) and gets the
+    same paths."""
+    env = dict(os.environ, JAXLASSO_CACHE_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    runs = [json.loads(subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True,
+                                      check=True, cwd=tmp_path).stdout.strip().splitlines()[-1]) for _ in range(2)]
+    assert runs[0]["traces"] >= 3 and runs[1]["traces"] == 0
+    assert runs[1]["coef"] == runs[0]["coef"]

@@ -203,9 +203,12 @@ def test_the_test_uses_the_cvs_folds_unless_asked_for_fewer(shared_data):
     assert default.nfolds == 10 and five.nfolds == 5
     assert five.statistic != default.statistic  # another CV of the observed labels
     assert default.p_value <= 0.1 and five.p_value <= 0.1  # the tissue contrast is strong
-    for bad in (1, 11):
-        with pytest.raises(ValueError, match=f"n_folds must be between 2 and the CV's 10 folds .got n_folds={bad}"):
-            _perm_test(X, y, cv, n_permutations=4, seed=1, n_folds=bad)
+    with pytest.raises(ValueError, match="n_folds must be >= 2 .got n_folds=1."):
+        _perm_test(X, y, cv, n_permutations=4, seed=1, n_folds=1)
+    with pytest.raises(ValueError, match="n_folds must be between 2 and the CV's 10 folds .got n_folds=11."):
+        _perm_test(X, y, cv, n_permutations=4, seed=1, n_folds=11)
+    with pytest.raises(TypeError, match="n_folds must be an integer"):
+        _perm_test(X, y, cv, n_permutations=4, seed=1, n_folds=2.9)
 
 
 def test_no_permutations_means_not_tested():

@@ -13,21 +13,26 @@ cache entry and one compilation.
 
 What is stored is a program, not an executable: XLA still compiles it (or loads it from JAX's
 cache), so an entry cannot be an executable another process half-completed or a build of another
-machine. An entry is keyed on everything that decides the traced program besides the arguments:
-the factory and its statics, the source of ``kernels/``, the jax and jaxlib versions, the
-backend, the x64 and matmul-precision scopes of the calling thread and ``XLA_FLAGS``. It carries
-a SHA-256 of its payload; an entry that does not verify, does not deserialise or does not take
-the arguments is deleted and exported again. Writes are atomic (a temporary file renamed into
-place), so concurrent processes never read a partial entry. The folder is pruned to
-:data:`MAX_BYTES`, least recently used first.
+machine. An entry is keyed on what decides the traced program besides the arguments' tree,
+shapes and dtypes: the factory and its statics, the source of ``kernels/`` and the values of its
+module-level settings (``_F32_GRAM_MIN``, ...: tests and the A/B tool change them), the jax,
+jaxlib and optax versions, the backend, the x64 and matmul-precision scopes of the calling
+thread, ``XLA_FLAGS`` and the entry format. It carries a SHA-256 of its payload; an entry that
+does not verify, does not deserialise or was exported for other arguments is deleted and
+exported again. Writes are atomic (a temporary file renamed into place), so concurrent processes
+never read a partial entry. The folder is pruned to :data:`MAX_BYTES`, least recently used first.
 
-Only the kernels' own factories on a CPU backend are stored (a spy or an A/B factory is run as
-it is), and nothing is stored when the compilation cache is off or ``jax.export``'s serialisation
-(the ``flatbuffers`` package) is missing.
+Stored only: the kernels' own factories (a spy or an A/B factory runs as it is) with statics of
+the kernels' own types (a user-registered family runs as it is: its code is not in the key), on
+a CPU backend, with arguments on one device (a program exported for several devices cannot run
+on another count), while the compilation cache is on and its folder writable, and where
+``jax.export`` can serialise (the ``flatbuffers`` package). Everything else runs the factory's
+function unchanged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -44,6 +49,7 @@ from kernels import _types
 
 from .config import current
 from .executables import register_cache
+from .scopes import enable_compilation_cache
 
 log = logging.getLogger("jaxlasso")
 
@@ -78,16 +84,46 @@ _SERIALISABLE = _register_pytrees()
 
 @functools.lru_cache(maxsize=1)
 def _source_digest() -> str:
-    """SHA-256 over the kernels' source files: a changed kernel is a different program."""
-    h = hashlib.sha256()
+    """SHA-256 over the kernels' source files and the versions of what they trace (jax, jaxlib,
+    optax): a changed kernel is a different program."""
+    h = hashlib.sha256(_MAGIC)
     root = Path(kernels.__file__).resolve().parent
     for path in sorted(root.glob("*.py")):
         h.update(path.name.encode())
         h.update(path.read_bytes())
     import jaxlib
+    import optax
 
-    h.update(f"{jax.__version__} {jaxlib.__version__}".encode())
+    h.update(f"{jax.__version__} {jaxlib.__version__} {optax.__version__}".encode())
     return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _setting_names() -> tuple:
+    """(module, name) of the kernels' module-level settings: upper-case names of plain values."""
+    import importlib
+    import pkgutil
+
+    out = []
+    for info in pkgutil.iter_modules(kernels.__path__):
+        module = importlib.import_module(f"kernels.{info.name}")
+        for attr, value in sorted(vars(module).items()):
+            if attr.lstrip("_").isupper() and isinstance(value, (bool, int, float, str, tuple)):
+                out.append((module, attr))
+    return tuple(out)
+
+
+def _kernel_settings() -> tuple:
+    """The kernels' settings as they are now: tests and ``benchmarks/ab.py`` change them at run
+    time (``solver._F32_GRAM_MIN``, ...), and they change the traced program."""
+    return tuple(repr(getattr(module, attr)) for module, attr in _setting_names())
+
+
+def _storable_static(value) -> bool:
+    """A static argument whose meaning the key captures: a plain value or one of the kernels'
+    own objects (a family) -- not a user's type, whose code the key does not cover."""
+    return value is None or isinstance(value, (bool, int, float, str)) or \
+        type(value).__module__.split(".")[0] == "kernels"
 
 
 def _dtype(a) -> str:
@@ -96,24 +132,36 @@ def _dtype(a) -> str:
     return f"{np.dtype(dt).str}{'~' if getattr(a, 'weak_type', False) else ''}"
 
 
-def _scopes() -> tuple:
-    """The calling thread's x64 and matmul-precision scopes (they change what tracing makes)."""
-    from jax._src import config as jax_config
+def _scopes() -> tuple | None:
+    """The calling thread's x64 and matmul-precision scopes (they change what tracing makes), or
+    None where this jax does not expose them (nothing is stored then)."""
+    try:
+        from jax._src import config as jax_config
 
-    return bool(jax_config.enable_x64.value), str(jax_config.default_matmul_precision.value)
+        return bool(jax_config.enable_x64.value), str(jax_config.default_matmul_precision.value)
+    except (ImportError, AttributeError):
+        return None
+
+
+# Folders a write failed in (read-only, full): this process stores nothing more there.
+_UNWRITABLE: set = set()
 
 
 def store_dir() -> Path | None:
     """Where programs are stored, or None when they are not (see the module docstring)."""
-    cache = current().cache_dir
-    if not _SERIALISABLE or cache is None or cache == "off" or jax.default_backend() != "cpu":
+    if not _SERIALISABLE or jax.default_backend() != "cpu":
         return None
-    return Path(cache) / _FOLDER
+    locked = enable_compilation_cache()  # None: the cache is off or could not be set up
+    if locked is None:
+        return None
+    folder = Path(locked).parent / _FOLDER
+    return None if folder in _UNWRITABLE else folder
 
 
 def program(factory, **statics):
     """``factory(**statics)``, stored and reloaded as an exported program where that applies."""
-    if factory not in _STORABLE or store_dir() is None:
+    if (factory not in _STORABLE or not all(_storable_static(v) for v in statics.values())
+            or store_dir() is None):
         return factory(**statics)
     return _stored(factory, tuple(sorted(statics.items(), key=lambda kv: kv[0])))
 
@@ -138,7 +186,10 @@ class StoredProgram:
 
     def __call__(self, *args):
         leaves, tree = jax.tree.flatten(args)
-        sig = (tree, tuple((np.shape(a), _dtype(a)) for a in leaves)) + _scopes()
+        scopes = _scopes()
+        if scopes is None or any(len(getattr(getattr(a, "sharding", None), "device_set", ())) > 1 for a in leaves):
+            return self.fn(*args)
+        sig = (tree, tuple((np.shape(a), _dtype(a)) for a in leaves)) + scopes + (_kernel_settings(),)
         call = self.calls.get(sig)
         if call is None:
             with self.lock:
@@ -149,9 +200,10 @@ class StoredProgram:
         return call(*args)
 
     def _key(self, sig) -> str:
-        tree, avals, x64, precision = sig
+        tree, avals, x64, precision, settings = sig
         text = repr((self.factory.__module__, self.factory.__qualname__, self.statics, str(tree), avals, x64,
-                     precision, jax.default_backend(), os.environ.get("XLA_FLAGS", ""), _source_digest()))
+                     precision, settings, jax.default_backend(), os.environ.get("XLA_FLAGS", ""),
+                     _source_digest()))
         return hashlib.sha256(text.encode()).hexdigest()
 
     def _exported(self, sig, args):
@@ -159,8 +211,11 @@ class StoredProgram:
         it cannot be exported and serialised: the factory's function then runs as it is."""
         from jax import export
 
-        path = store_dir() / f"{self._key(sig)}.bin"
-        exp = _read(path, sig[0])
+        folder = store_dir()
+        if folder is None:  # the cache was turned off since this program was made
+            return None
+        path = folder / f"{self._key(sig)}.bin"
+        exp = _read(path, sig[0], sig[1])
         if exp is None:
             try:
                 exp = export.export(self.fn)(*args)
@@ -172,9 +227,9 @@ class StoredProgram:
         return exp
 
 
-def _read(path: Path, tree):
-    """The exported program stored at ``path`` for arguments of pytree ``tree``, or None (a
-    missing entry; a corrupt or foreign one is deleted)."""
+def _read(path: Path, tree, avals: tuple):
+    """The exported program stored at ``path`` for arguments of pytree ``tree`` with ``avals``
+    ((shape, dtype) per leaf), or None (a missing entry; a corrupt or foreign one is deleted)."""
     from jax import export
 
     try:
@@ -188,9 +243,15 @@ def _read(path: Path, tree):
         exp = export.deserialize(bytearray(payload))
         if exp.in_tree != jax.tree.structure((tree.unflatten([0] * tree.num_leaves), {})):
             raise ValueError("argument tree mismatch")
+        if exp.nr_devices != 1 or [(tuple(a.shape), np.dtype(a.dtype).str) for a in exp.in_avals] != \
+                [(tuple(shape), dt.rstrip("~")) for shape, dt in avals]:
+            raise ValueError("exported for other arguments")
+    except MemoryError:
+        raise
     except Exception as exc:  # noqa: BLE001 -- any unreadable entry is exported again
         log.debug("discarding stored program %s: %s", path.name, exc)
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only store: leave it, export in memory
+            path.unlink(missing_ok=True)
         return None
     try:
         os.utime(path)  # recently used: pruned last
@@ -203,8 +264,11 @@ def _write(path: Path, payload: bytes) -> None:
     """Store ``payload`` at ``path`` atomically (a failure to write only loses the entry)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".bin")
+        # Not *.bin until complete: the prune of another process only sees finished entries.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
         try:
+            # Readable by every user of a shared cache (mkstemp makes it owner-only).
+            os.fchmod(fd, 0o644)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(_MAGIC + hashlib.sha256(payload).digest() + payload)
             os.replace(tmp, path)
@@ -213,7 +277,8 @@ def _write(path: Path, payload: bytes) -> None:
             raise
         _prune(path.parent)
     except OSError as exc:
-        log.debug("could not store program %s: %s", path.name, exc)
+        _UNWRITABLE.add(path.parent)
+        log.debug("could not store program %s (storing no more there): %s", path.name, exc)
 
 
 def _prune(folder: Path, max_bytes: int = MAX_BYTES) -> None:
