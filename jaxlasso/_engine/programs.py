@@ -54,7 +54,7 @@ from .scopes import enable_compilation_cache
 log = logging.getLogger("jaxlasso")
 
 MAX_BYTES = 512 * 2**20
-"""Prune the stored programs to this many bytes (a path solver's program is 0.3-2 MB)."""
+"""Prune the stored programs to this many bytes (a path solver's program is ~50-100 KB)."""
 
 _MAGIC = b"jaxlasso-exported-1\n"
 _STORABLE = (kernels.single_solver, kernels.lanes_solver, kernels.datasets_solver)
