@@ -141,8 +141,12 @@ def test_working_set_growth_gives_the_same_path(tissue, early_stop, mode):
 def test_capacity_growth_levels():
     from jaxlasso._engine import grow_capacity
 
-    # Levels 2^j and 1.5 * 2^j, at least 1.5x the old capacity, holding what was needed.
-    assert grow_capacity(32, 33, 20000) == 48
+    # Levels 2^j and 1.5 * 2^j holding what was needed, at least 2.5x the old capacity below
+    # 256 slots (fewer programs to compile) and 1.5x from there on (less padding to solve).
+    assert grow_capacity(32, 33, 20000) == 96
+    assert grow_capacity(96, 97, 20000) == 256
+    assert grow_capacity(128, 300, 20000) == 384  # what the lambda needed, when more
+    assert grow_capacity(256, 257, 20000) == 384
     assert grow_capacity(512, 520, 20000) == 768  # not 1024: half the Gram / Cholesky work
     assert grow_capacity(256, 700, 20000) == 768
     assert grow_capacity(256, 769, 20000) == 1024
@@ -151,7 +155,8 @@ def test_capacity_growth_levels():
     while k < 5000:
         k = grow_capacity(k, k + 1, 10**6)
         seen.append(k)
-    assert all(b >= 1.5 * a for a, b in zip(seen, seen[1:]))
+    assert seen[:5] == [16, 48, 128, 384, 768]
+    assert all(b >= (2.5 if a < 256 else 1.5) * a for a, b in zip(seen, seen[1:]))
     assert all(x & (x - 1) == 0 or (x // 3) & (x // 3 - 1) == 0 and x % 3 == 0 for x in seen)
     # The smallest level that holds a target, with no growth factor (a starting capacity).
     from jaxlasso._engine.shapes import capacity_level

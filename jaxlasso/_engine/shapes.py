@@ -34,16 +34,25 @@ def bucket_lambdas(L: int) -> int:
     return max(8, next_pow2(L))
 
 
+#: Working sets below this many slots grow at least 2.5x per overflow, larger ones at least 1.5x.
+FAST_GROWTH_BELOW = 256
+
+
 def grow_capacity(k: int, needed: int, cap: int) -> int:
     """The next working-set capacity after an overflow at ``k`` that needed ``needed`` slots.
 
     Capacities are the levels 2^j and 1.5 * 2^j (16, 24, 32, 48, 64, 96, ...): the smallest
-    level that holds ``needed`` and is at least 1.5 k. Growing by at least 1.5x bounds the
-    number of resumes (and compilations) as doubling does, while the finer levels keep the
-    capacity closer to what the path needs -- the Gram matrix and Cholesky factor of the working
-    set cost k^2 n and k^3, so a 768-slot set costs about half of a 1024-slot one.
+    level that holds ``needed`` and is at least 2.5 k below :data:`FAST_GROWTH_BELOW` slots, 1.5 k
+    from there on. Every level a path passes through is one more compiled program (seconds of
+    XLA on a cold cache) and one more resumed segment per lane, while an oversized capacity costs
+    in every solve through the padded k x k model (coordinate descent, the polish's products,
+    top-k of k). Below a few hundred slots that padding is cheap, so small sets grow fast (fewer
+    programs); above, the finer 1.5x steps keep the capacity close to what the path needs -- the
+    Gram and Cholesky of the working set cost k^2 n and k^3, so a 768-slot set costs about half of
+    a 1024-slot one (``benchmarks/NOTES.md`` has both measurements).
     """
-    return capacity_level(max(needed, math.ceil(1.5 * k)), cap)
+    factor = 2.5 if k < FAST_GROWTH_BELOW else 1.5
+    return capacity_level(max(needed, math.ceil(factor * k)), cap)
 
 
 def capacity_level(target: int, cap: int) -> int:
