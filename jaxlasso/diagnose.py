@@ -226,15 +226,15 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
     # working-set outputs are never held at once. Lanes are independent: the grouping changes no
     # statistic (with ``settled`` it sets after how many labellings the test can stop).
     first = -(-max(16, prob.n // 8) // lanes)  # labellings in the first call, rounded up
+    # The first call finds the capacity the lanes need (``k0``); the later ones take more
+    # labellings each (fewer calls: each rebuilds the design's buffers and ends with idle lane
+    # threads), within a budget for their predictions.
+    later = max(first, min(_LATER_CALL_FACTOR * first, _ETA_BYTES // (8 * len(lam) * prob.n * lanes)))
     stats = np.empty(len(fids))
     k0 = None
     b0 = 0
     while b0 < len(fids):
-        # The first call finds the capacity the lanes need (``k0``); the later ones take more
-        # labellings each (fewer calls: each rebuilds the design's buffers and ends with idle
-        # lane threads), within a budget for their predictions.
-        per_call = first if k0 is None else max(first, min(_LATER_CALL_FACTOR * first,
-                                                           _ETA_BYTES // (8 * len(lam) * prob.n * lanes)))
+        per_call = first if k0 is None else later
         Y = jax.tree.map(lambda a: np.repeat(np.asarray(a)[b0:b0 + per_call], lanes, axis=0), responses)
         W = np.concatenate([fold_weights(fid, prob.w) for fid in fids[b0:b0 + per_call]])
         out = solve_lanes(prob, Lanes(W=W, Y=Y, lambdas=lam, keep_eta=True, keep_moments=False, k0=k0),

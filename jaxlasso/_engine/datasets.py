@@ -169,8 +169,8 @@ def _solve_stacked(datasets: list[DatasetLanes], *, l1_ratio: float, fit_interce
                             jnp.asarray(max_sweeps, jnp.int32), jnp.asarray(bool(early_stop)))
 
         def run(k, state, start, stop_flat):
-            fn = program(config.datasets_solver, k=k, fit_intercept=fit_intercept, standardize=standardize, keep_eta=keep_eta,
-                                        family=family)
+            fn = program(config.datasets_solver, k=k, fit_intercept=fit_intercept, standardize=standardize,
+                         keep_eta=keep_eta, family=family)
             if state is None:
                 state = jax.tree.map(put, fresh_state(pb, jdt, (Dp, Bb)))
             res = fn(problem, lam_d, state, put(jnp.asarray(start.reshape(Dp, Bb))),

@@ -162,7 +162,7 @@ def solve_vmapped(batch: LaneBatch, chunk: int, config: EngineConfig):
 
         def run(k, state, start, stop):
             fn = program(config.lanes_solver, k=k, y_batched=batch.y_batched, pf_batched=batch.pf.ndim == 2,
-                                     **batch.statics)
+                         **batch.statics)
             pad_start = np.r_[start, np.full(Bp - Bc, Lp, np.int32)]
             pad_stop = np.r_[stop, np.repeat(stop[:1], Bp - Bc)]
             state = fresh_state(batch.p, batch.jdt, (Bp,)) if state is None else state
@@ -222,7 +222,7 @@ def solve_looped(batch: LaneBatch, threads: int, config: EngineConfig):
     def solve_lane(b: int, bound: int):
         def run(k, state, start, stop):
             fn = program(config.single_solver, k=k, fit_intercept=batch.statics["fit_intercept"],
-                                      standardize=batch.statics["standardize"], family=batch.statics["family"])
+                         standardize=batch.statics["standardize"], family=batch.statics["family"])
             args = (problem, batch.lambdas, fresh if state is None else state, jnp.asarray(start[0]),
                     jnp.asarray(stop[0]), batch.settings, jnp.asarray(master[b]))
             out, nd, state = _first_call_alone(fn, args)

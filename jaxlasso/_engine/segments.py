@@ -2,8 +2,9 @@
 
 The kernels have a static working-set capacity ``k``. A lane whose active set outgrows it stops
 with ``Status.OVERFLOW`` at some lambda; :func:`run_segments` resumes those lanes from that lambda
-with a larger capacity (:func:`~jaxlasso._engine.shapes.grow_capacity`), from the state the kernel returned (``kernels.PathState``:
-warm start, gradient and moments -- no pass over ``X`` to restart), and merges the outputs. Each
+with a larger capacity (:func:`~jaxlasso._engine.shapes.grow_capacity`), from the state the
+kernel returned (``kernels.PathState``: warm start, gradient and moments -- no pass over ``X`` to
+restart), and merges the outputs. Each
 capacity compiles once per shape (cached by jit and, across processes, by JAX's persistent
 compilation cache), so a path uses small working sets where the active set is small.
 """
@@ -153,8 +154,8 @@ def run_segments(run, B: int, L: int, Lp: int, k: int, stop: np.ndarray, cap: in
         if k >= cap:  # cannot happen: with every feature in the working set nothing overflows
             raise RuntimeError("working set overflow at full capacity")
         first = np.where(overflow.any(axis=1), np.argmax(overflow, axis=1), L)
-        # Grow by grow_capacity's factor; jump straight to what the overflowing lambda needed (ridge-like
-        # penalties fill the working set at once), so each capacity compiles at most once.
+        # Grow by grow_capacity's factor; jump straight to what the overflowing lambda needed
+        # (ridge-like penalties fill the working set at once), so each capacity compiles at most once.
         needed = max(int(merged["ws_needed"][b, first[b]]) for b in range(B) if first[b] < L)
         k = grow_capacity(k, needed, cap)
         start = np.where(first < L, first, Lp).astype(np.int32)
