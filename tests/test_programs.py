@@ -222,3 +222,38 @@ def test_a_second_process_traces_no_solver(tmp_path):
                                       check=True, cwd=tmp_path).stdout.strip().splitlines()[-1]) for _ in range(2)]
     assert runs[0]["traces"] >= 3 and runs[1]["traces"] == 0
     assert runs[1]["coef"] == runs[0]["coef"]
+
+
+@pytest.mark.parametrize("cache_dir", ["store", "off"])
+@pytest.mark.parametrize("lane_mode", ["loop", "vmap"])
+def test_every_solver_compiles_with_the_engines_compile_options(tmp_path, monkeypatch, cache_dir, lane_mode):
+    # An option XLA refuses makes the compile fail: it reaches the solver's compilation whether
+    # the program is stored (jit of the exported call) or not (the factory's own jit).
+    monkeypatch.setattr(programs, "CPU_COMPILER_OPTIONS", (("xla_cpu_no_such_option", True),))
+    monkeypatch.setattr(programs, "_known_to_xla", lambda options: True)
+    _forget_executables()
+    X, y = _data(seed=7)
+    try:
+        with configure(cache_dir=str(tmp_path) if cache_dir == "store" else "off", lane_mode=lane_mode), \
+                pytest.raises(Exception, match="xla_cpu_no_such_option"):
+            jaxlasso.cv_logistic_path(X, y, n_lambdas=10, nfolds=3)
+    finally:
+        _forget_executables()
+
+
+def test_an_xla_that_does_not_know_the_options_compiles_with_its_defaults(tmp_path, monkeypatch):
+    X, y = _data(seed=8)
+    with configure(cache_dir=str(tmp_path)):
+        ours = jaxlasso.logistic_path(X, y, n_lambdas=20)
+    assert programs.compiler_options() == dict(programs.CPU_COMPILER_OPTIONS)
+    programs._known_to_xla.cache_clear()
+    monkeypatch.setattr(programs, "CPU_COMPILER_OPTIONS", (("xla_cpu_no_such_option", True),))
+    _forget_executables()
+    try:
+        assert programs.compiler_options() is None
+        with configure(cache_dir=str(tmp_path)):
+            theirs = jaxlasso.logistic_path(X, y, n_lambdas=20)
+    finally:
+        programs._known_to_xla.cache_clear()
+        _forget_executables()
+    np.testing.assert_allclose(theirs.coef, ours.coef, rtol=0, atol=1e-10)

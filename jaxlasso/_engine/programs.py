@@ -158,12 +158,60 @@ def store_dir() -> Path | None:
     return None if folder in _UNWRITABLE else folder
 
 
+#: XLA options of the kernels' solver programs on a CPU backend (see :func:`compiler_options`).
+CPU_COMPILER_OPTIONS = (("xla_cpu_use_fusion_emitters", False),)
+
+
+@functools.lru_cache(maxsize=None)
+def _known_to_xla(options: tuple) -> bool:
+    """Whether this XLA accepts ``options`` (an XLA that does not know one refuses to compile)."""
+    try:
+        jax.jit(lambda x: x, compiler_options=dict(options)).lower(0).compile()
+    except Exception:  # noqa: BLE001 -- jaxlib raises its runtime error for an unknown option
+        return False
+    return True
+
+
+def compiler_options() -> dict | None:
+    """XLA's compile options for the kernels' solver programs (None: XLA's defaults).
+
+    On a CPU the solvers are compiled without XLA's MLIR fusion emitters: a solver is hundreds of
+    small fusions inside nested while-loops, which the older emitters compile ~30% faster (each
+    working-set capacity of a path is one program: seconds of compilation on a cold cache) into
+    code that runs as fast (``benchmarks/NOTES.md`` has both measurements). Other backends, and an
+    XLA that does not know the option, compile with the defaults. Compile options are part of
+    JAX's compilation-cache key, not of a stored program (StableHLO, before compilation).
+    """
+    if jax.default_backend() != "cpu" or not CPU_COMPILER_OPTIONS or not _known_to_xla(CPU_COMPILER_OPTIONS):
+        return None
+    return dict(CPU_COMPILER_OPTIONS)
+
+
 def program(factory, **statics):
-    """``factory(**statics)``, stored and reloaded as an exported program where that applies."""
-    if (factory not in _STORABLE or not all(_storable_static(v) for v in statics.values())
-            or store_dir() is None):
+    """``factory(**statics)``, stored and reloaded as an exported program where that applies, and
+    compiled with :func:`compiler_options` where the factory is one of the kernels' own (a spy or
+    an A/B factory runs exactly as it is)."""
+    if factory not in _STORABLE:
         return factory(**statics)
+    if not all(_storable_static(v) for v in statics.values()) or store_dir() is None:
+        return _with_options(factory(**statics))
     return _stored(factory, tuple(sorted(statics.items(), key=lambda kv: kv[0])))
+
+
+def _with_options(fn):
+    """The kernels' jitted ``fn`` compiled with :func:`compiler_options`. Options can only be set
+    on an outermost ``jit`` (a nested one is an error), so the kernels' factories leave them out
+    and the engine's calls, which are outermost, add them."""
+    options = compiler_options()
+    return fn if options is None else _jit_with(fn, tuple(sorted(options.items())))
+
+
+@functools.lru_cache(maxsize=None)
+def _jit_with(fn, options: tuple):
+    return jax.jit(fn, compiler_options=dict(options))
+
+
+register_cache(_jit_with.cache_clear)
 
 
 @functools.lru_cache(maxsize=None)
@@ -196,7 +244,8 @@ class StoredProgram:
                 call = self.calls.get(sig)
                 if call is None:
                     exp = self._exported(sig, args)
-                    call = self.calls[sig] = self.fn if exp is None else jax.jit(exp.call)
+                    call = self.calls[sig] = self.fn if exp is None else \
+                        jax.jit(exp.call, compiler_options=compiler_options())
         return call(*args)
 
     def _key(self, sig) -> str:
