@@ -45,7 +45,7 @@ import pandas as pd
 from . import _validation as V
 from ._config import PATH, SELECT
 from ._engine import Lanes, initial_capacity, report_status, solve_lanes
-from ._engine.shapes import capacity_level
+from ._engine.shapes import reached_capacity
 from .folds import fold_weights, make_foldid
 from .lambdas import default_lambda_min_ratio, entry_lambdas, lambda_grid, lambda_max
 from .metrics import cv_statistics, sigmoid
@@ -258,11 +258,12 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
 
 
 def _typical_capacity(ws_needed: np.ndarray, prob) -> int:
-    """The capacity level that holds the median lane's largest working set (``ws_needed``:
-    (lanes, lambdas) slots), never below where ``prob``'s lanes start without a hint
-    (:func:`~jaxlasso._engine.initial_capacity`)."""
+    """The capacity that holds the median lane's largest working set (``ws_needed``: (lanes,
+    lambdas) slots) among those a lane started without a hint grows through
+    (:func:`~jaxlasso._engine.shapes.reached_capacity` from
+    :func:`~jaxlasso._engine.initial_capacity`): the first call compiled its program already."""
     need = int(np.median(ws_needed.max(axis=1))) if ws_needed.size else 0
-    return capacity_level(max(need, initial_capacity(prob.n, prob.p, prob.l1_ratio)), prob.p)
+    return reached_capacity(need, initial_capacity(prob.n, prob.p, prob.l1_ratio), prob.p)
 
 
 def _improvement(curve, larger: bool) -> float:

@@ -142,7 +142,8 @@ def test_a_test_stopped_once_p_cannot_reach_alpha_gives_the_full_tests_decision(
 def test_later_labellings_start_at_the_capacity_the_first_ones_needed(shared_data, monkeypatch):
     """The permutation test's engine calls after the first start their lanes at the working-set
     capacity the previous call's median lane ended with (no regrowth through the small levels),
-    and that changes no statistic."""
+    one the first call's lanes grew through (no program of its own), and that changes no
+    statistic."""
     import importlib
 
     D = importlib.import_module("jaxlasso.diagnose")  # the module (jaxlasso.diagnose is also a function)
@@ -162,6 +163,8 @@ def test_later_labellings_start_at_the_capacity_the_first_ones_needed(shared_dat
     assert starts[0] is None and len(starts) > 2
     assert all(k is not None and k > 32 for k in starts[1:])  # these lanes do outgrow 32 slots
     assert max(grown[0]) > 32 and all(len(c) < len(grown[0]) for c in grown[1:])
+    # ... at a capacity the first call grew through: its program is compiled already.
+    assert all(k in grown[0] for k in starts[1:]), (starts, grown)
     monkeypatch.setattr(D, "_typical_capacity", lambda ws_needed, prob: None)
     plain = D.permutation_test(X, y, cv, n_permutations=39, seed=3)
     np.testing.assert_allclose(hinted.null_statistics, plain.null_statistics, rtol=0, atol=1e-9)

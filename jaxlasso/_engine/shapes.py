@@ -55,6 +55,19 @@ def grow_capacity(k: int, needed: int, cap: int) -> int:
     return capacity_level(max(needed, math.ceil(factor * k)), cap)
 
 
+def reached_capacity(needed: int, start: int, cap: int) -> int:
+    """The capacity a path that starts at ``start`` slots has grown to once it holds ``needed``
+    slots, growing one overflow at a time (each overflow needing a slot more than it has, as
+    features enter a few at a time): the levels such paths pass through. A batch told to start
+    at one of them runs a program its predecessors compiled; any other level is one more
+    program to compile (seconds, on a cold cache) and, between two such levels, a larger
+    overshoot once it overflows."""
+    k = min(start, cap)
+    while k < min(needed, cap):
+        k = grow_capacity(k, k + 1, cap)
+    return k
+
+
 def capacity_level(target: int, cap: int) -> int:
     """The smallest capacity level (2^j or 1.5 * 2^j) that holds ``target`` slots, at most ``cap``."""
     level = next_pow2(target)
