@@ -199,7 +199,7 @@ def nominal_grid(cv: CVResult, n: int, p: int) -> np.ndarray:
 
 
 def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *,
-                      mode: str | None = None, settled=None) -> np.ndarray:
+                      mode: str | None = None, settled=None, lambda_bucket: int | None = None) -> np.ndarray:
     """The CV lanes of every labelling of a permutation test, solved as lanes of few engine calls,
     each labelling reduced to its statistic as soon as its lanes are solved.
 
@@ -211,7 +211,8 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
     gets labelling ``b``'s linear predictors on every row, ``eta`` (R, nfolds, L, n) on the
     kernel's scale; returns the statistics, (n_labellings,). ``settled(stats)``, when given, is
     asked after each engine call with the statistics so far (the observed labelling's first):
-    True stops, and only those statistics are returned.
+    True stops, and only those statistics are returned. ``lambda_bucket``: the CV's grid length,
+    so that looped lanes run the CV's compiled programs (:class:`~jaxlasso._engine.Lanes`).
     """
     import jax
 
@@ -237,8 +238,8 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
         per_call = first if k0 is None else later
         Y = jax.tree.map(lambda a: np.repeat(np.asarray(a)[b0:b0 + per_call], lanes, axis=0), responses)
         W = np.concatenate([fold_weights(fid, prob.w) for fid in fids[b0:b0 + per_call]])
-        out = solve_lanes(prob, Lanes(W=W, Y=Y, lambdas=lam, keep_eta=True, keep_moments=False, k0=k0),
-                          mode=mode)
+        out = solve_lanes(prob, Lanes(W=W, Y=Y, lambdas=lam, keep_eta=True, keep_moments=False, k0=k0,
+                                      lambda_bucket=lambda_bucket), mode=mode)
         report_status(out.status, lam, what="permutation test")
         # The next labellings start at the working-set capacity this call's typical lane ended
         # with (every labelling runs the same grid on the same design): without it each lane
@@ -381,7 +382,7 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
         return _improvement(cv_statistics(cv.measure, cv.grouped, labels[b], prob.w, fid, preval).cv_mean, larger)
 
     stats = _solve_labellings(prob, np.stack(labels), fids, lam, statistic, mode=mode,
-                              settled=_settled_above(stop_at, n_permutations))
+                              settled=_settled_above(stop_at, n_permutations), lambda_bucket=len(cv.lambdas))
     observed, null, p_value = _permutation_p(stats, n_permutations)
     return PermutationTest(observed, null, p_value, n_permutations, stride, time.perf_counter() - t0,
                            n_repeats=R, nfolds=nfolds, completed=len(null) == n_permutations)
@@ -675,7 +676,8 @@ def permutation_test_family(X: Any, outcome, cv: CVResult, *, n_permutations: in
                                       np.swapaxes(eta, -1, -2)).cv_mean
         return _improvement(np.asarray(curve, float), larger)
 
-    observed, null, p_value = _permutation_p(_solve_labellings(prob, responses, fids, lam, statistic, mode=mode))
+    observed, null, p_value = _permutation_p(_solve_labellings(prob, responses, fids, lam, statistic, mode=mode,
+                                                               lambda_bucket=len(cv.lambdas)))
     return PermutationTest(observed, null, p_value, n_permutations, max(1, len(cv.lambdas) // len(lam)),
                            time.perf_counter() - t0, n_repeats=1, nfolds=nfolds)
 

@@ -196,6 +196,50 @@ def fresh_state(p: int, dtype, batch: tuple[int, ...] = ()) -> PathState:
                      jnp.zeros(batch, bool))
 
 
+# One lane (no vmap axis) steps only through the lambdas it solves (_solved_range); False: the
+# scan over the whole grid, as under vmap (kept for the A/B tool and the equivalence test).
+_RANGE_LOOP = True
+
+
+def _solved_range(lambda_step, carry0: _Carry, lam: Array, lam_next: Array, start: Array, stop: Array, *,
+                  k: int, n: int, dtype, keep_eta: bool):
+    """``lax.scan(lambda_step, carry0, (lam, lam_next, arange(L)))`` for one lane, stepping only
+    through the lambdas it solves: from ``start`` until ``stop`` or until a step stops the lane.
+
+    The scan would also step through every lambda it skips -- the grid's padding to its bucket,
+    the lambdas before a resumed segment's start, those after an early stop -- each a loop trip
+    of the runtime's own cost (microseconds on a CPU, where a lane is thousands of small
+    operations). The skipped lambdas' outputs are what ``lambda_step`` returns for them: zero
+    slots, status ``SKIPPED``, deviance NaN, and the intercept of the carry at that point (the
+    initial one before ``start``, the last one after the lane ended). Under ``vmap`` the lanes
+    share one trip count, so the scan is kept there.
+    """
+    L = lam.shape[0]
+    stop = jnp.minimum(stop, L)
+    outs = PathOut(
+        ws_idx=jnp.zeros((L, k), jnp.int32), ws_coef=jnp.zeros((L, k), dtype),
+        intercept=jnp.full((L,), carry0.b0, dtype), n_iter=jnp.zeros((L,), jnp.int32),
+        n_kkt_rounds=jnp.zeros((L,), jnp.int32), ws_needed=jnp.zeros((L,), jnp.int32),
+        kkt_gap=jnp.zeros((L,), dtype), deviance=jnp.full((L,), jnp.nan, dtype),
+        status=jnp.full((L,), Status.SKIPPED, jnp.int32),
+        eta=jnp.zeros((L, n) if keep_eta else (L, 0), dtype))
+
+    def more(state):
+        m, carry, _ = state
+        return (m < stop) & ~carry.stopped
+
+    def one(state):
+        m, carry, outs = state
+        carry, out = lambda_step(carry, (lam[m], lam_next[m], m))
+        outs = jax.tree.map(lambda buf, o: lax.dynamic_update_index_in_dim(buf, o.astype(buf.dtype), m, 0),
+                            outs, out)
+        return m + 1, carry, outs
+
+    m_end, last, outs = lax.while_loop(more, one, (jnp.maximum(start, 0).astype(jnp.int32), carry0, outs))
+    after = jnp.arange(L) >= m_end
+    return last, outs._replace(intercept=jnp.where(after, last.b0, outs.intercept))
+
+
 def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array, stop: Array,
                settings: Settings, *, k: int, fit_intercept: bool, standardize: bool, keep_eta: bool,
                family=BINOMIAL, is_master: Array | None = None, axis_name: str | None = None,
@@ -372,7 +416,11 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
     L = lambdas.shape[0]
     lam = lambdas.astype(dtype)
     lam_next = jnp.concatenate([lam[1:], lam[-1:]])
-    last, outs = lax.scan(lambda_step, carry0, (lam, lam_next, jnp.arange(L)))
+    if sync_axes or axis_name is not None or not _RANGE_LOOP:
+        last, outs = lax.scan(lambda_step, carry0, (lam, lam_next, jnp.arange(L)))
+    else:
+        last, outs = _solved_range(lambda_step, carry0, lam, lam_next, start, stop, k=k, n=n, dtype=dtype,
+                                   keep_eta=keep_eta)
     # A lane that stopped (overflow, early stop) kept the carry of its last solved lambda.
     end = PathState(last.beta, last.b0, last.grad, last.lam_prev, last.dev_prev, mom, jnp.asarray(True))
     return outs, null_dev, end

@@ -138,6 +138,39 @@ def test_working_set_growth_gives_the_same_path(tissue, early_stop, mode):
     np.testing.assert_allclose(small_k.deviance[0, :length], big_k.deviance[0, :length], rtol=1e-7)
 
 
+@pytest.mark.parametrize("early_stop", [False, True])
+def test_a_looped_lane_steps_only_through_its_lambdas_with_the_scans_outputs(tissue, monkeypatch, early_stop):
+    # A looped lane runs its lambdas from its segment's start to its stop or early stop, not the
+    # whole padded grid; every output -- the skipped lambdas' status, NaN deviance and carried
+    # intercept included -- is what the scan over the whole grid gives. Resumed segments
+    # (k0=4 overflows), early stops and the grid's padding (40 lambdas in a bucket of 64) occur.
+    import kernels
+    from jaxlasso._engine import executables
+
+    X, y, _ = tissue
+    prob = PreparedProblem(X, y, l1_ratio=1.0, lambdas=None, n_lambdas=40, lambda_min_ratio=1e-4,
+                           standardize=True, fit_intercept=True, sample_weight=None,
+                           penalty_factor=None, early_stop=early_stop, tol=1e-9, max_iter=200,
+                           dtype=np.float64)
+    W = np.ones((4, len(y)))
+    for f in range(1, 4):
+        W[f, f::3] = 0.0  # held-out rows, as CV folds
+    lanes = Lanes(W=W, is_master=np.array([True, False, False, False]), keep_eta=True, k0=4)
+    runs = {}
+    for ranged in (True, False):
+        monkeypatch.setattr(kernels.path, "_RANGE_LOOP", ranged)
+        executables._RELEASER.release(0, 1)  # the other setting is another program
+        with configure(cache_dir="off"):
+            runs[ranged] = solve_lanes(prob, lanes, mode="loop")
+    executables._RELEASER.release(0, 1)
+    assert len(runs[True].capacities) > 2
+    if early_stop:
+        assert runs[True].path_length()[0] < len(prob.lambdas)
+    for field in ("status", "deviance", "intercept", "idx", "coef", "n_iter", "n_kkt_rounds",
+                  "ws_needed", "kkt_gap", "eta", "null_deviance"):
+        np.testing.assert_array_equal(getattr(runs[True], field), getattr(runs[False], field), err_msg=field)
+
+
 def test_capacity_growth_levels():
     from jaxlasso._engine import grow_capacity
 

@@ -171,6 +171,46 @@ def test_later_labellings_start_at_the_capacity_the_first_ones_needed(shared_dat
     assert hinted.statistic == pytest.approx(plain.statistic, abs=1e-9) and hinted.p_value == plain.p_value
 
 
+@pytest.mark.parametrize("lane_mode", ["loop", "vmap"])
+def test_looped_permutation_lanes_run_the_programs_of_the_cvs_grid(shared_data, monkeypatch, lane_mode):
+    """The test's ~25-lambda grid is padded to the CV's grid bucket where lanes are looped (the
+    padding is never stepped through), so the test runs the CV's compiled programs; under vmap it
+    keeps its own bucket. The statistics are those of the unpadded grid."""
+    import importlib
+
+    from jaxlasso._engine import configure
+    from jaxlasso._engine import lanes as engine_lanes
+
+    D = importlib.import_module("jaxlasso.diagnose")
+    X, y, _g = shared_data("tissue_cerebellum_vs_hippocampus")
+    with configure(lane_mode=lane_mode):
+        cv = jaxlasso.cv_logistic_path(X, y, nfolds=5, seed=0)
+        grids = []
+        first_call = engine_lanes._first_call_alone
+
+        def spy(fn, args, *rest):
+            grids.append(args[1].shape[0])
+            return first_call(fn, args, *rest)
+
+        monkeypatch.setattr(engine_lanes, "_first_call_alone", spy)
+        vmapped = engine_lanes.solve_vmapped
+
+        def spy_vmapped(batch, *rest):
+            grids.append(batch.Lp)
+            return vmapped(batch, *rest)
+
+        monkeypatch.setattr(engine_lanes, "solve_vmapped", spy_vmapped)
+        padded = D.permutation_test(X, y, cv, n_permutations=19, seed=3)
+        test_grids, grids[:] = set(grids), []
+        solve = D._solve_labellings
+        monkeypatch.setattr(D, "_solve_labellings", lambda *a, **kw: solve(*a, **{**kw, "lambda_bucket": None}))
+        plain = D.permutation_test(X, y, cv, n_permutations=19, seed=3)
+    assert len(cv.lambdas) == 100
+    assert test_grids == ({128} if lane_mode == "loop" else {32}) and set(grids) == {32}
+    np.testing.assert_allclose(padded.null_statistics, plain.null_statistics, rtol=0, atol=1e-9)
+    assert padded.statistic == pytest.approx(plain.statistic, abs=1e-9) and padded.p_value == plain.p_value
+
+
 def test_later_engine_calls_take_more_labellings_and_change_no_statistic(shared_data, monkeypatch):
     import importlib
 

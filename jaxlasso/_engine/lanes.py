@@ -268,7 +268,11 @@ class Lanes:
     ``keep_moments`` the lanes whose standardisation moments (``xm``, ``xs``, ``excluded``: 17
     bytes per feature and lane) are returned -- True every lane, False none, or (B,) bools.
     Only a lane whose coefficients go back to the original scale needs them; with p >> n the
-    moments of hundreds of lanes outweigh the design.
+    moments of hundreds of lanes outweigh the design. ``lambda_bucket``: where the lanes are
+    looped, pad the grid to (at least) this many lambdas -- a looped lane steps only through the
+    lambdas it solves, so the padding costs nothing there -- and run the programs compiled for
+    batches of that bucket (a short grid beside a CV's 100 lambdas: two programs fewer to compile
+    on a cold cache). Ignored under vmap, where every padded lambda is a step of every lane.
     """
 
     W: np.ndarray
@@ -280,6 +284,7 @@ class Lanes:
     keep_eta: bool = False
     k0: int | None = None
     keep_moments: bool | np.ndarray = True
+    lambda_bucket: int | None = None
 
 
 def solve_lanes(problem, lanes: Lanes, *, mode: str | None = None) -> LaneOutputs:
@@ -311,14 +316,15 @@ def solve_lanes(problem, lanes: Lanes, *, mode: str | None = None) -> LaneOutput
                   dtype=problem.dtype, k0=lanes.k0, mode=mode,
                   family=getattr(problem, "family", BINOMIAL),
                   keep_moments=np.broadcast_to(np.asarray(lanes.keep_moments, bool), (B,)),
-                  shift=getattr(problem, "design_shift", None))
+                  shift=getattr(problem, "design_shift", None), lambda_bucket=lanes.lambda_bucket)
 
 
 def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: bool,
            standardize: bool, early_stop: bool, keep_eta: bool, is_master: np.ndarray,
            tol: float, max_iter: int, max_sweeps: int, dtype, k0: int | None = None,
            mode: str | None = None, family=BINOMIAL,
-           keep_moments: np.ndarray | None = None, shift: np.ndarray | None = None) -> LaneOutputs:
+           keep_moments: np.ndarray | None = None, shift: np.ndarray | None = None,
+           lambda_bucket: int | None = None) -> LaneOutputs:
     """Solve B paths sharing ``X - shift`` (``shift`` None: ``X``; numpy in, numpy out), growing
     the working set as needed.
 
@@ -351,6 +357,8 @@ def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: 
     y_batched = jax.tree.leaves(y)[0].ndim == 2
     pf = np.asarray(pf, dtype=np.float64)
     L, Lp = len(lambdas), bucket_lambdas(len(lambdas))
+    if lambda_bucket is not None and mode == "loop":
+        Lp = max(Lp, bucket_lambdas(lambda_bucket))
 
     with solve_scope(), blas_scope(), precision_scope(dtype):
         jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32
