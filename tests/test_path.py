@@ -113,6 +113,14 @@ def test_ridge_end_of_elastic_net_runs(small):
     assert np.all(fit.n_nonzero[1:] == X.shape[1])  # ridge keeps every feature
 
 
+def _grown_problem(X, y, early_stop: bool) -> PreparedProblem:
+    """A 40-lambda lasso path down to 1e-4 x lambda_max: its working set outgrows small capacities."""
+    return PreparedProblem(X, y, l1_ratio=1.0, lambdas=None, n_lambdas=40, lambda_min_ratio=1e-4,
+                           standardize=True, fit_intercept=True, sample_weight=None,
+                           penalty_factor=None, early_stop=early_stop, tol=1e-9, max_iter=200,
+                           dtype=np.float64)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["loop", "vmap"])
 @pytest.mark.parametrize("early_stop", [False, True])
@@ -121,10 +129,7 @@ def test_working_set_growth_gives_the_same_path(tissue, early_stop, mode):
     # lambda and deviance ratio for glmnet's stopping rule): the path, its length included, is
     # the one a single large capacity gives.
     X, y, _ = tissue
-    prob = PreparedProblem(X, y, l1_ratio=1.0, lambdas=None, n_lambdas=40, lambda_min_ratio=1e-4,
-                           standardize=True, fit_intercept=True, sample_weight=None,
-                           penalty_factor=None, early_stop=early_stop, tol=1e-9, max_iter=200,
-                           dtype=np.float64)
+    prob = _grown_problem(X, y, early_stop)
     small_k = solve_lanes(prob, prob.lanes(k0=4), mode=mode)
     big_k = solve_lanes(prob, prob.lanes(k0=64), mode=mode)
     assert len(small_k.capacities) > 2, "k0=4 must overflow and grow"
@@ -148,10 +153,7 @@ def test_a_looped_lane_steps_only_through_its_lambdas_with_the_scans_outputs(tis
     from jaxlasso._engine import executables
 
     X, y, _ = tissue
-    prob = PreparedProblem(X, y, l1_ratio=1.0, lambdas=None, n_lambdas=40, lambda_min_ratio=1e-4,
-                           standardize=True, fit_intercept=True, sample_weight=None,
-                           penalty_factor=None, early_stop=early_stop, tol=1e-9, max_iter=200,
-                           dtype=np.float64)
+    prob = _grown_problem(X, y, early_stop)
     W = np.ones((4, len(y)))
     for f in range(1, 4):
         W[f, f::3] = 0.0  # held-out rows, as CV folds
