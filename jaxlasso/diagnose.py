@@ -211,8 +211,9 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
     gets labelling ``b``'s linear predictors on every row, ``eta`` (R, nfolds, L, n) on the
     kernel's scale; returns the statistics, (n_labellings,). ``settled(stats)``, when given, is
     asked after each engine call with the statistics so far (the observed labelling's first):
-    True stops, and only those statistics are returned. ``lambda_bucket``: the CV's grid length,
-    so that looped lanes run the CV's compiled programs (:class:`~jaxlasso._engine.Lanes`).
+    True stops, and only those statistics are returned. ``lambda_bucket``: the length of the CV's
+    nominal grid (its prepared one, before any early stop), so that looped lanes run the CV's
+    compiled programs (:class:`~jaxlasso._engine.Lanes`).
     """
     import jax
 
@@ -233,6 +234,7 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
     later = max(first, min(_LATER_CALL_FACTOR * first, _ETA_BYTES // (8 * len(lam) * prob.n * lanes)))
     stats = np.empty(len(fids))
     k0 = None
+    compiled: set = set()  # capacities this test's lanes have run at (their programs exist)
     b0 = 0
     while b0 < len(fids):
         per_call = first if k0 is None else later
@@ -241,10 +243,11 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
         out = solve_lanes(prob, Lanes(W=W, Y=Y, lambdas=lam, keep_eta=True, keep_moments=False, k0=k0,
                                       lambda_bucket=lambda_bucket), mode=mode)
         report_status(out.status, lam, what="permutation test")
-        # The next labellings start at the working-set capacity this call's typical lane ended
-        # with (every labelling runs the same grid on the same design): without it each lane
+        # The next labellings start at a working-set capacity that holds this call's typical
+        # lane (every labelling runs the same grid on the same design): without it each lane
         # grows through the small capacities again, one resumed segment per level.
-        k0 = _typical_capacity(out.ws_needed, prob)
+        compiled.update(out.capacities)
+        k0 = _typical_capacity(out.ws_needed, prob, compiled)
         eta = out.eta[:, :len(lam)]
         eta = eta.reshape(-1, R, nfolds, *eta.shape[1:])
         del out
@@ -258,13 +261,17 @@ def _solve_labellings(prob, responses, fids: list, lam: np.ndarray, statistic, *
     return stats
 
 
-def _typical_capacity(ws_needed: np.ndarray, prob) -> int:
-    """The capacity that holds the median lane's largest working set (``ws_needed``: (lanes,
-    lambdas) slots) among those a lane started without a hint grows through
+def _typical_capacity(ws_needed: np.ndarray, prob, compiled=()) -> int:
+    """A capacity that holds the median lane's largest working set (``ws_needed``: (lanes,
+    lambdas) slots): the smallest of the capacities ``compiled`` (those the test's lanes ran at:
+    their programs exist) that does, else the one a lane started without a hint grows to
     (:func:`~jaxlasso._engine.shapes.reached_capacity` from
-    :func:`~jaxlasso._engine.initial_capacity`): the first call compiled its program already."""
+    :func:`~jaxlasso._engine.initial_capacity`) -- not any other level, which would be one more
+    program to compile."""
     need = int(np.median(ws_needed.max(axis=1))) if ws_needed.size else 0
-    return reached_capacity(need, initial_capacity(prob.n, prob.p, prob.l1_ratio), prob.p)
+    start = initial_capacity(prob.n, prob.p, prob.l1_ratio)
+    held = [k for k in compiled if k >= max(need, start)]
+    return min(held) if held else reached_capacity(need, start, prob.p)
 
 
 def _improvement(curve, larger: bool) -> float:
@@ -382,7 +389,7 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
         return _improvement(cv_statistics(cv.measure, cv.grouped, labels[b], prob.w, fid, preval).cv_mean, larger)
 
     stats = _solve_labellings(prob, np.stack(labels), fids, lam, statistic, mode=mode,
-                              settled=_settled_above(stop_at, n_permutations), lambda_bucket=len(cv.lambdas))
+                              settled=_settled_above(stop_at, n_permutations), lambda_bucket=len(nominal))
     observed, null, p_value = _permutation_p(stats, n_permutations)
     return PermutationTest(observed, null, p_value, n_permutations, stride, time.perf_counter() - t0,
                            n_repeats=R, nfolds=nfolds, completed=len(null) == n_permutations)
@@ -677,7 +684,7 @@ def permutation_test_family(X: Any, outcome, cv: CVResult, *, n_permutations: in
         return _improvement(np.asarray(curve, float), larger)
 
     observed, null, p_value = _permutation_p(_solve_labellings(prob, responses, fids, lam, statistic, mode=mode,
-                                                               lambda_bucket=len(cv.lambdas)))
+                                                               lambda_bucket=len(nominal)))
     return PermutationTest(observed, null, p_value, n_permutations, max(1, len(cv.lambdas) // len(lam)),
                            time.perf_counter() - t0, n_repeats=1, nfolds=nfolds)
 

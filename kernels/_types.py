@@ -99,7 +99,7 @@ class Settings(NamedTuple):
 
 
 class PathOut(NamedTuple):
-    """Per-lambda outputs of one path (stacked along a leading axis of length L by ``lax.scan``).
+    """Per-lambda outputs of one path, stacked along a leading axis of length L (the grid, padded).
 
     Coefficients are returned sparsely: every nonzero lies in the working set ``ws_idx``.
     """

@@ -1,4 +1,5 @@
-"""The regularisation path: ``lax.scan`` over decreasing lambdas with warm starts and screening.
+"""The regularisation path over decreasing lambdas, with warm starts and screening: a
+``lax.scan`` over the grid under ``vmap``, a loop over the lambdas it solves for one lane.
 
 For each lambda (glmnet's strategy, with static shapes so that jit compiles once per capacity):
 

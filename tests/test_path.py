@@ -173,6 +173,46 @@ def test_a_looped_lane_steps_only_through_its_lambdas_with_the_scans_outputs(tis
         np.testing.assert_array_equal(getattr(runs[True], field), getattr(runs[False], field), err_msg=field)
 
 
+def test_one_lanes_loop_equals_the_scan_for_any_start_and_stop(monkeypatch):
+    # The kernel's outputs of every lambda -- those before start, beyond stop or the grid, after an
+    # overflow or early stop included -- and its end state are the scan's, bit for bit, also for
+    # a segment resumed from an overflowed lane's end state.
+    import jax.numpy as jnp
+
+    import kernels.path as kpath
+    from jaxlasso._engine import design_arrays, precision_scope
+    from kernels import Problem, Settings, Status, fresh_state
+    from kernels.batched import single_solver
+
+    X, y = synthetic(30, 60, seed=4)
+    lam = jnp.asarray(jaxlasso.logistic_path(X, y, n_lambdas=16, lambda_min_ratio=1e-4, early_stop=False).lambdas)
+    runs = {}
+    with precision_scope(np.float64):
+        problem = Problem(*design_arrays(X, jnp.float64), jnp.asarray(y), jnp.ones(30), jnp.ones(60),
+                          jnp.asarray(1.0))
+        settings = Settings(jnp.asarray(1e-7), jnp.asarray(200, jnp.int32), jnp.asarray(1000, jnp.int32),
+                            jnp.asarray(True))
+        for ranged in (True, False):
+            monkeypatch.setattr(kpath, "_RANGE_LOOP", ranged)
+            small, large = (single_solver.__wrapped__(k=k, fit_intercept=True, standardize=True) for k in (4, 32))
+            got = []
+            for start, stop in [(0, 16), (3, 10), (12, 5), (0, 40), (20, 30), (-2, 8), (5, 5)]:
+                for fn in (small, large):
+                    got.append(jax.tree.map(np.asarray, fn(problem, lam, fresh_state(60, jnp.float64),
+                                                           jnp.asarray(start, jnp.int32), jnp.asarray(stop, jnp.int32),
+                                                           settings, jnp.asarray(True))))
+            out, _, end = got[0]  # k = 4 from the start: it overflows
+            at = int(np.argmax(out.status == Status.OVERFLOW))
+            assert out.status[at] == Status.OVERFLOW
+            got.append(jax.tree.map(np.asarray, large(problem, lam, jax.tree.map(jnp.asarray, end),
+                                                      jnp.asarray(at, jnp.int32), jnp.asarray(16, jnp.int32),
+                                                      settings, jnp.asarray(True))))
+            runs[ranged] = got
+    assert (runs[True][1][0].status == Status.SKIPPED).any()  # (0, 16) at k = 32: an early stop
+    for a, b in zip(runs[True], runs[False]):
+        jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
 def test_capacity_growth_levels():
     from jaxlasso._engine import grow_capacity
 

@@ -165,48 +165,60 @@ def test_later_labellings_start_at_the_capacity_the_first_ones_needed(shared_dat
     assert max(grown[0]) > 32 and all(len(c) < len(grown[0]) for c in grown[1:])
     # ... at a capacity the first call grew through: its program is compiled already.
     assert all(k in grown[0] for k in starts[1:]), (starts, grown)
-    monkeypatch.setattr(D, "_typical_capacity", lambda ws_needed, prob: None)
+    monkeypatch.setattr(D, "_typical_capacity", lambda *args: None)
     plain = D.permutation_test(X, y, cv, n_permutations=39, seed=3)
     np.testing.assert_allclose(hinted.null_statistics, plain.null_statistics, rtol=0, atol=1e-9)
     assert hinted.statistic == pytest.approx(plain.statistic, abs=1e-9) and hinted.p_value == plain.p_value
 
 
+@pytest.mark.parametrize("data", ["tissue", "stops_early"])
 @pytest.mark.parametrize("lane_mode", ["loop", "vmap"])
-def test_looped_permutation_lanes_run_the_programs_of_the_cvs_grid(shared_data, monkeypatch, lane_mode):
-    """The test's ~25-lambda grid is padded to the CV's grid bucket where lanes are looped (the
-    padding is never stepped through), so the test runs the CV's compiled programs; under vmap it
-    keeps its own bucket. The statistics are those of the unpadded grid."""
+def test_looped_permutation_lanes_run_the_programs_of_the_cvs_grid(shared_data, monkeypatch, lane_mode, data):
+    """The test's short grid is padded to the bucket of the CV's nominal grid (70 lambdas:
+    128, also where the CV's path stopped early) where lanes are looped -- the padding is never
+    stepped through -- so the test runs the CV's compiled programs; under vmap it keeps its own
+    bucket. The statistics are those of the unpadded grid."""
     import importlib
 
     from jaxlasso._engine import configure
     from jaxlasso._engine import lanes as engine_lanes
 
     D = importlib.import_module("jaxlasso.diagnose")
-    X, y, _g = shared_data("tissue_cerebellum_vs_hippocampus")
+    if data == "tissue":
+        X, y, _g = shared_data("tissue_cerebellum_vs_hippocampus")
+    else:  # three genes almost separate the classes: glmnet's stopping rule ends the path early
+        rng = np.random.default_rng(5)
+        y = np.repeat([0.0, 1.0], 20)
+        X = rng.normal(size=(40, 10))
+        X[:, :3] += 4 * (y - 0.5)[:, None]
     with configure(lane_mode=lane_mode):
-        cv = jaxlasso.cv_logistic_path(X, y, nfolds=5, seed=0)
-        grids = []
+        calls = []
         first_call = engine_lanes._first_call_alone
 
         def spy(fn, args, *rest):
-            grids.append(args[1].shape[0])
+            calls.append((fn, args[1].shape[0]))
             return first_call(fn, args, *rest)
 
         monkeypatch.setattr(engine_lanes, "_first_call_alone", spy)
         vmapped = engine_lanes.solve_vmapped
 
         def spy_vmapped(batch, *rest):
-            grids.append(batch.Lp)
+            calls.append((None, batch.Lp))
             return vmapped(batch, *rest)
 
         monkeypatch.setattr(engine_lanes, "solve_vmapped", spy_vmapped)
+        cv = jaxlasso.cv_logistic_path(X, y, nfolds=5, seed=0, n_lambdas=70)  # bucket 128
+        calls[:] = []
         padded = D.permutation_test(X, y, cv, n_permutations=19, seed=3)
-        test_grids, grids[:] = set(grids), []
+        test_calls, calls[:] = set(calls), []
         solve = D._solve_labellings
         monkeypatch.setattr(D, "_solve_labellings", lambda *a, **kw: solve(*a, **{**kw, "lambda_bucket": None}))
         plain = D.permutation_test(X, y, cv, n_permutations=19, seed=3)
-    assert len(cv.lambdas) == 100
-    assert test_grids == ({128} if lane_mode == "loop" else {32}) and set(grids) == {32}
+    if data == "stops_early":
+        assert len(cv.lambdas) <= 64, "this CV's path must stop early, below its grid's bucket"
+    own = {L for _, L in calls}  # the unpadded test's grid bucket (~35 lambdas)
+    assert len(own) == 1 and max(own) < 128
+    assert {L for _, L in test_calls} == ({128} if lane_mode == "loop" else own)
     np.testing.assert_allclose(padded.null_statistics, plain.null_statistics, rtol=0, atol=1e-9)
     assert padded.statistic == pytest.approx(plain.statistic, abs=1e-9) and padded.p_value == plain.p_value
 

@@ -255,6 +255,11 @@ def solve_looped(batch: LaneBatch, threads: int, config: EngineConfig):
     return concat_lanes(lanes)
 
 
+#: ``Lanes.lambda_bucket`` pads a grid to at most this many times its own bucket: each lane's
+#: outputs are (bucket, n) and (bucket, k) arrays, allocated and filled whatever it solves.
+_MAX_LAMBDA_PADDING = 4
+
+
 @dataclass(frozen=True)
 class Lanes:
     """What varies between the calls of :func:`solve_lanes` on one problem: the lanes.
@@ -269,10 +274,12 @@ class Lanes:
     bytes per feature and lane) are returned -- True every lane, False none, or (B,) bools.
     Only a lane whose coefficients go back to the original scale needs them; with p >> n the
     moments of hundreds of lanes outweigh the design. ``lambda_bucket``: where the lanes are
-    looped, pad the grid to (at least) this many lambdas -- a looped lane steps only through the
-    lambdas it solves, so the padding costs nothing there -- and run the programs compiled for
-    batches of that bucket (a short grid beside a CV's 100 lambdas: two programs fewer to compile
-    on a cold cache). Ignored under vmap, where every padded lambda is a step of every lane.
+    looped, pad the grid to the bucket of this many lambdas and run the programs compiled for
+    batches of that bucket (a permutation test's ~25 lambdas beside its CV's 100: two programs
+    fewer to compile on a cold cache). A looped lane steps only through the lambdas it solves,
+    so the padding costs only its larger output arrays; it is not applied beyond
+    ``_MAX_LAMBDA_PADDING`` times the grid's own bucket, nor under vmap, where every padded
+    lambda is a step of every lane.
     """
 
     W: np.ndarray
@@ -350,15 +357,15 @@ def _solve(X, y, W, pf, l1_ratio: float, lambdas: np.ndarray, *, fit_intercept: 
     p_real = X.shape[1]
     chunk = min(B, config.vmap_lanes or B)
     threads = lane_threads(B)
+    L, Lp = len(lambdas), bucket_lambdas(len(lambdas))
+    if lambda_bucket is not None and mode == "loop" and bucket_lambdas(lambda_bucket) <= _MAX_LAMBDA_PADDING * Lp:
+        Lp = max(Lp, bucket_lambdas(lambda_bucket))
     # Looped lanes are solved `threads` at a time: that many are in memory at once.
-    check_memory(n_real, p_real, chunk if mode == "vmap" else threads, len(lambdas), "this fit")
+    check_memory(n_real, p_real, chunk if mode == "vmap" else threads, Lp, "this fit")
     n, p = bucket_size(n_real), bucket_size(p_real)
     y = _host_response(y)
     y_batched = jax.tree.leaves(y)[0].ndim == 2
     pf = np.asarray(pf, dtype=np.float64)
-    L, Lp = len(lambdas), bucket_lambdas(len(lambdas))
-    if lambda_bucket is not None and mode == "loop":
-        Lp = max(Lp, bucket_lambdas(lambda_bucket))
 
     with solve_scope(), blas_scope(), precision_scope(dtype):
         jdt = jnp.float64 if np.dtype(dtype) == np.float64 else jnp.float32

@@ -167,7 +167,8 @@ def _known_to_xla(options: tuple) -> bool:
     """Whether this XLA accepts ``options`` (an XLA that does not know one refuses to compile)."""
     try:
         jax.jit(lambda x: x, compiler_options=dict(options)).lower(0).compile()
-    except Exception:  # noqa: BLE001 -- jaxlib raises its runtime error for an unknown option
+    except Exception as exc:  # noqa: BLE001 -- jaxlib raises its runtime error for an unknown option
+        log.debug("compiling the solvers with XLA's default options (%s refused: %s)", dict(options), exc)
         return False
     return True
 
@@ -176,7 +177,7 @@ def compiler_options() -> dict | None:
     """XLA's compile options for the kernels' solver programs (None: XLA's defaults).
 
     On a CPU the solvers are compiled without XLA's MLIR fusion emitters: a solver is hundreds of
-    small fusions inside nested while-loops, which the older emitters compile ~30% faster (each
+    small fusions inside nested while-loops, which the older emitters compile ~35% faster (each
     working-set capacity of a path is one program: seconds of compilation on a cold cache) into
     code that runs as fast (``benchmarks/NOTES.md`` has both measurements). Other backends, and an
     XLA that does not know the option, compile with the defaults. Compile options are part of
@@ -236,7 +237,7 @@ class StoredProgram:
         leaves, tree = jax.tree.flatten(args)
         scopes = _scopes()
         if scopes is None or any(len(getattr(getattr(a, "sharding", None), "device_set", ())) > 1 for a in leaves):
-            return self.fn(*args)
+            return _with_options(self.fn)(*args)
         sig = (tree, tuple((np.shape(a), _dtype(a)) for a in leaves)) + scopes + (_kernel_settings(),)
         call = self.calls.get(sig)
         if call is None:
@@ -244,7 +245,7 @@ class StoredProgram:
                 call = self.calls.get(sig)
                 if call is None:
                     exp = self._exported(sig, args)
-                    call = self.calls[sig] = self.fn if exp is None else \
+                    call = self.calls[sig] = _with_options(self.fn) if exp is None else \
                         jax.jit(exp.call, compiler_options=compiler_options())
         return call(*args)
 

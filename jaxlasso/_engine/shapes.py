@@ -30,7 +30,9 @@ def bucket_lanes(B: int) -> int:
 
 
 def bucket_lambdas(L: int) -> int:
-    """Grid lengths are padded to powers of two (>= 8); padded steps are skipped at no cost."""
+    """Grid lengths are padded to powers of two (>= 8), so that nearby lengths share a program. A
+    lane solved alone steps only through its lambdas; under vmap a padded step is a skipped
+    step of every lane (a trip of the scan)."""
     return max(8, next_pow2(L))
 
 
