@@ -47,7 +47,6 @@ import numpy as np
 import kernels
 from kernels import _types
 
-from .config import current
 from .executables import register_cache
 from .scopes import enable_compilation_cache
 
