@@ -106,3 +106,64 @@ def test_gram_on_a_level_equals_the_full_gram(monkeypatch, family_name, m):
     for name in ("b", "b0", "pred", "pred0"):
         np.testing.assert_allclose(np.asarray(getattr(lev, name)), np.asarray(getattr(full, name)),
                                    rtol=1e-8, atol=1e-10, err_msg=name)
+
+
+def _spd(k, n, seed, ridge):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((k, n)) / np.sqrt(n)
+    return A @ A.T + ridge * np.eye(k), rng
+
+
+@pytest.mark.parametrize("support", [40, 100, 128])
+def test_polish_with_float32_factors_equals_the_float64_solve(support, monkeypatch):
+    """``mixed``: the float32 factor refined in float64 gives the float64 factorisation's model
+    minimiser (to float64 rounding, not float32's) and the same path predictor to float32's."""
+    k, n = 128, 300
+    monkeypatch.setattr(solver, "_F32_FACTOR_MIN", 1)  # every level of this small case
+    with precision_scope(np.float64):
+        G_np, rng = _spd(k, n, support, 0.05)
+        G = jnp.asarray(G_np)
+        slots = rng.permutation(k)[:support]
+        c = np.zeros(k)
+        c[slots] = rng.standard_normal(support)
+        b = jnp.asarray(c + 0.01 * rng.standard_normal(k) * (c != 0))
+        lin = jnp.asarray(rng.standard_normal(k) * 0.05)
+        a1, a2, mask = jnp.full(k, 0.02), jnp.full(k, 0.001), jnp.ones(k, bool)
+        levels = solver.solve_levels(k, False)
+        out = {mixed: jax.jit(lambda c, mixed=mixed: solver._polish(G, lin, b, c, a1, a2, mask, 1e-12, -0.05, levels,
+                                                                    mixed=mixed))(jnp.asarray(c))
+               for mixed in (False, True)}
+    exact, mixed = out[False], out[True]
+    assert bool(exact[2]) and bool(mixed[2])  # both the model's minimiser
+    np.testing.assert_allclose(np.asarray(mixed[0]), np.asarray(exact[0]), rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(mixed[3]), np.asarray(exact[3]), rtol=1e-4, atol=1e-8)
+    # ... and it came from the float32 factor (the predictor is not refined), not the fallback.
+    assert not np.allclose(np.asarray(mixed[3]), np.asarray(exact[3]), rtol=1e-12, atol=0)
+    # The float32 factor alone is ~1e-7 off: the refinement is what makes the two agree.
+    M32 = (G_np + 0.001 * np.eye(k)).astype(np.float32)
+    assert np.max(np.abs(np.linalg.solve(M32, np.ones(k, np.float32)) - np.linalg.solve(G_np + 0.001 * np.eye(k),
+                                                                                         np.ones(k)))) > 1e-9
+
+
+def test_a_system_float32_cannot_refine_is_factorised_in_float64():
+    """cond(M) ~ 1e10, beyond float32's reach: refinement stalls, and ``_mixed_solve`` returns
+    the float64 factorisation's solution rather than the stalled one."""
+    k = 64
+    with precision_scope(np.float64):
+        rng = np.random.default_rng(3)
+        Q, _ = np.linalg.qr(rng.standard_normal((k, k)))
+        M = (Q * np.logspace(0, -10, k)) @ Q.T
+        M = 0.5 * (M + M.T)
+        rhs = rng.standard_normal(k)
+        target = 1e-9
+
+        def run(M, rhs):
+            Mj = jnp.asarray(M)
+            return solver._mixed_solve(Mj.astype(jnp.float32), lambda x: Mj @ x, lambda: Mj, rhs,
+                                       lambda x: jnp.zeros_like(x), target)
+
+        x, _ = jax.jit(run)(M, jnp.asarray(rhs))
+        x64 = np.asarray(jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(jnp.asarray(M)), True), jnp.asarray(rhs)))
+        x32 = np.linalg.solve(M.astype(np.float32), rhs.astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(x), x64)
+    assert np.max(np.abs(x32 - x64)) > 1e-3 * np.max(np.abs(x64))  # float32 alone is far off here
