@@ -34,7 +34,8 @@ from jax import lax
 from . import kkt, prox
 from .families import BINOMIAL
 from ._types import Array, Moments, PathOut, PathState, Problem, Settings, Status
-from .solver import WorkingSet, newton_solve
+from . import solver as _solver
+from .solver import GramCache, WorkingSet, empty_gram_cache, newton_solve
 
 # glmnet.control() factory defaults used by the early stop of the path.
 MNLAM = 5
@@ -162,6 +163,7 @@ class _Carry(NamedTuple):
     lam_prev: Array  # ()
     dev_prev: Array  # () deviance ratio at the previous lambda
     stopped: Array  # () bool: early stop / overflow / non-finite ended this lane
+    gram: GramCache | None  # the Newton model's Gram kept for the next lambda (None: not kept)
 
 
 class _Round(NamedTuple):
@@ -179,6 +181,7 @@ class _Round(NamedTuple):
     pred: Array  # (k,) predicted change of the working-set coefficients at the next lambda
     pred0: Array  # () and of the intercept
     done: Array
+    gram: GramCache | None
 
 
 def _entry_scores(grad: Array, beta: Array, pf_l1: Array, excluded: Array) -> Array:
@@ -313,6 +316,11 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
     pf_f, pf_l1 = l1_weights(mom)
 
     master = jnp.asarray(True) if is_master is None else is_master
+    # One lane keeps its Newton model's Gram from lambda to lambda on large working sets
+    # (``solver.newton_solve``). Under vmap a per-lane choice between reusing and forming it
+    # would run both; a family with its own exact Hessian (Cox) forms it each step.
+    keep_gram = (not sync_axes and k >= _solver._GRAM_CACHE_MIN and n >= _solver._GRAM_CACHE_ROWS * k
+                 and getattr(family, "gram", None) is None)
 
     def build_ws(beta, grad, lam, lam_prev):
         scores = _entry_scores(grad, beta, pf_l1, mom.excluded)
@@ -346,7 +354,8 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
             # stale state, and hold every other lane in lockstep: give them no iterations.
             max_iter = jnp.where(rs.done, 0, settings.max_iter)
             ns = newton_solve(ws, y, wn, b, rs.b0, eta, settings.tol, max_iter,
-                              settings.max_sweeps, rs.it, fit_intercept, sync_axes, ratio, family=family)
+                              settings.max_sweeps, rs.it, fit_intercept, sync_axes, ratio, family=family,
+                              idx=idx if keep_gram else None, cache=rs.gram)
             beta = rs.beta.at[idx].set(jnp.where(ws.mask, ns.b, rs.beta[idx]))
             in_ws = jnp.zeros((p,), bool).at[idx].set(ws.mask)
             outside = ~in_ws & ~mom.excluded
@@ -365,13 +374,13 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
                           jnp.where(overflow & jnp.any(violators), Status.OVERFLOW, Status.MAX_ITER)))
             return _Round(beta, ns.b0, grad, ns.eta, idx, jnp.where(ws.mask, ns.b, 0.0), ns.it,
                           rs.rounds + 1, gap, status.astype(jnp.int32), n_needed.astype(jnp.int32),
-                          jnp.where(ws.mask, ns.pred, 0.0), ns.pred0, done)
+                          jnp.where(ws.mask, ns.pred, 0.0), ns.pred0, done, ns.cache)
 
         init_idx = jnp.zeros((k,), jnp.int32)
         init = _Round(carry.beta, carry.b0, carry.grad, jnp.zeros((n,), dtype), init_idx,
                       jnp.zeros((k,), dtype), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32),
                       jnp.zeros((), dtype), jnp.asarray(Status.SKIPPED, jnp.int32),
-                      jnp.zeros((), jnp.int32), jnp.zeros((k,), dtype), jnp.zeros((), dtype), skip)
+                      jnp.zeros((), jnp.int32), jnp.zeros((k,), dtype), jnp.zeros((), dtype), skip, carry.gram)
         rs = lax.while_loop(round_cond, round_body, init)
 
         solved = ~skip
@@ -398,6 +407,8 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
             lam_prev=jnp.where(keep, lam, carry.lam_prev),
             dev_prev=jnp.where(keep, dev_ratio, carry.dev_prev),
             stopped=carry.stopped | failed | rule,
+            # A lambda that failed ends the lane; one skipped left the Gram as it was.
+            gram=rs.gram,
         )
         out = PathOut(
             ws_idx=rs.idx,
@@ -413,7 +424,8 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
         )
         return new_carry, out
 
-    carry0 = _Carry(state.beta, state.b0, state.grad, state.lam_prev, state.dev_prev, jnp.asarray(False))
+    carry0 = _Carry(state.beta, state.b0, state.grad, state.lam_prev, state.dev_prev, jnp.asarray(False),
+                    empty_gram_cache(k, n, dtype) if keep_gram else None)
     L = lambdas.shape[0]
     lam = lambdas.astype(dtype)
     lam_next = jnp.concatenate([lam[1:], lam[-1:]])

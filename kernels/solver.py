@@ -46,6 +46,34 @@ class WorkingSet(NamedTuple):
     """() int32: slots ``0..m-1`` are in use (they come first)."""
 
 
+class GramCache(NamedTuple):
+    """The Newton model's Gram of one lane, kept across Newton steps, KKT rounds and lambdas.
+
+    ``G`` is ``XcT diag(v) XcT^T`` on the standardised columns of the features ``feat`` (slot
+    order), centred by the ``v``-weighted means when there is an intercept. It stays a valid
+    quadratic model of the loss -- a positive semidefinite Hessian approximation -- for any
+    later point: the gradient, the line search and the KKT test always use the current point,
+    so a stale ``G`` changes how fast the solver converges, never where to.
+    """
+
+    G: Array
+    """(k, k) the Gram (rows and columns of slots without a feature are zero)."""
+    feat: Array
+    """(k,) int32 the feature of each row of ``G``; -1 for none."""
+    v: Array
+    """(n,) the IRLS weights ``G`` was formed with."""
+    sv: Array
+    """() their sum."""
+    ok: Array
+    """() bool: ``G`` holds a Gram (False: form one at the first step)."""
+
+
+def empty_gram_cache(k: int, n: int, dtype) -> GramCache:
+    """A :class:`GramCache` that holds nothing (the first Newton step forms the Gram)."""
+    return GramCache(jnp.zeros((k, k), dtype), jnp.full((k,), -1, jnp.int32), jnp.zeros((n,), dtype),
+                     jnp.zeros((), dtype), jnp.asarray(False))
+
+
 class NewtonState(NamedTuple):
     b: Array  # (k,)
     b0: Array  # ()
@@ -57,6 +85,8 @@ class NewtonState(NamedTuple):
     status: Array  # () int32
     pred: Array  # (k,) predicted change of b for the next lambda (zero if unavailable)
     pred0: Array  # () the matching change of the intercept
+    cache: GramCache | None = None  # the Gram the last step used (None: not kept)
+    fresh: Array | None = None  # () bool: the next step must form a new Gram
 
 
 # Armijo constant and the number of halvings of the step before giving up on a direction.
@@ -179,17 +209,19 @@ def _mixed_solve(M32: Array, matvec, full, rhs: Array, drhs, target: Array):
         return jnp.where(jnp.isfinite(e), e, jnp.inf)
 
     def cond(st):
-        _, e, e_prev, i = st
+        _, _, e, e_prev, i = st
         return (e > target) & (e < 0.5 * e_prev) & (i < _REFINE_STEPS)
 
     def body(st):
-        x, e, _, i = st
-        x = x + solve32(rhs - matvec(x))
-        return x, worst(rhs - matvec(x)), e, i + 1
+        x, r, e, _, i = st
+        x = x + solve32(r)
+        r = rhs - matvec(x)
+        return x, r, worst(r), e, i + 1
 
     x0 = solve32(rhs)
-    x, e, _, _ = lax.while_loop(cond, body, (x0, worst(rhs - matvec(x0)), jnp.asarray(jnp.inf, dtype),
-                                             jnp.zeros((), jnp.int32)))
+    r0 = rhs - matvec(x0)
+    x, _, e, _, _ = lax.while_loop(cond, body, (x0, r0, worst(r0), jnp.asarray(jnp.inf, dtype),
+                                                jnp.zeros((), jnp.int32)))
 
     def refined():
         return x, solve32(drhs(x))
@@ -363,10 +395,49 @@ def _hessian(XcT: Array, v: Array, capacity: int) -> Array:
     return (XcT * v[None, :]) @ XcT.T
 
 
+# One lane keeps the Newton model's Gram across steps, KKT rounds and lambdas (a GramCache) on a
+# working set of at least _GRAM_CACHE_MIN slots k and at most n / _GRAM_CACHE_ROWS of them (n rows):
+# forming the Gram costs k^2 n, an exact solve k^3 / 3, and a kept Gram takes more Newton steps --
+# each with its solve -- so keeping it pays only where the Gram is the larger part of a step.
+_GRAM_CACHE_MIN = 256
+_GRAM_CACHE_ROWS = 3
+
+# A kept Gram is reused while every IRLS weight is within this relative distance of the weights
+# it was formed with: then (1 - d) H_kept <= H <= (1 + d) H_kept, and a step on the kept model
+# reduces the error of the Newton model by a factor of about d.
+_GRAM_DRIFT = 0.25
+
+# A step on a kept Gram that leaves the KKT gap above this fraction of the previous one forms a
+# new Gram at the next step.
+_STALE_PROGRESS = 0.25
+
+# Rows of features new to the working set that are added to a kept Gram (more: form a new one).
+_GRAM_NEW_ROWS = 64
+
+
+def _cross(rows: Array, v: Array, XcT: Array, capacity: int) -> Array:
+    """``rows diag(v) XcT^T`` in the arithmetic :func:`_hessian` uses for ``capacity`` slots."""
+    if XcT.dtype == jnp.float64 and capacity >= _F32_GRAM_MIN:
+        A = XcT.astype(jnp.float32)
+        return ((rows.astype(jnp.float32) * v.astype(jnp.float32)[None, :]) @ A.T).astype(XcT.dtype)
+    return (rows * v[None, :]) @ XcT.T
+
+
+def remap_gram(cache: GramCache, idx: Array, mask: Array) -> GramCache:
+    """``cache`` with its rows and columns moved to the slots ``idx`` (the features of a new
+    working set, ``mask`` the slots in use); features it does not hold get empty rows (``feat``
+    -1). k^2 comparisons and two k^2 gathers -- no pass over the data."""
+    eq = (idx[:, None] == cache.feat[None, :]) & mask[:, None]
+    has = jnp.any(eq, axis=1) & cache.ok
+    o = jnp.where(has, jnp.argmax(eq, axis=1), 0)
+    G = jnp.where(has[:, None] & has[None, :], cache.G[o][:, o], 0.0)
+    return cache._replace(G=G, feat=jnp.where(has, idx, -1).astype(jnp.int32))
+
+
 def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: Array,
                  tol: Array, max_iter: Array, max_sweeps: Array, it0: Array,
                  fit_intercept: bool, sync_axes: tuple[str, ...] = (), ratio: Array = 0.0, *,
-                 family=BINOMIAL) -> NewtonState:
+                 family=BINOMIAL, idx: Array | None = None, cache: GramCache | None = None) -> NewtonState:
     """Minimise the penalised loss of ``family`` (static, :mod:`kernels.families`) over the
     working set.
 
@@ -380,6 +451,14 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
 
     ``ratio`` is ``lambda_next / lambda - 1``: the final state's ``pred`` / ``pred0`` extrapolate
     the solution to the next lambda (a first-order path predictor that warm-starts it closer).
+
+    ``cache`` (with ``idx``, the feature of each slot; one lane, a family without its own
+    ``gram``) is a Gram kept from earlier calls: a step reuses it, adding the rows of features
+    new to the working set (at most ``_GRAM_NEW_ROWS``), while the IRLS weights stay within
+    ``_GRAM_DRIFT`` of those it was formed with and the last step on it made good progress
+    (``_STALE_PROGRESS``), and forms a new one otherwise. Where n is several times k, forming
+    the Gram (k^2 n) is most of a step, and the weights move little from one lambda to the
+    next. The final state's ``cache`` is the Gram its last step used.
     """
     m_loop = lax.pmax(ws.m, sync_axes) if sync_axes else ws.m
     kcap = ws.XT.shape[0]
@@ -395,20 +474,21 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
     def cond(s: NewtonState):
         return (s.kkt > tol) & (s.it < max_iter) & (s.status == Status.CONVERGED)
 
-    def body(s: NewtonState) -> NewtonState:
-        v = family.irls_weights(s.eta, y, w)
-        sv = jnp.maximum(jnp.sum(v), jnp.finfo(v.dtype).tiny)
+    def centred(XT, mask, v, sv):
         # Eliminate the unpenalised intercept from the model: its optimal step given d is
         # d0 = -(g0 + v'X d) / sum(v), which leaves a model in d alone on the v-centred
         # columns. This removes the intercept-coordinate coupling that slows coordinate descent.
+        if fit_intercept:
+            xbar = (XT @ v) / sv
+            XcT = XT - xbar[:, None]
+        else:
+            xbar = jnp.zeros(XT.shape[:1], XT.dtype)
+            XcT = XT
+        return jnp.where(mask[:, None], XcT, 0.0), xbar
+
+    def new_gram(s, v, sv):
         def model_gram(XT, mask):
-            if fit_intercept:
-                xbar = (XT @ v) / sv
-                XcT = XT - xbar[:, None]
-            else:
-                xbar = jnp.zeros(XT.shape[:1], XT.dtype)
-                XcT = XT
-            XcT = jnp.where(mask[:, None], XcT, 0.0)
+            XcT, xbar = centred(XT, mask, v, sv)
             # A family whose Hessian in eta is not diagonal (Cox: the risk sets couple the rows)
             # may give the model its exact Hessian on the working set (``gram``); otherwise the
             # diagonal. Either is a product over the rows of XcT, so a leading block of rows
@@ -417,20 +497,50 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
             return G, xbar
 
         if len(gram_levels) == 1:
-            G, xbar = model_gram(ws.XT, ws.mask)
-        else:
-            # Only slots 0..m-1 are in use (the WorkingSet contract) and the rest of the Gram is
-            # zero: form it on the smallest level that holds them -- level^2 n flops instead of
-            # k^2 n -- and pad it to the capacity for the model solve.
-            def on_level(size):
-                def run():
-                    G_l, xbar_l = model_gram(ws.XT[:size], ws.mask[:size])
-                    pad = kcap - size
-                    return jnp.pad(G_l, ((0, pad), (0, pad))), jnp.pad(xbar_l, (0, pad))
-                return run
+            return model_gram(ws.XT, ws.mask)
+        # Only slots 0..m-1 are in use (the WorkingSet contract) and the rest of the Gram is
+        # zero: form it on the smallest level that holds them -- level^2 n flops instead of
+        # k^2 n -- and pad it to the capacity for the model solve.
+        def on_level(size):
+            def run():
+                G_l, xbar_l = model_gram(ws.XT[:size], ws.mask[:size])
+                pad = kcap - size
+                return jnp.pad(G_l, ((0, pad), (0, pad))), jnp.pad(xbar_l, (0, pad))
+            return run
 
-            branch = jnp.sum(jnp.asarray(gram_levels[:-1]) < ws.m)
-            G, xbar = lax.switch(branch, [on_level(size) for size in gram_levels])
+        branch = jnp.sum(jnp.asarray(gram_levels[:-1]) < ws.m)
+        return lax.switch(branch, [on_level(size) for size in gram_levels])
+
+    def kept_gram(C: GramCache, missing):
+        # The kept Gram at its own weights, with the rows of the slots it does not hold yet
+        # (at most ``new_rows``) formed at those weights too: one model, one set of weights.
+        XcT, xbar = centred(ws.XT, ws.mask, C.v, C.sv)
+
+        def add_rows():
+            sel = jnp.nonzero(missing, size=new_rows, fill_value=kcap)[0]
+            R = _cross(XcT[jnp.minimum(sel, kcap - 1)], C.v, XcT, kcap)
+            return C.G.at[sel].set(R, mode="drop").at[:, sel].set(R.T, mode="drop")
+
+        G = lax.cond(jnp.any(missing), add_rows, lambda: C.G)
+        return G, xbar
+
+    new_rows = min(_GRAM_NEW_ROWS, kcap)
+
+    def body(s: NewtonState) -> NewtonState:
+        v = family.irls_weights(s.eta, y, w)
+        sv = jnp.maximum(jnp.sum(v), jnp.finfo(v.dtype).tiny)
+        if s.cache is None:
+            G, xbar = new_gram(s, v, sv)
+            kept, reused = None, None
+        else:
+            C = s.cache
+            missing = ws.mask & (C.feat < 0)
+            reused = (C.ok & ~s.fresh & (jnp.sum(missing) <= new_rows)
+                      & jnp.all(jnp.abs(v - C.v) <= _GRAM_DRIFT * C.v))
+            G, xbar, v_m, sv_m = lax.cond(reused, lambda: (*kept_gram(C, missing), C.v, C.sv),
+                                          lambda: (*new_gram(s, v, sv), v, sv))
+            v, sv = v_m, sv_m
+            kept = GramCache(G, jnp.where(ws.mask, idx, -1).astype(jnp.int32), v, sv, jnp.asarray(True))
         lin = s.g - s.g0 * xbar if fit_intercept else s.g
         h = jnp.diagonal(G)
         h = jnp.maximum(h, 1e-30 * jnp.max(h, initial=0.0) + jnp.finfo(h.dtype).tiny)
@@ -475,10 +585,18 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
         finite = jnp.isfinite(gap) & jnp.all(jnp.isfinite(neta))
         status = jnp.where(finite, Status.CONVERGED, Status.NONFINITE).astype(jnp.int32)
         # Stalled (no acceptable step and no progress): stop rather than spin to max_iter.
+        # (Not after a step on a kept Gram: the next step forms a new one.)
         stalled = (~ok) & (gap >= s.kkt)
+        if kept is not None:
+            stalled = stalled & ~reused
         it = jnp.where(stalled, max_iter, s.it + 1)
-        return NewtonState(nb, nb0, neta, ng, ng0, gap, it, status, dc, dc0)
+        # A kept Gram that no longer makes good progress is replaced at the next step.
+        fresh = None if kept is None else reused & ((gap > _STALE_PROGRESS * s.kkt) | ~ok)
+        return NewtonState(nb, nb0, neta, ng, ng0, gap, it, status, dc, dc0, kept, fresh)
 
+    if cache is not None:
+        cache = remap_gram(cache, idx, ws.mask)
     init = NewtonState(b, b0, eta, g, g0, gap0, it0, jnp.asarray(Status.CONVERGED, jnp.int32),
-                       jnp.zeros_like(b), jnp.zeros((), b.dtype))
+                       jnp.zeros_like(b), jnp.zeros((), b.dtype), cache,
+                       None if cache is None else jnp.asarray(False))
     return lax.while_loop(cond, body, init)

@@ -67,3 +67,31 @@ def tissue(shared_data):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261125)
+
+
+@pytest.fixture
+def kernel_settings(monkeypatch):
+    """``kernel_settings(**{"solver._F32_GRAM_MIN": 1, ...})`` sets module-level settings of
+    ``kernels`` for one test, with the solver factories and JAX's in-memory caches cleared on
+    both sides (a setting is read while a program is traced)."""
+    import importlib
+
+    import jax
+    from kernels import batched
+
+    def clear():
+        for f in (batched.single_solver, batched.lanes_solver, batched.datasets_solver):
+            f.cache_clear()
+        jax.clear_caches()
+
+    def set_(**values):
+        clear()
+        for name, value in values.items():
+            module, attr = name.rsplit(".", 1)
+            mod = importlib.import_module(f"kernels.{module}")
+            assert hasattr(mod, attr), name
+            monkeypatch.setattr(mod, attr, value)
+
+    yield set_
+    monkeypatch.undo()
+    clear()

@@ -59,6 +59,21 @@ def test_gaussian_path_matches_glmnet_golden(name):
     np.testing.assert_allclose(fit.null_deviance, gold["nulldev"], rtol=1e-10)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(PATH_CASES))
+def test_gaussian_kept_gram_keeps_glmnet_parity(name, kernel_settings):
+    # The Newton model's Gram kept across steps and lambdas on every working set (normally only
+    # where n >= 3k and k >= 256). The Gaussian family's weights never change, so the kept Gram
+    # is only ever extended by the rows of entering features.
+    kernel_settings(**{"solver._GRAM_CACHE_MIN": 1, "solver._GRAM_CACHE_ROWS": 0})
+    case, gold = PATH_CASES[name], _gold(name)
+    X, y = case_data(case["data"])
+    kw = case_inputs(case, X)
+    lambdas = np.asarray(gold["lambdas"])
+    r_coef = dense_from_sparse(gold["coef"], len(lambdas), X.shape[1])
+    check_gaussian_path(X, y, kw, lambdas, r_coef, np.asarray(gold["intercept"]))
+
+
 @pytest.mark.parametrize("name", _params(PATH_CASES))
 def test_gaussian_default_grid_and_early_stop_match_glmnet(name):
     case, gold = PATH_CASES[name], _gold(name)

@@ -46,33 +46,33 @@ def test_default_grid_and_early_stop_match_glmnet(name):
     np.testing.assert_allclose(fit.lambdas, expected, rtol=1e-7)
 
 
-@pytest.fixture
-def float32_gram_everywhere(monkeypatch):
-    """Form every working-set Gram in float32 and factorise every exact model solve of one lane
-    in float32 with refinement (normally both only from capacity 256 on)."""
-    import jax
-    from kernels import batched, solver
-
-    def clear():
-        for f in (batched.single_solver, batched.lanes_solver, batched.datasets_solver):
-            f.cache_clear()
-        jax.clear_caches()
-
-    clear()
-    monkeypatch.setattr(solver, "_F32_GRAM_MIN", 1)
-    monkeypatch.setattr(solver, "_F32_FACTOR_MIN", 1)
-    yield
-    monkeypatch.undo()
-    clear()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(PATH_CASES))
-def test_float32_gram_keeps_glmnet_parity(name, float32_gram_everywhere):
+def test_float32_gram_keeps_glmnet_parity(name, kernel_settings):
+    # Every working-set Gram formed in float32 and every exact model solve of one lane factorised
+    # in float32 with refinement (normally from capacity 256 / level 768 on).
+    kernel_settings(**{"solver._F32_GRAM_MIN": 1, "solver._F32_FACTOR_MIN": 1})
     # The Gram only shapes the Newton model; gradient, line search and KKT test stay float64,
     # so the float64 parity bar must still hold with a float32 Gram at every capacity. The
     # float32 factors are refined to the model's stationarity tolerance (or replaced by float64
     # ones), so they keep it too.
+    case = PATH_CASES[name]
+    gold = load_golden(name)
+    X, y = case_data(case["data"])
+    kw = case_inputs(case, X)
+    lambdas = np.asarray(gold["lambdas"])
+    r_coef = dense_from_sparse(gold["coef"], len(lambdas), X.shape[1])
+    check_path_against_glmnet(X, y, kw, lambdas, r_coef, np.asarray(gold["intercept"]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(PATH_CASES))
+def test_kept_gram_keeps_glmnet_parity(name, kernel_settings):
+    # The Newton model's Gram kept across steps and lambdas on every working set (normally only
+    # where n >= 3k and k >= 256): a stale Hessian changes the iterates, not the optimum, so the
+    # float64 parity bar holds -- with weights, penalty factors, elastic net, no intercept and
+    # unstandardised columns among the cases.
+    kernel_settings(**{"solver._GRAM_CACHE_MIN": 1, "solver._GRAM_CACHE_ROWS": 0})
     case = PATH_CASES[name]
     gold = load_golden(name)
     X, y = case_data(case["data"])
