@@ -185,8 +185,8 @@ _REFINE_STEPS = 10
 
 def _mixed_solve(M32: Array, matvec, full, rhs: Array, drhs, target: Array):
     """``M^-1 rhs`` and ``M^-1 drhs(M^-1 rhs)`` for a float64 symmetric positive definite ``M``
-    (``M32``: ``M`` rounded to float32; ``matvec(x)``: ``M x`` in float64; ``full()``: ``M``),
-    by a float32 Cholesky factor and iterative refinement in float64.
+    (``M32``: ``M`` rounded to float32; ``matvec(x)``: ``M x`` in float64 for the vectors met
+    here; ``full()``: ``M``), by a float32 Cholesky factor and iterative refinement in float64.
 
     The factorisation is the k^3 part of an exact solve and runs ~1.8x faster in float32; the
     refinement -- ``x += L^-T L^-1 (rhs - M x)``, k^2 each -- brings the solution to float64
@@ -194,8 +194,8 @@ def _mixed_solve(M32: Array, matvec, full, rhs: Array, drhs, target: Array):
     <= ``target`` (the caller's stationarity tolerance: the residual of the system on the
     support *is* the model's stationarity gap there), or when a step no longer halves it. If
     the residual is then still above ``target`` (an ill-conditioned or numerically singular
-    ``M``), the system is factorised again in float64, so the result is never less accurate
-    than a float64 factorisation's. The second solve (the path predictor, a warm start) uses
+    ``M``), the system is factorised again in float64: the result meets ``target`` or is the
+    float64 factorisation's. The second solve (the path predictor, a warm start) uses
     the factor without refinement. ``M`` itself is formed only for that fallback.
     """
     L = lax.linalg.cholesky(M32, symmetrize_input=False)
@@ -519,7 +519,12 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
         def add_rows():
             sel = jnp.nonzero(missing, size=new_rows, fill_value=kcap)[0]
             R = _cross(XcT[jnp.minimum(sel, kcap - 1)], C.v, XcT, kcap)
-            return C.G.at[sel].set(R, mode="drop").at[:, sel].set(R.T, mode="drop")
+            G = C.G.at[sel].set(R, mode="drop").at[:, sel].set(R.T, mode="drop")
+            # Where two new rows meet, G[i, j] came from R[j, i] and G[j, i] from R[i, j]: two
+            # sums rounded differently (float32 from 256 slots on). The exact solve reads one
+            # triangle and its check the full rows, so an asymmetry of ~1e-8 would reject every
+            # exact solve below that tolerance; averaging leaves symmetric entries as they are.
+            return 0.5 * (G + G.T)
 
         G = lax.cond(jnp.any(missing), add_rows, lambda: C.G)
         return G, xbar
@@ -590,8 +595,12 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
         if kept is not None:
             stalled = stalled & ~reused
         it = jnp.where(stalled, max_iter, s.it + 1)
-        # A kept Gram that no longer makes good progress is replaced at the next step.
+        # A kept Gram that no longer makes good progress is replaced at the next step, and that
+        # step on it does not count against max_iter (each such step is followed by a counted
+        # one on a new Gram, so the loop stays bounded by 2 max_iter).
         fresh = None if kept is None else reused & ((gap > _STALE_PROGRESS * s.kkt) | ~ok)
+        if kept is not None:
+            it = jnp.where(fresh & ~stalled, s.it, it)
         return NewtonState(nb, nb0, neta, ng, ng0, gap, it, status, dc, dc0, kept, fresh)
 
     if cache is not None:

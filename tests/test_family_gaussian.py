@@ -65,7 +65,8 @@ def test_gaussian_kept_gram_keeps_glmnet_parity(name, kernel_settings):
     # The Newton model's Gram kept across steps and lambdas on every working set (normally only
     # where n >= 3k and k >= 256). The Gaussian family's weights never change, so the kept Gram
     # is only ever extended by the rows of entering features.
-    kernel_settings(**{"solver._GRAM_CACHE_MIN": 1, "solver._GRAM_CACHE_ROWS": 0})
+    # Its rows in float32, as on the working sets that keep it by default (256+ slots).
+    kernel_settings(**{"solver._GRAM_CACHE_MIN": 1, "solver._GRAM_CACHE_ROWS": 0, "solver._F32_GRAM_MIN": 1})
     case, gold = PATH_CASES[name], _gold(name)
     X, y = case_data(case["data"])
     kw = case_inputs(case, X)

@@ -93,8 +93,10 @@ def test_a_kept_gram_is_reused_extended_and_replaced_and_the_solution_stays():
         assert int(out.status) == 0 and float(out.kkt) <= 1e-12
         np.testing.assert_allclose(np.asarray(out.b), np.asarray(ref.b), rtol=1e-7, atol=1e-9)
         np.testing.assert_array_equal(np.asarray(out.cache.feat), np.where(np.asarray(ws.mask), np.asarray(idx), -1))
-    # Reused throughout: the kept weights, and the missing rows formed at them.
+    # Reused throughout: the kept weights (with their own sum: one model), and the missing rows
+    # formed at them.
     np.testing.assert_array_equal(np.asarray(near.cache.v), np.asarray(v_ref))
+    assert float(near.cache.sv) == float(cache.sv)
     np.testing.assert_allclose(np.asarray(near.cache.G), np.asarray(G_full), rtol=1e-12, atol=1e-14)
     # Replaced: a Gram at the weights of an iterate (near the solution's), not the kept far ones.
     def drift(v):
@@ -103,6 +105,45 @@ def test_a_kept_gram_is_reused_extended_and_replaced_and_the_solution_stays():
     assert drift(far.cache.v) < 0.5 * drift(v_far)
     # ... already at the first step, by the drift test (not only after a poor step on it).
     np.testing.assert_allclose(np.asarray(first.cache.v), np.asarray(v_start), rtol=1e-12)
+
+
+def test_rows_added_in_float32_leave_the_kept_gram_exactly_symmetric(monkeypatch):
+    """Where two entering features meet, the two float32 products round differently; the exact
+    solve reads one triangle and its check the full rows, so the kept Gram must stay exactly
+    symmetric or no exact solve passes below the asymmetry (~1e-8)."""
+    monkeypatch.setattr(solver, "_F32_GRAM_MIN", 1)  # float32 rows at this small capacity
+    with precision_scope(np.float64):
+        ws, y, w, idx = _case()
+        ref = _solve(ws, y, w, jnp.zeros(40), jnp.zeros(()))
+        v_ref = BINOMIAL.irls_weights(ref.eta, y, w)
+        held = jnp.arange(40) < 20  # ten of the thirty slots in use enter
+        G_held = jnp.where(held[:, None] & held[None, :], _gram_at(ws, v_ref), 0.0)
+        cache = solver.GramCache(G_held, jnp.where(held, idx, -1), v_ref, jnp.sum(v_ref), jnp.asarray(True))
+        out = _solve(ws, y, w, 0.97 * ref.b, ref.b0, idx, cache)
+    G = np.asarray(out.cache.G)
+    np.testing.assert_array_equal(np.asarray(out.cache.v), np.asarray(v_ref))  # the rows were added
+    np.testing.assert_array_equal(G, G.T)
+    assert int(out.status) == 0 and float(out.kkt) <= 1e-12
+
+
+def test_a_kept_gram_that_makes_poor_progress_is_replaced_at_no_iteration():
+    """A kept Gram 100x too large (the weights within the drift: reused) makes a step of 1% of
+    Newton's: the next step forms a new Gram, and the poor step does not count against
+    ``max_iter`` -- with ``max_iter`` 1 the one counted step is the one on the new Gram."""
+    with precision_scope(np.float64):
+        ws, y, w, idx = _case()
+        ref = _solve(ws, y, w, jnp.zeros(40), jnp.zeros(()))
+        v_ref = BINOMIAL.irls_weights(ref.eta, y, w)
+        G_bad = 100.0 * _gram_at(ws, v_ref)
+        cache = solver.GramCache(G_bad, jnp.where(ws.mask, idx, -1), v_ref, jnp.sum(v_ref), jnp.asarray(True))
+        out = _solve(ws, y, w, 0.97 * ref.b, ref.b0, idx, cache)
+        one = _solve(ws, y, w, 0.97 * ref.b, ref.b0, idx, cache, max_iter=1)
+        G_at_own = _gram_at(ws, out.cache.v)
+    assert int(out.status) == 0 and float(out.kkt) <= 1e-12
+    np.testing.assert_allclose(np.asarray(out.b), np.asarray(ref.b), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(out.cache.G), np.asarray(G_at_own), rtol=1e-10, atol=1e-14)
+    assert int(one.it) == 1
+    assert not np.allclose(np.asarray(one.cache.G), np.asarray(G_bad), rtol=0.5)
 
 
 def _kernel_path(X, y, lam, batched):

@@ -72,7 +72,8 @@ def test_kept_gram_keeps_glmnet_parity(name, kernel_settings):
     # where n >= 3k and k >= 256): a stale Hessian changes the iterates, not the optimum, so the
     # float64 parity bar holds -- with weights, penalty factors, elastic net, no intercept and
     # unstandardised columns among the cases.
-    kernel_settings(**{"solver._GRAM_CACHE_MIN": 1, "solver._GRAM_CACHE_ROWS": 0})
+    # Its rows in float32, as on the working sets that keep it by default (256+ slots).
+    kernel_settings(**{"solver._GRAM_CACHE_MIN": 1, "solver._GRAM_CACHE_ROWS": 0, "solver._F32_GRAM_MIN": 1})
     case = PATH_CASES[name]
     gold = load_golden(name)
     X, y = case_data(case["data"])
