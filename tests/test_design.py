@@ -59,3 +59,27 @@ def test_no_float32_copy_of_huge_entries():
     with precision_scope(np.float64):
         Xd, _, _ = design_arrays(X, jnp.float64, kkt_float32=True)
     assert Xd.dtype == jnp.float64
+
+
+@pytest.mark.parametrize("stacked", [False, True])
+def test_transposed_design_over_several_strips_with_and_without_shift(stacked):
+    """X^T is written strip by strip (``buffers._STRIP`` columns): over several strips, a last
+    partial one and the padding, it is exactly the transpose of X (or of X - shift)."""
+    from jaxlasso._engine import buffers
+
+    def dirty(shape, dtype):
+        a = host_array(shape, dtype)
+        a.fill(np.nan)
+        return a
+
+    rng = np.random.default_rng(2)
+    p = 2 * buffers._STRIP + 17
+    X = rng.standard_normal((3, 11, p) if stacked else (11, p)) * 5.0 + 2.0
+    shift = None if stacked else X.mean(axis=0)
+    shape = X.shape[:-2] + (16, p + 15)
+    with precision_scope(np.float64):
+        _, XTd, _ = design_arrays(X, jnp.float64, shape=shape, alloc=dirty, shift=shift)
+    XTd = np.asarray(XTd)
+    want = np.zeros(shape)
+    want[..., :11, :p] = X if shift is None else X - shift
+    np.testing.assert_array_equal(XTd, np.swapaxes(want, -1, -2))
