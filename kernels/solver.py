@@ -195,8 +195,8 @@ def _mixed_solve(M32: Array, matvec, full, rhs: Array, drhs, target: Array):
     support *is* the model's stationarity gap there), or when a step no longer halves it. If
     the residual is then still above ``target`` (an ill-conditioned or numerically singular
     ``M``), the system is factorised again in float64: the result meets ``target`` or is the
-    float64 factorisation's. The second solve (the path predictor, a warm start) uses
-    the factor without refinement. ``M`` itself is formed only for that fallback.
+    float64 factorisation's (``M`` in float64 is formed only then). The second solve (the
+    path predictor, a warm start) uses the float32 factor without refinement.
     """
     L = lax.linalg.cholesky(M32, symmetrize_input=False)
     dtype = rhs.dtype
