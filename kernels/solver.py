@@ -388,11 +388,21 @@ def _hessian(XcT: Array, v: Array, capacity: int) -> Array:
     relative error ~1e-7 only makes the Newton steps marginally inexact. The choice follows the
     capacity, not the block, so that every level of one working set gets the same arithmetic.
     """
-    if XcT.dtype == jnp.float64 and capacity >= _F32_GRAM_MIN:
+    G = _cross(XcT, v, XcT, capacity)
+    return 0.5 * (G + G.T) if _gram_in_float32(XcT, capacity) else G
+
+
+def _gram_in_float32(XcT: Array, capacity: int) -> bool:
+    return XcT.dtype == jnp.float64 and capacity >= _F32_GRAM_MIN
+
+
+def _cross(rows: Array, v: Array, XcT: Array, capacity: int) -> Array:
+    """``rows diag(v) XcT^T`` in the Gram's arithmetic for ``capacity`` slots (see :func:`_hessian`):
+    the rows of a Gram, or the whole of it with ``rows = XcT``."""
+    if _gram_in_float32(XcT, capacity):
         A = XcT.astype(jnp.float32)
-        G = ((A * v.astype(jnp.float32)[None, :]) @ A.T).astype(XcT.dtype)
-        return 0.5 * (G + G.T)
-    return (XcT * v[None, :]) @ XcT.T
+        return ((rows.astype(jnp.float32) * v.astype(jnp.float32)[None, :]) @ A.T).astype(XcT.dtype)
+    return (rows * v[None, :]) @ XcT.T
 
 
 # One lane keeps the Newton model's Gram across steps, KKT rounds and lambdas (a GramCache) on a
@@ -413,14 +423,6 @@ _STALE_PROGRESS = 0.25
 
 # Rows of features new to the working set that are added to a kept Gram (more: form a new one).
 _GRAM_NEW_ROWS = 64
-
-
-def _cross(rows: Array, v: Array, XcT: Array, capacity: int) -> Array:
-    """``rows diag(v) XcT^T`` in the arithmetic :func:`_hessian` uses for ``capacity`` slots."""
-    if XcT.dtype == jnp.float64 and capacity >= _F32_GRAM_MIN:
-        A = XcT.astype(jnp.float32)
-        return ((rows.astype(jnp.float32) * v.astype(jnp.float32)[None, :]) @ A.T).astype(XcT.dtype)
-    return (rows * v[None, :]) @ XcT.T
 
 
 def remap_gram(cache: GramCache, idx: Array, mask: Array) -> GramCache:
