@@ -46,34 +46,24 @@ def test_default_grid_and_early_stop_match_glmnet(name):
     np.testing.assert_allclose(fit.lambdas, expected, rtol=1e-7)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", list(PATH_CASES))
-def test_float32_gram_keeps_glmnet_parity(name, kernel_settings):
-    # Every working-set Gram formed in float32 and every exact model solve of one lane factorised
-    # in float32 with refinement (normally from capacity 256 / level 768 on).
-    kernel_settings(**{"solver._F32_GRAM_MIN": 1, "solver._F32_FACTOR_MIN": 1})
-    # The Gram only shapes the Newton model; gradient, line search and KKT test stay float64,
-    # so the float64 parity bar must still hold with a float32 Gram at every capacity. The
-    # float32 factors are refined to the model's stationarity tolerance (or replaced by float64
-    # ones), so they keep it too.
-    case = PATH_CASES[name]
-    gold = load_golden(name)
-    X, y = case_data(case["data"])
-    kw = case_inputs(case, X)
-    lambdas = np.asarray(gold["lambdas"])
-    r_coef = dense_from_sparse(gold["coef"], len(lambdas), X.shape[1])
-    check_path_against_glmnet(X, y, kw, lambdas, r_coef, np.asarray(gold["intercept"]))
+# Kernel settings under which the float64 parity bar must still hold. Float32 Gram and factors:
+# the Gram only shapes the Newton model (gradient, line search and KKT test stay float64), and
+# the float32 factors are refined to the model's stationarity tolerance or replaced by float64
+# ones (normally from capacity 256 / level 768 on). The kept Gram, with rows in float32 as on
+# the working sets that keep it by default: a stale Hessian changes the iterates, not the
+# optimum (normally only where n >= 3k and k >= 256). The cases include weights, penalty
+# factors, elastic net, no intercept and unstandardised columns.
+SOLVER_VARIANTS = {
+    "float32_gram_and_factors": {"solver._F32_GRAM_MIN": 1, "solver._F32_FACTOR_MIN": 1},
+    "kept_gram": {"solver._GRAM_CACHE_MIN": 1, "solver._GRAM_CACHE_ROWS": 0, "solver._F32_GRAM_MIN": 1},
+}
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("variant", list(SOLVER_VARIANTS))
 @pytest.mark.parametrize("name", list(PATH_CASES))
-def test_kept_gram_keeps_glmnet_parity(name, kernel_settings):
-    # The Newton model's Gram kept across steps and lambdas on every working set (normally only
-    # where n >= 3k and k >= 256): a stale Hessian changes the iterates, not the optimum, so the
-    # float64 parity bar holds -- with weights, penalty factors, elastic net, no intercept and
-    # unstandardised columns among the cases.
-    # Its rows in float32, as on the working sets that keep it by default (256+ slots).
-    kernel_settings(**{"solver._GRAM_CACHE_MIN": 1, "solver._GRAM_CACHE_ROWS": 0, "solver._F32_GRAM_MIN": 1})
+def test_solver_variants_keep_glmnet_parity(name, variant, kernel_settings):
+    kernel_settings(**SOLVER_VARIANTS[variant])
     case = PATH_CASES[name]
     gold = load_golden(name)
     X, y = case_data(case["data"])
