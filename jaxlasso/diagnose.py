@@ -47,16 +47,13 @@ from ._config import PATH, SELECT
 from ._engine import Lanes, initial_capacity, report_status, solve_lanes
 from ._engine.shapes import reached_capacity
 from .folds import fold_weights, make_foldid
-from .lambdas import default_lambda_min_ratio, entry_lambdas, lambda_grid, lambda_max
+from .lambdas import default_lambda_min_ratio, entry_lambda_max, lambda_grid
 from .metrics import cv_statistics, sigmoid
 from .path import PreparedProblem
 from .results import CVResult
 
 SEVERITIES = ("info", "warning", "critical")
 
-
-# Entry scores (labellings x features) of the permutation test made at once (16 MB of float64).
-_SCORE_CELLS = 1 << 21
 
 # A permutation test's engine calls after the first take up to this many times the first's
 # labellings, within this many bytes of held-out predictions per call (see _solve_labellings).
@@ -369,13 +366,9 @@ def permutation_test(X: Any, y: Any, cv: CVResult, *, n_permutations: int = N_PE
         prob.y, prob.w, nfolds=nfolds, stratified=True, n_repeats=R, seed=seed + 999)
     fids = [observed] + [make_foldid(yb, prob.w, nfolds=nfolds, stratified=True, n_repeats=R,
                                      seed=seed + 1000 + b) for b, yb in enumerate(labels[1:])]
-    # Labellings scored a group at a time: each group's (labellings, p) scores stay small.
-    step = max(1, _SCORE_CELLS // prob.p)
-    top = max(lambda_max(s, prob.l1_ratio)
-              for i in range(0, len(labels), step)
-              for s in entry_lambdas(prob.X, np.stack(labels[i:i + step]), prob.w, prob.pf,
-                                     fit_intercept=prob.fit_intercept, standardize=prob.standardize,
-                                     shift=prob.design_shift))
+    top = float(np.max(entry_lambda_max(prob.X, np.stack(labels), prob.w, prob.pf, l1_ratio=prob.l1_ratio,
+                                        fit_intercept=prob.fit_intercept, standardize=prob.standardize,
+                                        shift=prob.design_shift)))
     ratio = float(nominal[-1] / nominal[0]) if len(nominal) > 1 else 1.0
     lam = lambda_grid(top, n_grid, ratio)
 

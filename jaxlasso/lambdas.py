@@ -85,6 +85,44 @@ def entry_lambdas(X: np.ndarray, y, w: np.ndarray, pf: np.ndarray, *, fit_interc
     that copy: the columns are shifted a block at a time. The null fit is the same on either
     design; it is computed on the shifted unpenalised columns, as on the copy.
     """
+    batched, eta0 = _null_fit(X, y, w, pf, fit_intercept=fit_intercept, family=family, shift=shift)
+    if shift is not None:
+        p = X.shape[1]
+        lead = y.shape[:1] if batched else ()
+        return np.concatenate([
+            block for block in _score_blocks(X, y, w, pf, eta0, _SHIFT_BLOCK_CELLS, shift=shift,
+                                                batched=batched, fit_intercept=fit_intercept,
+                                                standardize=standardize, family=family)],
+            axis=-1) if p else np.zeros(lead + (0,))
+    return _entry_scores(X, y, w, pf, eta0, fit_intercept=fit_intercept, standardize=standardize,
+                         family=family)
+
+
+def entry_lambda_max(X: np.ndarray, y: np.ndarray, w: np.ndarray, pf: np.ndarray, *, l1_ratio: float,
+                     fit_intercept: bool, standardize: bool, shift: np.ndarray | None = None) -> np.ndarray:
+    """(B,) :func:`lambda_max` of each binomial labelling in the rows of ``y`` (B, n) -- what
+    ``lambda_max(entry_lambdas(X, y[b], ...), l1_ratio)`` gives for each ``b`` -- without the
+    (B, p) scores: the columns are scored a block of ``_MAX_BLOCK_CELLS`` cells at a time and
+    only each row's running maximum is kept. A permutation test's grid top needs one number per
+    labelling, while its (B, p) scores were the largest arrays of a select at p = 200,000.
+    Raises :func:`lambda_max`'s error when some labelling has no penalised feature associated.
+    """
+    y = np.atleast_2d(np.asarray(y, dtype=float))
+    _, eta0 = _null_fit(X, y, w, pf, fit_intercept=fit_intercept, family=None, shift=shift)
+    top = np.full(y.shape[0], -np.inf)
+    for block in _score_blocks(X, y, w, pf, eta0, _MAX_BLOCK_CELLS, shift=shift, batched=True,
+                                  fit_intercept=fit_intercept, standardize=standardize, family=None):
+        finite = np.where(np.isfinite(block), block, -np.inf)
+        if finite.shape[-1]:
+            top = np.maximum(top, finite.max(axis=-1))
+    if not np.all(top > 0):
+        raise _nothing_enters()
+    return top / max(l1_ratio, PATH.alpha_floor)
+
+
+def _null_fit(X, y, w, pf, *, fit_intercept, family, shift):
+    """``(batched, eta0)``: whether ``y`` holds binomial labellings in rows, and the null fit's
+    linear predictor of each (on the unpenalised columns of ``X - shift``)."""
     Xn, pfn = X, pf
     if shift is not None:
         # The null fit sees only the unpenalised columns: shift just those.
@@ -99,23 +137,27 @@ def entry_lambdas(X: np.ndarray, y, w: np.ndarray, pf: np.ndarray, *, fit_interc
     # Labellings are binomial label vectors stacked in rows; another family's response may be
     # a pytree or an array of its own shape, passed through as it is.
     batched = family is None and isinstance(y, np.ndarray) and y.ndim == 2
-    eta0 = np.stack([null_eta(yb) for yb in y]) if batched else null_eta(y)
-    if shift is not None:
-        n, p = X.shape
-        lead = y.shape[:1] if batched else ()
-        # A block's (n, columns) shifted copy and its (B, columns) scores stay this size.
-        step = max(1, _SHIFT_BLOCK_CELLS // max(n, lead[0] if lead else 1, 1))
-        return np.concatenate([
-            _entry_scores(X[:, j:j + step] - shift[j:j + step], y, w, pf[j:j + step], eta0,
-                          fit_intercept=fit_intercept, standardize=standardize, family=family)
-            for j in range(0, p, step)], axis=-1) if p else np.zeros(lead + (0,))
-    return _entry_scores(X, y, w, pf, eta0, fit_intercept=fit_intercept, standardize=standardize,
-                         family=family)
+    return batched, (np.stack([null_eta(yb) for yb in y]) if batched else null_eta(y))
+
+
+def _score_blocks(X, y, w, pf, eta0, cells, *, shift, batched, fit_intercept, standardize, family):
+    """The scores of the column blocks ``X[:, j:j + step] (- shift)`` in order, ``step`` columns
+    such that a block and its (B, step) scores hold at most ``cells`` cells each."""
+    n, p = X.shape
+    step = max(1, cells // max(n, y.shape[0] if batched else 1, 1))
+    for j in range(0, p, step):
+        block = X[:, j:j + step] if shift is None else X[:, j:j + step] - shift[j:j + step]
+        yield _entry_scores(block, y, w, pf[j:j + step], eta0, fit_intercept=fit_intercept,
+                               standardize=standardize, family=family)
 
 
 # Cells of ``X - shift`` (and of the labellings' scores) that entry_lambdas makes at once:
 # 16 MB of float64.
 _SHIFT_BLOCK_CELLS = 1 << 21
+
+# Cells of a column block (and of its (B, columns) scores and their temporaries) that
+# entry_lambda_max scores at once: 2 MB of float64.
+_MAX_BLOCK_CELLS = 1 << 18
 
 
 def _entry_scores(X, y, w, pf, eta0, *, fit_intercept, standardize, family):
@@ -145,11 +187,15 @@ def lambda_max(scores: np.ndarray, l1_ratio: float) -> float:
     """
     finite = scores[np.isfinite(scores)]
     if finite.size == 0 or finite.max() <= 0:
-        raise ValueError(
-            "no penalised feature is associated with y at all (every gradient is 0 at the "
-            "intercept-only fit), so the lasso path is empty; check that X varies and that y is "
-            "not constant within the weighted samples (got lambda_max=0)")
+        raise _nothing_enters()
     return float(finite.max() / max(l1_ratio, PATH.alpha_floor))
+
+
+def _nothing_enters() -> ValueError:
+    return ValueError(
+        "no penalised feature is associated with y at all (every gradient is 0 at the "
+        "intercept-only fit), so the lasso path is empty; check that X varies and that y is "
+        "not constant within the weighted samples (got lambda_max=0)")
 
 
 def default_lambda_min_ratio(n: int, p: int) -> float:

@@ -319,7 +319,11 @@ def stability_figure(st, *, top: int = 15) -> Figure:
     return fig
 
 
-def importance_figure(frame: pd.DataFrame, *, value_column: str, title: str, top: int = 20,
+# Features an importance_figure shows (its default): a ranking's figure reads only these rows.
+_FIGURE_TOP = 20
+
+
+def importance_figure(frame: pd.DataFrame, *, value_column: str, title: str, top: int = _FIGURE_TOP,
                       error_column: str | None = None, xlabel: str | None = None) -> Figure:
     """Horizontal bars of a ranking's ``value_column`` for its ``top`` features.
 
@@ -448,7 +452,7 @@ def _first_column(frame: pd.DataFrame, candidates) -> str | None:
 
 def _ranking_figure(result, key: str):
     try:
-        frame = result.to_frame()
+        frame = result.to_frame(top=_FIGURE_TOP)
     except Exception:  # noqa: BLE001 - a ranking we cannot read is left out of the figures
         return None
     if not isinstance(frame, pd.DataFrame) or "feature" not in frame.columns:

@@ -412,8 +412,8 @@ def _methods_glance(report) -> list[str]:
     uv = getattr(report, "univariate", None)
     if uv is not None:
         try:
-            q = pd.to_numeric(uv.to_frame()["q_value"], errors="coerce")
-            items.append(f"Univariate tests: {_plural(int((q < 0.05).sum()), 'gene')} with FDR q < 0.05.")
+            q = np.asarray(uv.q_value, dtype=float)
+            items.append(f"Univariate tests: {_plural(int(np.sum(q < 0.05)), 'gene')} with FDR q < 0.05.")
         except Exception:  # noqa: BLE001 - an unexpected frame only loses this line
             pass
     fr = getattr(report, "forest", None)

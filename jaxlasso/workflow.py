@@ -140,13 +140,12 @@ class SelectionReport:
             frames.append(st["selection_probability"])
             frames.append(st["rank"].rename("stability_rank"))
         if self.univariate is not None:
-            uv = self.univariate.to_frame().set_index("feature")
-            top = uv.nsmallest(100, "rank")
+            top = self.univariate.to_frame(top=100).set_index("feature")
             frames.append(top["q_value"].rename("univariate_q"))
             frames.append(top["rank"].rename("univariate_rank"))
         if self.forest is not None:
-            fr = self.forest.to_frame().set_index("feature")
-            frames.append(fr.nsmallest(100, "rank")["rank"].rename("forest_rank"))
+            fr = self.forest.to_frame(top=100).set_index("feature")
+            frames.append(fr["rank"].rename("forest_rank"))
         if self.boruta is not None:
             br = self.boruta.to_frame().set_index("feature")
             br = br[br["decision"] != "rejected"]

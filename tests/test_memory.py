@@ -523,30 +523,57 @@ def test_entry_lambdas_with_a_shift_and_many_labellings(monkeypatch):
     np.testing.assert_allclose(one, want[1], rtol=1e-12)
 
 
-def test_permutation_test_scores_labellings_in_groups(monkeypatch):
-    """The permutation test's grid top comes from the labellings' entry scores a group at a
-    time ((group, p) arrays of at most 16 MB, not (B + 1, p): 160 MB at 16 x 200,000 with 99
-    permutations); groups of one labelling give the same test, and so does one group."""
+def test_entry_lambda_max_is_each_labellings_lambda_max_from_column_blocks(monkeypatch):
+    """``entry_lambda_max(X, Y, shift=s)`` gives, per labelling, ``lambda_max`` of its entry
+    scores on ``X - s`` (unpenalised and constant columns, elastic net), scoring blocks of at
+    most ``_MAX_BLOCK_CELLS`` cells; a labelling nothing can enter gets lambda_max's error."""
+    import jaxlasso.lambdas as lam
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(30.0, 1.5, size=(25, 41))
+    X[:, 7] = 3.0
+    s = X.mean(axis=0)
+    w = rng.uniform(0.5, 1.5, 25)
+    pf = rng.uniform(0.5, 2.0, 41)
+    pf[[2, 11]] = 0.0
+    Y = (rng.uniform(size=(6, 25)) < 0.4).astype(float)
+    want = [lam.lambda_max(lam.entry_lambdas(X - s, yb, w, pf, fit_intercept=True, standardize=True), 0.5)
+            for yb in Y]
+    real, sizes = lam._entry_scores, []
+
+    def spy(block, y, *a, **k):
+        sizes.append((block.size, np.shape(y)[0] * block.shape[1]))
+        return real(block, y, *a, **k)
+
+    monkeypatch.setattr(lam, "_entry_scores", spy)
+    monkeypatch.setattr(lam, "_MAX_BLOCK_CELLS", 25 * 4)
+    got = lam.entry_lambda_max(X, Y, w, pf, l1_ratio=0.5, fit_intercept=True, standardize=True, shift=s)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert len(sizes) == 11 and max(max(c) for c in sizes) <= 25 * 4
+    with pytest.raises(ValueError, match="no penalised feature is associated"):
+        lam.entry_lambda_max(np.ones((25, 3)), Y, w, np.ones(3), l1_ratio=1.0, fit_intercept=True,
+                             standardize=True)
+
+
+def test_permutation_test_grid_top_needs_no_labelling_by_feature_scores(monkeypatch):
+    """The permutation test's grid top comes from ``entry_lambda_max`` (no (B + 1, p) scores:
+    160 MB at 16 x 200,000 with 99 permutations): the same test whatever its block size."""
     import importlib
+
+    import jaxlasso.lambdas as lam
 
     diagnose = importlib.import_module("jaxlasso.diagnose")  # the package's name is its function
     X, y = synthetic(30, 50, seed=6)
     cv = jaxlasso.cv_logistic_path(X, y, nfolds=3, n_lambdas=12, seed=0)
-    calls = []
-    real = diagnose.entry_lambdas
-
-    def spy(X_, Y, *a, **k):
-        calls.append(np.shape(Y))
-        return real(X_, Y, *a, **k)
-
-    monkeypatch.setattr(diagnose, "entry_lambdas", spy)
     whole = diagnose.permutation_test(X, y, cv, n_permutations=7, seed=2)
-    assert calls == [(8, 30)]
-    monkeypatch.setattr(diagnose, "_SCORE_CELLS", 3 * 50)
-    calls.clear()
-    grouped = diagnose.permutation_test(X, y, cv, n_permutations=7, seed=2)
-    assert calls == [(3, 30), (3, 30), (2, 30)]
-    assert grouped.p_value == whole.p_value and np.array_equal(grouped.null_statistics, whole.null_statistics)
+    blocks = []
+    real = lam._entry_scores
+    monkeypatch.setattr(lam, "_entry_scores", lambda b, *a, **k: blocks.append(b.shape) or real(b, *a, **k))
+    monkeypatch.setattr(lam, "_MAX_BLOCK_CELLS", 30 * 6)
+    small = diagnose.permutation_test(X, y, cv, n_permutations=7, seed=2)
+    assert blocks and all(c <= 6 for _, c in blocks)
+    assert small.p_value == whole.p_value
+    np.testing.assert_allclose(small.null_statistics, whole.null_statistics, rtol=1e-9, atol=1e-12)
 
 
 def test_buffer_pool_keeps_the_last_solves_shapes_only():
@@ -608,7 +635,9 @@ def _welch_reference(X, y, w, stats):
 def test_welch_equals_the_reference(seed):
     """Bit for bit the former computation, with constant, separated (each class constant) and
     +-0 columns, weights and a zero weight, both memory layouts. Mutation-checked: comparing
-    the classes' first rows with ``!=`` fails it."""
+    the classes' first rows with ``!=`` fails it. The p-values come from ``scipy.special.stdtr``
+    and equal ``scipy.stats.t.sf``'s bit for bit."""
+    import scipy.special
     import scipy.stats
 
     from jaxlasso.selection.univariate import _welch
@@ -625,7 +654,7 @@ def test_welch_equals_the_reference(seed):
         X = np.asfortranarray(X)
     w = rng.random(n) if seed % 3 == 0 else np.ones(n)
     w[0] = 0.0 if seed >= 3 else w[0]
-    for got, ref in zip(_welch(X, y, w, scipy.stats), _welch_reference(X, y, w, scipy.stats)):
+    for got, ref in zip(_welch(X, y, w, scipy.special), _welch_reference(X, y, w, scipy.stats)):
         np.testing.assert_array_equal(got, ref)
         np.testing.assert_array_equal(np.signbit(got), np.signbit(ref))
 

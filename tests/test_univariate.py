@@ -229,3 +229,42 @@ def test_all_bt_top_genes_have_tiny_q_values():
         assert set(top.feature) <= set(df.columns)
     welch = univariate_ranking(df, y)
     assert np.sum(welch.q_value < 0.01) > 50        # T vs B cells: a strong, broad signal
+
+
+def test_rank_order_is_the_stable_argsort_head_without_the_full_sort():
+    """``rank_order(rank, top)`` = ``argsort(rank, kind="stable")[:top]`` for every ``top``,
+    with ties (kept in position order) and NaN ranks; ``to_frame(top=k)`` is the first ``k``
+    rows of the whole table."""
+    from jaxlasso.selection.univariate import rank_order
+
+    rng = np.random.default_rng(3)
+    rank = rng.integers(0, 12, size=40).astype(float)
+    rank[[5, 17, 33]] = np.nan
+    for top in (None, 0, 1, 2, 5, 12, 36, 37, 38, 40, 99):
+        want = np.argsort(rank, kind="stable")[:top]
+        np.testing.assert_array_equal(rank_order(rank, top), want)
+    X = rng.normal(size=(20, 300))
+    y = np.repeat([0, 1], 10)
+    X[y == 1, :4] += 2.0
+    res = univariate_ranking(X, y)
+    whole = res.to_frame()
+    for k in (1, 20, 299, 300, 1000):
+        pd.testing.assert_frame_equal(res.to_frame(top=k), whole.head(k))
+
+
+def test_welch_ranking_does_not_import_scipy_stats():
+    """The default ranking (Welch) takes its p-values from ``scipy.special``: importing
+    ``scipy.stats`` adds about 60 MB to a process, more than a select's own memory at
+    16 x 200,000 (issue 22, item 13). A fresh process, so that no other test has imported it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from jaxlasso.selection.univariate import univariate_ranking\n"
+            "X = np.random.default_rng(0).normal(size=(12, 30))\n"
+            "r = univariate_ranking(X, np.repeat([0, 1], 6))\n"
+            "assert np.all((r.p_value > 0) & (r.p_value <= 1)), r.p_value\n"
+            "print(sorted(m for m in sys.modules if m.startswith('scipy.stats')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

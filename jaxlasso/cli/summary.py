@@ -125,14 +125,13 @@ def _methods(report) -> dict[str, Any]:
         methods["stability"] = {"n_resamples": st.n_resamples, "cutoff": st.cutoff, "q": st.q,
                                 "pfer_bound": st.pfer_bound, "selected": list(st.selected)}
     if report.univariate is not None:
-        uv = report.univariate.to_frame()
-        methods["univariate"] = {"method": getattr(report.univariate, "method", "welch"),
-                                 "n_q_below_0.05": int((uv["q_value"] < 0.05).sum()),
-                                 "top": uv.nsmallest(20, "rank")["feature"].tolist()}
+        uv = report.univariate
+        methods["univariate"] = {"method": getattr(uv, "method", "welch"),
+                                 "n_q_below_0.05": int(np.sum(np.asarray(uv.q_value) < 0.05)),
+                                 "top": uv.to_frame(top=20)["feature"].tolist()}
     if report.forest is not None:
-        fr = report.forest.to_frame()
         methods["random_forest"] = {"oob_score": getattr(report.forest, "oob_score", None),
-                                    "top": fr.nsmallest(20, "rank")["feature"].tolist()}
+                                    "top": report.forest.to_frame(top=20)["feature"].tolist()}
     if report.boruta is not None:
         br = report.boruta.to_frame()
         methods["boruta"] = {"confirmed": br.loc[br["decision"] == "confirmed", "feature"].tolist(),

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import DataWarning
-from .univariate import (_FOREST_EXTRA, _check_int, _check_Xy, _ranks_from_order,
+from .univariate import (_FOREST_EXTRA, _check_int, _check_Xy, _ranks_from_order, rank_order,
                          _require_scipy_stats, benjamini_hochberg)
 
 __all__ = ["BorutaResult", "ForestResult", "boruta", "forest_importance"]
@@ -185,10 +185,10 @@ class ForestResult:
     def n_features(self) -> int:
         return len(self.feature_names)
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self, top: int | None = None) -> pd.DataFrame:
         """One row per feature sorted by rank: feature, importance_mean, importance_std,
-        impurity_importance, evaluated, rank."""
-        order = np.argsort(self.rank, kind="stable")
+        impurity_importance, evaluated, rank; only the ``top`` best rows if given."""
+        order = rank_order(self.rank, top)
         return pd.DataFrame({
             "feature": np.asarray(self.feature_names, dtype=object)[order],
             "importance_mean": self.importance_mean[order],
@@ -196,7 +196,7 @@ class ForestResult:
             "impurity_importance": self.impurity_importance[order],
             "evaluated": self.evaluated[order],
             "rank": self.rank[order],
-        }).reset_index(drop=True)
+        })
 
 
 def forest_importance(X: Any, y: Any, *, n_estimators: int = 500, n_repeats: int = 10,
@@ -452,10 +452,10 @@ class BorutaResult:
         """Rejected features, best first."""
         return self._names("rejected")
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self, top: int | None = None) -> pd.DataFrame:
         """One row per feature sorted by rank: feature, decision, hits, n_tested,
-        median_importance, rank."""
-        order = np.argsort(self.rank, kind="stable")
+        median_importance, rank; only the ``top`` best rows if given."""
+        order = rank_order(self.rank, top)
         return pd.DataFrame({
             "feature": np.asarray(self.feature_names, dtype=object)[order],
             "decision": self.decision[order],
@@ -463,7 +463,7 @@ class BorutaResult:
             "n_tested": self.n_tested[order],
             "median_importance": self.median_importance[order],
             "rank": self.rank[order],
-        }).reset_index(drop=True)
+        })
 
 
 def boruta(X: Any, y: Any, *, n_estimators: int = 200, max_iter: int = 100, alpha: float = 0.05,
