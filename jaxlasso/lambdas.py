@@ -76,9 +76,9 @@ def entry_lambdas(X: np.ndarray, y, w: np.ndarray, pf: np.ndarray, *, fit_interc
     intercept); a column with zero weighted variance is excluded like one with ``pf = inf``.
     ``-inf`` marks excluded features, ``nan`` unpenalised ones. ``family``: a
     :class:`jaxlasso.families.HostFamily` (its null fit and residual, on the kernel's scale of
-    ``y``); default binomial. Binomial ``y`` (B, n) -- B labellings of the same design, e.g.
-    a permutation test's -- gives (B, p) in one pass over ``X`` (what does not depend on ``y``,
-    the columns' moments, is computed once).
+    ``y``); default binomial. Binomial ``y`` (B, n) -- B labellings of the same design -- gives
+    (B, p) in one pass over ``X`` (what does not depend on ``y``, the columns' moments, is
+    computed once); :func:`entry_lambda_max` gives their lambda_max without the (B, p) table.
 
     ``shift`` (p,): score the columns of ``X - shift`` (the centred design the kernels solve,
     where a column's spread is not lost to cancellation against a large mean) without making
@@ -101,11 +101,11 @@ def entry_lambdas(X: np.ndarray, y, w: np.ndarray, pf: np.ndarray, *, fit_interc
 def entry_lambda_max(X: np.ndarray, y: np.ndarray, w: np.ndarray, pf: np.ndarray, *, l1_ratio: float,
                      fit_intercept: bool, standardize: bool, shift: np.ndarray | None = None) -> np.ndarray:
     """(B,) :func:`lambda_max` of each binomial labelling in the rows of ``y`` (B, n) -- what
-    ``lambda_max(entry_lambdas(X, y[b], ...), l1_ratio)`` gives for each ``b`` -- without the
-    (B, p) scores: the columns are scored a block of ``_MAX_BLOCK_CELLS`` cells at a time and
-    only each row's running maximum is kept. A permutation test's grid top needs one number per
-    labelling, while its (B, p) scores were the largest arrays of a select at p = 200,000.
-    Raises :func:`lambda_max`'s error when some labelling has no penalised feature associated.
+    ``lambda_max(entry_lambdas(X, y[b], ...), l1_ratio)`` gives for each ``b`` -- in memory
+    independent of p: the columns are scored a block of ``_MAX_BLOCK_CELLS`` cells at a time and
+    only each row's running maximum is kept (a permutation test needs one number per labelling,
+    and (B, p) scores at p = 200,000 are hundreds of MB). Raises :func:`lambda_max`'s error
+    when any labelling has no penalised feature associated.
     """
     y = np.atleast_2d(np.asarray(y, dtype=float))
     _, eta0 = _null_fit(X, y, w, pf, fit_intercept=fit_intercept, family=None, shift=shift)
@@ -151,7 +151,7 @@ def _score_blocks(X, y, w, pf, eta0, cells, *, shift, batched, fit_intercept, st
                                standardize=standardize, family=family)
 
 
-# Cells of ``X - shift`` (and of the labellings' scores) that entry_lambdas makes at once:
+# Cells of ``X - shift`` (and of its (B, columns) scores) that entry_lambdas makes at once:
 # 16 MB of float64.
 _SHIFT_BLOCK_CELLS = 1 << 21
 

@@ -414,7 +414,7 @@ def _methods_glance(report) -> list[str]:
         try:
             q = np.asarray(uv.q_value, dtype=float)
             items.append(f"Univariate tests: {_plural(int(np.sum(q < 0.05)), 'gene')} with FDR q < 0.05.")
-        except Exception:  # noqa: BLE001 - an unexpected frame only loses this line
+        except Exception:  # noqa: BLE001 - an unexpected result object only loses this line
             pass
     fr = getattr(report, "forest", None)
     if fr is not None and getattr(fr, "oob_score", None) is not None:

@@ -550,14 +550,17 @@ def test_entry_lambda_max_is_each_labellings_lambda_max_from_column_blocks(monke
     got = lam.entry_lambda_max(X, Y, w, pf, l1_ratio=0.5, fit_intercept=True, standardize=True, shift=s)
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert len(sizes) == 11 and max(max(c) for c in sizes) <= 25 * 4
-    with pytest.raises(ValueError, match="no penalised feature is associated"):
-        lam.entry_lambda_max(np.ones((25, 3)), Y, w, np.ones(3), l1_ratio=1.0, fit_intercept=True,
-                             standardize=True)
+    # One labelling that nothing can enter (every row a control) fails the whole call.
+    Y[3] = 0.0
+    with np.errstate(divide="ignore"), pytest.raises(ValueError, match="no penalised feature is associated"):
+        lam.entry_lambda_max(X, Y, w, np.where(pf == 0, 1.0, pf), l1_ratio=0.5, fit_intercept=True,
+                             standardize=True, shift=s)
 
 
 def test_permutation_test_grid_top_needs_no_labelling_by_feature_scores(monkeypatch):
-    """The permutation test's grid top comes from ``entry_lambda_max`` (no (B + 1, p) scores:
-    160 MB at 16 x 200,000 with 99 permutations): the same test whatever its block size."""
+    """The permutation test's grid starts at the largest lambda_max over all its labellings
+    (observed and permuted), found by ``entry_lambda_max`` without (B + 1, p) scores (160 MB at
+    16 x 200,000 with 99 permutations); the test is the same whatever its block size."""
     import importlib
 
     import jaxlasso.lambdas as lam
@@ -565,7 +568,19 @@ def test_permutation_test_grid_top_needs_no_labelling_by_feature_scores(monkeypa
     diagnose = importlib.import_module("jaxlasso.diagnose")  # the package's name is its function
     X, y = synthetic(30, 50, seed=6)
     cv = jaxlasso.cv_logistic_path(X, y, nfolds=3, n_lambdas=12, seed=0)
+    seen, tops = [], []
+    real_max, real_grid = diagnose.entry_lambda_max, diagnose.lambda_grid
+    monkeypatch.setattr(diagnose, "entry_lambda_max",
+                        lambda X_, Y, *a, **k: seen.append((Y, real_max(X_, Y, *a, **k))) or seen[-1][1])
+    monkeypatch.setattr(diagnose, "lambda_grid", lambda top, *a: tops.append(top) or real_grid(top, *a))
     whole = diagnose.permutation_test(X, y, cv, n_permutations=7, seed=2)
+    (Y, per_labelling), = seen
+    assert Y.shape == (8, 30) and np.argmax(per_labelling) != 0  # a permutation sets the top here
+    Xc = X - X.mean(axis=0)
+    want = [lam.lambda_max(lam.entry_lambdas(Xc, yb, np.ones(30), np.ones(50), fit_intercept=True,
+                                             standardize=True), 1.0) for yb in Y]
+    np.testing.assert_allclose(per_labelling, want, rtol=1e-12)
+    assert tops == [max(per_labelling)]
     blocks = []
     real = lam._entry_scores
     monkeypatch.setattr(lam, "_entry_scores", lambda b, *a, **k: blocks.append(b.shape) or real(b, *a, **k))
@@ -573,7 +588,7 @@ def test_permutation_test_grid_top_needs_no_labelling_by_feature_scores(monkeypa
     small = diagnose.permutation_test(X, y, cv, n_permutations=7, seed=2)
     assert blocks and all(c <= 6 for _, c in blocks)
     assert small.p_value == whole.p_value
-    np.testing.assert_allclose(small.null_statistics, whole.null_statistics, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(small.null_statistics, whole.null_statistics)
 
 
 def test_buffer_pool_keeps_the_last_solves_shapes_only():

@@ -243,6 +243,8 @@ def test_rank_order_is_the_stable_argsort_head_without_the_full_sort():
     for top in (None, 0, 1, 2, 5, 12, 36, 37, 38, 40, 99):
         want = np.argsort(rank, kind="stable")[:top]
         np.testing.assert_array_equal(rank_order(rank, top), want)
+    with pytest.raises(ValueError, match="top must be None or >= 0"):
+        rank_order(rank, -1)
     X = rng.normal(size=(20, 300))
     y = np.repeat([0, 1], 10)
     X[y == 1, :4] += 2.0
@@ -254,8 +256,8 @@ def test_rank_order_is_the_stable_argsort_head_without_the_full_sort():
 
 def test_welch_ranking_does_not_import_scipy_stats():
     """The default ranking (Welch) takes its p-values from ``scipy.special``: importing
-    ``scipy.stats`` adds about 60 MB to a process, more than a select's own memory at
-    16 x 200,000 (issue 22, item 13). A fresh process, so that no other test has imported it."""
+    ``scipy.stats`` adds about 60 MB to a process, more than the rest of the ranking needs at
+    16 x 200,000. A fresh process, so that no other test has imported it."""
     import subprocess
     import sys
 

@@ -157,12 +157,12 @@ def planted_recovery(report, planted) -> dict:
     if report.stability is not None:
         out["stability_selected"] = count(report.stability.selected)
     if report.univariate is not None:
-        out["univariate_top20"] = count(report.univariate.to_frame().nsmallest(20, "rank")["feature"])
+        out["univariate_top20"] = count(report.univariate.to_frame(top=20)["feature"])
     if report.boruta is not None:
         br = report.boruta.to_frame()
         out["boruta_confirmed"] = count(br.loc[br["decision"] == "confirmed", "feature"])
     if report.forest is not None:
-        out["random_forest_top20"] = count(report.forest.to_frame().nsmallest(20, "rank")["feature"])
+        out["random_forest_top20"] = count(report.forest.to_frame(top=20)["feature"])
     return out
 
 

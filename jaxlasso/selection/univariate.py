@@ -22,7 +22,7 @@ from .. import _validation as V
 
 from ..exceptions import DataWarning
 
-__all__ = ["UnivariateResult", "benjamini_hochberg", "univariate_ranking"]
+__all__ = ["UnivariateResult", "benjamini_hochberg", "rank_order", "univariate_ranking"]
 
 _METHODS = ("welch", "auc")
 _FOREST_EXTRA = "pip install jaxlasso[forest]"
@@ -186,8 +186,11 @@ def _ranking_frame(result, top: int | None = None) -> pd.DataFrame:
 def rank_order(rank: np.ndarray, top: int | None = None) -> np.ndarray:
     """``np.argsort(rank, kind="stable")[:top]`` -- the positions of the ``top`` best ranks,
     ties in position order -- without sorting all of them when ``top`` is small: a report
-    that shows the first 20 of 200,000 genes needs neither the sort nor a 200,000-row table."""
+    that shows the first 20 of 200,000 genes needs neither the sort nor a 200,000-row table.
+    ``top`` is None (all) or >= 0."""
     rank = np.asarray(rank)
+    if top is not None and top < 0:
+        raise ValueError(f"top must be None or >= 0 (got top={top})")
     if top is None or top >= rank.size:
         return np.argsort(rank, kind="stable")
     if top <= 0:
@@ -205,7 +208,7 @@ def _welch(X: np.ndarray, y: np.ndarray, w: np.ndarray, special) -> tuple[np.nda
 
     ``special`` is ``scipy.special``: the p-value is Student's t survival function as
     ``scipy.stats.t.sf`` computes it, ``stdtr(df, -|t|)``, without importing ``scipy.stats``
-    (about 60 MB resident, more than the rest of a select's fixed cost at p = 200,000)."""
+    (about 60 MB resident: more than the rest of this ranking needs at p = 200,000)."""
     p = X.shape[1]
     # One class's rows at a time, their deviations squared in that copy: at most one class's
     # copy of X beside it (a (p,) vector per class for the rest).
