@@ -91,8 +91,8 @@ def entry_lambdas(X: np.ndarray, y, w: np.ndarray, pf: np.ndarray, *, fit_interc
         lead = y.shape[:1] if batched else ()
         return np.concatenate([
             block for block in _score_blocks(X, y, w, pf, eta0, _SHIFT_BLOCK_CELLS, shift=shift,
-                                                batched=batched, fit_intercept=fit_intercept,
-                                                standardize=standardize, family=family)],
+                                             batched=batched, fit_intercept=fit_intercept,
+                                             standardize=standardize, family=family)],
             axis=-1) if p else np.zeros(lead + (0,))
     return _entry_scores(X, y, w, pf, eta0, fit_intercept=fit_intercept, standardize=standardize,
                          family=family)
@@ -111,7 +111,7 @@ def entry_lambda_max(X: np.ndarray, y: np.ndarray, w: np.ndarray, pf: np.ndarray
     _, eta0 = _null_fit(X, y, w, pf, fit_intercept=fit_intercept, family=None, shift=shift)
     top = np.full(y.shape[0], -np.inf)
     for block in _score_blocks(X, y, w, pf, eta0, _MAX_BLOCK_CELLS, shift=shift, batched=True,
-                                  fit_intercept=fit_intercept, standardize=standardize, family=None):
+                               fit_intercept=fit_intercept, standardize=standardize, family=None):
         finite = np.where(np.isfinite(block), block, -np.inf)
         if finite.shape[-1]:
             top = np.maximum(top, finite.max(axis=-1))
@@ -148,7 +148,7 @@ def _score_blocks(X, y, w, pf, eta0, cells, *, shift, batched, fit_intercept, st
     for j in range(0, p, step):
         block = X[:, j:j + step] if shift is None else X[:, j:j + step] - shift[j:j + step]
         yield _entry_scores(block, y, w, pf[j:j + step], eta0, fit_intercept=fit_intercept,
-                               standardize=standardize, family=family)
+                            standardize=standardize, family=family)
 
 
 # Cells of ``X - shift`` (and of its (B, columns) scores) that entry_lambdas makes at once:
