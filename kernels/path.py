@@ -34,8 +34,7 @@ from jax import lax
 from . import kkt, prox
 from .families import BINOMIAL
 from ._types import Array, Moments, PathOut, PathState, Problem, Settings, Status
-from . import solver as _solver
-from .solver import GramCache, WorkingSet, empty_gram_cache, newton_solve
+from .solver import GramCache, WorkingSet, empty_gram_cache, keeps_gram, newton_solve
 
 # glmnet.control() factory defaults used by the early stop of the path.
 MNLAM = 5
@@ -316,11 +315,8 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
     pf_f, pf_l1 = l1_weights(mom)
 
     master = jnp.asarray(True) if is_master is None else is_master
-    # One lane keeps its Newton model's Gram from lambda to lambda on large working sets
-    # (``solver.newton_solve``). Under vmap a per-lane choice between reusing and forming it
-    # would run both; a family with its own exact Hessian (Cox) forms it each step.
-    keep_gram = (not sync_axes and k >= _solver._GRAM_CACHE_MIN and n >= _solver._GRAM_CACHE_ROWS * k
-                 and getattr(family, "gram", None) is None)
+    # The Newton model's Gram kept from lambda to lambda (``solver.newton_solve``), where it pays.
+    keep_gram = keeps_gram(k, n, bool(sync_axes), family)
 
     def build_ws(beta, grad, lam, lam_prev):
         scores = _entry_scores(grad, beta, pf_l1, mom.excluded)

@@ -425,6 +425,15 @@ _STALE_PROGRESS = 0.25
 _GRAM_NEW_ROWS = 64
 
 
+def keeps_gram(k: int, n: int, batched: bool, family) -> bool:
+    """Whether a path on ``k`` working-set slots and ``n`` rows keeps its Newton model's Gram
+    across steps and lambdas (static): one lane (under ``vmap`` a per-lane choice between reusing
+    and forming it would run both), ``_GRAM_CACHE_MIN <= k <= n / _GRAM_CACHE_ROWS``, and a
+    family without its own exact Hessian (Cox forms that each step)."""
+    return (not batched and k >= _GRAM_CACHE_MIN and n >= _GRAM_CACHE_ROWS * k
+            and getattr(family, "gram", None) is None)
+
+
 def remap_gram(cache: GramCache, idx: Array, mask: Array) -> GramCache:
     """``cache`` with its rows and columns moved to the slots ``idx`` (the features of a new
     working set, ``mask`` the slots in use); features it does not hold get empty rows (``feat``

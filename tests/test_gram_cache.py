@@ -176,9 +176,10 @@ def _kernel_path(X, y, lam, batched):
 
 @pytest.mark.parametrize("n, batched, kept", [(60, False, True), (59, False, False), (60, True, False)])
 def test_the_path_keeps_the_gram_for_one_lane_where_rows_outnumber_slots_three_to_one(monkeypatch, n, batched, kept):
-    """The static rule of ``solve_path``: one lane, k >= _GRAM_CACHE_MIN, n >= _GRAM_CACHE_ROWS k
-    (here 20 slots: 60 rows keep it, 59 do not); vmapped lanes never keep it. A kept Gram gives
-    the coefficients of a path that forms it at every step."""
+    """The static rule ``solver.keeps_gram`` that ``solve_path`` applies: one lane,
+    k >= _GRAM_CACHE_MIN, n >= _GRAM_CACHE_ROWS k (here 20 slots: 60 rows keep it, 59 do not);
+    vmapped lanes never keep it. A kept Gram gives the coefficients of a path that forms it at
+    every step."""
     import kernels.path as kpath
     from helpers import synthetic
 
