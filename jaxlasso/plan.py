@@ -257,6 +257,12 @@ class QuickPlan:
     power: float
     sizes: tuple[int, ...]
     """The sizes the quick plan could run (it stops at the first reaching ``power``)."""
+    over_budget: tuple[int, ...] = ()
+    """The sizes not simulated because a study of that size would not fit the memory budget
+    (:func:`study_bytes` above :func:`jaxlasso._engine.memory_budget`): the plan stopped there."""
+    memory_budget: float = float("inf")
+    """Bytes a study could use when the plan ran (``$JAXLASSO_MAX_MEMORY``, else 80% of the
+    memory then available)."""
 
     @property
     def current_n_per_class(self) -> int:
@@ -286,7 +292,9 @@ class QuickPlan:
                 "current_n_per_class": self.current_n_per_class,
                 "detection_at_current_n": self.detection_at_current, "n_per_class_for_power": n80,
                 "n_per_class_for_power_resampled": resampled, "sizes": list(self.sizes),
-                "pool_size": self.plan.pool_size, "seconds": self.plan.seconds,
+                "pool_size": self.plan.pool_size, "sizes_over_memory_budget": list(self.over_budget),
+                "memory_budget_bytes": None if self.memory_budget == float("inf") else int(self.memory_budget),
+                "seconds": self.plan.seconds,
                 "rows": self.plan.table.to_dict("records")}
 
     def sentence(self) -> str:
@@ -299,9 +307,14 @@ class QuickPlan:
                 f"{self.detection_at_current:.1f} at the current {n0} per class (in steps of {1 / R:.2g})")
         n80 = self.n_for_power
         if n80 is None:
-            tail = (f"; {self.power:.0%} not reached up to {self.sizes[-1]} per class"
-                    + (" (sizes beyond the data resampled: optimistic)" if 2 * self.sizes[-1] > self.plan.pool_size
-                       else ""))
+            top = int(self.plan.table["n_per_class"].max())
+            tail = (f"; {self.power:.0%} not reached up to {top} per class"
+                    + (" (sizes beyond the data resampled: optimistic)" if 2 * top > self.plan.pool_size else ""))
+            if self.over_budget:
+                m = self.over_budget[0]
+                tail += (f"; {m} per class and more not simulated: a study of {m} per class needs about "
+                         f"{study_bytes(2 * m, self.plan.n_features) / 2**30:.2f} GiB, more than the "
+                         f"{self.memory_budget / 2**30:.2f} GiB memory budget (JAXLASSO_MAX_MEMORY)")
         elif n80 == n0:
             tail = ""
         else:
@@ -322,7 +335,9 @@ def quick_plan(X: Any, y: Any, *, seed: int = 0, alpha: float = PLAN.alpha, nfol
     already preprocessed: ``log="no"``).
 
     Sizes: :func:`default_sizes` of the smaller class (``PLAN.quick_size_points`` points up to
-    ``PLAN.size_factor`` times it), run smallest first until one reaches ``power``. Each
+    ``PLAN.size_factor`` times it), run smallest first until one reaches ``power`` or until a
+    study of the next size would not fit the memory budget (:attr:`QuickPlan.over_budget`: the
+    sentence says so). Each
     simulated study is one CV repeat (the test's observed statistic uses one repeat whatever the
     CV's count, :data:`jaxlasso.diagnose.TEST_REPEATS`, so the detection decision is the same;
     only the CV curve that lists genes would average more) and its permutation test at
@@ -331,6 +346,7 @@ def quick_plan(X: Any, y: Any, *, seed: int = 0, alpha: float = PLAN.alpha, nfol
     import math
 
     from . import _validation as V
+    from ._engine import MemoryBudgetError, memory_budget
 
     labels = V.check_y(y if isinstance(y, pd.Series) else np.asarray(y), np.shape(X)[0])
     current = int(min((labels.y == 0).sum(), (labels.y == 1).sum()))
@@ -340,9 +356,23 @@ def quick_plan(X: Any, y: Any, *, seed: int = 0, alpha: float = PLAN.alpha, nfol
                   log=log, cpm=cpm, l1_ratio=l1_ratio, nfolds=nfolds, n_repeats=1, measure=measure, seed=seed,
                   n_lambdas=n_lambdas, lambda_min_ratio=lambda_min_ratio, tol=tol, max_iter=max_iter,
                   progress=progress)
-    parts, seconds, last = [], 0.0, None
-    for m in sizes:
-        last = plan_power(X, y, n_per_class=m, **common)
+    budget, p = memory_budget(), int(np.shape(X)[1])
+    parts, seconds, last, over = [], 0.0, None, ()
+    for i, m in enumerate(sizes):
+        # Larger studies are simulated only while they fit the memory budget: the plan is a
+        # quote in a verdict the analysis has already reached, and a study of 10 x the samples
+        # must not take the run down with it. The first size is the data's own (its studies are
+        # no larger than the analysis that ran) and always runs.
+        if i and study_bytes(2 * m, p, n_lambdas) > budget:
+            over = sizes[i:]
+            break
+        try:
+            last = plan_power(X, y, n_per_class=m, **common)
+        except MemoryBudgetError:  # the engine's own check, on the lanes it actually runs at once
+            if not i:
+                raise
+            over = sizes[i:]
+            break
         parts.append(last.table)
         seconds += last.seconds
         if last.table["detection_probability"].iloc[0] >= power:
@@ -352,4 +382,13 @@ def quick_plan(X: Any, y: Any, *, seed: int = 0, alpha: float = PLAN.alpha, nfol
                       n_features=last.n_features, n_permutations=B, alpha=alpha, rule=last.rule, seed=seed,
                       seconds=seconds)
     return QuickPlan(plan=whole, k=int(k), effect_sd=float(effect_sd), replicates=int(replicates),
-                     power=float(power), sizes=sizes)
+                     power=float(power), sizes=sizes, over_budget=tuple(over), memory_budget=float(budget))
+
+
+def study_bytes(n_rows: int, p: int, n_lambdas: int = PATH.n_lambdas) -> int:
+    """Estimated peak memory of one simulated study of ``n_rows`` x ``p``: its float64 matrix
+    (a study is built in memory) plus the engine's estimate for its solves with as many lanes in
+    flight as it runs at most (what :func:`jaxlasso._engine.check_memory` would refuse)."""
+    from ._engine import bucket_lambdas, estimate_bytes, lane_threads
+
+    return 8 * n_rows * p + estimate_bytes(n_rows, p, lane_threads(1 << 30), bucket_lambdas(n_lambdas))

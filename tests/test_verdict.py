@@ -428,6 +428,58 @@ def test_no_signal_verdict_quotes_a_quick_plan_that_plan_power_reproduces():
     assert "NO_SIGNAL" not in summary["critical_findings"]
 
 
+def test_quick_plan_stops_at_the_first_size_over_the_memory_budget(monkeypatch):
+    """A study of the next size that would not fit the memory budget is not simulated: the plan
+    keeps the sizes that ran, lists the rest in ``over_budget``, and its sentence and summary say
+    so (instead of the run failing after its analysis). The engine's own refusal of a size
+    (``MemoryBudgetError``) stops it the same way; at the data's own size it is an error."""
+    import jaxlasso.plan as plan_mod
+    from jaxlasso._engine import MemoryBudgetError, configure
+    from jaxlasso.plan import default_sizes, quick_plan, study_bytes
+
+    sim, y = _small_study(null=True, seed=1)
+    X = np.log2(sim.counts.to_numpy(float) + 1)
+    y01 = (y == "case").to_numpy(float)
+    # No effect planted: the detection probability stays below 80%, so only the budget stops it.
+    common = dict(effect_sd=0.0, replicates=2, seed=4)
+    sizes = default_sizes(7, points=4)
+    assert len(sizes) == 4 and study_bytes(2 * sizes[1], X.shape[1]) > study_bytes(2 * sizes[0], X.shape[1])
+    budget = study_bytes(2 * sizes[1], X.shape[1]) - 1
+    with configure(max_memory=str(budget)):
+        quick = quick_plan(X, y01, **common)
+    assert quick.over_budget == sizes[1:] and quick.memory_budget == budget
+    assert list(quick.plan.table["n_per_class"]) == [sizes[0]]
+    sentence = quick.sentence()
+    gib = study_bytes(2 * sizes[1], X.shape[1]) / 2**30
+    assert (f"not reached up to {sizes[0]} per class; {sizes[1]} per class and more not simulated: a study of "
+            f"{sizes[1]} per class needs about {gib:.2f} GiB, more than the {budget / 2**30:.2f} GiB memory budget "
+            "(JAXLASSO_MAX_MEMORY)") in sentence
+    record = quick.as_dict()
+    assert record["sizes_over_memory_budget"] == list(sizes[1:]) and record["memory_budget_bytes"] == budget
+
+    # A budget that fits every size: all four run (none reaches 80% without an effect).
+    with configure(max_memory=str(study_bytes(2 * sizes[-1], X.shape[1]))):
+        whole = quick_plan(X, y01, **common)
+    assert whole.over_budget == () and list(whole.plan.table["n_per_class"]) == list(sizes)
+    assert "not simulated" not in whole.sentence() and whole.as_dict()["sizes_over_memory_budget"] == []
+    pd.testing.assert_frame_equal(whole.plan.table.iloc[:1], quick.plan.table)
+
+    # The engine refusing the third size (its estimate for the lanes it runs at once).
+    real = plan_mod.plan_power
+
+    def refusing(*a, n_per_class, **k):
+        if n_per_class >= sizes[2]:
+            raise MemoryBudgetError("this fit needs about 9 GiB")
+        return real(*a, n_per_class=n_per_class, **k)
+
+    monkeypatch.setattr(plan_mod, "plan_power", refusing)
+    stopped = quick_plan(X, y01, **common)
+    assert stopped.over_budget == sizes[2:] and list(stopped.plan.table["n_per_class"]) == list(sizes[:2])
+    monkeypatch.setattr(plan_mod, "plan_power", lambda *a, **k: (_ for _ in ()).throw(MemoryBudgetError("x")))
+    with pytest.raises(MemoryBudgetError):
+        quick_plan(X, y01, **common)
+
+
 def test_no_quick_plan_when_signal_is_detected(monkeypatch):
     import jaxlasso.plan
 

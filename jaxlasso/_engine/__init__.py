@@ -18,12 +18,12 @@ from .datasets import DatasetLanes, solve_datasets
 from .lanes import VMAP_MAX_ROWS, Lanes, default_lane_mode, lane_threads, solve_lanes, solve_looped, solve_vmapped
 from .outputs import LaneOutputs, path_lengths, report_status
 from .scopes import blas_scope, enable_compilation_cache, precision_scope
-from .shapes import (bucket_lambdas, bucket_lanes, bucket_size, check_memory, estimate_bytes, grow_capacity,
-                     initial_capacity, memory_budget)
+from .shapes import (MemoryBudgetError, bucket_lambdas, bucket_lanes, bucket_size, check_memory, estimate_bytes,
+                     grow_capacity, initial_capacity, memory_budget)
 
 __all__ = [
     "HOST_BUFFERS", "VMAP_MAX_ROWS", "DatasetLanes", "EngineConfig", "HostBufferPool", "LaneOutputs",
-    "Lanes",
+    "Lanes", "MemoryBudgetError",
     "blas_scope", "bucket_lambdas", "bucket_lanes", "bucket_size", "check_memory", "configure", "current",
     "default_lane_mode", "design_arrays", "enable_compilation_cache", "estimate_bytes", "grow_capacity",
     "host_array", "initial_capacity", "lane_threads", "memory_budget", "parse_bytes", "path_lengths",

@@ -115,12 +115,19 @@ def memory_budget() -> float:
     return float("inf")
 
 
+class MemoryBudgetError(ValueError):
+    """A solve refused by :func:`check_memory`: its estimated memory exceeds the budget. A
+    ``ValueError`` (bad input, to a caller), with its own class so that a caller trying sizes in
+    turn (the quick power plan) can stop at the first that does not fit."""
+
+
 def check_memory(n: int, p: int, lanes: int, n_lambdas: int, what: str) -> None:
-    """Refuse a job whose estimated memory exceeds :func:`memory_budget`, saying how much it needs."""
+    """Refuse a job whose estimated memory exceeds :func:`memory_budget`, saying how much it needs
+    (:class:`MemoryBudgetError`)."""
     need = estimate_bytes(n, p, lanes, n_lambdas)
     budget = memory_budget()
     if need > budget:
-        raise ValueError(
+        raise MemoryBudgetError(
             f"{what} needs about {need / 2**30:.2f} GiB ({n} samples x {p} features, {lanes} lane(s) "
             f"solved together), more than the {budget / 2**30:.2f} GiB available; filter features "
             f"(e.g. --top-variance) or raise JAXLASSO_MAX_MEMORY (got estimate={need} bytes)")
