@@ -15,9 +15,12 @@ float64 samples x genes matrix (n * p * 8 bytes) and to two fixed costs measured
 * ``tiny select``: the same ``select`` command on 16 x 200 genes (JAX + the compiled kernels +
   matplotlib + the report: everything that does not grow with the data).
 
-The target (issue #22: peak memory below 8 x the float64 matrix) is judged on the peak minus
-the JAX baseline -- what the run adds to a process that has imported jaxlasso and initialised
-JAX, a cost no input size changes -- and the column ``8x?`` says whether it is met.
+The target (issue #22: peak memory below 8 x the float64 matrix) is judged two ways, each in its
+own column: ``8x jax?`` on the peak minus the JAX baseline (what the run adds to a process that
+has imported jaxlasso and initialised JAX), and ``8x fixed?`` on the peak minus the tiny select
+(what the run adds to the program's own fixed cost: the code pages of the solver programs it
+runs, pandas' and the report's objects -- ~90-100 MB that a 16 x 200 input needs as much as a
+16 x 200,000 one, so no copy of the data).
 
 ``stages`` mode runs the same command in-process (with the program's malloc settings), samples
 the RSS every 20 ms from a thread, and prints the peak RSS reached inside each step (reading, alignment, preprocessing, CV, diagnosis,
@@ -131,7 +134,7 @@ def whole(cases: list[str], workdir: Path, extra: list[str]) -> None:
                         "--outcome", "group", "--out", str(Path(out) / "r"), "--quiet", *extra], env)
     print(f"tiny select (16 x 200): peak RSS {_mb(tiny['peak'])}, {tiny['wall']:.0f} s")
     print(f"{'case':<16} {'float64 X':>10} {'peak RSS':>10} {'x X':>6} {'peak-jax':>10} {'x X':>6} "
-          f"{'peak-tiny':>10} {'x X':>6} {'wall':>6} {'8x?':>4}")
+          f"{'peak-tiny':>10} {'x X':>6} {'wall':>6} {'8x jax?':>8} {'8x fixed?':>10}")
     for name in cases:
         n, p, _ = CASES[name]
         expr, sheet = make_case(name, workdir)
@@ -142,7 +145,8 @@ def whole(cases: list[str], workdir: Path, extra: list[str]) -> None:
         print(f"{name:<16} {_mb(size):>10} {_mb(r['peak']):>10} {r['peak'] / size:6.1f} "
               f"{_mb(r['peak'] - base['peak']):>10} {(r['peak'] - base['peak']) / size:6.1f} "
               f"{_mb(r['peak'] - tiny['peak']):>10} {(r['peak'] - tiny['peak']) / size:6.1f} "
-              f"{r['wall']:5.0f}s {'yes' if r['peak'] - base['peak'] < 8 * size else 'no':>4}"
+              f"{r['wall']:5.0f}s {'yes' if r['peak'] - base['peak'] < 8 * size else 'no':>8} "
+              f"{'yes' if r['peak'] - tiny['peak'] < 8 * size else 'no':>10}"
               + ("" if r["rc"] == 0 else f"  (exit {r['rc']})"))
 
 

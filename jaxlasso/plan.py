@@ -245,7 +245,8 @@ class QuickPlan:
 
     One :func:`plan_power` cell per size, sizes from the current n per class upwards, smallest
     first, stopping at the first size whose detection probability reaches ``power`` (a larger
-    size is not needed for the answer). :attr:`plan` holds the rows that ran; a direct
+    size is not needed for the answer) or before the first larger size whose study would not fit
+    the memory budget (:attr:`over_budget`). :attr:`plan` holds the rows that ran; a direct
     :func:`plan_power` call with the same seed and options gives the same numbers for them (each
     cell draws from its own random stream).
     """
@@ -256,13 +257,16 @@ class QuickPlan:
     replicates: int
     power: float
     sizes: tuple[int, ...]
-    """The sizes the quick plan could run (it stops at the first reaching ``power``)."""
+    """The sizes the quick plan could run (the rows of :attr:`plan` are those it ran)."""
     over_budget: tuple[int, ...] = ()
-    """The sizes not simulated because a study of that size would not fit the memory budget
-    (:func:`study_bytes` above :func:`jaxlasso._engine.memory_budget`): the plan stopped there."""
-    memory_budget: float = float("inf")
-    """Bytes a study could use when the plan ran (``$JAXLASSO_MAX_MEMORY``, else 80% of the
-    memory then available)."""
+    """The sizes not simulated because a study of the first of them would not fit the memory
+    budget (:func:`study_bytes` above :func:`jaxlasso._engine.memory_budget`, or the engine's own
+    check refused it): the plan stopped there. Empty when it did not stop for memory."""
+    memory_needed: float | None = None
+    """Bytes the first size of :attr:`over_budget` was estimated to need (None when empty)."""
+    memory_budget: float | None = None
+    """The budget it was compared with at that moment (``$JAXLASSO_MAX_MEMORY``, else 80% of the
+    memory then available; None when :attr:`over_budget` is empty)."""
 
     @property
     def current_n_per_class(self) -> int:
@@ -276,7 +280,7 @@ class QuickPlan:
 
     @property
     def n_for_power(self) -> int | None:
-        """The smallest size reaching ``power``; None when none of :attr:`sizes` did."""
+        """The smallest size reaching ``power``; None when none of the sizes run did."""
         return self.plan.n_for_power(self.k, self.effect_sd, self.power)
 
     @property
@@ -293,7 +297,8 @@ class QuickPlan:
                 "detection_at_current_n": self.detection_at_current, "n_per_class_for_power": n80,
                 "n_per_class_for_power_resampled": resampled, "sizes": list(self.sizes),
                 "pool_size": self.plan.pool_size, "sizes_over_memory_budget": list(self.over_budget),
-                "memory_budget_bytes": None if self.memory_budget == float("inf") else int(self.memory_budget),
+                "memory_needed_bytes": None if self.memory_needed is None else int(self.memory_needed),
+                "memory_budget_bytes": None if self.memory_budget is None else int(self.memory_budget),
                 "seconds": self.plan.seconds,
                 "rows": self.plan.table.to_dict("records")}
 
@@ -313,8 +318,8 @@ class QuickPlan:
             if self.over_budget:
                 m = self.over_budget[0]
                 tail += (f"; {m} per class and more not simulated: a study of {m} per class needs about "
-                         f"{study_bytes(2 * m, self.plan.n_features) / 2**30:.2f} GiB, more than the "
-                         f"{self.memory_budget / 2**30:.2f} GiB memory budget (JAXLASSO_MAX_MEMORY)")
+                         f"{_bytes_text(self.memory_needed)}, more than the {_bytes_text(self.memory_budget)} "
+                         "memory budget (JAXLASSO_MAX_MEMORY)")
         elif n80 == n0:
             tail = ""
         else:
@@ -356,22 +361,22 @@ def quick_plan(X: Any, y: Any, *, seed: int = 0, alpha: float = PLAN.alpha, nfol
                   log=log, cpm=cpm, l1_ratio=l1_ratio, nfolds=nfolds, n_repeats=1, measure=measure, seed=seed,
                   n_lambdas=n_lambdas, lambda_min_ratio=lambda_min_ratio, tol=tol, max_iter=max_iter,
                   progress=progress)
-    budget, p = memory_budget(), int(np.shape(X)[1])
-    parts, seconds, last, over = [], 0.0, None, ()
+    p = int(np.shape(X)[1])
+    parts, seconds, last, over, need, budget = [], 0.0, None, (), None, None
     for i, m in enumerate(sizes):
         # Larger studies are simulated only while they fit the memory budget: the plan is a
         # quote in a verdict the analysis has already reached, and a study of 10 x the samples
-        # must not take the run down with it. The first size is the data's own (its studies are
-        # no larger than the analysis that ran) and always runs.
-        if i and study_bytes(2 * m, p, n_lambdas) > budget:
-            over = sizes[i:]
+        # must not take the run down with it. The first size (at most the data's own n per
+        # class, or 3) is not pre-checked: its studies are no larger than the analysis that ran.
+        if i and study_bytes(2 * m, p, n_lambdas) > memory_budget():
+            over, need, budget = sizes[i:], study_bytes(2 * m, p, n_lambdas), memory_budget()
             break
         try:
             last = plan_power(X, y, n_per_class=m, **common)
-        except MemoryBudgetError:  # the engine's own check, on the lanes it actually runs at once
+        except MemoryBudgetError as exc:  # the engine's own check, on the lanes it runs at once
             if not i:
                 raise
-            over = sizes[i:]
+            over, need, budget = sizes[i:], exc.need, exc.budget
             break
         parts.append(last.table)
         seconds += last.seconds
@@ -382,13 +387,21 @@ def quick_plan(X: Any, y: Any, *, seed: int = 0, alpha: float = PLAN.alpha, nfol
                       n_features=last.n_features, n_permutations=B, alpha=alpha, rule=last.rule, seed=seed,
                       seconds=seconds)
     return QuickPlan(plan=whole, k=int(k), effect_sd=float(effect_sd), replicates=int(replicates),
-                     power=float(power), sizes=sizes, over_budget=tuple(over), memory_budget=float(budget))
+                     power=float(power), sizes=sizes, over_budget=tuple(over), memory_needed=need,
+                     memory_budget=budget)
 
 
 def study_bytes(n_rows: int, p: int, n_lambdas: int = PATH.n_lambdas) -> int:
     """Estimated peak memory of one simulated study of ``n_rows`` x ``p``: its float64 matrix
-    (a study is built in memory) plus the engine's estimate for its solves with as many lanes in
-    flight as it runs at most (what :func:`jaxlasso._engine.check_memory` would refuse)."""
+    (a study is built in memory) plus the engine's estimate for its solves, lanes solved one at
+    a time in as many threads as run at most (the CPU's strategy). Where the engine vmaps lanes
+    instead (accelerators) its own check is the one that counts: a study it refuses stops the
+    quick plan the same way (:class:`jaxlasso._engine.MemoryBudgetError`)."""
     from ._engine import bucket_lambdas, estimate_bytes, lane_threads
 
     return 8 * n_rows * p + estimate_bytes(n_rows, p, lane_threads(1 << 30), bucket_lambdas(n_lambdas))
+
+
+def _bytes_text(nbytes: float) -> str:
+    """A size in GiB or MiB with three significant digits (two sizes near a limit stay apart)."""
+    return f"{nbytes / 2**30:.3g} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.3g} MiB"

@@ -27,6 +27,7 @@ import pandas as pd
 
 from . import _validation as V
 from ._config import CV, PATH, SELECT
+from ._engine import MemoryBudgetError
 from ._version import __version__
 from .cv import cv_logistic_path
 from .diagnose import ALPHA, N_PERMUTATIONS, Diagnosis, diagnose
@@ -367,11 +368,16 @@ def _report(frame: pd.DataFrame, y: Any, prep: PreprocessReport, cv: CVResult, o
     quick = None
     reachable = opts.alpha * (opts.n_permutations + 1) >= 1  # else the test could never reject
     if reachable and wants_quick_plan(opts.plan, diag.signal_detected, len(labels.y)):
-        quick = timed("quick plan", lambda: _quick_plan(frame, labels.y, cv, opts, progress),
-                      label="quick plan (what this test could detect; --plan off skips it)")
-        diag = _with_plan_quote(diag, quick)
-        if diag.signal_detected is False:
-            verdict += " " + quick.sentence()
+        try:
+            quick = timed("quick plan", lambda: _quick_plan(frame, labels.y, cv, opts, progress),
+                          label="quick plan (what this test could detect; --plan off skips it)")
+        except MemoryBudgetError as exc:
+            # Even its first size's studies do not fit now: the analysis stands without its quote.
+            verdict += f" (The quick plan did not run: {exc})"
+        else:
+            diag = _with_plan_quote(diag, quick)
+            if diag.signal_detected is False:
+                verdict += " " + quick.sentence()
     shaky = (not selected) or diag.signal_detected is not True or diag.get("LAMBDA_RULE") is not None
     run_more = strategy == "full" or (strategy == "auto" and shaky)
     n_stab = opts.stability_resamples(run_more)

@@ -429,55 +429,77 @@ def test_no_signal_verdict_quotes_a_quick_plan_that_plan_power_reproduces():
 
 
 def test_quick_plan_stops_at_the_first_size_over_the_memory_budget(monkeypatch):
-    """A study of the next size that would not fit the memory budget is not simulated: the plan
-    keeps the sizes that ran, lists the rest in ``over_budget``, and its sentence and summary say
-    so (instead of the run failing after its analysis). The engine's own refusal of a size
-    (``MemoryBudgetError``) stops it the same way; at the data's own size it is an error."""
+    """A study of a larger size that would not fit the memory budget is not simulated: the plan
+    keeps the sizes that ran, lists the rest in ``over_budget``, and its sentence and summary
+    quote what the first of them needs against the budget (instead of the run failing after its
+    analysis). The first size is not pre-checked. The engine's own refusal of a size
+    (``MemoryBudgetError``) stops it the same way, quoting the engine's numbers; at the first
+    size it is an error of ``quick_plan``, and ``select`` keeps its analysis without the quote."""
     import jaxlasso.plan as plan_mod
     from jaxlasso._engine import MemoryBudgetError, configure
+    from jaxlasso._config import PLAN
     from jaxlasso.plan import default_sizes, quick_plan, study_bytes
 
     sim, y = _small_study(null=True, seed=1)
     X = np.log2(sim.counts.to_numpy(float) + 1)
+    p = X.shape[1]
     y01 = (y == "case").to_numpy(float)
     # No effect planted: the detection probability stays below 80%, so only the budget stops it.
-    common = dict(effect_sd=0.0, replicates=2, seed=4)
-    sizes = default_sizes(7, points=4)
-    assert len(sizes) == 4 and study_bytes(2 * sizes[1], X.shape[1]) > study_bytes(2 * sizes[0], X.shape[1])
-    budget = study_bytes(2 * sizes[1], X.shape[1]) - 1
-    with configure(max_memory=str(budget)):
-        quick = quick_plan(X, y01, **common)
-    assert quick.over_budget == sizes[1:] and quick.memory_budget == budget
-    assert list(quick.plan.table["n_per_class"]) == [sizes[0]]
-    sentence = quick.sentence()
-    gib = study_bytes(2 * sizes[1], X.shape[1]) / 2**30
-    assert (f"not reached up to {sizes[0]} per class; {sizes[1]} per class and more not simulated: a study of "
-            f"{sizes[1]} per class needs about {gib:.2f} GiB, more than the {budget / 2**30:.2f} GiB memory budget "
-            "(JAXLASSO_MAX_MEMORY)") in sentence
-    record = quick.as_dict()
-    assert record["sizes_over_memory_budget"] == list(sizes[1:]) and record["memory_budget_bytes"] == budget
+    # The estimate is that of looped lanes (the CPU's strategy): pinned, so that it holds on any
+    # backend. A grid of 40 lambdas: the budget is checked for the run's grid, not the default.
+    common = dict(effect_sd=0.0, replicates=2, seed=4, n_lambdas=40)
+    sizes = default_sizes(int(min(y01.sum(), (1 - y01).sum())), points=PLAN.quick_size_points)
+    with configure(lane_mode="loop"):
+        assert len(sizes) == 4 and study_bytes(2 * sizes[1], p, 40) > study_bytes(2 * sizes[0], p, 40)
+        assert study_bytes(2 * sizes[1], p, 40) != study_bytes(2 * sizes[1], p)
+        # Below even the first size's estimate: the first still runs, the second does not.
+        budget = study_bytes(2 * sizes[0], p, 40) - 1
+        with configure(max_memory=str(budget)):
+            quick = quick_plan(X, y01, **common)
+        assert quick.over_budget == sizes[1:] and list(quick.plan.table["n_per_class"]) == [sizes[0]]
+        need = study_bytes(2 * sizes[1], p, 40)
+        assert (quick.memory_needed, quick.memory_budget) == (need, budget)
+        assert (f"not reached up to {sizes[0]} per class; {sizes[1]} per class and more not simulated: a study "
+                f"of {sizes[1]} per class needs about {need / 2**20:.3g} MiB, more than the "
+                f"{budget / 2**20:.3g} MiB memory budget (JAXLASSO_MAX_MEMORY)") in quick.sentence()
+        record = quick.as_dict()
+        assert record["sizes_over_memory_budget"] == list(sizes[1:])
+        assert (record["memory_needed_bytes"], record["memory_budget_bytes"]) == (need, budget)
 
-    # A budget that fits every size: all four run (none reaches 80% without an effect).
-    with configure(max_memory=str(study_bytes(2 * sizes[-1], X.shape[1]))):
-        whole = quick_plan(X, y01, **common)
-    assert whole.over_budget == () and list(whole.plan.table["n_per_class"]) == list(sizes)
-    assert "not simulated" not in whole.sentence() and whole.as_dict()["sizes_over_memory_budget"] == []
-    pd.testing.assert_frame_equal(whole.plan.table.iloc[:1], quick.plan.table)
+        # A budget that fits every size: all four run (none reaches 80% without an effect).
+        with configure(max_memory=str(study_bytes(2 * sizes[-1], p, 40))):
+            whole = quick_plan(X, y01, **common)
+        assert whole.sizes == sizes and whole.over_budget == ()
+        assert list(whole.plan.table["n_per_class"]) == list(sizes)
+        assert "not simulated" not in whole.sentence()
+        assert [whole.as_dict()[key] for key in ("sizes_over_memory_budget", "memory_needed_bytes",
+                                                 "memory_budget_bytes")] == [[], None, None]
+        pd.testing.assert_frame_equal(whole.plan.table.iloc[:1], quick.plan.table)
 
-    # The engine refusing the third size (its estimate for the lanes it runs at once).
+    # The engine refusing the third size: its own estimate and budget are quoted.
     real = plan_mod.plan_power
 
     def refusing(*a, n_per_class, **k):
         if n_per_class >= sizes[2]:
-            raise MemoryBudgetError("this fit needs about 9 GiB")
+            raise MemoryBudgetError("this fit needs about 9 GiB", need=9 * 2**30, budget=3 * 2**30)
         return real(*a, n_per_class=n_per_class, **k)
 
     monkeypatch.setattr(plan_mod, "plan_power", refusing)
     stopped = quick_plan(X, y01, **common)
     assert stopped.over_budget == sizes[2:] and list(stopped.plan.table["n_per_class"]) == list(sizes[:2])
-    monkeypatch.setattr(plan_mod, "plan_power", lambda *a, **k: (_ for _ in ()).throw(MemoryBudgetError("x")))
+    assert (f"; {sizes[2]} per class and more not simulated: a study of {sizes[2]} per class needs about 9 GiB, "
+            "more than the 3 GiB memory budget") in stopped.sentence()
+
+    def refusing_all(*a, **k):
+        raise MemoryBudgetError("this fit needs about 9 GiB", need=9 * 2**30, budget=3 * 2**30)
+
+    monkeypatch.setattr(plan_mod, "plan_power", refusing_all)
     with pytest.raises(MemoryBudgetError):
         quick_plan(X, y01, **common)
+    # select: the analysis and its verdict stand, without the quote.
+    rep = select_features(sim.counts, y, strategy="lasso", n_permutations=19, seed=4)
+    assert rep.signal_detected is False and rep.quick_plan is None
+    assert rep.verdict.endswith("(The quick plan did not run: this fit needs about 9 GiB)")
 
 
 def test_no_quick_plan_when_signal_is_detected(monkeypatch):

@@ -118,7 +118,12 @@ def memory_budget() -> float:
 class MemoryBudgetError(ValueError):
     """A solve refused by :func:`check_memory`: its estimated memory exceeds the budget. A
     ``ValueError`` (bad input, to a caller), with its own class so that a caller trying sizes in
-    turn (the quick power plan) can stop at the first that does not fit."""
+    turn (the quick power plan) can stop at the first that does not fit; ``need`` and ``budget``
+    are the bytes compared."""
+
+    def __init__(self, message: str, need: float = float("nan"), budget: float = float("nan")):
+        super().__init__(message)
+        self.need, self.budget = need, budget
 
 
 def check_memory(n: int, p: int, lanes: int, n_lambdas: int, what: str) -> None:
@@ -130,4 +135,4 @@ def check_memory(n: int, p: int, lanes: int, n_lambdas: int, what: str) -> None:
         raise MemoryBudgetError(
             f"{what} needs about {need / 2**30:.2f} GiB ({n} samples x {p} features, {lanes} lane(s) "
             f"solved together), more than the {budget / 2**30:.2f} GiB available; filter features "
-            f"(e.g. --top-variance) or raise JAXLASSO_MAX_MEMORY (got estimate={need} bytes)")
+            f"(e.g. --top-variance) or raise JAXLASSO_MAX_MEMORY (got estimate={need} bytes)", need, budget)
