@@ -368,9 +368,11 @@ def quick_plan(X: Any, y: Any, *, seed: int = 0, alpha: float = PLAN.alpha, nfol
         # quote in a verdict the analysis has already reached, and a study of 10 x the samples
         # must not take the run down with it. The first size (at most the data's own n per
         # class, or 3) is not pre-checked: its studies are no larger than the analysis that ran.
-        if i and study_bytes(2 * m, p, n_lambdas) > memory_budget():
-            over, need, budget = sizes[i:], study_bytes(2 * m, p, n_lambdas), memory_budget()
-            break
+        if i:
+            estimate, available = study_bytes(2 * m, p, n_lambdas), memory_budget()
+            if estimate > available:
+                over, need, budget = sizes[i:], estimate, available
+                break
         try:
             last = plan_power(X, y, n_per_class=m, **common)
         except MemoryBudgetError as exc:  # the engine's own check, on the lanes it runs at once
