@@ -35,7 +35,7 @@ Usage::
 Extra ``select`` options go after ``--`` (e.g. ``-- --permutations 10``).
 
 The persistent compilation cache changes the peak: a process that compiles its kernels (a cold
-cache, or ``JAXLASSO_CACHE_DIR=off``) holds the compiler's memory too (the tiny select: ~410-440 MB
+cache, or ``JAXLASSO_CACHE_DIR=off``) holds the compiler's memory too (the tiny select: ~390-440 MB
 warm, ~640-665 MB cold). Compare runs made in the same state: both after a warm-up run of the
 same shapes, or both with ``JAXLASSO_CACHE_DIR=off``.
 """

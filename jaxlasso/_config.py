@@ -35,7 +35,8 @@ class PathDefaults:
     max_sweeps: int = 1000
     """Coordinate-descent sweeps per Newton step."""
     min_working_set: int = 32
-    """Initial working-set capacity (grows by powers of two when the active set needs it)."""
+    """Initial working-set capacity (grows through the levels 2^j and 1.5 * 2^j when the active set
+    needs it: ``jaxlasso._engine.grow_capacity``)."""
     few_per_class: int = 8
     """glmnet warns when a class has fewer observations than this."""
 

@@ -215,16 +215,38 @@ def test_one_lanes_loop_equals_the_scan_for_any_start_and_stop(monkeypatch):
 
 def test_shape_buckets_pad_little_above_16():
     """Powers of two up to 16 (tiny problems share one program); above, 8 buckets per octave, so
-    a padded row or column is at most 12.5% of the design -- a 34-row study of 200,000 genes is
-    padded to 36 rows, not 64 (each padded row costs every pass over the design)."""
+    padding adds under 12.5% to a dimension (each padded row is a row of every pass over the
+    design). Sizes never decrease with the dimension, and POW2_UP_TO is a power of two."""
     from jaxlasso._engine import bucket_size
+    from jaxlasso._engine.shapes import POW2_UP_TO
 
+    assert POW2_UP_TO & (POW2_UP_TO - 1) == 0
     assert [bucket_size(x) for x in (1, 2, 3, 5, 9, 16)] == [1, 2, 4, 8, 16, 16]
     assert [bucket_size(x) for x in (17, 19, 33, 34, 40, 48, 63, 64, 65, 111, 200_000)] == \
         [18, 20, 36, 36, 40, 48, 64, 64, 72, 112, 212_992]
     xs = np.arange(17, 5000)
     b = np.array([bucket_size(int(x)) for x in xs])
-    assert (b >= xs).all() and (b <= 1.125 * xs).all() and (np.diff(b) >= 0).all()
+    assert (b >= xs).all() and (b < 1.125 * xs).all() and (np.diff(b) >= 0).all()
+
+
+def test_row_padding_changes_no_result(monkeypatch):
+    """34 rows solved padded to 36 (the buckets) and to 64 (powers of two up to 64): the same
+    path and CV to rounding -- padded rows carry zero weight in every lane."""
+    import jaxlasso._engine.shapes as shapes
+
+    X, y = synthetic(34, 60, seed=11)
+    fits = {}
+    for limit in (16, 64):
+        monkeypatch.setattr(shapes, "POW2_UP_TO", limit)
+        fits[limit] = (shapes.bucket_size(34), jaxlasso.logistic_path(X, y, n_lambdas=30),
+                       jaxlasso.cv_logistic_path(X, y, nfolds=5, seed=2, n_lambdas=30))
+    (b16, path16, cv16), (b64, path64, cv64) = fits[16], fits[64]
+    assert (b16, b64) == (36, 64)
+    assert len(path16.lambdas) == len(path64.lambdas) and (path16.coef != 0).sum() > 30
+    np.testing.assert_allclose(path16.coef, path64.coef, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(path16.intercept, path64.intercept, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(cv16.cv_mean, cv64.cv_mean, rtol=1e-7)
+    assert (cv16.index_min, cv16.index_1se) == (cv64.index_min, cv64.index_1se)
 
 
 def test_capacity_growth_levels():

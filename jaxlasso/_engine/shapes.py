@@ -13,6 +13,7 @@ def next_pow2(x: int) -> int:
 
 
 #: Dimensions up to this many are padded to a power of two, larger ones to 8 buckets per octave.
+#: A power of two itself (else the buckets would not increase with the size across it).
 POW2_UP_TO = 16
 
 
@@ -21,9 +22,10 @@ def bucket_size(x: int) -> int:
     buckets per octave.
 
     Problems are padded to bucketed shapes (zero-weight rows, excluded zero columns) so that
-    different datasets share compiled executables; the padding is at most 12.5% above 16. A
-    padded row is a row of every pass over the design, in memory and time (2.5 MB of design per
-    row at p = 200,000), so rows between 17 and 64 are not padded to 64 as powers of two would.
+    different datasets share compiled executables; above :data:`POW2_UP_TO` the padding is under
+    12.5%. Bounded padding matters because a padded row is a row of every pass over the design,
+    in memory and time (2.5 MB of design per row at p = 200,000); the price of finer buckets is
+    more shapes to compile.
     """
     if x <= POW2_UP_TO:
         return next_pow2(x)
