@@ -33,7 +33,7 @@ import pandas as pd
 
 from ..exceptions import DataWarning
 from .univariate import (_FOREST_EXTRA, _check_int, _check_Xy, _ranks_from_order, rank_order,
-                         _require_scipy_stats, benjamini_hochberg)
+                         _require_scipy, benjamini_hochberg)
 
 __all__ = ["BorutaResult", "ForestResult", "boruta", "forest_importance"]
 
@@ -280,7 +280,7 @@ def forest_importance(X: Any, y: Any, *, n_estimators: int = 500, n_repeats: int
         n_candidates = _check_int(n_candidates, "n_candidates", 1)
     max_features = _check_max_features(max_features)
     seed = _check_seed(seed)
-    _require_scipy_stats()
+    _require_scipy("stats")
     data = _check_Xy(X, y)
     X32 = np.ascontiguousarray(data.X, dtype=np.float32)   # scikit-learn's trees work in float32
     y01 = data.y
@@ -584,7 +584,7 @@ def boruta(X: Any, y: Any, *, n_estimators: int = 200, max_iter: int = 100, alph
             f"shadows must be one of {', '.join(map(repr, _SHADOWS))} (got shadows={shadows!r})")
     max_features = _check_max_features(max_features)
     seed = _check_seed(seed)
-    stats = _require_scipy_stats()
+    stats = _require_scipy("stats")
     data = _check_Xy(X, y)
     X32 = np.ascontiguousarray(data.X, dtype=np.float32)
     y01 = data.y

@@ -40,10 +40,6 @@ class _Data:
     """(control, case)."""
 
 
-def _require_scipy_stats():
-    return _require_scipy("stats")
-
-
 def _require_scipy(module: str):
     """``scipy.<module>``, or an error that says how to install scipy."""
     try:
@@ -363,7 +359,7 @@ def univariate_ranking(X: Any, y: Any, *, method: str = "welch",
                 "method='auc' supports only equal positive sample weights (0 drops a sample); "
                 "use method='welch' for weighted tests "
                 f"(got sample_weight range=[{w[keep].min():.3g}, {w[keep].max():.3g}])")
-        stat, effect, pval = _auc(X_[keep], y_[keep], _require_scipy_stats())
+        stat, effect, pval = _auc(X_[keep], y_[keep], _require_scipy("stats"))
         tiebreak = np.abs(effect)
     order = _order(pval, -tiebreak)
     return UnivariateResult(
