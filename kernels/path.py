@@ -88,6 +88,10 @@ def standardised(raw: Array, rsum: Array, xm: Array, xs: Array) -> Array:
     return (raw - xm * rsum) / xs
 
 
+# A lane whose active features and KKT violators do not fit its working set overflows only once
+# the active features fill more than this share of the slots (see the KKT rounds of solve_path).
+OVERFLOW_ACTIVE_SHARE = 0.5
+
 # Candidates of a float32 KKT pass that are recomputed exactly (more: one exact float64 pass).
 KKT_RECHECK = 64
 
@@ -359,8 +363,16 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
                                     outside, settings.tol)
             violators = excess > settings.tol
             gap = jnp.maximum(ns.kkt, jnp.max(excess, initial=0.0))
-            n_needed = jnp.sum(beta != 0) + jnp.sum(violators)
-            overflow = n_needed > k
+            n_active = jnp.sum(beta != 0)
+            n_needed = n_active + jnp.sum(violators)
+            # Violators that do not all fit join a slot-full at a time -- the next round's
+            # working set is the active features and the best-scoring violators -- while the
+            # active set fills at most OVERFLOW_ACTIVE_SHARE of the slots (at 0.5 each round adds
+            # k / 2 or more; the objective falls every round, so the rounds end). Then the lane
+            # overflow: after a large step down the grid thousands of features violate at the
+            # old solution, of which the new one keeps a few dozen, and a capacity sized to hold
+            # them all (the k x k model, its Gram) would cost more than these rounds.
+            overflow = (n_needed > k) & (n_active > OVERFLOW_ACTIVE_SHARE * k)
             finite = ns.status == Status.CONVERGED
             out_of_iters = ns.it >= settings.max_iter
             done = ~jnp.any(violators) | overflow | ~finite | out_of_iters

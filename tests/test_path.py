@@ -262,6 +262,8 @@ def test_capacity_growth_levels():
     assert grow_capacity(256, 700, 20000) == 768
     assert grow_capacity(256, 769, 20000) == 1024
     assert grow_capacity(768, 800, 1000) == 1000  # capped at the number of features
+    assert grow_capacity(32, 5000, 20000) == 128  # at most MAX_GROWTH = 4 times over
+    assert grow_capacity(256, 5000, 20000) == 1024
     k, seen = 16, [16]
     while k < 5000:
         k = grow_capacity(k, k + 1, 10**6)
@@ -760,3 +762,26 @@ def test_memory_check_counts_the_lanes_solved_at_once(small):
         jaxlasso.cv_logistic_path(X, y, nfolds=5, n_lambdas=10)
     with configure(lane_threads=1, **budget):
         jaxlasso.cv_logistic_path(X, y, nfolds=5, n_lambdas=10)
+
+
+@pytest.mark.parametrize("mode", ["loop", "vmap"])
+def test_a_large_step_down_the_grid_keeps_the_working_set_small(shared_data, mode):
+    """From lambda_max straight to the grid's end on ALL BCR/ABL (12,625 genes): thousands of genes
+    violate the KKT conditions at the intercept-only fit, of which the solution keeps ~40. The
+    working set takes the violators a slot-full at a time instead of growing to hold them all
+    (it grew to 8,192 slots: a 14 s fit, k x k Gram included), and reaches the objective of the
+    100-lambda path at that lambda."""
+    from jaxlasso._engine import configure
+
+    X, y, _ = shared_data("all_bcrabl")
+    full = jaxlasso.logistic_path(X, y, early_stop=False)
+    lam = full.lambdas[[0, len(full.lambdas) - 1]]
+    with configure(lane_mode=mode):
+        cv = jaxlasso.cv_logistic_path(X, y, lambdas=lam, nfolds=3, seed=1, early_stop=False, keep=True)
+    jump = cv.path
+    assert max(cv.info["working_set_capacities"]) <= 128
+    assert (jump.coef[-1] != 0).sum() > 30
+    o_jump = jaxlasso.logistic_objective(X, y, jump.coef[-1], jump.intercept[-1], lam[-1])
+    o_full = jaxlasso.logistic_objective(X, y, full.coef[-1], full.intercept[-1], lam[-1])
+    assert abs(o_jump - o_full) <= 1e-7 * o_full
+    assert np.all(np.isfinite(cv.cv_mean))

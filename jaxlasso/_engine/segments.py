@@ -154,8 +154,8 @@ def run_segments(run, B: int, L: int, Lp: int, k: int, stop: np.ndarray, cap: in
         if k >= cap:  # cannot happen: with every feature in the working set nothing overflows
             raise RuntimeError("working set overflow at full capacity")
         first = np.where(overflow.any(axis=1), np.argmax(overflow, axis=1), L)
-        # Grow by grow_capacity's factor; jump straight to what the overflowing lambda needed
-        # (ridge-like penalties fill the working set at once), so each capacity compiles at most once.
+        # Grow by grow_capacity's factor, or further towards what the overflowing lambda needed
+        # (ridge-like penalties fill the working set at once): one capacity for every lane resumed.
         needed = max(int(merged["ws_needed"][b, first[b]]) for b in range(B) if first[b] < L)
         k = grow_capacity(k, needed, cap)
         start = np.where(first < L, first, Lp).astype(np.int32)

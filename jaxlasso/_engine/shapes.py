@@ -47,6 +47,8 @@ def bucket_lambdas(L: int) -> int:
 
 #: Working sets below this many slots grow at least 2.5x per overflow, larger ones at least 1.5x.
 FAST_GROWTH_BELOW = 256
+#: An overflow grows the working set at most this many times over (see :func:`grow_capacity`).
+MAX_GROWTH = 4
 
 
 def grow_capacity(k: int, needed: int, cap: int) -> int:
@@ -54,16 +56,21 @@ def grow_capacity(k: int, needed: int, cap: int) -> int:
 
     Capacities are the levels 2^j and 1.5 * 2^j (16, 24, 32, 48, 64, 96, ...): the smallest
     level that holds ``needed`` and is at least 2.5 k below :data:`FAST_GROWTH_BELOW` slots, 1.5 k
-    from there on. Every level a path passes through is one more compiled program (seconds of
-    XLA on a cold cache) and one more resumed segment per lane, while an oversized capacity costs
-    in every solve through the padded k x k model (coordinate descent, the polish's products,
-    top-k of k). Below a few hundred slots that padding is cheap, so small sets grow fast (fewer
-    programs); above, the finer 1.5x steps keep the capacity close to what the path needs -- the
-    Gram and Cholesky of the working set cost k^2 n and k^3, so a 768-slot set costs about half of
-    a 1024-slot one (``benchmarks/NOTES.md`` has both measurements).
+    from there on -- but not beyond :data:`MAX_GROWTH` k. Every level a path passes through is one
+    more compiled program (seconds of XLA on a cold cache) and one more resumed segment per lane,
+    while an oversized capacity costs in every solve through the padded k x k model (coordinate
+    descent, the polish's products, top-k of k). Below a few hundred slots that padding is cheap,
+    so small sets grow fast (fewer programs); above, the finer 1.5x steps keep the capacity close
+    to what the path needs -- the Gram and Cholesky of the working set cost k^2 n and k^3, so a
+    768-slot set costs about half of a 1024-slot one (``benchmarks/NOTES.md`` has both
+    measurements). ``needed`` counts the KKT violators at the old solution, which after a large
+    step down the grid are thousands where the new solution keeps a few dozen: the kernel adds
+    violators a slot-full at a time while its active set fills at most half the slots, so a
+    capacity a few times the old one is enough to go on, and a ridge-like penalty, whose
+    violators all enter, reaches them in a few larger steps.
     """
     factor = 2.5 if k < FAST_GROWTH_BELOW else 1.5
-    return capacity_level(max(needed, math.ceil(factor * k)), cap)
+    return capacity_level(max(min(needed, MAX_GROWTH * k), math.ceil(factor * k)), cap)
 
 
 def reached_capacity(needed: int, start: int, cap: int) -> int:
