@@ -10,12 +10,14 @@ For each lambda (glmnet's strategy, with static shapes so that jit compiles once
    active features plus the *sequential strong set* ``score >= 2 lambda - lambda_prev``.
 2. **Solve** on the working set with proximal Newton (``solver.newton_solve``).
 3. **KKT check over all features**: one pass over ``X`` gives the full gradient. A feature
-   outside the working set with ``|g_j| > l1_ratio pf_j lambda + tol`` violates optimality: it
-   joins the working set and step 2 repeats. The same pass feeds the next lambda's strong rule.
+   outside the working set with ``|g_j| > l1_ratio pf_j lambda + tol`` violates optimality: the
+   violators join the working set (the best-scoring ones, as many as fit) and step 2 repeats.
+   The same pass feeds the next lambda's strong rule.
    A float64 problem solved lane by lane makes this pass in float32 with a certified error
    bound and exact rechecks (:func:`kkt_pass`).
-4. If the active features plus the violators do not fit in ``k`` slots the lane stops with
-   ``Status.OVERFLOW`` and the host resumes from that lambda with a larger capacity, passing
+4. If the active features plus the violators do not fit in ``k`` slots and the active features
+   fill more than ``OVERFLOW_ACTIVE_SHARE`` of them (or a round made no progress), the lane stops
+   with ``Status.OVERFLOW`` and the host resumes from that lambda with a larger capacity, passing
    back the :class:`PathState` the lane stopped in (no pass over ``X`` to restart).
 
 Columns are standardised implicitly with the lane's weighted moments: ``x~ = (x - xm) / xs``,
@@ -363,18 +365,22 @@ def solve_path(problem: Problem, lambdas: Array, state: PathState, start: Array,
                                     outside, settings.tol)
             violators = excess > settings.tol
             gap = jnp.maximum(ns.kkt, jnp.max(excess, initial=0.0))
+            finite = ns.status == Status.CONVERGED
+            out_of_iters = ns.it >= settings.max_iter
             n_active = jnp.sum(beta != 0)
             n_needed = n_active + jnp.sum(violators)
             # Violators that do not all fit join a slot-full at a time -- the next round's
             # working set is the active features and the best-scoring violators -- while the
             # active set fills at most OVERFLOW_ACTIVE_SHARE of the slots (at 0.5 each round adds
             # k / 2 or more; the objective falls every round, so the rounds end). Then the lane
-            # overflow: after a large step down the grid thousands of features violate at the
+            # overflows: after a large step down the grid thousands of features violate at the
             # old solution, of which the new one keeps a few dozen, and a capacity sized to hold
-            # them all (the k x k model, its Gram) would cost more than these rounds.
-            overflow = (n_needed > k) & (n_active > OVERFLOW_ACTIVE_SHARE * k)
-            finite = ns.status == Status.CONVERGED
-            out_of_iters = ns.it >= settings.max_iter
+            # them all (the k x k model, its Gram) would cost more than these rounds. A round
+            # that ran out of Newton iterations, or made none (its slots went to features that
+            # rank above the violators by score but do not violate: uneven penalty factors),
+            # overflows too: the host retries the lambda at a larger capacity with a fresh budget.
+            stuck = out_of_iters | (ns.it == rs.it)
+            overflow = (n_needed > k) & ((n_active > OVERFLOW_ACTIVE_SHARE * k) | stuck)
             done = ~jnp.any(violators) | overflow | ~finite | out_of_iters
             status = jnp.where(
                 ~finite, Status.NONFINITE,

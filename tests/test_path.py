@@ -764,6 +764,7 @@ def test_memory_check_counts_the_lanes_solved_at_once(small):
         jaxlasso.cv_logistic_path(X, y, nfolds=5, n_lambdas=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["loop", "vmap"])
 def test_a_large_step_down_the_grid_keeps_the_working_set_small(shared_data, mode):
     """From lambda_max straight to the grid's end on ALL BCR/ABL (12,625 genes): thousands of genes
@@ -779,7 +780,8 @@ def test_a_large_step_down_the_grid_keeps_the_working_set_small(shared_data, mod
     with configure(lane_mode=mode):
         cv = jaxlasso.cv_logistic_path(X, y, lambdas=lam, nfolds=3, seed=1, early_stop=False, keep=True)
     jump = cv.path
-    assert max(cv.info["working_set_capacities"]) <= 128
+    # 32 -> 128 here; growing to hold every violator went to 8,192.
+    assert max(cv.info["working_set_capacities"]) < 512
     assert (jump.coef[-1] != 0).sum() > 30
     o_jump = jaxlasso.logistic_objective(X, y, jump.coef[-1], jump.intercept[-1], lam[-1])
     o_full = jaxlasso.logistic_objective(X, y, full.coef[-1], full.intercept[-1], lam[-1])

@@ -63,8 +63,8 @@ def grow_capacity(k: int, needed: int, cap: int) -> int:
     so small sets grow fast (fewer programs); above, the finer 1.5x steps keep the capacity close
     to what the path needs -- the Gram and Cholesky of the working set cost k^2 n and k^3, so a
     768-slot set costs about half of a 1024-slot one (``benchmarks/NOTES.md`` has both
-    measurements). ``needed`` counts the KKT violators at the old solution, which after a large
-    step down the grid are thousands where the new solution keeps a few dozen: the kernel adds
+    measurements). ``needed`` counts the active features and the KKT violators at the old
+    solution, which after a large step down the grid are thousands where the new solution keeps a few dozen: the kernel adds
     violators a slot-full at a time while its active set fills at most half the slots, so a
     capacity a few times the old one is enough to go on, and a ridge-like penalty, whose
     violators all enter, reaches them in a few larger steps.
