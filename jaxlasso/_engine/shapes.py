@@ -64,10 +64,10 @@ def grow_capacity(k: int, needed: int, cap: int) -> int:
     to what the path needs -- the Gram and Cholesky of the working set cost k^2 n and k^3, so a
     768-slot set costs about half of a 1024-slot one (``benchmarks/NOTES.md`` has both
     measurements). ``needed`` counts the active features and the KKT violators at the old
-    solution, which after a large step down the grid are thousands where the new solution keeps a few dozen: the kernel adds
-    violators a slot-full at a time while its active set fills at most half the slots, so a
-    capacity a few times the old one is enough to go on, and a ridge-like penalty, whose
-    violators all enter, reaches them in a few larger steps.
+    solution, which after a large step down the grid are thousands where the new solution keeps
+    a few dozen: the kernel adds violators a slot-full at a time while its active set fills at
+    most half the slots, so a capacity a few times the old one is enough to go on, and a
+    ridge-like penalty, whose violators all enter, reaches them in a few larger steps.
     """
     factor = 2.5 if k < FAST_GROWTH_BELOW else 1.5
     return capacity_level(max(min(needed, MAX_GROWTH * k), math.ceil(factor * k)), cap)
