@@ -57,10 +57,12 @@ class Jaxlasso(Adapter):
 
     name = "jaxlasso"
 
-    def __init__(self, dtype=np.float64, tol: float | None = None, family: str = "binomial"):
+    def __init__(self, dtype=np.float64, tol: float | None = None, family: str = "binomial",
+                 l1_ratio: float = 1.0):
         self.dtype = dtype
         self.tol = tol
         self.family = family
+        self.l1_ratio = l1_ratio
         if dtype == np.float32:
             self.name = "jaxlasso-f32"
 
@@ -79,8 +81,8 @@ class Jaxlasso(Adapter):
         import jaxlasso
 
         res, first, secs = self._timed(
-            lambda: jaxlasso.fit_path(X, y, family=self.family, lambdas=lambdas, dtype=self.dtype, tol=self.tol),
-            repeats)
+            lambda: jaxlasso.fit_path(X, y, family=self.family, lambdas=lambdas, dtype=self.dtype, tol=self.tol,
+                                      l1_ratio=self.l1_ratio), repeats)
         return Timing(secs, first, coef=res.coef, intercept=res.intercept,
                       extra={"capacities": res.info["working_set_capacities"]})
 
@@ -91,7 +93,7 @@ class Jaxlasso(Adapter):
             warnings.simplefilter("ignore")
             res, first, secs = self._timed(
                 lambda: jaxlasso.cv_path(X, y, family=self.family, lambdas=lambdas, foldid=foldid,
-                                         dtype=self.dtype, tol=self.tol), repeats)
+                                         dtype=self.dtype, tol=self.tol, l1_ratio=self.l1_ratio), repeats)
         return Timing(secs, first, cvm=res.cv_mean, cvsd=res.cv_sd, index_min=res.index_min,
                       index_1se=res.index_1se)
 
@@ -117,9 +119,10 @@ class Glmnet(Adapter):
 
     name = "glmnet"
 
-    def __init__(self, thresh: float = 1e-7, family: str = "binomial"):
+    def __init__(self, thresh: float = 1e-7, family: str = "binomial", l1_ratio: float = 1.0):
         self.thresh = thresh
         self.family = family
+        self.l1_ratio = l1_ratio
 
     def available(self):
         from jaxlasso import rglmnet
@@ -129,7 +132,8 @@ class Glmnet(Adapter):
     def path(self, X, y, lambdas, repeats):
         from jaxlasso import rglmnet
 
-        out = rglmnet.run_glmnet(X, y, lambdas=lambdas, thresh=self.thresh, repeats=repeats, family=self.family)
+        out = rglmnet.run_glmnet(X, y, lambdas=lambdas, thresh=self.thresh, repeats=repeats, family=self.family,
+                                 alpha=self.l1_ratio)
         return Timing(list(out.times), None, coef=out.coef, intercept=out.intercept,
                       extra={"wall": out.wall, "version": out.version})
 
@@ -137,7 +141,7 @@ class Glmnet(Adapter):
         from jaxlasso import rglmnet
 
         out = rglmnet.run_glmnet(X, y, task="cv", lambdas=lambdas, foldid=foldid, thresh=self.thresh,
-                                 repeats=repeats, family=self.family,
+                                 repeats=repeats, family=self.family, alpha=self.l1_ratio,
                                  type_measure="deviance" if self.family == "binomial" else "mse")
         return Timing(list(out.times), None, cvm=out.cvm, cvsd=out.cvsd, index_min=out.index_min,
                       index_1se=out.index_1se, extra={"wall": out.wall})

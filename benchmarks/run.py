@@ -8,6 +8,7 @@
     python benchmarks/run.py --workloads --tasks cox  # the Cox family's path and CV rows only
     python benchmarks/run.py --tasks path --peers   # + skglm (pip install -e .[bench]) on the paths
     python benchmarks/run.py --workloads all_bcrabl gauss200 --tasks gpath gcv --out /tmp/g   # family=gaussian rows
+    python benchmarks/run.py --workloads all_bcrabl seedlike --tasks enet --out /tmp/e   # elastic-net rows
     python benchmarks/run.py --device-results DIR   # GPU table from benchmarks/device_run.py's output
 
 Every row is measured in this one run, on this machine: the same lambdas (jaxlasso's glmnet
@@ -55,13 +56,17 @@ from datasets import (  # noqa: E402
 import jaxlasso  # noqa: E402
 
 
-def glmnet_grid(X, y):
+ENET_RATIOS = (0.01, 0.1, 0.5)
+"""The elastic-net rows' l1_ratio values: a small one keeps thousands of genes where n is ~100."""
+
+
+def glmnet_grid(X, y, l1_ratio: float = 1.0):
     """glmnet's default 100-lambda grid on the full data (no early stop): shared by all solvers."""
     from jaxlasso.path import PreparedProblem
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return PreparedProblem(X, y, l1_ratio=1.0, lambdas=None, n_lambdas=100, lambda_min_ratio=None,
+        return PreparedProblem(X, y, l1_ratio=l1_ratio, lambdas=None, n_lambdas=100, lambda_min_ratio=None,
                                standardize=True, fit_intercept=True, sample_weight=None,
                                penalty_factor=None, early_stop=False, tol=None, max_iter=200,
                                dtype=np.float64).lambdas
@@ -91,9 +96,9 @@ def gaussian_accuracy(X, y, lambdas, ours, ref) -> float:
     return float(np.max((o - r) / np.abs(r)))
 
 
-def accuracy(X, y, lambdas, ours, ref) -> float:
-    o = jaxlasso.logistic_objective(X, y, ours.coef, ours.intercept, lambdas)
-    r = jaxlasso.logistic_objective(X, y, ref.coef, ref.intercept, lambdas)
+def accuracy(X, y, lambdas, ours, ref, l1_ratio: float = 1.0) -> float:
+    o = jaxlasso.logistic_objective(X, y, ours.coef, ours.intercept, lambdas, l1_ratio=l1_ratio)
+    r = jaxlasso.logistic_objective(X, y, ref.coef, ref.intercept, lambdas, l1_ratio=l1_ratio)
     return float(np.max((o - r) / np.abs(r)))
 
 
@@ -135,6 +140,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tasks", nargs="*", default=["path", "cv", "cold", "bootstrap", "datasets", "cli"],
                     help="path, cv, cold (first call of a fresh process per workload), bootstrap, datasets, cli; "
                          "gpath, gcv: the Gaussian family on each workload's design (not in the default run); "
+                         "enet: elastic-net paths at l1_ratio (glmnet's alpha) 0.01, 0.1 and 0.5 on each "
+                         "workload, each on its own glmnet grid (not in the default run); "
                          "cox: the Cox family's path and CV rows (their own workloads; not in the default run)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--bootstrap", type=int, default=100, help="bootstrap paths on ALL BCR/ABL")
@@ -198,6 +205,14 @@ def main(argv=None) -> int:
             ours = jx.cv(X, y, lam, foldid, args.repeats)
             ref = gl.cv(X, y, lam, foldid, args.repeats)
             add(wl.name, "cv", ours, ref, None, index_note(X, y, lam, foldid, ours, ref))
+        if "enet" in args.tasks:
+            for a in ENET_RATIOS:
+                elam = glmnet_grid(X, y, a)
+                ours = Jaxlasso(l1_ratio=a).path(X, y, elam, args.repeats)
+                ref = Glmnet(l1_ratio=a).path(X, y, elam, args.repeats)
+                add(wl.name, f"enet{a:g}", ours, ref, accuracy(X, y, elam, ours, ref, a),
+                    f"elastic net, l1_ratio = alpha = {a:g}, its own 100-lambda grid; "
+                    f"{int(np.count_nonzero(ours.coef[-1]))} genes at the end")
         if "gpath" in args.tasks or "gcv" in args.tasks:
             yg = gaussian_outcome(X)
             glam = gaussian_grid(X, yg)

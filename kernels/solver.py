@@ -7,7 +7,9 @@ coordinate descent) made safe by a line search on the true objective:
    (the family's Hessian diagonal in ``eta``; binomial: ``w * p * (1 - p)``);
 2. minimise the penalised quadratic model
    ``g.d + g0 d0 + 1/2 ||d0 + X d||_v^2 + P(b + d)`` by cyclic coordinate descent over the
-   working-set slots in use (and the unpenalised intercept);
+   working-set slots in use (and the unpenalised intercept), with exact solves on its support;
+   the model's Hessian is the k x k Gram, or -- on a working set several times wider than the
+   data has rows -- its n-row factor (:class:`LowRank`);
 3. backtrack along ``d`` until the true objective decreases by a fraction of the model's
    predicted decrease (Armijo); the loss change is computed term by term without
    cancellation (the family's ``loss_change``), so the test stays meaningful at 1e-15 relative;
@@ -19,6 +21,7 @@ lockstep; a finished lane's state is frozen by ``while_loop``'s batching rule).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -72,6 +75,28 @@ def empty_gram_cache(k: int, n: int, dtype) -> GramCache:
     """A :class:`GramCache` that holds nothing (the first Newton step forms the Gram)."""
     return GramCache(jnp.zeros((k, k), dtype), jnp.full((k,), -1, jnp.int32), jnp.zeros((n,), dtype),
                      jnp.zeros((), dtype), jnp.asarray(False))
+
+
+class LowRank(NamedTuple):
+    """The Newton model's Hessian ``Z^T Z`` held as its factor ``ZT = Z^T`` (k, n): the centred
+    working-set columns scaled by ``sqrt(v)``, rows of unused slots zero.
+
+    Where the working set has several times more slots than the data has rows, the k x k Gram
+    is a rank-n matrix that costs k^2 n to form, k^2 per coordinate-descent sweep and up to k^3
+    to factorise; through its factor a sweep costs 2 k n (glmnet's "naive" updates), a product
+    2 k n, and an exact solve on a support larger than n goes through an n x n system
+    (:func:`_low_rank_solve`). The model is the same quadratic, in the data's precision (no
+    float32 Gram).
+    """
+
+    ZT: Array
+
+
+def _model_matvec(model, x: Array) -> Array:
+    """The model Hessian times ``x``."""
+    if isinstance(model, LowRank):
+        return model.ZT @ (x @ model.ZT)
+    return model @ x
 
 
 class NewtonState(NamedTuple):
@@ -131,6 +156,38 @@ def _cd(G: Array, q: Array, c: Array, h: Array, a1: Array, a2: Array, mask: Arra
     return lax.while_loop(not_done, sweep, init)
 
 
+def _cd_low_rank(ZT: Array, q: Array, c: Array, h: Array, a1: Array, a2: Array, mask: Array, m: Array,
+                 tol: Array, max_sweeps: Array):
+    """:func:`_cd` on the model ``Z^T Z`` given by its factor ``ZT`` (:class:`LowRank`).
+
+    Carries ``u = Z (c - c_entry)`` (n values) instead of the gradient: a coordinate's gradient
+    is ``q_entry[j] + ZT[j] . u`` and its update moves ``u`` by ``delta * ZT[j]`` -- 2 n flops
+    where a Gram row costs k. Same stopping rule and return values as :func:`_cd`.
+    """
+    q_in = q
+
+    def coordinate(j, carry):
+        c, u, worst = carry
+        zj = ZT[j]
+        new = prox.coordinate_update(c[j], q_in[j] + jnp.dot(zj, u), h[j], a1[j], a2[j])
+        new = jnp.where(mask[j], new, 0.0)
+        delta = new - c[j]
+        worst = jnp.maximum(worst, jnp.abs(delta) * (h[j] + a2[j]))
+        return c.at[j].set(new), u + delta * zj, worst
+
+    def sweep(carry):
+        c, u, _, s = carry
+        c, u, worst = lax.fori_loop(0, m, coordinate, (c, u, jnp.zeros((), c.dtype)))
+        return c, u, worst, s + 1
+
+    def not_done(carry):
+        return (carry[2] > tol) & (carry[3] < max_sweeps)
+
+    init = (c, jnp.zeros(ZT.shape[1:], c.dtype), jnp.asarray(jnp.inf, c.dtype), jnp.zeros((), jnp.int32))
+    c, u, worst, sweeps = lax.while_loop(not_done, sweep, init)
+    return c, q_in + ZT @ u, worst, sweeps
+
+
 # Active-set corrections per exact-solve attempt, and CD sweeps between attempts.
 _ACTIVE_SET_ROUNDS = 4
 _SWEEPS_PER_POLISH = 8
@@ -179,8 +236,35 @@ def gram_levels_for(k: int, batched: bool) -> tuple[int, ...]:
 # float32 (see _mixed_solve); below it the refinement costs about what float32 saves.
 _F32_FACTOR_MIN = 768
 
-# Refinement steps of a float32 factor's solution at most (see _mixed_solve).
+# Refinement steps of an approximate solve at most (see _refine).
 _REFINE_STEPS = 10
+
+
+def _refine(solve, matvec, rhs: Array, target: Array):
+    """``x ~ M^-1 rhs`` by an approximate inverse ``solve`` and iterative refinement
+    ``x += solve(rhs - M x)`` (``matvec``: ``M x``), stopping once every residual is <= ``target``
+    or when a step no longer halves the largest one. Returns ``x`` and that residual (inf if not
+    finite)."""
+
+    def worst(r):
+        e = jnp.max(jnp.abs(r))
+        return jnp.where(jnp.isfinite(e), e, jnp.inf)
+
+    def cond(st):
+        _, _, e, e_prev, i = st
+        return (e > target) & (e < 0.5 * e_prev) & (i < _REFINE_STEPS)
+
+    def body(st):
+        x, r, e, _, i = st
+        x = x + solve(r)
+        r = rhs - matvec(x)
+        return x, r, worst(r), e, i + 1
+
+    x0 = solve(rhs)
+    r0 = rhs - matvec(x0)
+    x, _, e, _, _ = lax.while_loop(cond, body, (x0, r0, worst(r0), jnp.asarray(jnp.inf, rhs.dtype),
+                                                jnp.zeros((), jnp.int32)))
+    return x, e
 
 
 def _mixed_solve(M32: Array, matvec, full, rhs: Array, drhs, target: Array):
@@ -204,24 +288,7 @@ def _mixed_solve(M32: Array, matvec, full, rhs: Array, drhs, target: Array):
     def solve32(r):
         return jax.scipy.linalg.cho_solve((L, True), r.astype(jnp.float32)).astype(dtype)
 
-    def worst(r):
-        e = jnp.max(jnp.abs(r))
-        return jnp.where(jnp.isfinite(e), e, jnp.inf)
-
-    def cond(st):
-        _, _, e, e_prev, i = st
-        return (e > target) & (e < 0.5 * e_prev) & (i < _REFINE_STEPS)
-
-    def body(st):
-        x, r, e, _, i = st
-        x = x + solve32(r)
-        r = rhs - matvec(x)
-        return x, r, worst(r), e, i + 1
-
-    x0 = solve32(rhs)
-    r0 = rhs - matvec(x0)
-    x, _, e, _, _ = lax.while_loop(cond, body, (x0, r0, worst(r0), jnp.asarray(jnp.inf, dtype),
-                                                jnp.zeros((), jnp.int32)))
+    x, e = _refine(solve32, matvec, rhs, target)
 
     def refined():
         return x, solve32(drhs(x))
@@ -247,6 +314,9 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
     Starting from CD's support, this usually ends in one or two solves -- CD alone needs
     thousands of sweeps on correlated columns.
 
+    ``G`` is the model's Gram or its :class:`LowRank` factor (then ``levels`` and ``mixed`` do
+    not apply: the solve is :func:`_low_rank_solve`).
+
     Returns ``(c, q, valid, dc)``: the last candidate, the model gradient there, whether it is
     the model's minimiser, and the path predictor ``dc``: the change of the solution when lambda
     moves by the factor ``1 + ratio`` with the support fixed. On the support, stationarity
@@ -257,8 +327,9 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
     ``mixed`` (static): factorise systems of ``_F32_FACTOR_MIN`` or more in float32 and refine
     (:func:`_mixed_solve`).
     """
-    Gb = G @ b
-    k = G.shape[0]
+    Gb = _model_matvec(G, b)
+    k = b.shape[0]
+    low_rank = isinstance(G, LowRank)
 
     def factor_solve(Gs, act, a1s, a2s, ss, rhs):
         both = act[:, None] & act[None, :]
@@ -290,7 +361,10 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
 
     def solve(active, s):
         rhs = Gb - lin - a1 * s
-        if len(levels) == 1:
+        if low_rank:
+            # Half the stationarity tolerance, as for the mixed solves: ``check`` recomputes the gap.
+            sol, dsol = _low_rank_solve(G.ZT, active, a1, a2, s, rhs, ratio, 0.5 * tol)
+        elif len(levels) == 1:
             sol, dsol = factor_solve(G, active, a1, a2, s, rhs)
         else:
             # The support's slots first (stable), then a leading block of the smallest level.
@@ -305,7 +379,7 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
 
             branch = jnp.sum(jnp.asarray(levels[:-1]) < jnp.sum(active))
             sol, dsol = lax.switch(branch, [on_level(size) for size in levels])
-        q = lin + G @ sol - Gb
+        q = lin + _model_matvec(G, sol) - Gb
         return sol, q, dsol
 
     def check(active, s, sol, q):
@@ -316,8 +390,9 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
         return flipped, violating, valid
 
     def cond(st):
-        valid, r = st[5], st[6]
-        return ~valid & (r < max_rounds)
+        active, valid, r = st[0], st[5], st[6]
+        go = ~valid & (r < max_rounds)
+        return go & _low_rank_solvable(G.ZT, active, a2) if low_rank else go
 
     def body(st):
         active, s, _, _, _, _, r = st
@@ -328,10 +403,70 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
         return new_active, new_s, sol, q, dsol, valid, r + 1
 
     active0 = mask & (c != 0)
-    init = (active0, jnp.sign(c), c, lin + G @ c - Gb, jnp.zeros_like(c), jnp.asarray(False),
+    init = (active0, jnp.sign(c), c, lin + _model_matvec(G, c) - Gb, jnp.zeros_like(c), jnp.asarray(False),
             jnp.zeros((), jnp.int32))
     _, _, sol, q, dsol, valid, _ = lax.while_loop(cond, body, init)
     return sol, q, valid, dsol
+
+
+def _low_rank_solvable(ZT: Array, active: Array, a2: Array) -> Array:
+    """Whether :func:`_low_rank_solve` can solve on the support ``active``: at most n features,
+    or a ridge term on each of them."""
+    return (jnp.sum(active) <= min(ZT.shape)) | jnp.all(jnp.where(active, a2 > 0, True))
+
+
+def _low_rank_solve(ZT: Array, active: Array, a1: Array, a2: Array, s: Array, rhs: Array,
+                    ratio: Array, target: Array):
+    """:func:`_polish`'s exact solve of ``(Z_A^T Z_A + diag(a2_A)) x_A = rhs_A`` and its path
+    predictor, for the model ``Z^T Z`` given by its factor ``ZT`` (k, n; :class:`LowRank`).
+
+    A support of at most n features is solved directly: its slots gathered to the front, their
+    Gram formed (n^2 per slot) and factorised, n^3 / 3. A larger one -- the ridge part of an
+    elastic net keeps thousands of features where n is ~100 -- has ``a2 > 0`` on every slot
+    (:func:`_low_rank_solvable`; without it the system is singular), and goes through the
+    n x n system of the Woodbury identity,
+    ``(D + Z^T Z)^-1 = D^-1 - D^-1 Z^T (I + Z D^-1 Z^T)^-1 Z D^-1`` with ``D = diag(a2_A)``:
+    k n^2 to form, n^3 / 3 to factorise, 4 k n per solve, refined on the exact system to
+    ``target`` (:func:`_refine`) since ``I + Z D^-1 Z^T`` grows ill-conditioned as ``a2`` shrinks.
+    Slots off the support get 0.
+    """
+    k, n = ZT.shape
+    small = min(n, k)
+    rhs = jnp.where(active, rhs, 0.0)
+
+    def drhs(sol):
+        return jnp.where(active, -ratio * (a1 * s + a2 * sol), 0.0)
+
+    def direct():
+        P = jnp.argsort(~active, stable=True)[:small]
+        ZP, act = ZT[P], active[P]
+        M = (jnp.where(act[:, None] & act[None, :], ZP @ ZP.T, 0.0)
+             + jnp.diag(jnp.where(act, a2[P], 1.0)))
+        L = lax.linalg.cholesky(M, symmetrize_input=False)
+        sol = jnp.zeros((k,), ZT.dtype).at[P].set(
+            jnp.where(act, jax.scipy.linalg.cho_solve((L, True), rhs[P]), 0.0))
+        dsol = jnp.zeros((k,), ZT.dtype).at[P].set(
+            jnp.where(act, jax.scipy.linalg.cho_solve((L, True), drhs(sol)[P]), 0.0))
+        return sol, dsol
+
+    def woodbury():
+        dinv = jnp.where(active, 1.0 / jnp.where(active, a2, 1.0), 0.0)
+        S = jnp.eye(n, dtype=ZT.dtype) + ZT.T @ (dinv[:, None] * ZT)
+        L = lax.linalg.cholesky(S, symmetrize_input=False)
+
+        def inverse(r):
+            y = dinv * r
+            return y - dinv * (ZT @ jax.scipy.linalg.cho_solve((L, True), y @ ZT))
+
+        def matvec(x):
+            x = jnp.where(active, x, 0.0)
+            return jnp.where(active, ZT @ (x @ ZT) + a2 * x, x)
+
+        sol, _ = _refine(inverse, matvec, rhs, target)
+        sol = jnp.where(active, sol, 0.0)
+        return sol, jnp.where(active, inverse(drhs(sol)), 0.0)
+
+    return lax.cond(jnp.sum(active) <= small, direct, woodbury)
 
 
 def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio, levels, mixed=False):
@@ -358,8 +493,8 @@ def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio, levels, 
         pol, pol_q, valid, dpol = _polish(G, lin, b, c, a1, a2, mask, tol, ratio, levels, mixed=mixed)
         # Zero sweeps (tolerance inf) when the polish succeeded.
         cd_tol = jnp.where(valid, jnp.inf, tol)
-        c2, q2, worst2, done = _cd(G, q, c, h, a1, a2, mask, m, cd_tol,
-                                   jnp.minimum(_SWEEPS_PER_POLISH, max_sweeps - sweeps))
+        cd = partial(_cd_low_rank, G.ZT) if isinstance(G, LowRank) else partial(_cd, G)
+        c2, q2, worst2, done = cd(q, c, h, a1, a2, mask, m, cd_tol, jnp.minimum(_SWEEPS_PER_POLISH, max_sweeps - sweeps))
         c = jnp.where(valid, pol, c2)
         q = jnp.where(valid, pol_q, q2)
         return c, q, jnp.where(valid, worst, worst2), sweeps + done, valid, jnp.where(valid, dpol, 0.0)
@@ -425,13 +560,30 @@ _STALE_PROGRESS = 0.25
 _GRAM_NEW_ROWS = 64
 
 
+# A working set of at least this many times more slots than rows, and of at least _LOW_RANK_MIN
+# slots, holds the Newton model through its factor (LowRank) rather than as a k x k Gram: a CD
+# sweep then costs 2 k n instead of k^2, and no k^2 n product or k^3 factorisation is left in a
+# step. Below _LOW_RANK_MIN slots the Gram is small and its few operations per step cost less
+# dispatch than the factor's two kinds of exact solve.
+_LOW_RANK_RATIO = 2
+_LOW_RANK_MIN = 128
+
+
+def low_rank_model(k: int, n: int, family) -> bool:
+    """Whether a working set of ``k`` slots on ``n`` rows holds its Newton model as a
+    :class:`LowRank` factor (static): ``k >= max(_LOW_RANK_RATIO * n, _LOW_RANK_MIN)``, for a
+    family whose model is the diagonal-weight Gram (Cox forms its own exact Hessian)."""
+    return k >= max(_LOW_RANK_RATIO * n, _LOW_RANK_MIN) and getattr(family, "gram", None) is None
+
+
 def keeps_gram(k: int, n: int, batched: bool, family) -> bool:
     """Whether a path on ``k`` working-set slots and ``n`` rows keeps its Newton model's Gram
     across steps and lambdas (static): one lane (under ``vmap`` a per-lane choice between reusing
-    and forming it would run both), ``_GRAM_CACHE_MIN <= k <= n / _GRAM_CACHE_ROWS``, and a
-    family without its own exact Hessian (Cox forms that each step)."""
+    and forming it would run both), ``_GRAM_CACHE_MIN <= k <= n / _GRAM_CACHE_ROWS``, a family
+    without its own exact Hessian (Cox forms that each step), and a model held as a Gram (not
+    :func:`low_rank_model`)."""
     return (not batched and k >= _GRAM_CACHE_MIN and n >= _GRAM_CACHE_ROWS * k
-            and getattr(family, "gram", None) is None)
+            and getattr(family, "gram", None) is None and not low_rank_model(k, n, family))
 
 
 def remap_gram(cache: GramCache, idx: Array, mask: Array) -> GramCache:
@@ -479,6 +631,9 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
     mixed = not sync_axes and ws.XT.dtype == jnp.float64
     gram_levels = gram_levels_for(kcap, bool(sync_axes)) if _GRAM_ON_LEVEL else (kcap,)
     gram = getattr(family, "gram", None)
+    low_rank = low_rank_model(kcap, ws.XT.shape[1], family)
+    if low_rank and cache is not None:
+        raise ValueError("a kept Gram and a low-rank model exclude each other (keeps_gram, low_rank_model)")
     g, g0 = _gradients(ws, eta, y, w, fit_intercept, family)
     gap0 = kkt.gap(g, b, ws.a1, ws.a2, ws.mask, g0)
 
@@ -545,7 +700,11 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
     def body(s: NewtonState) -> NewtonState:
         v = family.irls_weights(s.eta, y, w)
         sv = jnp.maximum(jnp.sum(v), jnp.finfo(v.dtype).tiny)
-        if s.cache is None:
+        if low_rank:
+            XcT, xbar = centred(ws.XT, ws.mask, v, sv)
+            G = LowRank(XcT * jnp.sqrt(v)[None, :])
+            kept, reused = None, None
+        elif s.cache is None:
             G, xbar = new_gram(s, v, sv)
             kept, reused = None, None
         else:
@@ -558,7 +717,7 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
             v, sv = v_m, sv_m
             kept = GramCache(G, jnp.where(ws.mask, idx, -1).astype(jnp.int32), v, sv, jnp.asarray(True))
         lin = s.g - s.g0 * xbar if fit_intercept else s.g
-        h = jnp.diagonal(G)
+        h = jnp.sum(G.ZT * G.ZT, axis=1) if low_rank else jnp.diagonal(G)
         h = jnp.maximum(h, 1e-30 * jnp.max(h, initial=0.0) + jnp.finfo(h.dtype).tiny)
         # Solve the model to an accuracy that tracks the outer KKT gap (inexact Newton):
         # loose far from the optimum, quadratic-rate tight close to it.

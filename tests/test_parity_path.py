@@ -51,11 +51,14 @@ def test_default_grid_and_early_stop_match_glmnet(name):
 # the float32 factors are refined to the model's stationarity tolerance or replaced by float64
 # ones (normally from capacity 256 / level 768 on). The kept Gram, with rows in float32 as on
 # the working sets that keep it by default: a stale Hessian changes the iterates, not the
-# optimum (normally only where n >= 3k and k >= 256). The cases include weights, penalty
-# factors, elastic net, no intercept and unstandardised columns.
+# optimum (normally only where n >= 3k and k >= 256). The model held through its n-row factor
+# on every working set (normally from k >= 2n and 128 slots): coordinate descent on the factor,
+# direct solves on supports of at most n features, Woodbury solves above. The cases include
+# weights, penalty factors, elastic net, no intercept and unstandardised columns.
 SOLVER_VARIANTS = {
     "float32_gram_and_factors": {"solver._F32_GRAM_MIN": 1, "solver._F32_FACTOR_MIN": 1},
     "kept_gram": {"solver._GRAM_CACHE_MIN": 1, "solver._GRAM_CACHE_ROWS": 0, "solver._F32_GRAM_MIN": 1},
+    "low_rank_model": {"solver._LOW_RANK_MIN": 1, "solver._LOW_RANK_RATIO": 0},
 }
 
 

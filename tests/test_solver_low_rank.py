@@ -1,0 +1,142 @@
+"""The Newton model held through its factor where the working set has many more slots than the
+data has rows (``solver.LowRank``): the same model minimiser, predictor and Newton solution as
+the k x k Gram, by coordinate descent on the factor, a direct solve on supports of at most n
+features and the Woodbury identity on larger ones."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxlasso._engine import precision_scope
+from kernels import solver
+from kernels.cox import COX
+from kernels.families import BINOMIAL
+
+
+def _model(k, n, support, seed, a1_value=1e-3, a2_value=0.05):
+    """A rank-n model ``Z^T Z`` on k slots, a point whose support has ``support`` features, and
+    elastic-net strengths (a small L1 part, as where elastic nets keep thousands of genes)."""
+    rng = np.random.default_rng(seed)
+    ZT = rng.standard_normal((k, n)) * 0.5 / np.sqrt(n)
+    slots = rng.permutation(k)[:support]
+    c = np.zeros(k)
+    c[slots] = rng.standard_normal(support)
+    b = c + 0.01 * rng.standard_normal(k) * (c != 0)
+    lin = rng.standard_normal(k) * 0.01
+    return ZT, c, b, lin, np.full(k, a1_value), np.full(k, a2_value)
+
+
+@pytest.mark.parametrize("a1_value", [0.3, 0.2, 1e-3, 1e-5])
+def test_model_solve_through_the_factor_equals_the_gram_solve(a1_value):
+    """The penalised model minimised through its factor (CD on the factor; exact solves on
+    supports of at most n = 24 features and, through the Woodbury identity, on larger ones) and
+    through the k x k Gram: the same minimiser and path predictor."""
+    k, n = 128, 24
+    with precision_scope(np.float64):
+        ZT, c, b, lin, a1, a2 = (jnp.asarray(a) for a in _model(k, n, 60, seed=3, a1_value=a1_value))
+        mask = jnp.ones(k, bool)
+        G = ZT @ ZT.T
+        h = jnp.diagonal(G)
+
+        def solve(model):
+            return solver._solve_model(model, lin, b, h, a1, a2, mask, jnp.asarray(k), jnp.asarray(1e-12),
+                                       jnp.asarray(10000), jnp.asarray(-0.05), (k,))
+
+        dense = jax.jit(solve)(G)
+        low = jax.jit(solve)(solver.LowRank(ZT))
+    support = np.count_nonzero(np.asarray(low[0]))
+    assert support <= n if a1_value > 0.1 else support > n  # both kinds of exact solve
+    assert np.any(np.asarray(dense[1]) != 0)  # the minimiser came from an exact solve
+    for name, x, y in zip(("c", "dc"), dense, low):
+        np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-8, atol=1e-11, err_msg=name)
+
+
+def test_a_large_support_without_a_ridge_term_is_left_to_coordinate_descent():
+    """More than n features with ``a2 = 0`` on one of them: ``Z_A^T Z_A`` is singular there, so no
+    exact solve is attempted (``valid`` False, the point returned unchanged) -- while the same
+    support with a ridge term on every feature is solved."""
+    k, n, support = 64, 16, 40
+    with precision_scope(np.float64):
+        ZT, c, b, lin, a1, a2 = (jnp.asarray(a) for a in _model(k, n, support, seed=1))
+        mask = jnp.ones(k, bool)
+        one_free = a2.at[int(np.flatnonzero(np.asarray(c))[0])].set(0.0)
+        assert not bool(solver._low_rank_solvable(ZT, c != 0, one_free))
+        assert bool(solver._low_rank_solvable(ZT, c != 0, a2))
+        run = jax.jit(lambda a2: solver._polish(solver.LowRank(ZT), lin, b, c, a1, a2, mask, 1e-11, -0.05, (k,)))
+        sol, _, valid, dc = run(one_free)
+        assert not bool(valid)
+        np.testing.assert_array_equal(np.asarray(sol), np.asarray(c))
+        np.testing.assert_array_equal(np.asarray(dc), 0.0)
+        sol, _, _, dc = run(a2)
+    assert np.any(np.asarray(sol) != np.asarray(c)) and np.any(np.asarray(dc) != 0)  # a solve was made
+
+
+def test_coordinate_descent_on_the_factor_equals_it_on_the_gram():
+    k, n, m = 96, 20, 80
+    with precision_scope(np.float64):
+        ZT, c, b, lin, a1, a2 = (jnp.asarray(a) for a in _model(k, n, 50, seed=5))
+        ZT = ZT.at[m:].set(0.0)
+        mask = jnp.arange(k) < m
+        c = jnp.where(mask, c, 0.0)
+        G = ZT @ ZT.T
+        q = lin + G @ (c - b)
+        h = jnp.sum(ZT * ZT, axis=1) + 1e-30
+        args = (q, c, h, a1, a2, mask, jnp.asarray(m), jnp.asarray(1e-10), jnp.asarray(5))
+        gram = jax.jit(solver._cd)(G, *args)
+        low = jax.jit(solver._cd_low_rank)(ZT, *args)
+    assert int(gram[3]) == int(low[3]) == 5  # the same number of sweeps, all of them
+    np.testing.assert_allclose(np.asarray(low[0]), np.asarray(gram[0]), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(low[1]), np.asarray(gram[1]), rtol=1e-10, atol=1e-13)
+    assert np.count_nonzero(np.asarray(low[0])) > 10
+
+
+@pytest.mark.parametrize("unpenalised", [False, True])
+def test_newton_solve_through_the_factor_equals_the_gram(monkeypatch, unpenalised):
+    """A binomial Newton solve on 128 slots over 40 rows ends at the same solution, intercept,
+    KKT gap and path predictor with its model held as a factor as with the k x k Gram; also with
+    two unpenalised features (``a1 = a2 = 0``), where supports above n are left to CD."""
+    k, n, m = 128, 40, 120
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((n, k))
+    X[:, 1] = X[:, 0] + 0.3 * rng.standard_normal(n)
+    X = (X - X.mean(0)) / X.std(0)
+    mask = np.arange(k) < m
+    XT = np.where(mask[:, None], X.T, 0.0)
+    eta_true = X[:, :6] @ np.array([1.5, -1.0, 0.8, 0.5, -0.7, 0.6])
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta_true))).astype(float)
+    lam = 0.05
+    a1 = np.where(mask, 0.01 * lam, 0.0)
+    a2 = np.where(mask, 0.99 * lam, 0.0)
+    if unpenalised:
+        a1[[3, 50]] = a2[[3, 50]] = 0.0
+    results = {}
+    with precision_scope(np.float64):
+        ws = solver.WorkingSet(jnp.asarray(XT), jnp.asarray(a1), jnp.asarray(a2), jnp.asarray(mask),
+                               jnp.asarray(m, jnp.int32))
+        monkeypatch.setattr(solver, "_LOW_RANK_MIN", 1)
+        for ratio in (1e9, 2):
+            monkeypatch.setattr(solver, "_LOW_RANK_RATIO", ratio)
+            assert solver.low_rank_model(k, n, BINOMIAL) == (ratio == 2)
+            fn = jax.jit(lambda ws, y: solver.newton_solve(
+                ws, y, jnp.full(n, 1.0 / n), jnp.zeros(k), jnp.zeros(()), jnp.zeros(n), jnp.asarray(1e-12),
+                jnp.asarray(100), jnp.asarray(10000), jnp.asarray(0), True, (), jnp.asarray(-0.05)))
+            results[ratio] = fn(ws, jnp.asarray(y))
+    gram, low = results[1e9], results[2]
+    assert int(gram.status) == 0 and int(low.status) == 0
+    assert float(low.kkt) <= 1e-12 and float(gram.kkt) <= 1e-12
+    assert np.count_nonzero(np.asarray(low.b)) > n  # a support the Woodbury solve is for
+    # With unpenalised features no exact solve is made on supports above n, and the path
+    # predictor (a warm start for the next lambda) is zero.
+    for name in ("b", "b0") if unpenalised else ("b", "b0", "pred", "pred0"):
+        np.testing.assert_allclose(np.asarray(getattr(low, name)), np.asarray(getattr(gram, name)),
+                                   rtol=1e-7, atol=1e-10, err_msg=name)
+
+
+def test_the_factor_is_for_wide_working_sets_of_diagonal_weight_families():
+    assert solver.low_rank_model(256, 72, BINOMIAL)
+    assert not solver.low_rank_model(128, 72, BINOMIAL)
+    assert not solver.low_rank_model(256, 72, COX)  # Cox forms its own exact Hessian
+    assert not solver.low_rank_model(96, 16, BINOMIAL)  # a small Gram: cheaper than the factor
