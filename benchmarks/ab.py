@@ -3,6 +3,7 @@
     python benchmarks/ab.py kernels.solver._F32_GRAM_MIN 256 1000000 gauss1000 --task path
     python benchmarks/ab.py kernels.path.KKT_RECHECK 64 0 tp --task cv --pairs 10
     python benchmarks/ab.py env:JAXLASSO_LANE_THREADS 1 2 gauss200 --task boot100 --pairs 3
+    python benchmarks/ab.py kernels.solver._LOW_RANK_RATIO 1e9 2 all_bcrabl --task path --l1-ratio 0.1
 
 The knob is a module attribute read while a solver is traced (a static choice of the compiled
 program). The script compiles one executable per value (the engine's solver factories are
@@ -58,6 +59,8 @@ def main(argv=None) -> int:
     ap.add_argument("workload")
     ap.add_argument("--task", choices=("path", "cv", "boot100"), default="cv")
     ap.add_argument("--pairs", type=int, default=8)
+    ap.add_argument("--l1-ratio", type=float, default=1.0,
+                    help="elastic-net mixing of the path and cv tasks, on its own glmnet grid (default 1: lasso)")
     args = ap.parse_args(argv)
 
     import jaxlasso
@@ -105,11 +108,11 @@ def main(argv=None) -> int:
             return solvers
 
     wl = throughput_datasets(1)[0] if args.workload == "tp" else WORKLOADS[args.workload]()
-    lam = glmnet_grid(wl.X, wl.y)
+    lam = glmnet_grid(wl.X, wl.y, args.l1_ratio)
     foldid = foldid_for(wl.y)
     if args.task == "cv":
         def run():
-            jaxlasso.cv_logistic_path(wl.X, wl.y, lambdas=lam, foldid=foldid)
+            jaxlasso.cv_logistic_path(wl.X, wl.y, lambdas=lam, foldid=foldid, l1_ratio=args.l1_ratio)
     elif args.task == "boot100":
         from adapters import Jaxlasso
         from datasets import bootstrap_weights
@@ -120,7 +123,7 @@ def main(argv=None) -> int:
             Jaxlasso().bootstrap(wl.X, wl.y, lam, W, 0)
     else:
         def run():
-            jaxlasso.logistic_path(wl.X, wl.y, lambdas=lam)
+            jaxlasso.logistic_path(wl.X, wl.y, lambdas=lam, l1_ratio=args.l1_ratio)
 
     def timed(name):
         current["v"] = values[name]
