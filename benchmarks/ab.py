@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     ap.add_argument("--task", choices=("path", "cv", "boot100"), default="cv")
     ap.add_argument("--pairs", type=int, default=8)
     ap.add_argument("--l1-ratio", type=float, default=1.0,
-                    help="elastic-net mixing of the path and cv tasks, on its own glmnet grid (default 1: lasso)")
+                    help="elastic-net mixing of every task, on its own glmnet grid (default 1: lasso)")
     args = ap.parse_args(argv)
 
     import jaxlasso
@@ -120,7 +120,7 @@ def main(argv=None) -> int:
         W = bootstrap_weights(len(wl.y), 100)
 
         def run():
-            Jaxlasso().bootstrap(wl.X, wl.y, lam, W, 0)
+            Jaxlasso(l1_ratio=args.l1_ratio).bootstrap(wl.X, wl.y, lam, W, 0)
     else:
         def run():
             jaxlasso.logistic_path(wl.X, wl.y, lambdas=lam, l1_ratio=args.l1_ratio)

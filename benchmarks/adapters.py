@@ -102,7 +102,7 @@ class Jaxlasso(Adapter):
         from jaxlasso._engine import Lanes, solve_lanes
         from jaxlasso.path import PreparedProblem
 
-        prob = PreparedProblem(X, y, l1_ratio=1.0, lambdas=lambdas, n_lambdas=len(lambdas),
+        prob = PreparedProblem(X, y, l1_ratio=self.l1_ratio, lambdas=lambdas, n_lambdas=len(lambdas),
                                lambda_min_ratio=None, standardize=True, fit_intercept=True,
                                sample_weight=None, penalty_factor=None, early_stop=False, tol=self.tol,
                                max_iter=200, dtype=self.dtype)

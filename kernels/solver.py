@@ -85,8 +85,9 @@ class LowRank(NamedTuple):
     is a rank-n matrix that costs k^2 n to form, k^2 per coordinate-descent sweep and up to k^3
     to factorise; through its factor a sweep costs 2 k n (glmnet's "naive" updates), a product
     2 k n, and an exact solve on a support larger than n goes through an n x n system
-    (:func:`_low_rank_solve`). The model is the same quadratic, in the data's precision (no
-    float32 Gram).
+    (:func:`_low_rank_solve`). The model is the same quadratic in the data's precision (no
+    float32 Gram); only the Woodbury system of one float64 lane is factorised in float32, its
+    solutions refined in float64.
     """
 
     ZT: Array
@@ -303,7 +304,7 @@ def _mixed_solve(M32: Array, matvec, full, rhs: Array, drhs, target: Array):
 
 def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask: Array,
             tol: Array, ratio: Array, levels: tuple[int, ...], max_rounds: int = _ACTIVE_SET_ROUNDS,
-            mixed: bool = False):
+            mixed: bool = False, sync_axes: tuple[str, ...] = ()):
     """Solve the model exactly on a support, correcting the support a few times (active set).
 
     With the support ``A`` and signs ``s`` fixed the model is a smooth quadratic whose minimiser
@@ -314,8 +315,9 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
     Starting from CD's support, this usually ends in one or two solves -- CD alone needs
     thousands of sweeps on correlated columns.
 
-    ``G`` is the model's Gram or its :class:`LowRank` factor (then ``levels`` and ``mixed`` do
-    not apply: the solve is :func:`_low_rank_solve`).
+    ``G`` is the model's Gram or its :class:`LowRank` factor (then ``levels`` does not apply:
+    the solve is :func:`_low_rank_solve`, with ``mixed`` for its Woodbury system and
+    ``sync_axes``, the vmap axes, to skip that system when no lane needs it).
 
     Returns ``(c, q, valid, dc)``: the last candidate, the model gradient there, whether it is
     the model's minimiser, and the path predictor ``dc``: the change of the solution when lambda
@@ -363,7 +365,8 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
         rhs = Gb - lin - a1 * s
         if low_rank:
             # Half the stationarity tolerance, as for the mixed solves: ``check`` recomputes the gap.
-            sol, dsol = _low_rank_solve(G.ZT, active, a1, a2, s, rhs, ratio, 0.5 * tol, mixed and _WOODBURY_F32)
+            sol, dsol = _low_rank_solve(G.ZT, active, a1, a2, s, rhs, ratio, 0.5 * tol, mixed and _WOODBURY_F32,
+                                        sync_axes)
         elif len(levels) == 1:
             sol, dsol = factor_solve(G, active, a1, a2, s, rhs)
         else:
@@ -409,29 +412,41 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
     return sol, q, valid, dsol
 
 
+# Unpenalised features (``a2 = 0``) a Woodbury solve takes at most, bordered (see _low_rank_solve).
+_BORDER_MAX = 32
+
+
 def _low_rank_solvable(ZT: Array, active: Array, a2: Array) -> Array:
     """Whether :func:`_low_rank_solve` can solve on the support ``active``: at most n features,
-    or a ridge term on each of them."""
-    return (jnp.sum(active) <= min(ZT.shape)) | jnp.all(jnp.where(active, a2 > 0, True))
+    or at most ``min(n, _BORDER_MAX)`` of them without a ridge term."""
+    small = min(ZT.shape)
+    return ((jnp.sum(active) <= small)
+            | (jnp.sum(active & (a2 <= 0)) <= min(small, _BORDER_MAX)))
 
 
 def _low_rank_solve(ZT: Array, active: Array, a1: Array, a2: Array, s: Array, rhs: Array,
-                    ratio: Array, target: Array, mixed: bool = False):
+                    ratio: Array, target: Array, mixed: bool = False, sync_axes: tuple[str, ...] = ()):
     """:func:`_polish`'s exact solve of ``(Z_A^T Z_A + diag(a2_A)) x_A = rhs_A`` and its path
     predictor, for the model ``Z^T Z`` given by its factor ``ZT`` (k, n; :class:`LowRank`).
 
     A support of at most n features is solved directly: its slots gathered to the front, their
     Gram formed (n^2 per slot) and factorised, n^3 / 3. A larger one -- the ridge part of an
-    elastic net keeps thousands of features where n is ~100 -- has ``a2 > 0`` on every slot
-    (:func:`_low_rank_solvable`; without it the system is singular), and goes through the
-    n x n system of the Woodbury identity,
-    ``(D + Z^T Z)^-1 = D^-1 - D^-1 Z^T (I + Z D^-1 Z^T)^-1 Z D^-1`` with ``D = diag(a2_A)``:
-    k n^2 to form, n^3 / 3 to factorise, 4 k n per solve, refined on the exact system to
-    ``target`` (:func:`_refine`) since ``I + Z D^-1 Z^T`` grows ill-conditioned as ``a2`` shrinks.
-    Slots off the support get 0.
+    elastic net keeps thousands of features where n is ~100 -- goes through the n x n system of
+    the Woodbury identity on its features R with a ridge term,
+    ``(D + Z_R^T Z_R)^-1 = D^-1 - D^-1 Z_R^T S^-1 Z_R D^-1``, ``S = I + Z_R D^-1 Z_R^T``,
+    ``D = diag(a2_R)``: k n^2 to form, n^3 / 3 to factorise, 4 k n per solve. Its features F
+    without one (unpenalised: covariates kept in every model), at most ``_BORDER_MAX``
+    (:func:`_low_rank_solvable`; more are left to coordinate descent), border that system: the
+    block elimination of F leaves the f x f Schur complement ``Z_F^T S^-1 Z_F``. The result is
+    refined on the exact system to ``target`` (:func:`_refine`), since ``S`` grows
+    ill-conditioned as ``a2`` shrinks. ``mixed`` (static; one float64 lane): ``S`` is formed and
+    factorised in float32 and the float64 system takes over where refinement stalls. Slots off
+    the support get 0. Under ``vmap`` (``sync_axes``) the choice between the two solves is a
+    select that computes both; the Woodbury system is then formed only when some lane needs it.
     """
     k, n = ZT.shape
     small = min(n, k)
+    border = min(small, _BORDER_MAX)
     rhs = jnp.where(active, rhs, 0.0)
 
     def drhs(sol):
@@ -449,47 +464,66 @@ def _low_rank_solve(ZT: Array, active: Array, a1: Array, a2: Array, s: Array, rh
             jnp.where(act, jax.scipy.linalg.cho_solve((L, True), drhs(sol)[P]), 0.0))
         return sol, dsol
 
-    def woodbury():
-        dinv = jnp.where(active, 1.0 / jnp.where(active, a2, 1.0), 0.0)
+    def woodbury(bordered: bool):
+        ridge = active & (a2 > 0)
+        dinv = jnp.where(ridge, 1.0 / jnp.where(ridge, a2, 1.0), 0.0)
 
-        def factor(dtype):
+        def inverse_by(dtype):
+            """An approximate ``M^-1`` from ``S`` formed and factorised in ``dtype``."""
             Zd = ZT.astype(dtype)
             S = jnp.eye(n, dtype=dtype) + Zd.T @ (dinv.astype(dtype)[:, None] * Zd)
-            return lax.linalg.cholesky(S, symmetrize_input=False)
+            L = lax.linalg.cholesky(S, symmetrize_input=False)
 
-        def inverse_by(L):
-            def inverse(r):
+            def s_solve(b):
+                return jax.scipy.linalg.cho_solve((L, True), b.astype(dtype)).astype(ZT.dtype)
+
+            def a_inverse(r):  # (D + Z_R^T Z_R)^-1 on R, 0 elsewhere
                 y = dinv * r
-                t = jax.scipy.linalg.cho_solve((L, True), (y @ ZT).astype(L.dtype)).astype(ZT.dtype)
-                return y - dinv * (ZT @ t)
+                return y - dinv * (ZT @ s_solve(y @ ZT))
+
+            if not bordered:
+                return a_inverse
+            F = jnp.argsort(ridge | ~active, stable=True)[:border]
+            in_f = active[F] & ~ridge[F]
+            ZF = jnp.where(in_f[:, None], ZT[F], 0.0)  # (border, n)
+            # Schur complement of the bordered block (identity rows where no feature of F is).
+            C = ZF @ s_solve(ZF.T) + jnp.diag(jnp.where(in_f, 0.0, 1.0))
+            LC = lax.linalg.cholesky(C, symmetrize_input=False)
+
+            def inverse(r):
+                y = a_inverse(r)
+                t = jnp.where(in_f, r[F] - ZF @ (y @ ZT), 0.0)
+                xf = jax.scipy.linalg.cho_solve((LC, True), t)
+                x = y - a_inverse(ZT @ (xf @ ZF))
+                return x.at[F].add(jnp.where(in_f, xf, 0.0))
             return inverse
 
         def matvec(x):
             x = jnp.where(active, x, 0.0)
             return jnp.where(active, ZT @ (x @ ZT) + a2 * x, x)
 
-        if mixed:
-            # The n x n system's k n^2 product in float32, the solution refined on the exact
-            # float64 system; where refinement stalls, the float64 system (as _mixed_solve).
-            inverse = inverse_by(factor(jnp.float32))
+        def solved(inverse):
             sol, e = _refine(inverse, matvec, rhs, target)
+            sol = jnp.where(active, sol, 0.0)
+            return sol, jnp.where(active, inverse(drhs(sol)), 0.0), e
 
-            def exact():
-                inv64 = inverse_by(factor(ZT.dtype))
-                x, _ = _refine(inv64, matvec, rhs, target)
-                return x, inv64(drhs(jnp.where(active, x, 0.0)))
+        if not mixed:
+            return solved(inverse_by(ZT.dtype))[:2]
+        sol, dsol, e = solved(inverse_by(jnp.float32))
+        return lax.cond(e <= target, lambda: (sol, dsol), lambda: solved(inverse_by(ZT.dtype))[:2])
 
-            sol, dsol = lax.cond(e <= target, lambda: (sol, inverse(drhs(jnp.where(active, sol, 0.0)))), exact)
-            return jnp.where(active, sol, 0.0), jnp.where(active, dsol, 0.0)
-        inverse = inverse_by(factor(ZT.dtype))
-        sol, _ = _refine(inverse, matvec, rhs, target)
-        sol = jnp.where(active, sol, 0.0)
-        return sol, jnp.where(active, inverse(drhs(sol)), 0.0)
+    def large():
+        # Without unpenalised features on the support (the usual elastic net) no border.
+        return lax.cond(jnp.any(active & (a2 <= 0)), lambda: woodbury(True), lambda: woodbury(False))
 
-    return lax.cond(jnp.sum(active) <= small, direct, woodbury)
+    few = jnp.sum(active) <= small
+    if not sync_axes:
+        return lax.cond(few, direct, large)
+    any_many = lax.pmax((~few).astype(jnp.int32), sync_axes) > 0
+    return lax.cond(any_many, lambda: lax.cond(few, direct, large), direct)
 
 
-def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio, levels, mixed=False):
+def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio, levels, mixed=False, sync_axes=()):
     """Minimise the penalised quadratic model: exact solves on a support that CD corrects.
 
     Each round first tries :func:`_polish` on the support and signs of the current point -- at
@@ -510,7 +544,8 @@ def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio, levels, 
 
     def body(st):
         c, q, worst, sweeps, _, _ = st
-        pol, pol_q, valid, dpol = _polish(G, lin, b, c, a1, a2, mask, tol, ratio, levels, mixed=mixed)
+        pol, pol_q, valid, dpol = _polish(G, lin, b, c, a1, a2, mask, tol, ratio, levels, mixed=mixed,
+                                          sync_axes=sync_axes)
         # Zero sweeps (tolerance inf) when the polish succeeded.
         cd_tol = jnp.where(valid, jnp.inf, tol)
         cd = partial(_cd_low_rank, G.ZT) if isinstance(G, LowRank) else partial(_cd, G)
@@ -747,7 +782,7 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
         # loose far from the optimum, quadratic-rate tight close to it.
         inner_tol = jnp.maximum(0.1 * tol, jnp.minimum(0.1 * s.kkt, s.kkt * s.kkt))
         c, dc = _solve_model(G, lin, s.b, h, ws.a1, ws.a2, ws.mask, m_loop, inner_tol, max_sweeps, ratio, levels,
-                             mixed)
+                             mixed, sync_axes)
         d = c - s.b
         if fit_intercept:
             d0 = -(s.g0 / sv) - jnp.dot(xbar, d)

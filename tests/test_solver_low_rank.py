@@ -13,7 +13,7 @@ import pytest
 from jaxlasso._engine import precision_scope
 from kernels import solver
 from kernels.cox import COX
-from kernels.families import BINOMIAL
+from kernels.families import BINOMIAL, GAUSSIAN
 
 
 def _model(k, n, support, seed, a1_value=1e-3, a2_value=0.05):
@@ -89,23 +89,57 @@ def test_woodbury_solve_in_float32_is_refined_or_replaced_by_float64(a2_value):
         assert not np.array_equal(np.asarray(out[True][0]), np.asarray(out[False][0]))  # float32 was used
 
 
-def test_a_large_support_without_a_ridge_term_is_left_to_coordinate_descent():
-    """More than n features with ``a2 = 0`` on one of them: ``Z_A^T Z_A`` is singular there, so no
-    exact solve is attempted (``valid`` False, the point returned unchanged) -- while the same
-    support with a ridge term on every feature is solved."""
+@pytest.mark.parametrize("mixed", [False, True])
+def test_unpenalised_features_border_the_woodbury_solve(mixed):
+    """A 40-feature support on n = 16 rows with two unpenalised features (``a1 = a2 = 0``:
+    covariates kept in every model) is solved through the Woodbury system bordered by their
+    Schur complement: the same minimiser and predictor as the k x k Gram's solve."""
+    k, n = 64, 16
+    with precision_scope(np.float64):
+        ZT, c, b, lin, a1, a2 = _model(k, n, 40, seed=1, a1_value=1e-5)
+        free = np.flatnonzero(c)[:2]
+        a1[free] = a2[free] = 0.0
+        ZT, c, b, lin, a1, a2 = (jnp.asarray(x) for x in (ZT, c, b, lin, a1, a2))
+        mask = jnp.ones(k, bool)
+        G = ZT @ ZT.T
+        h = jnp.diagonal(G)
+
+        def solve(model, mixed=False):
+            return solver._solve_model(model, lin, b, h, a1, a2, mask, jnp.asarray(k), jnp.asarray(1e-12),
+                                       jnp.asarray(10000), jnp.asarray(-0.05), (k,), mixed=mixed)
+
+        dense = jax.jit(solve)(G)
+        low = jax.jit(lambda ZT: solve(solver.LowRank(ZT), mixed))(ZT)
+        polish = jax.jit(lambda ZT: solver._polish(solver.LowRank(ZT), lin, b, low[0], a1, a2, mask, 1e-11,
+                                                   -0.05, (k,), mixed=mixed))(ZT)
+    assert np.count_nonzero(np.asarray(low[0])) > n and np.all(np.asarray(low[0])[free] != 0)
+    assert bool(polish[2])  # the bordered solve confirms the minimiser on its support
+    np.testing.assert_allclose(np.asarray(low[0]), np.asarray(dense[0]), rtol=1e-8, atol=1e-11)
+    # The predictor (a warm start) comes from the float32 factor without refinement.
+    np.testing.assert_allclose(np.asarray(low[1]), np.asarray(dense[1]), rtol=1e-3 if mixed else 1e-8,
+                               atol=1e-8 if mixed else 1e-11)
+    assert np.any(np.asarray(low[1]) != 0)  # from an exact solve
+
+
+def test_too_many_unpenalised_features_are_left_to_coordinate_descent():
+    """A support above n with more unpenalised features than the border takes (here n = 16) is
+    not solved exactly (``valid`` False, the point returned unchanged); with as many as it
+    takes, it is."""
     k, n, support = 64, 16, 40
     with precision_scope(np.float64):
         ZT, c, b, lin, a1, a2 = (jnp.asarray(a) for a in _model(k, n, support, seed=1))
         mask = jnp.ones(k, bool)
-        one_free = a2.at[int(np.flatnonzero(np.asarray(c))[0])].set(0.0)
-        assert not bool(solver._low_rank_solvable(ZT, c != 0, one_free))
-        assert bool(solver._low_rank_solvable(ZT, c != 0, a2))
+        on = np.flatnonzero(np.asarray(c))
+        too_many = a2.at[on[:17]].set(0.0)
+        just = a2.at[on[:16]].set(0.0)
+        assert not bool(solver._low_rank_solvable(ZT, c != 0, too_many))
+        assert bool(solver._low_rank_solvable(ZT, c != 0, just))
         run = jax.jit(lambda a2: solver._polish(solver.LowRank(ZT), lin, b, c, a1, a2, mask, 1e-11, -0.05, (k,)))
-        sol, _, valid, dc = run(one_free)
+        sol, _, valid, dc = run(too_many)
         assert not bool(valid)
         np.testing.assert_array_equal(np.asarray(sol), np.asarray(c))
         np.testing.assert_array_equal(np.asarray(dc), 0.0)
-        sol, _, _, dc = run(a2)
+        sol, _, _, dc = run(just)
     assert np.any(np.asarray(sol) != np.asarray(c)) and np.any(np.asarray(dc) != 0)  # a solve was made
 
 
@@ -128,11 +162,13 @@ def test_coordinate_descent_on_the_factor_equals_it_on_the_gram():
     assert np.count_nonzero(np.asarray(low[0])) > 10
 
 
-@pytest.mark.parametrize("unpenalised", [False, True])
-def test_newton_solve_through_the_factor_equals_the_gram(monkeypatch, unpenalised):
-    """A binomial Newton solve on 128 slots over 40 rows ends at the same solution, intercept,
-    KKT gap and path predictor with its model held as a factor as with the k x k Gram; also with
-    two unpenalised features (``a1 = a2 = 0``), where supports above n are left to CD."""
+@pytest.mark.parametrize("case", ["binomial", "unpenalised", "gaussian_no_intercept_zero_weights", "vmap"])
+def test_newton_solve_through_the_factor_equals_the_gram(monkeypatch, case):
+    """A Newton solve on 128 slots over 40 rows ends at the same solution, intercept, KKT gap and
+    path predictor with its model held as a factor as with the k x k Gram: binomial; with two
+    unpenalised features (``a1 = a2 = 0``: the bordered Woodbury solve); Gaussian without an
+    intercept and with six zero-weight rows (zero rows of the factor); and two lanes under
+    ``vmap`` (float64 Woodbury systems, the lanes' choice of solve synchronised)."""
     k, n, m = 128, 40, 120
     rng = np.random.default_rng(11)
     X = rng.standard_normal((n, k))
@@ -141,12 +177,20 @@ def test_newton_solve_through_the_factor_equals_the_gram(monkeypatch, unpenalise
     mask = np.arange(k) < m
     XT = np.where(mask[:, None], X.T, 0.0)
     eta_true = X[:, :6] @ np.array([1.5, -1.0, 0.8, 0.5, -0.7, 0.6])
+    family, fit_intercept, w = BINOMIAL, True, np.full(n, 1.0 / n)
     y = (rng.random(n) < 1 / (1 + np.exp(-eta_true))).astype(float)
     lam = 0.05
+    if case == "gaussian_no_intercept_zero_weights":
+        family, fit_intercept = GAUSSIAN, False
+        y = eta_true + rng.standard_normal(n)
+        w[:6] = 0.0
+        w /= w.sum()
+        lam = 0.2
     a1 = np.where(mask, 0.01 * lam, 0.0)
     a2 = np.where(mask, 0.99 * lam, 0.0)
-    if unpenalised:
+    if case == "unpenalised":
         a1[[3, 50]] = a2[[3, 50]] = 0.0
+    Y = np.stack([y, y[rng.permutation(n)]]) if case == "vmap" else y
     results = {}
     with precision_scope(np.float64):
         ws = solver.WorkingSet(jnp.asarray(XT), jnp.asarray(a1), jnp.asarray(a2), jnp.asarray(mask),
@@ -154,22 +198,36 @@ def test_newton_solve_through_the_factor_equals_the_gram(monkeypatch, unpenalise
         monkeypatch.setattr(solver, "_LOW_RANK_MIN", 1)
         for ratio in (1e9, 2):
             monkeypatch.setattr(solver, "_LOW_RANK_RATIO", ratio)
-            assert solver.low_rank_model(k, n, BINOMIAL) == (ratio == 2)
-            fn = jax.jit(lambda ws, y: solver.newton_solve(
-                ws, y, jnp.full(n, 1.0 / n), jnp.zeros(k), jnp.zeros(()), jnp.zeros(n), jnp.asarray(1e-12),
-                jnp.asarray(100), jnp.asarray(10000), jnp.asarray(0), True, (), jnp.asarray(-0.05)))
-            results[ratio] = fn(ws, jnp.asarray(y))
+            assert solver.low_rank_model(k, n, family) == (ratio == 2)
+
+            def solve(y, sync_axes=()):
+                return solver.newton_solve(
+                    ws, y, jnp.asarray(w), jnp.zeros(k), jnp.zeros(()), jnp.zeros(n), jnp.asarray(1e-12),
+                    jnp.asarray(100), jnp.asarray(10000), jnp.asarray(0), fit_intercept, sync_axes,
+                    jnp.asarray(-0.05), family=family)
+
+            if case == "vmap":
+                if ratio == 2:  # lanes in lockstep against each lane solved alone on the Gram
+                    fn = jax.jit(jax.vmap(lambda y: solve(y, ("lanes",)), axis_name="lanes"))
+                    results[ratio] = fn(jnp.asarray(Y))
+                else:
+                    one = jax.jit(solve)
+                    outs = [one(jnp.asarray(yb)) for yb in Y]
+                    results[ratio] = jax.tree.map(lambda *x: jnp.stack(x), *outs)
+            else:
+                results[ratio] = jax.jit(solve)(jnp.asarray(Y))
     gram, low = results[1e9], results[2]
-    assert int(gram.status) == 0 and int(low.status) == 0
-    assert float(low.kkt) <= 1e-12 and float(gram.kkt) <= 1e-12
-    assert np.count_nonzero(np.asarray(low.b)) > n  # a support the Woodbury solve is for
-    # With unpenalised features no exact solve is made on supports above n, and the path
-    # predictor (a warm start for the next lambda) is zero.
-    # The predictor comes from the float32 Woodbury factor, unrefined: close, not equal.
-    for name in ("b", "b0") if unpenalised else ("b", "b0", "pred", "pred0"):
-        loose = name.startswith("pred")
+    assert np.all(np.asarray(gram.status) == 0) and np.all(np.asarray(low.status) == 0)
+    assert np.all(np.asarray(low.kkt) <= 1e-12) and np.all(np.asarray(gram.kkt) <= 1e-12)
+    support = np.count_nonzero(np.asarray(low.b), axis=-1)
+    assert np.all(support > n)  # a support the Woodbury solve is for
+    # One lane's predictor comes from the float32 Woodbury factor, unrefined: close, not equal.
+    loose = case != "vmap"
+    for name in ("b", "b0", "pred", "pred0"):
+        pred = name.startswith("pred")
         np.testing.assert_allclose(np.asarray(getattr(low, name)), np.asarray(getattr(gram, name)),
-                                   rtol=1e-4 if loose else 1e-7, atol=1e-8 if loose else 1e-10, err_msg=name)
+                                   rtol=1e-4 if pred and loose else 1e-7,
+                                   atol=1e-8 if pred and loose else 1e-10, err_msg=name)
 
 
 def test_the_factor_is_for_wide_working_sets_of_diagonal_weight_families():
