@@ -117,7 +117,7 @@ def path_lengths(X, y) -> str:
     return f"default-call path length: jaxlasso {ours}, glmnet {theirs}"
 
 
-def index_note(X, y, lambdas, foldid, ours, ref) -> str:
+def index_note(X, y, lambdas, foldid, ours, ref, l1_ratio: float = 1.0) -> str:
     """Whether lambda.min / lambda.1se agree; if not, which one a tightly converged glmnet picks.
 
     glmnet's default thresh (1e-7) leaves its fold fits less accurate than jaxlasso's, and on a
@@ -126,7 +126,7 @@ def index_note(X, y, lambdas, foldid, ours, ref) -> str:
     mine, theirs = (ours.index_min, ours.index_1se), (ref.index_min, ref.index_1se)
     if mine == theirs:
         return "lambda.min/1se match"
-    tight = Glmnet(thresh=1e-12).cv(X, y, lambdas, foldid, 1)
+    tight = Glmnet(thresh=1e-12, l1_ratio=l1_ratio).cv(X, y, lambdas, foldid, 1)
     exact = (tight.index_min, tight.index_1se)
     return (f"lambda.min/1se indices differ: jaxlasso {mine[0]}/{mine[1]}, glmnet {theirs[0]}/{theirs[1]}; "
             f"glmnet at thresh 1e-12 picks {exact[0]}/{exact[1]} "
@@ -140,8 +140,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tasks", nargs="*", default=["path", "cv", "cold", "bootstrap", "datasets", "cli"],
                     help="path, cv, cold (first call of a fresh process per workload), bootstrap, datasets, cli; "
                          "gpath, gcv: the Gaussian family on each workload's design (not in the default run); "
-                         "enet: elastic-net paths at l1_ratio (glmnet's alpha) 0.01, 0.1 and 0.5 on each "
-                         "workload, each on its own glmnet grid (not in the default run); "
+                         "enet: elastic-net paths and 10-fold CVs at l1_ratio (glmnet's alpha) 0.01, 0.1 and "
+                         "0.5 on each workload, each on its own glmnet grid (not in the default run); "
                          "cox: the Cox family's path and CV rows (their own workloads; not in the default run)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--bootstrap", type=int, default=100, help="bootstrap paths on ALL BCR/ABL")
@@ -213,6 +213,11 @@ def main(argv=None) -> int:
                 add(wl.name, f"enet{a:g}", ours, ref, accuracy(X, y, elam, ours, ref, a),
                     f"elastic net, l1_ratio = alpha = {a:g}, its own 100-lambda grid; "
                     f"{int(np.count_nonzero(ours.coef[-1]))} genes at the end")
+                foldid = foldid_for(y)
+                ours = Jaxlasso(l1_ratio=a).cv(X, y, elam, foldid, args.repeats)
+                ref = Glmnet(l1_ratio=a).cv(X, y, elam, foldid, args.repeats)
+                add(wl.name, f"enet-cv{a:g}", ours, ref, None,
+                    "10-fold CV of that elastic net; " + index_note(X, y, elam, foldid, ours, ref, a))
         if "gpath" in args.tasks or "gcv" in args.tasks:
             yg = gaussian_outcome(X)
             glam = gaussian_grid(X, yg)
