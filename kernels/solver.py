@@ -145,16 +145,23 @@ def _cd(G: Array, q: Array, c: Array, h: Array, a1: Array, a2: Array, mask: Arra
         worst = jnp.maximum(worst, jnp.abs(delta) * (h[j] + a2[j]))
         return c.at[j].set(new), q, worst
 
+    return _sweeps(coordinate, c, q, m, tol, max_sweeps)
+
+
+def _sweeps(coordinate, c: Array, aux: Array, m: Array, tol: Array, max_sweeps: Array):
+    """Cyclic sweeps of ``coordinate(j, (c, aux, worst)) -> (c, aux, worst)`` over the slots
+    ``0..m-1`` until a sweep's ``worst`` is <= ``tol`` or after ``max_sweeps``; returns
+    ``(c, aux, worst, sweeps)``."""
+
     def sweep(carry):
-        c, q, _, s = carry
-        c, q, worst = lax.fori_loop(0, m, coordinate, (c, q, jnp.zeros((), c.dtype)))
-        return c, q, worst, s + 1
+        c, aux, _, s = carry
+        c, aux, worst = lax.fori_loop(0, m, coordinate, (c, aux, jnp.zeros((), c.dtype)))
+        return c, aux, worst, s + 1
 
     def not_done(carry):
         return (carry[2] > tol) & (carry[3] < max_sweeps)
 
-    init = (c, q, jnp.asarray(jnp.inf, c.dtype), jnp.zeros((), jnp.int32))
-    return lax.while_loop(not_done, sweep, init)
+    return lax.while_loop(not_done, sweep, (c, aux, jnp.asarray(jnp.inf, c.dtype), jnp.zeros((), jnp.int32)))
 
 
 def _cd_low_rank(ZT: Array, q: Array, c: Array, h: Array, a1: Array, a2: Array, mask: Array, m: Array,
@@ -176,16 +183,7 @@ def _cd_low_rank(ZT: Array, q: Array, c: Array, h: Array, a1: Array, a2: Array, 
         worst = jnp.maximum(worst, jnp.abs(delta) * (h[j] + a2[j]))
         return c.at[j].set(new), u + delta * zj, worst
 
-    def sweep(carry):
-        c, u, _, s = carry
-        c, u, worst = lax.fori_loop(0, m, coordinate, (c, u, jnp.zeros((), c.dtype)))
-        return c, u, worst, s + 1
-
-    def not_done(carry):
-        return (carry[2] > tol) & (carry[3] < max_sweeps)
-
-    init = (c, jnp.zeros(ZT.shape[1:], c.dtype), jnp.asarray(jnp.inf, c.dtype), jnp.zeros((), jnp.int32))
-    c, u, worst, sweeps = lax.while_loop(not_done, sweep, init)
+    c, u, worst, sweeps = _sweeps(coordinate, c, jnp.zeros(ZT.shape[1:], c.dtype), m, tol, max_sweeps)
     return c, q_in + ZT @ u, worst, sweeps
 
 

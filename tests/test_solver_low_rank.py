@@ -29,6 +29,21 @@ def _model(k, n, support, seed, a1_value=1e-3, a2_value=0.05):
     return ZT, c, b, lin, np.full(k, a1_value), np.full(k, a2_value)
 
 
+def _model_solves(ZT, b, lin, a1, a2, mixed):
+    """The model minimised (``solver._solve_model``) through the k x k Gram and through the
+    factor: ``(dense, low)``, each ``(c, dc)``."""
+    k = ZT.shape[0]
+    mask = jnp.ones(k, bool)
+    G = ZT @ ZT.T
+    h = jnp.diagonal(G)
+
+    def solve(model, mixed=False):
+        return solver._solve_model(model, lin, b, h, a1, a2, mask, jnp.asarray(k), jnp.asarray(1e-12),
+                                   jnp.asarray(10000), jnp.asarray(-0.05), (k,), mixed=mixed)
+
+    return jax.jit(solve)(G), jax.jit(lambda ZT: solve(solver.LowRank(ZT), mixed))(ZT)
+
+
 @pytest.mark.parametrize("mixed", [False, True])
 @pytest.mark.parametrize("a1_value", [0.3, 0.2, 1e-3, 1e-5])
 def test_model_solve_through_the_factor_equals_the_gram_solve(a1_value, mixed):
@@ -40,16 +55,7 @@ def test_model_solve_through_the_factor_equals_the_gram_solve(a1_value, mixed):
     k, n = 128, 24
     with precision_scope(np.float64):
         ZT, c, b, lin, a1, a2 = (jnp.asarray(a) for a in _model(k, n, 60, seed=3, a1_value=a1_value))
-        mask = jnp.ones(k, bool)
-        G = ZT @ ZT.T
-        h = jnp.diagonal(G)
-
-        def solve(model, mixed=False):
-            return solver._solve_model(model, lin, b, h, a1, a2, mask, jnp.asarray(k), jnp.asarray(1e-12),
-                                       jnp.asarray(10000), jnp.asarray(-0.05), (k,), mixed=mixed)
-
-        dense = jax.jit(solve)(G)
-        low = jax.jit(lambda ZT: solve(solver.LowRank(ZT), mixed))(ZT)
+        dense, low = _model_solves(ZT, b, lin, a1, a2, mixed)
     support = np.count_nonzero(np.asarray(low[0]))
     assert support <= n if a1_value > 0.1 else support > n  # both kinds of exact solve
     assert np.any(np.asarray(dense[1]) != 0)  # the minimiser came from an exact solve
@@ -100,18 +106,9 @@ def test_unpenalised_features_border_the_woodbury_solve(mixed):
         free = np.flatnonzero(c)[:2]
         a1[free] = a2[free] = 0.0
         ZT, c, b, lin, a1, a2 = (jnp.asarray(x) for x in (ZT, c, b, lin, a1, a2))
-        mask = jnp.ones(k, bool)
-        G = ZT @ ZT.T
-        h = jnp.diagonal(G)
-
-        def solve(model, mixed=False):
-            return solver._solve_model(model, lin, b, h, a1, a2, mask, jnp.asarray(k), jnp.asarray(1e-12),
-                                       jnp.asarray(10000), jnp.asarray(-0.05), (k,), mixed=mixed)
-
-        dense = jax.jit(solve)(G)
-        low = jax.jit(lambda ZT: solve(solver.LowRank(ZT), mixed))(ZT)
-        polish = jax.jit(lambda ZT: solver._polish(solver.LowRank(ZT), lin, b, low[0], a1, a2, mask, 1e-11,
-                                                   -0.05, (k,), mixed=mixed))(ZT)
+        dense, low = _model_solves(ZT, b, lin, a1, a2, mixed)
+        polish = jax.jit(lambda ZT: solver._polish(solver.LowRank(ZT), lin, b, low[0], a1, a2, jnp.ones(k, bool),
+                                                   1e-11, -0.05, (k,), mixed=mixed))(ZT)
     assert np.count_nonzero(np.asarray(low[0])) > n and np.all(np.asarray(low[0])[free] != 0)
     assert bool(polish[2])  # the bordered solve confirms the minimiser on its support
     np.testing.assert_allclose(np.asarray(low[0]), np.asarray(dense[0]), rtol=1e-8, atol=1e-11)
