@@ -206,6 +206,7 @@ def main(argv=None) -> int:
             ref = gl.cv(X, y, lam, foldid, args.repeats)
             add(wl.name, "cv", ours, ref, None, index_note(X, y, lam, foldid, ours, ref))
         if "enet" in args.tasks:
+            foldid = foldid_for(y)
             for a in ENET_RATIOS:
                 elam = glmnet_grid(X, y, a)
                 ours = Jaxlasso(l1_ratio=a).path(X, y, elam, args.repeats)
@@ -213,7 +214,6 @@ def main(argv=None) -> int:
                 add(wl.name, f"enet{a:g}", ours, ref, accuracy(X, y, elam, ours, ref, a),
                     f"elastic net, l1_ratio = alpha = {a:g}, its own 100-lambda grid; "
                     f"{int(np.count_nonzero(ours.coef[-1]))} genes at the end")
-                foldid = foldid_for(y)
                 ours = Jaxlasso(l1_ratio=a).cv(X, y, elam, foldid, args.repeats)
                 ref = Glmnet(l1_ratio=a).cv(X, y, elam, foldid, args.repeats)
                 add(wl.name, f"enet-cv{a:g}", ours, ref, None,

@@ -331,7 +331,7 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
     k = b.shape[0]
     low_rank = isinstance(G, LowRank)
 
-    def factor_solve(Gs, act, a1s, a2s, ss, rhs):
+    def factor_solve(Gs, act, a1s, a2s, ss, rhs, f32=mixed):
         both = act[:, None] & act[None, :]
 
         def system(dtype):
@@ -344,7 +344,7 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
         # Cholesky costs half the flops. A singular system gives non-finite values and the
         # candidate is rejected. The factorisation reads only the lower triangle, so the default
         # symmetrisation (M + M^T) / 2 -- a k x k pass and a copy -- is skipped.
-        if mixed and Gs.shape[0] >= _F32_FACTOR_MIN:
+        if f32 and Gs.shape[0] >= _F32_FACTOR_MIN:
             def matvec(x):
                 x = jnp.where(act, x, 0.0)
                 return jnp.where(act, Gs @ x + a2s * x, x)
@@ -361,25 +361,29 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
 
     def solve(active, s):
         rhs = Gb - lin - a1 * s
+
+        def gathered(size, block, f32=mixed):
+            # The support's slots first (stable), then the system of a leading block of ``size``
+            # of them (``block(P)``: their Gram), solved and scattered back.
+            def run():
+                P = jnp.argsort(~active, stable=True)[:size]
+                sol_p, dsol_p = factor_solve(block(P), active[P], a1[P], a2[P], s[P], rhs[P], f32)
+                return jnp.zeros((k,), rhs.dtype).at[P].set(sol_p), jnp.zeros((k,), rhs.dtype).at[P].set(dsol_p)
+            return run
+
         if low_rank:
+            ZT = G.ZT
+            # A support of at most n features: its Gram formed from the factor, in the data's
+            # precision (the float32 factors are for the Gram's large levels).
+            direct = gathered(min(ZT.shape), lambda P: ZT[P] @ ZT[P].T, f32=False)
             # Half the stationarity tolerance, as for the mixed solves: ``check`` recomputes the gap.
-            sol, dsol = _low_rank_solve(G.ZT, active, a1, a2, s, rhs, ratio, 0.5 * tol, mixed and _WOODBURY_F32,
-                                        sync_axes)
+            sol, dsol = _low_rank_solve(ZT, active, a1, a2, s, rhs, ratio, 0.5 * tol, direct,
+                                        mixed and _WOODBURY_F32, sync_axes)
         elif len(levels) == 1:
             sol, dsol = factor_solve(G, active, a1, a2, s, rhs)
         else:
-            # The support's slots first (stable), then a leading block of the smallest level.
-            order = jnp.argsort(~active, stable=True)
-
-            def on_level(size):
-                def run():
-                    P = order[:size]
-                    sol_p, dsol_p = factor_solve(G[P[:, None], P[None, :]], active[P], a1[P], a2[P], s[P], rhs[P])
-                    return jnp.zeros((k,), G.dtype).at[P].set(sol_p), jnp.zeros((k,), G.dtype).at[P].set(dsol_p)
-                return run
-
             branch = jnp.sum(jnp.asarray(levels[:-1]) < jnp.sum(active))
-            sol, dsol = lax.switch(branch, [on_level(size) for size in levels])
+            sol, dsol = lax.switch(branch, [gathered(size, lambda P: G[P[:, None], P[None, :]]) for size in levels])
         q = lin + _model_matvec(G, sol) - Gb
         return sol, q, dsol
 
@@ -423,12 +427,13 @@ def _low_rank_solvable(ZT: Array, active: Array, a2: Array) -> Array:
 
 
 def _low_rank_solve(ZT: Array, active: Array, a1: Array, a2: Array, s: Array, rhs: Array,
-                    ratio: Array, target: Array, mixed: bool = False, sync_axes: tuple[str, ...] = ()):
+                    ratio: Array, target: Array, direct, mixed: bool = False, sync_axes: tuple[str, ...] = ()):
     """:func:`_polish`'s exact solve of ``(Z_A^T Z_A + diag(a2_A)) x_A = rhs_A`` and its path
     predictor, for the model ``Z^T Z`` given by its factor ``ZT`` (k, n; :class:`LowRank`).
 
-    A support of at most n features is solved directly: its slots gathered to the front, their
-    Gram formed (n^2 per slot) and factorised, n^3 / 3. A larger one -- the ridge part of an
+    A support of at most n features is solved by ``direct()`` (the caller's solve of those slots
+    gathered to the front, their Gram formed from the factor -- n^2 per slot -- and factorised,
+    n^3 / 3; it returns the solution and predictor over all k slots). A larger one -- the ridge part of an
     elastic net keeps thousands of features where n is ~100 -- goes through the n x n system of
     the Woodbury identity on its features R with a ridge term,
     ``(D + Z_R^T Z_R)^-1 = D^-1 - D^-1 Z_R^T S^-1 Z_R D^-1``, ``S = I + Z_R D^-1 Z_R^T``,
@@ -449,18 +454,6 @@ def _low_rank_solve(ZT: Array, active: Array, a1: Array, a2: Array, s: Array, rh
 
     def drhs(sol):
         return jnp.where(active, -ratio * (a1 * s + a2 * sol), 0.0)
-
-    def direct():
-        P = jnp.argsort(~active, stable=True)[:small]
-        ZP, act = ZT[P], active[P]
-        M = (jnp.where(act[:, None] & act[None, :], ZP @ ZP.T, 0.0)
-             + jnp.diag(jnp.where(act, a2[P], 1.0)))
-        L = lax.linalg.cholesky(M, symmetrize_input=False)
-        sol = jnp.zeros((k,), ZT.dtype).at[P].set(
-            jnp.where(act, jax.scipy.linalg.cho_solve((L, True), rhs[P]), 0.0))
-        dsol = jnp.zeros((k,), ZT.dtype).at[P].set(
-            jnp.where(act, jax.scipy.linalg.cho_solve((L, True), drhs(sol)[P]), 0.0))
-        return sol, dsol
 
     def woodbury(bordered: bool):
         ridge = active & (a2 > 0)
