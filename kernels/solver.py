@@ -190,6 +190,12 @@ def _cd_low_rank(ZT: Array, q: Array, c: Array, h: Array, a1: Array, a2: Array, 
 # Active-set corrections per exact-solve attempt, and CD sweeps between attempts.
 _ACTIVE_SET_ROUNDS = 4
 _SWEEPS_PER_POLISH = 8
+# Degenerate supports (_polish): primal steps (False: active-set steps only, as under vmap), how
+# many rounds they get after the active-set rounds, and the eigenvalue (relative to the largest)
+# below which a singular system's direction counts as null.
+_PRIMAL_STEPS = True
+_PRIMAL_ROUNDS = 8
+_NULL_EIGEN = 1e-11
 
 
 # The exact solves' sizes below the capacity k, in eighths of k (see solve_levels).
@@ -302,7 +308,7 @@ def _mixed_solve(M32: Array, matvec, full, rhs: Array, drhs, target: Array):
 
 def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask: Array,
             tol: Array, ratio: Array, levels: tuple[int, ...], max_rounds: int = _ACTIVE_SET_ROUNDS,
-            mixed: bool = False, sync_axes: tuple[str, ...] = ()):
+            mixed: bool = False, sync_axes: tuple[str, ...] = (), with_point: bool = False):
     """Solve the model exactly on a support, correcting the support a few times (active set).
 
     With the support ``A`` and signs ``s`` fixed the model is a smooth quadratic whose minimiser
@@ -326,6 +332,20 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
 
     ``mixed`` (static): factorise systems of ``_F32_FACTOR_MIN`` or more in float32 and refine
     (:func:`_mixed_solve`).
+
+    *Degenerate supports* (one lane on a Gram; ``_PRIMAL_STEPS``). Where columns are collinear
+    -- duplicated genes, or a support as large as the rank of the data -- the system is singular
+    (the factorisation gives non-finite values), or so ill-conditioned that its solution flips
+    signs back and forth and the active-set step above cycles between two supports. Then the
+    polish switches to *primal* steps from a point that keeps the signs (first ``c``, CD's
+    point): move towards the candidate until the first coefficient reaches zero (the model only
+    decreases on that segment: the candidate minimises it with the signs fixed) and drop that
+    feature; when nothing blocks, the most violating feature joins. A singular system's candidate
+    is the minimiser nearest the point (:func:`_nearest_minimiser`), or -- where the model falls
+    linearly along the null space -- the move along it to the first zero. Each step keeps the
+    model's value from rising and removes a dependency, so the support becomes solvable; a
+    polish that ends without the minimiser still hands its better point to CD
+    (``with_point``: also return that point, ``c`` when no primal step was taken).
     """
     Gb = _model_matvec(G, b)
     k = b.shape[0]
@@ -394,24 +414,120 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
         valid = ~jnp.any(flipped) & ~jnp.any(violating) & stationary & jnp.all(jnp.isfinite(sol))
         return flipped, violating, valid
 
+    # Primal steps need a point and a branch per lane: one lane only.
+    primal_steps = _PRIMAL_STEPS and not sync_axes
+    if low_rank:
+        # A support of at most n features, its Gram formed from the factor (as ``direct``).
+        small = min(G.ZT.shape)
+        near_levels, near_block = (small,), lambda P: G.ZT[P] @ G.ZT[P].T
+    else:
+        near_levels, near_block = levels, lambda P: G[P[:, None], P[None, :]]
+
     def cond(st):
-        active, valid, r = st[0], st[5], st[6]
-        go = ~valid & (r < max_rounds)
+        active, valid, r, primal = st[0], st[5], st[6], st[8]
+        rounds = max_rounds + jnp.where(primal, _PRIMAL_ROUNDS, 0) if primal_steps else max_rounds
+        go = ~valid & (r < rounds)
         return go & _low_rank_solvable(G.ZT, active, a2) if low_rank else go
 
     def body(st):
-        active, s, _, _, _, _, r = st
+        active, s, _, _, _, _, r, point, primal = st
         sol, q, dsol = solve(active, s)
+        if not primal_steps:
+            flipped, violating, valid = check(active, s, sol, q)
+            new_active = jnp.where(valid, active, (active & ~flipped) | violating)
+            new_s = jnp.where(violating & ~valid, -jnp.sign(q), s)
+            return new_active, new_s, sol, q, dsol, valid, r + 1, point, primal
+        singular = ~jnp.all(jnp.isfinite(sol))
+        # ``point`` matches the support and signs in primal mode and at the first round.
+        aligned = primal | (r == 0)
+        nearest = singular & aligned
+        if low_rank:
+            nearest = nearest & (jnp.sum(active) <= small)
+        sol, q, dsol = lax.cond(nearest,
+                                lambda: (*_nearest_minimiser(G, Gb, lin, a1, a2, active, s, point, tol, near_levels,
+                                                             near_block), jnp.zeros_like(dsol)),
+                                lambda: (sol, q, dsol))
         flipped, violating, valid = check(active, s, sol, q)
-        new_active = jnp.where(valid, active, (active & ~flipped) | violating)
-        new_s = jnp.where(violating & ~valid, -jnp.sign(q), s)
-        return new_active, new_s, sol, q, dsol, valid, r + 1
+        # Primal steps from the first singular system on.
+        primal_now = primal | singular
+        # Active-set step.
+        pd_active = jnp.where(valid, active, (active & ~flipped) | violating)
+        pd_s = jnp.where(violating & ~valid, -jnp.sign(q), s)
+        # Primal step from ``point`` towards the candidate, to the first zero.
+        blocking = active & (sol * s <= 0)
+        gap = jnp.where(blocking, point - sol, 1.0)
+        t = jnp.where(blocking, point / jnp.where(gap == 0, 1.0, gap), jnp.inf)
+        tau = jnp.clip(jnp.min(t), 0.0, 1.0)
+        hit = blocking & (t <= tau)
+        stepped = jnp.where(hit | ~active, 0.0, point + tau * (sol - point))
+        pr_active = active & ~hit
+        joins = ~jnp.any(blocking) & jnp.any(violating)
+        j = jnp.argmax(jnp.where(violating, jnp.abs(q) - a1, -jnp.inf))
+        one = joins & (jnp.arange(k) == j)
+        pr_active = pr_active | one
+        pr_s = jnp.where(one, -jnp.sign(q), s)
+        # Entering primal mode after active-set rounds: restart from the point's own support.
+        restart = primal_now & ~aligned
+        from_point = mask & (point != 0)
+        new_active = jnp.where(valid | ~primal_now, pd_active, jnp.where(restart, from_point, pr_active))
+        new_s = jnp.where(valid | ~primal_now, pd_s, jnp.where(restart, jnp.sign(point), pr_s))
+        # (No step towards a candidate that is still not finite: a support the nearest
+        # minimiser does not cover.)
+        new_point = jnp.where(primal_now & ~valid & ~restart & jnp.all(jnp.isfinite(sol)), stepped, point)
+        return new_active, new_s, sol, q, dsol, valid, r + 1, new_point, primal_now & ~valid
 
     active0 = mask & (c != 0)
     init = (active0, jnp.sign(c), c, lin + _model_matvec(G, c) - Gb, jnp.zeros_like(c), jnp.asarray(False),
-            jnp.zeros((), jnp.int32))
-    _, _, sol, q, dsol, valid, _ = lax.while_loop(cond, body, init)
+            jnp.zeros((), jnp.int32), c, jnp.asarray(False))
+    _, _, sol, q, dsol, valid, _, point, _ = lax.while_loop(cond, body, init)
+    if with_point:
+        return sol, q, valid, dsol, point
     return sol, q, valid, dsol
+
+
+def _nearest_minimiser(G, Gb: Array, lin: Array, a1: Array, a2: Array, active: Array, s: Array,
+                       point: Array, tol: Array, levels: tuple[int, ...], block):
+    """:func:`_polish`'s candidate on a support whose system ``M`` is singular.
+
+    ``point`` (zero off ``active``, signs ``s`` on it) moves by ``d = M^+ r``, ``r`` the model's
+    descent direction there (``rhs - M point``): the minimiser nearest ``point`` when ``r`` lies
+    in the range of ``M``. Where it does not, the model decreases linearly along ``r``'s null-space
+    part ``r_0`` without bound on the support, so the candidate is a point along ``r_0`` far enough
+    that the move to the first zero (the caller's primal step) stops at it; none if no
+    coefficient decreases in size along ``r_0``. Eigenvalues below ``_NULL_EIGEN`` of the largest
+    count as zero. Solved on the smallest of ``levels`` holding the support, its slots gathered
+    (``block(P)``: the model's Gram on the slots ``P``; ``G`` the Gram or its :class:`LowRank`
+    factor). Returns ``(candidate, model gradient there)``.
+    """
+    k = point.shape[0]
+    r = jnp.where(active, Gb - lin - a1 * s - _model_matvec(G, point) - a2 * point, 0.0)
+
+    def on(size):
+        def run():
+            P = jnp.argsort(~active, stable=True)[:size]
+            act = active[P]
+            M = jnp.where(act[:, None] & act[None, :], block(P), 0.0) \
+                + jnp.diag(jnp.where(act, a2[P], 1.0))
+            w, V = jnp.linalg.eigh(M, symmetrize_input=False)
+            null = w <= _NULL_EIGEN * jnp.max(w)
+            coef = V.T @ r[P]
+            d = V @ jnp.where(null, 0.0, coef / jnp.where(null, 1.0, w))
+            d0 = V @ jnp.where(null, coef, 0.0)
+            zero = jnp.zeros((k,), r.dtype)
+            return zero.at[P].set(jnp.where(act, d, 0.0)), zero.at[P].set(jnp.where(act, d0, 0.0))
+        return run
+
+    if len(levels) == 1:
+        d, d0 = on(levels[0])()
+    else:
+        branch = jnp.sum(jnp.asarray(levels[:-1]) < jnp.sum(active))
+        d, d0 = lax.switch(branch, [on(size) for size in levels])
+    unbounded = jnp.max(jnp.abs(d0)) > tol
+    # Far enough along d0 to pass the first coefficient that shrinks to zero on it.
+    shrinks = active & (d0 * s < 0)
+    reach = jnp.max(jnp.where(shrinks, jnp.abs(point) / jnp.where(shrinks, jnp.abs(d0), 1.0), 0.0))
+    cand = jnp.where(unbounded, point + 2.0 * reach * d0, point + d)
+    return cand, lin + _model_matvec(G, cand) - Gb
 
 
 # Unpenalised features (``a2 = 0``) a Woodbury solve takes at most, bordered (see _low_rank_solve).
@@ -535,8 +651,16 @@ def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio, levels, 
 
     def body(st):
         c, q, worst, sweeps, _, _ = st
-        pol, pol_q, valid, dpol = _polish(G, lin, b, c, a1, a2, mask, tol, ratio, levels, mixed=mixed,
-                                          sync_axes=sync_axes)
+        if _PRIMAL_STEPS and not sync_axes:
+            pol, pol_q, valid, dpol, point = _polish(G, lin, b, c, a1, a2, mask, tol, ratio, levels, mixed=mixed,
+                                                     sync_axes=sync_axes, with_point=True)
+            # A polish that did not reach the minimiser may still have moved to a better point
+            # (primal steps on a degenerate support): CD goes on from there.
+            c, q = lax.cond(jnp.any(point != c), lambda: (point, lin + _model_matvec(G, point - b)),
+                            lambda: (c, q))
+        else:
+            pol, pol_q, valid, dpol = _polish(G, lin, b, c, a1, a2, mask, tol, ratio, levels, mixed=mixed,
+                                              sync_axes=sync_axes)
         # Zero sweeps (tolerance inf) when the polish succeeded.
         cd_tol = jnp.where(valid, jnp.inf, tol)
         cd = partial(_cd_low_rank, G.ZT) if isinstance(G, LowRank) else partial(_cd, G)
@@ -812,8 +936,6 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
         # Stalled (no acceptable step and no progress): stop rather than spin to max_iter.
         # (Not after a step on a kept Gram: the next step forms a new one.)
         stalled = (~ok) & (gap >= s.kkt)
-        if kept is not None:
-            stalled = stalled & ~reused
         it = jnp.where(stalled, max_iter, s.it + 1)
         # A kept Gram that no longer makes good progress is replaced at the next step, and that
         # step on it does not count against max_iter (each such step is followed by a counted
