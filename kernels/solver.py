@@ -190,9 +190,9 @@ def _cd_low_rank(ZT: Array, q: Array, c: Array, h: Array, a1: Array, a2: Array, 
 # Active-set corrections per exact-solve attempt, and CD sweeps between attempts.
 _ACTIVE_SET_ROUNDS = 4
 _SWEEPS_PER_POLISH = 8
-# Degenerate supports (_polish): primal steps (False: active-set steps only, as under vmap), how
-# many rounds they get after the active-set rounds, and the eigenvalue (relative to the largest)
-# below which a singular system's direction counts as null.
+# Singular supports (_polish): primal steps (False: active-set steps only, as under vmap), how
+# many rounds they add to the active-set rounds, and the eigenvalue (relative to the support's
+# largest diagonal entry) below which a singular system's direction counts as null.
 _PRIMAL_STEPS = True
 _PRIMAL_ROUNDS = 8
 _NULL_EIGEN = 1e-11
@@ -333,19 +333,23 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
     ``mixed`` (static): factorise systems of ``_F32_FACTOR_MIN`` or more in float32 and refine
     (:func:`_mixed_solve`).
 
-    *Degenerate supports* (one lane on a Gram; ``_PRIMAL_STEPS``). Where columns are collinear
-    -- duplicated genes, or a support as large as the rank of the data -- the system is singular
-    (the factorisation gives non-finite values), or so ill-conditioned that its solution flips
-    signs back and forth and the active-set step above cycles between two supports. Then the
-    polish switches to *primal* steps from a point that keeps the signs (first ``c``, CD's
-    point): move towards the candidate until the first coefficient reaches zero (the model only
-    decreases on that segment: the candidate minimises it with the signs fixed) and drop that
-    feature; when nothing blocks, the most violating feature joins. A singular system's candidate
-    is the minimiser nearest the point (:func:`_nearest_minimiser`), or -- where the model falls
-    linearly along the null space -- the move along it to the first zero. Each step keeps the
-    model's value from rising and removes a dependency, so the support becomes solvable; a
-    polish that ends without the minimiser still hands its better point to CD
-    (``with_point``: also return that point, ``c`` when no primal step was taken).
+    *Singular supports* (one lane, Gram or factor; ``_PRIMAL_STEPS``). Where columns are
+    collinear -- duplicated genes, or a support as large as the rank of the data -- the system is
+    singular: the factorisation gives non-finite values, the candidate shows no flips and no
+    violators, and the active-set step would repeat the same solve. From the first such system
+    on, the polish takes *primal* steps from a point that keeps the signs (first ``c``, CD's
+    point; a polish that meets the singular system after active-set rounds restarts from it):
+    move towards the candidate until the first coefficient reaches zero (the model does not rise
+    on that segment: the candidate minimises it with the signs fixed) and drop that feature; when
+    nothing blocks, take the candidate and let the most violating feature join. A singular
+    system's candidate is the minimiser nearest the point (:func:`_nearest_minimiser`), or --
+    where the model falls linearly along the null space -- the move along it past the first zero.
+    The model's value never rises from step to step; drops remove dependencies until the support
+    is solvable. Primal steps get ``_PRIMAL_ROUNDS`` rounds beyond ``max_rounds``. A polish that
+    ends without the minimiser still hands its point to CD (``with_point``: also return that
+    point -- ``c`` when no primal step was taken). Ill-conditioned supports whose factorisation
+    stays finite are left to the active-set step and CD as before. A candidate from the nearest
+    minimiser comes with a zero path predictor.
     """
     Gb = _model_matvec(G, b)
     k = b.shape[0]
@@ -448,8 +452,9 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
                                                              near_block), jnp.zeros_like(dsol)),
                                 lambda: (sol, q, dsol))
         flipped, violating, valid = check(active, s, sol, q)
-        # Primal steps from the first singular system on.
-        primal_now = primal | singular
+        # Primal steps from the first singular system that a nearest minimiser covers (the
+        # factor's Woodbury solves of larger supports have none: their rounds end as before).
+        primal_now = primal | (singular & (nearest | ~aligned))
         # Active-set step.
         pd_active = jnp.where(valid, active, (active & ~flipped) | violating)
         pd_s = jnp.where(violating & ~valid, -jnp.sign(q), s)
@@ -509,7 +514,8 @@ def _nearest_minimiser(G, Gb: Array, lin: Array, a1: Array, a2: Array, active: A
             M = jnp.where(act[:, None] & act[None, :], block(P), 0.0) \
                 + jnp.diag(jnp.where(act, a2[P], 1.0))
             w, V = jnp.linalg.eigh(M, symmetrize_input=False)
-            null = w <= _NULL_EIGEN * jnp.max(w)
+            # Relative to the support's own scale (the padding's unit diagonal is not).
+            null = w <= _NULL_EIGEN * jnp.max(jnp.where(act, jnp.diagonal(M), 0.0))
             coef = V.T @ r[P]
             d = V @ jnp.where(null, 0.0, coef / jnp.where(null, 1.0, w))
             d0 = V @ jnp.where(null, coef, 0.0)
@@ -523,9 +529,11 @@ def _nearest_minimiser(G, Gb: Array, lin: Array, a1: Array, a2: Array, active: A
         branch = jnp.sum(jnp.asarray(levels[:-1]) < jnp.sum(active))
         d, d0 = lax.switch(branch, [on(size) for size in levels])
     unbounded = jnp.max(jnp.abs(d0)) > tol
-    # Far enough along d0 to pass the first coefficient that shrinks to zero on it.
+    # Twice as far along d0 as the first coefficient that shrinks to zero on it: the primal step
+    # stops half way, at that zero.
     shrinks = active & (d0 * s < 0)
-    reach = jnp.max(jnp.where(shrinks, jnp.abs(point) / jnp.where(shrinks, jnp.abs(d0), 1.0), 0.0))
+    reach = jnp.min(jnp.where(shrinks, jnp.abs(point) / jnp.where(shrinks, jnp.abs(d0), 1.0), jnp.inf))
+    reach = jnp.where(jnp.isfinite(reach), reach, 0.0)
     cand = jnp.where(unbounded, point + 2.0 * reach * d0, point + d)
     return cand, lin + _model_matvec(G, cand) - Gb
 
@@ -936,6 +944,8 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
         # Stalled (no acceptable step and no progress): stop rather than spin to max_iter.
         # (Not after a step on a kept Gram: the next step forms a new one.)
         stalled = (~ok) & (gap >= s.kkt)
+        if kept is not None:
+            stalled = stalled & ~reused
         it = jnp.where(stalled, max_iter, s.it + 1)
         # A kept Gram that no longer makes good progress is replaced at the next step, and that
         # step on it does not count against max_iter (each such step is followed by a counted

@@ -70,7 +70,7 @@ def _split_start(Z, lin, opposite: bool):
     return G, c, np.concatenate([first, second])
 
 
-@pytest.mark.parametrize("model", ["gram", "factor"])
+@pytest.mark.parametrize("model", ["gram", "gram-levels", "factor"])
 @pytest.mark.parametrize("opposite", [False, True])
 def test_a_singular_support_is_solved_exactly(model, opposite, monkeypatch):
     """Both copies of a duplicated feature on the support make the system singular. The polish
@@ -81,24 +81,55 @@ def test_a_singular_support_is_solved_exactly(model, opposite, monkeypatch):
         Z, lin = _duplicated(3)
         G, cd, start = _split_start(Z, lin, opposite)
         M = solver.LowRank(jnp.asarray(Z)) if model == "factor" else G
+        # "gram-levels": the support's slots gathered onto the smallest static level holding it.
+        levels = solver.solve_levels(K, False) if model == "gram-levels" else (K,)
         a1, a2, mask = jnp.full(K, A1), jnp.zeros(K), jnp.ones(K, bool)
 
         def polish():
             return jax.jit(lambda c: solver._polish(M, jnp.asarray(lin), jnp.zeros(K), c, a1, a2, mask,
-                                                    jnp.asarray(1e-11), jnp.asarray(-0.05), (K,),
+                                                    jnp.asarray(1e-11), jnp.asarray(-0.05), levels,
                                                     with_point=True))(jnp.asarray(start))
 
         sol, _, valid, _, _ = polish()
         monkeypatch.setattr(solver, "_PRIMAL_STEPS", False)
-        _, _, valid_before, _, point_before = polish()
+        valid_before = polish()[2]
     sol, Gn = np.asarray(sol), np.asarray(G)
     assert bool(valid) and not bool(valid_before)
-    np.testing.assert_array_equal(np.asarray(point_before), start)  # without primal steps: no move
     assert _model_gap(Gn, lin, sol, A1) <= 1e-10
     assert _objective(Gn, lin, sol, A1) <= _objective(Gn, lin, np.asarray(cd), A1) + 1e-14
     if opposite:  # along the null direction the copy that reaches zero first leaves the support
         assert np.all(sol[:K // 2] * sol[K // 2:] >= 0)
         assert _objective(Gn, lin, sol, A1) < _objective(Gn, lin, start, A1) - 0.01
+
+
+def test_a_singular_system_met_after_active_set_rounds(monkeypatch):
+    """On 20 rows, a start on 16 of the 20 genes CD selects is solved exactly, and the active-set
+    step then takes in every violator at once -- a support of ~60 on a rank-20 design, singular.
+    The primal steps go on from the start's point (its own support: the restart) and reach the
+    lasso solution, where the active-set step alone gives up."""
+    k, n, a1 = 64, 20, 0.002
+    rng = np.random.default_rng(0)
+    with precision_scope(np.float64):
+        Z = rng.standard_normal((k, n)) / np.sqrt(n)
+        lin = Z @ (0.5 * rng.standard_normal(n))
+        G, zeros, ones = jnp.asarray(Z @ Z.T), jnp.zeros(k), jnp.ones(k, bool)
+        cd, _, worst, _ = solver._cd(G, jnp.asarray(lin), zeros, jnp.diagonal(G), jnp.full(k, a1), zeros, ones,
+                                     jnp.asarray(k), jnp.asarray(1e-13), jnp.asarray(200000))
+        cd = np.asarray(cd)
+        start = np.where(np.isin(np.arange(k), np.argsort(-np.abs(cd))[:n - 4]), cd, 0.0)
+
+        def polish():
+            return jax.jit(lambda c: solver._polish(G, jnp.asarray(lin), zeros, c, jnp.full(k, a1), zeros, ones,
+                                                    jnp.asarray(1e-11), jnp.asarray(-0.05), (k,)))(jnp.asarray(start))
+
+        sol, _, valid, _ = polish()
+        monkeypatch.setattr(solver, "_PRIMAL_STEPS", False)
+        sol_before, _, valid_before, _ = polish()
+    assert float(worst) <= 1e-13 and np.count_nonzero(cd) == n
+    assert bool(valid) and not bool(valid_before)
+    assert np.count_nonzero(np.asarray(sol_before)) > 2 * n  # the active-set step's candidate
+    assert _model_gap(np.asarray(G), lin, np.asarray(sol), a1) <= 1e-10
+    np.testing.assert_allclose(np.asarray(sol), cd, atol=1e-9)
 
 
 def test_primal_steps_hand_a_better_point_to_coordinate_descent(monkeypatch):
