@@ -122,10 +122,11 @@ class LaneBatch:
         """The bucketed number of features."""
         return self.pf.shape[-1]
 
-    def problem(self, lanes, pad_to: int | None = None) -> Problem:
+    def problem(self, lanes, pad_to: int | None = None, shared: tuple | None = None) -> Problem:
         """The kernels' problem of ``lanes`` (an index array: a lane axis, padded to ``pad_to``
         lanes by repeating the first -- valid weights, no 0/0 moments; the padding lanes are
-        skipped) or of one lane (an int: no lane axis)."""
+        skipped) or of one lane (an int: no lane axis). ``shared``: :meth:`shared` of this batch,
+        the leaves no lane changes already on the device."""
         def pick(a, batched=True):
             if not batched:
                 return a
@@ -135,10 +136,20 @@ class LaneBatch:
             return a
 
         jdt = self.jdt
-        y = jax.tree.map(lambda a: _response_leaf(pick(a, self.y_batched), jdt), self.y)
-        return Problem(*self.design, y,
-                       jnp.asarray(pick(self.W), jdt), jnp.asarray(pick(self.pf, self.pf.ndim == 2), jdt),
-                       self.l1_ratio)
+        y_d, pf_d = (None, None) if shared is None else shared
+        y = y_d if y_d is not None else \
+            jax.tree.map(lambda a: _response_leaf(pick(a, self.y_batched), jdt), self.y)
+        pf = pf_d if pf_d is not None else jnp.asarray(pick(self.pf, self.pf.ndim == 2), jdt)
+        return Problem(*self.design, y, jnp.asarray(pick(self.W), jdt), pf, self.l1_ratio)
+
+    def shared(self) -> tuple:
+        """``(y, pf)`` on the device where no lane changes them (else None): a loop of single
+        lanes places them once, not once per lane (a lane of a permutation test costs ~10 ms, and
+        each placement ~0.1 ms of the Python that lane threads take turns at). Call inside the
+        batch's :func:`precision_scope`."""
+        y = None if self.y_batched else jax.tree.map(lambda a: _response_leaf(a, self.jdt), self.y)
+        pf = None if self.pf.ndim == 2 else jnp.asarray(self.pf, self.jdt)
+        return y, pf
 
 
 def solve_vmapped(batch: LaneBatch, chunk: int, config: EngineConfig):
@@ -218,13 +229,16 @@ def solve_looped(batch: LaneBatch, threads: int, config: EngineConfig):
     """
     master, L = batch.master, batch.L
     fresh = fresh_state(batch.p, batch.jdt)  # one for all lanes
+    with precision_scope(batch.dtype):
+        shared = batch.shared()
 
     def solve_lane(b: int, bound: int):
         def run(k, state, start, stop):
             fn = program(config.single_solver, k=k, fit_intercept=batch.statics["fit_intercept"],
                          standardize=batch.statics["standardize"], family=batch.statics["family"])
-            args = (problem, batch.lambdas, fresh if state is None else state, jnp.asarray(start[0]),
-                    jnp.asarray(stop[0]), batch.settings, jnp.asarray(master[b]))
+            # Scalars as numpy: the compiled call places them itself, without a Python device_put each.
+            args = (problem, batch.lambdas, fresh if state is None else state, np.asarray(start[0], np.int32),
+                    np.asarray(stop[0], np.int32), batch.settings, np.asarray(master[b], bool))
             out, nd, state = _first_call_alone(fn, args)
             # One lane: add the lane axis on the host (no device op per array).
             return (*to_numpy(*jax.tree.map(lambda a: np.asarray(a)[None], (out, state.mom, nd)), 1, L), state)
@@ -232,7 +246,7 @@ def solve_looped(batch: LaneBatch, threads: int, config: EngineConfig):
         # JAX's config scopes (x64, matmul precision) are per thread: enter them here, before
         # any array is made, or a worker thread would silently build float32 arrays.
         with precision_scope(batch.dtype):
-            problem = batch.problem(b)
+            problem = batch.problem(b, shared=shared)
             return keep_moments(run_segments(run, 1, L, batch.Lp, batch.k, np.array([bound], np.int32),
                                              batch.p_real), batch.keep_moments[b:b + 1])
 
