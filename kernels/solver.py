@@ -308,7 +308,8 @@ def _mixed_solve(M32: Array, matvec, full, rhs: Array, drhs, target: Array):
 
 def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask: Array,
             tol: Array, ratio: Array, levels: tuple[int, ...], max_rounds: int = _ACTIVE_SET_ROUNDS,
-            mixed: bool = False, sync_axes: tuple[str, ...] = (), with_point: bool = False):
+            mixed: bool = False, sync_axes: tuple[str, ...] = (), with_point: bool = False,
+            singular_steps: bool = True):
     """Solve the model exactly on a support, correcting the support a few times (active set).
 
     With the support ``A`` and signs ``s`` fixed the model is a smooth quadratic whose minimiser
@@ -419,13 +420,13 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
         return flipped, violating, valid
 
     # Primal steps need a point and a branch per lane: one lane only.
-    primal_steps = _PRIMAL_STEPS and not sync_axes
+    primal_steps = _PRIMAL_STEPS and singular_steps and not sync_axes
     if low_rank:
         # A support of at most n features, its Gram formed from the factor (as ``direct``).
         small = min(G.ZT.shape)
         near_levels, near_block = (small,), lambda P: G.ZT[P] @ G.ZT[P].T
     else:
-        near_levels, near_block = levels, lambda P: G[P[:, None], P[None, :]]
+        near_levels, near_block = levels[-1:], lambda P: G[P[:, None], P[None, :]]
 
     def cond(st):
         active, valid, r, primal = st[0], st[5], st[6], st[8]
@@ -638,7 +639,8 @@ def _low_rank_solve(ZT: Array, active: Array, a1: Array, a2: Array, s: Array, rh
     return lax.cond(any_many, lambda: lax.cond(few, direct, large), direct)
 
 
-def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio, levels, mixed=False, sync_axes=()):
+def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio, levels, mixed=False, sync_axes=(),
+                 singular_steps=True):
     """Minimise the penalised quadratic model: exact solves on a support that CD corrects.
 
     Each round first tries :func:`_polish` on the support and signs of the current point -- at
@@ -650,6 +652,8 @@ def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio, levels, 
     ``tol`` first, its point is used. One CD loop and one solve in the program keep compile
     time down.
 
+    ``singular_steps`` (static): compile :func:`_polish`'s primal steps for singular supports.
+
     Returns ``(c, dc)``: the model minimiser and the path predictor of :func:`_polish` (zero when
     the minimiser did not come from an exact solve).
     """
@@ -659,7 +663,7 @@ def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio, levels, 
 
     def body(st):
         c, q, worst, sweeps, _, _ = st
-        if _PRIMAL_STEPS and not sync_axes:
+        if _PRIMAL_STEPS and singular_steps and not sync_axes:
             pol, pol_q, valid, dpol, point = _polish(G, lin, b, c, a1, a2, mask, tol, ratio, levels, mixed=mixed,
                                                      sync_axes=sync_axes, with_point=True)
             # A polish that did not reach the minimiser may still have moved to a better point
@@ -668,7 +672,7 @@ def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio, levels, 
                             lambda: (c, q))
         else:
             pol, pol_q, valid, dpol = _polish(G, lin, b, c, a1, a2, mask, tol, ratio, levels, mixed=mixed,
-                                              sync_axes=sync_axes)
+                                              sync_axes=sync_axes, singular_steps=False)
         # Zero sweeps (tolerance inf) when the polish succeeded.
         cd_tol = jnp.where(valid, jnp.inf, tol)
         cd = partial(_cd_low_rank, G.ZT) if isinstance(G, LowRank) else partial(_cd, G)
@@ -814,6 +818,10 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
     gram_levels = gram_levels_for(kcap, bool(sync_axes)) if _GRAM_ON_LEVEL else (kcap,)
     gram = getattr(family, "gram", None)
     low_rank = low_rank_model(kcap, ws.XT.shape[1], family)
+    # A support reaches the rank of the data only where the capacity can hold n features; below
+    # that only identical columns make it singular, and the primal steps' code (~0.25 s of XLA
+    # compile per capacity) is left out: such supports go to CD as before.
+    singular_steps = kcap >= ws.XT.shape[1]
     if low_rank and cache is not None:
         raise ValueError("a kept Gram and a low-rank model exclude each other (keeps_gram, low_rank_model)")
     g, g0 = _gradients(ws, eta, y, w, fit_intercept, family)
@@ -905,7 +913,7 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
         # loose far from the optimum, quadratic-rate tight close to it.
         inner_tol = jnp.maximum(0.1 * tol, jnp.minimum(0.1 * s.kkt, s.kkt * s.kkt))
         c, dc = _solve_model(G, lin, s.b, h, ws.a1, ws.a2, ws.mask, m_loop, inner_tol, max_sweeps, ratio, levels,
-                             mixed, sync_axes)
+                             mixed, sync_axes, singular_steps)
         d = c - s.b
         if fit_intercept:
             d0 = -(s.g0 / sv) - jnp.dot(xbar, d)

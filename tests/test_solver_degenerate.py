@@ -151,12 +151,13 @@ def test_primal_steps_hand_a_better_point_to_coordinate_descent(monkeypatch):
 
 @pytest.mark.slow  # compiles the path solver twice
 def test_a_path_through_duplicated_columns(monkeypatch, fresh_programs):
-    """Gaussian lasso path on 40 samples where every gene has an identical twin, down to lambda_max
+    """Gaussian lasso path on 24 samples where every gene has an identical twin, down to lambda_max
     x 1e-4 (supports at the rank of the data): every lambda converges, the objective is never above
     the active-set-only solver's, and it takes far fewer Newton steps (that solver leaves the
-    singular supports to coordinate descent, which stops short and tries again)."""
+    singular supports to coordinate descent, which stops short and tries again). (24 samples: every
+    capacity, from 32 slots, can hold n features, so every program has the primal steps.)"""
     rng = np.random.default_rng(0)
-    n, p = 40, 300
+    n, p = 24, 300
     X = rng.standard_normal((n, p))
     X[:, p // 2:] = X[:, :p // 2]
     y = X[:, :5] @ np.ones(5) + rng.standard_normal(n)
@@ -176,3 +177,24 @@ def test_a_path_through_duplicated_columns(monkeypatch, fresh_programs):
     assert np.all(new.converged) and np.all(old.converged)
     assert np.all(obj_new <= obj_old * (1 + 1e-12))
     assert int(np.sum(new.n_iter)) < 0.75 * int(np.sum(old.n_iter))
+
+
+def test_primal_steps_are_compiled_where_a_capacity_can_hold_n_features(monkeypatch, fresh_programs):
+    """Below n slots a support cannot reach the rank of the data, and the primal steps' code (a
+    quarter more XLA compile time per program) is left out; from n slots on it is in."""
+    traced = []
+    real = solver._nearest_minimiser
+
+    def spy(G, *args, **kwargs):
+        traced.append(args[5].shape[0])  # the point: one entry per slot
+        return real(G, *args, **kwargs)
+
+    monkeypatch.setattr(solver, "_nearest_minimiser", spy)
+    rng = np.random.default_rng(1)
+    n, p = 40, 300
+    X = rng.standard_normal((n, p))
+    y = X[:, :5] @ np.ones(5) + rng.standard_normal(n)
+    lam = np.geomspace(1.0, 1e-3, 30) * np.abs(X.T @ (y - y.mean())).max() / n / y.std()
+    r = jaxlasso.fit_path(X, y, family="gaussian", lambdas=lam)
+    assert r.info["working_set_capacities"] == (32, 96)
+    assert 96 in traced and 32 not in traced
