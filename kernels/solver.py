@@ -357,10 +357,8 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
     low_rank = isinstance(G, LowRank)
 
     def factor_solve(Gs, act, a1s, a2s, ss, rhs, f32=mixed):
-        both = act[:, None] & act[None, :]
-
         def system(dtype):
-            return jnp.where(both, Gs.astype(dtype), 0.0) + jnp.diag(jnp.where(act, a2s, 1.0).astype(dtype))
+            return _support_system(Gs, act, a2s, dtype)
 
         def drhs(sol):
             return jnp.where(act, -ratio * (a1s * ss + a2s * sol), 0.0)
@@ -423,10 +421,11 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
     primal_steps = _PRIMAL_STEPS and singular_steps and not sync_axes
     if low_rank:
         # A support of at most n features, its Gram formed from the factor (as ``direct``).
-        small = min(G.ZT.shape)
-        near_levels, near_block = (small,), lambda P: G.ZT[P] @ G.ZT[P].T
+        near_size, near_block = min(G.ZT.shape), lambda P: G.ZT[P] @ G.ZT[P].T
     else:
-        near_levels, near_block = levels[-1:], lambda P: G[P[:, None], P[None, :]]
+        # On the capacity, not its levels: it runs only on singular systems, and each level
+        # would be one more eigendecomposition to compile.
+        near_size, near_block = k, lambda P: G[P[:, None], P[None, :]]
 
     def cond(st):
         active, valid, r, primal = st[0], st[5], st[6], st[8]
@@ -437,28 +436,26 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
     def body(st):
         active, s, _, _, _, _, r, point, primal = st
         sol, q, dsol = solve(active, s)
-        if not primal_steps:
-            flipped, violating, valid = check(active, s, sol, q)
-            new_active = jnp.where(valid, active, (active & ~flipped) | violating)
-            new_s = jnp.where(violating & ~valid, -jnp.sign(q), s)
-            return new_active, new_s, sol, q, dsol, valid, r + 1, point, primal
-        singular = ~jnp.all(jnp.isfinite(sol))
-        # ``point`` matches the support and signs in primal mode and at the first round.
-        aligned = primal | (r == 0)
-        nearest = singular & aligned
-        if low_rank:
-            nearest = nearest & (jnp.sum(active) <= small)
-        sol, q, dsol = lax.cond(nearest,
-                                lambda: (*_nearest_minimiser(G, Gb, lin, a1, a2, active, s, point, tol, near_levels,
-                                                             near_block), jnp.zeros_like(dsol)),
-                                lambda: (sol, q, dsol))
+        if primal_steps:
+            singular = ~jnp.all(jnp.isfinite(sol))
+            # ``point`` matches the support and signs in primal mode and at the first round.
+            aligned = primal | (r == 0)
+            nearest = singular & aligned
+            if low_rank:
+                nearest = nearest & (jnp.sum(active) <= near_size)
+            sol, q, dsol = lax.cond(nearest,
+                                    lambda: (*_nearest_minimiser(G, Gb, lin, a1, a2, active, s, point, tol, near_size,
+                                                                 near_block), jnp.zeros_like(dsol)),
+                                    lambda: (sol, q, dsol))
         flipped, violating, valid = check(active, s, sol, q)
-        # Primal steps from the first singular system that a nearest minimiser covers (the
-        # factor's Woodbury solves of larger supports have none: their rounds end as before).
-        primal_now = primal | (singular & (nearest | ~aligned))
         # Active-set step.
         pd_active = jnp.where(valid, active, (active & ~flipped) | violating)
         pd_s = jnp.where(violating & ~valid, -jnp.sign(q), s)
+        if not primal_steps:
+            return pd_active, pd_s, sol, q, dsol, valid, r + 1, point, primal
+        # Primal steps from the first singular system that a nearest minimiser covers (the
+        # factor's Woodbury solves of larger supports have none: their rounds end as before).
+        primal_now = primal | (singular & (nearest | ~aligned))
         # Primal step from ``point`` towards the candidate, to the first zero.
         blocking = active & (sol * s <= 0)
         gap = jnp.where(blocking, point - sol, 1.0)
@@ -491,8 +488,16 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
     return sol, q, valid, dsol
 
 
+def _support_system(Gs: Array, act: Array, a2s: Array, dtype=None) -> Array:
+    """The model's system on the slots ``act`` of the gathered Gram ``Gs``: ``Gs + diag(a2s)``
+    there, the identity on the other slots (so that it factorises); in ``dtype`` (default Gs's)."""
+    dtype = Gs.dtype if dtype is None else dtype
+    return (jnp.where(act[:, None] & act[None, :], Gs.astype(dtype), 0.0)
+            + jnp.diag(jnp.where(act, a2s, 1.0).astype(dtype)))
+
+
 def _nearest_minimiser(G, Gb: Array, lin: Array, a1: Array, a2: Array, active: Array, s: Array,
-                       point: Array, tol: Array, levels: tuple[int, ...], block):
+                       point: Array, tol: Array, size: int, block):
     """:func:`_polish`'s candidate on a support whose system ``M`` is singular.
 
     ``point`` (zero off ``active``, signs ``s`` on it) moves by ``d = M^+ r``, ``r`` the model's
@@ -500,35 +505,24 @@ def _nearest_minimiser(G, Gb: Array, lin: Array, a1: Array, a2: Array, active: A
     in the range of ``M``. Where it does not, the model decreases linearly along ``r``'s null-space
     part ``r_0`` without bound on the support, so the candidate is a point along ``r_0`` far enough
     that the move to the first zero (the caller's primal step) stops at it; none if no
-    coefficient decreases in size along ``r_0``. Eigenvalues below ``_NULL_EIGEN`` of the largest
-    count as zero. Solved on the smallest of ``levels`` holding the support, its slots gathered
+    coefficient decreases in size along ``r_0``. Eigenvalues below ``_NULL_EIGEN`` of the support's
+    largest diagonal entry count as zero. Solved on ``size`` slots, the support's gathered first
     (``block(P)``: the model's Gram on the slots ``P``; ``G`` the Gram or its :class:`LowRank`
     factor). Returns ``(candidate, model gradient there)``.
     """
     k = point.shape[0]
     r = jnp.where(active, Gb - lin - a1 * s - _model_matvec(G, point) - a2 * point, 0.0)
 
-    def on(size):
-        def run():
-            P = jnp.argsort(~active, stable=True)[:size]
-            act = active[P]
-            M = jnp.where(act[:, None] & act[None, :], block(P), 0.0) \
-                + jnp.diag(jnp.where(act, a2[P], 1.0))
-            w, V = jnp.linalg.eigh(M, symmetrize_input=False)
-            # Relative to the support's own scale (the padding's unit diagonal is not).
-            null = w <= _NULL_EIGEN * jnp.max(jnp.where(act, jnp.diagonal(M), 0.0))
-            coef = V.T @ r[P]
-            d = V @ jnp.where(null, 0.0, coef / jnp.where(null, 1.0, w))
-            d0 = V @ jnp.where(null, coef, 0.0)
-            zero = jnp.zeros((k,), r.dtype)
-            return zero.at[P].set(jnp.where(act, d, 0.0)), zero.at[P].set(jnp.where(act, d0, 0.0))
-        return run
-
-    if len(levels) == 1:
-        d, d0 = on(levels[0])()
-    else:
-        branch = jnp.sum(jnp.asarray(levels[:-1]) < jnp.sum(active))
-        d, d0 = lax.switch(branch, [on(size) for size in levels])
+    P = jnp.argsort(~active, stable=True)[:size]
+    act = active[P]
+    M = _support_system(block(P), act, a2[P])
+    w, V = jnp.linalg.eigh(M, symmetrize_input=False)
+    # Relative to the support's own scale (the padding's unit diagonal is not).
+    null = w <= _NULL_EIGEN * jnp.max(jnp.where(act, jnp.diagonal(M), 0.0))
+    coef = V.T @ r[P]
+    zero = jnp.zeros((k,), r.dtype)
+    d = zero.at[P].set(jnp.where(act, V @ jnp.where(null, 0.0, coef / jnp.where(null, 1.0, w)), 0.0))
+    d0 = zero.at[P].set(jnp.where(act, V @ jnp.where(null, coef, 0.0), 0.0))
     unbounded = jnp.max(jnp.abs(d0)) > tol
     # Twice as far along d0 as the first coefficient that shrinks to zero on it: the primal step
     # stops half way, at that zero.
@@ -657,22 +651,22 @@ def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio, levels, 
     Returns ``(c, dc)``: the model minimiser and the path predictor of :func:`_polish` (zero when
     the minimiser did not come from an exact solve).
     """
+    # Whether the polish takes primal steps (and so may hand back another point).
+    steps = _PRIMAL_STEPS and singular_steps and not sync_axes
+
     def cond(st):
         _, _, worst, sweeps, valid, _ = st
         return ~valid & (worst > tol) & (sweeps < max_sweeps)
 
     def body(st):
         c, q, worst, sweeps, _, _ = st
-        if _PRIMAL_STEPS and singular_steps and not sync_axes:
-            pol, pol_q, valid, dpol, point = _polish(G, lin, b, c, a1, a2, mask, tol, ratio, levels, mixed=mixed,
-                                                     sync_axes=sync_axes, with_point=True)
+        pol, pol_q, valid, dpol, point = _polish(G, lin, b, c, a1, a2, mask, tol, ratio, levels, mixed=mixed,
+                                                 sync_axes=sync_axes, with_point=True, singular_steps=steps)
+        if steps:
             # A polish that did not reach the minimiser may still have moved to a better point
             # (primal steps on a degenerate support): CD goes on from there.
             c, q = lax.cond(jnp.any(point != c), lambda: (point, lin + _model_matvec(G, point - b)),
                             lambda: (c, q))
-        else:
-            pol, pol_q, valid, dpol = _polish(G, lin, b, c, a1, a2, mask, tol, ratio, levels, mixed=mixed,
-                                              sync_axes=sync_axes, singular_steps=False)
         # Zero sweeps (tolerance inf) when the polish succeeded.
         cd_tol = jnp.where(valid, jnp.inf, tol)
         cd = partial(_cd_low_rank, G.ZT) if isinstance(G, LowRank) else partial(_cd, G)
@@ -819,8 +813,8 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
     gram = getattr(family, "gram", None)
     low_rank = low_rank_model(kcap, ws.XT.shape[1], family)
     # A support reaches the rank of the data only where the capacity can hold n features; below
-    # that only identical columns make it singular, and the primal steps' code (~0.25 s of XLA
-    # compile per capacity) is left out: such supports go to CD as before.
+    # that only identical columns make it singular, and the primal steps' code (compile time of
+    # every program it is in; benchmarks/NOTES.md) is left out: such supports go to CD as before.
     singular_steps = kcap >= ws.XT.shape[1]
     if low_rank and cache is not None:
         raise ValueError("a kept Gram and a low-rank model exclude each other (keeps_gram, low_rank_model)")
