@@ -76,16 +76,18 @@ def test_matches_logistic_path(data, l1_ratio):
     X, y = data
     lam_max = jaxlasso.logistic_path(X, y, l1_ratio=l1_ratio, n_lambdas=1).lambdas[0]
     lam = 0.1 * lam_max
-    est = LassoLogistic(lambda_value=lam, l1_ratio=l1_ratio).fit(X, y)
+    # A tolerance tighter than the default, so that the two grids' optima agree to ~1e-6.
+    tol = 1e-7
+    est = LassoLogistic(lambda_value=lam, l1_ratio=l1_ratio, tol=tol).fit(X, y)
     assert est.coef_.shape == (1, X.shape[1])
     assert est.intercept_.shape == (1,)
     # The functional API on the estimator's warm-start grid: the same computation.
-    b0, coef = jaxlasso.logistic_path(X, y, l1_ratio=l1_ratio, lambdas=est.path_.lambdas).coef_at(lam)
+    b0, coef = jaxlasso.logistic_path(X, y, l1_ratio=l1_ratio, lambdas=est.path_.lambdas, tol=tol).coef_at(lam)
     np.testing.assert_allclose(est.coef_[0], coef, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(est.intercept_[0], b0, rtol=1e-12)
     # On another grid holding lambda_value: the same optimum, to the solver's KKT tolerance.
     grid = np.append(np.geomspace(lam_max, lam, 30)[:-1], lam)
-    b0, coef = jaxlasso.logistic_path(X, y, l1_ratio=l1_ratio, lambdas=grid).coef_at(lam)
+    b0, coef = jaxlasso.logistic_path(X, y, l1_ratio=l1_ratio, lambdas=grid, tol=tol).coef_at(lam)
     np.testing.assert_allclose(est.coef_[0], coef, rtol=1e-4, atol=1e-6)
     np.testing.assert_array_equal(est.coef_[0] != 0, coef != 0)
     obj = jaxlasso.logistic_objective(X, y, np.vstack([est.coef_[0], coef]),

@@ -417,13 +417,15 @@ def test_cox_estimators_follow_scikit_survival_conventions():
     X, time, event = survival_data(60, 8, seed=4, grid=3.0)
     y = np.empty(60, dtype=[("event", bool), ("time", float)])
     y["event"], y["time"] = event == 1, time
-    est = jaxlasso.LassoCoxCV(nfolds=5, n_lambdas=20, ties="efron").fit(X, y)
-    cv = cv_cox_path(X, time, event, nfolds=5, n_lambdas=20, ties="efron")
+    # Tighter than the default tolerance: the single-lambda fit below must reach the CV path's
+    # solution to 1e-6 by another route (its own warm-start grid).
+    est = jaxlasso.LassoCoxCV(nfolds=5, n_lambdas=20, ties="efron", tol=1e-8).fit(X, y)
+    cv = cv_cox_path(X, time, event, nfolds=5, n_lambdas=20, ties="efron", tol=1e-8)
     np.testing.assert_allclose(est.coef_, cv.path.coef[cv.index_1se])
     np.testing.assert_allclose(est.predict(X), X @ est.coef_)
     assert est.score(X, y) == pytest.approx(concordance(X @ est.coef_, time, event))
     assert est.score(X, y) > 0.6
-    single = jaxlasso.LassoCox(lambda_value=est.lambda_, ties="efron").fit(X, y)
+    single = jaxlasso.LassoCox(lambda_value=est.lambda_, ties="efron", tol=1e-8).fit(X, y)
     np.testing.assert_allclose(single.coef_, est.coef_, atol=1e-6)
     assert clone(single).get_params()["ties"] == "efron"
     # The selection is reported by name, as the other estimators do.

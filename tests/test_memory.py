@@ -178,7 +178,7 @@ def test_cv_keeps_the_moments_of_its_full_data_lane_only():
 def test_stability_probabilities_sparse_equal_the_dense_counts():
     """The sparse counts give the dense tables the dense counting gave, bit for bit."""
     X, y, prob = _problem(n=30, p=250, seed=5, n_lambdas=25)
-    st = stability_selection(X, y, n_resamples=10, n_lambdas=25, seed=3)
+    st = stability_selection(X, y, n_resamples=10, n_lambdas=25, seed=3, tol=prob.tol)
     W = subsample_weights(prob.y, prob.w, n_resamples=10, fraction=0.5, complementary_pairs=True,
                           stratified=True, seed=3)
     out = solve_lanes(prob, Lanes(W=W))

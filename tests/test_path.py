@@ -785,5 +785,6 @@ def test_a_large_step_down_the_grid_keeps_the_working_set_small(shared_data, mod
     assert (jump.coef[-1] != 0).sum() > 30
     o_jump = jaxlasso.logistic_objective(X, y, jump.coef[-1], jump.intercept[-1], lam[-1])
     o_full = jaxlasso.logistic_objective(X, y, full.coef[-1], full.intercept[-1], lam[-1])
-    assert abs(o_jump - o_full) <= 1e-7 * o_full
+    # Both solve to the default KKT tolerance: objectives equal to the parity bar (1e-6 relative).
+    assert abs(o_jump - o_full) <= 1e-6 * o_full
     assert np.all(np.isfinite(cv.cv_mean))
