@@ -25,7 +25,7 @@ class PathDefaults:
     fit_intercept: bool = True
     early_stop: bool = True
     """glmnet's early stop of its own grid (user-supplied lambdas are never cut short)."""
-    tol: float = 1e-5
+    tol: float = 1e-6
     """KKT-gap tolerance (standardised scale). Still tighter than glmnet's default accuracy:
     glmnet's default ``thresh = 1e-7`` leaves larger KKT gaps on this scale (measured in
     ``benchmarks/NOTES.md``), and the parity bar -- the objective within 1e-6 relative of glmnet

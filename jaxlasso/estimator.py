@@ -182,7 +182,7 @@ class LassoLogistic(_LogisticFacade):
         Per-feature penalty multipliers (glmnet ``penalty.factor``), rescaled to sum to
         n_features; 0 = never penalised, ``inf`` = excluded.
     tol : float, default=None
-        KKT-gap tolerance per lambda; default 1e-5 (float64 and float32).
+        KKT-gap tolerance per lambda; default 1e-6 (float64), 1e-5 (float32).
     max_iter : int, default=200
         Newton iterations per lambda.
     dtype : {"float64", "float32"}, default="float64"

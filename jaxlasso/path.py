@@ -275,7 +275,7 @@ def logistic_path(X: Any, y: Any, *, l1_ratio: float = PATH.l1_ratio, lambdas: A
         ``lambdas`` are never cut short (as glmnet).
     tol : float, optional
         Stop each lambda when the KKT gap (max subgradient distance, standardised scale) is
-        <= tol. Default 1e-5 (float64 and float32).
+        <= tol. Default 1e-6 (float64), 1e-5 (float32).
     max_iter : int
         Newton iterations per lambda.
     dtype : float64 (default) or float32

@@ -76,7 +76,7 @@ def test_matches_logistic_path(data, l1_ratio):
     X, y = data
     lam_max = jaxlasso.logistic_path(X, y, l1_ratio=l1_ratio, n_lambdas=1).lambdas[0]
     lam = 0.1 * lam_max
-    # A tolerance tighter than the default, so that the two grids' optima agree to ~1e-6.
+    # Tighter than the default tolerance, so that the two grids' optima agree to ~1e-6.
     tol = 1e-7
     est = LassoLogistic(lambda_value=lam, l1_ratio=l1_ratio, tol=tol).fit(X, y)
     assert est.coef_.shape == (1, X.shape[1])
