@@ -29,8 +29,8 @@ class PathDefaults:
     """KKT-gap tolerance (standardised scale). Still tighter than glmnet's default accuracy:
     glmnet's default ``thresh = 1e-7`` leaves larger KKT gaps on this scale (measured in
     ``benchmarks/NOTES.md``), and the parity bar -- the objective within 1e-6 relative of glmnet
-    run with ``thresh = 1e-12`` at every lambda -- holds at this tolerance on the binomial goldens. A tighter one buys
-    Newton steps that move no objective by more than that bar."""
+    run with ``thresh = 1e-12`` at every lambda -- holds at this tolerance on the binomial
+    goldens. A tighter one buys Newton steps that move no objective by more than that bar."""
     tol_float32: float = 1e-5
     """Default tolerance when computing in float32 (its gradients carry ~1e-7 relative error)."""
     max_iter: int = 200
