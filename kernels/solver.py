@@ -417,8 +417,7 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
         valid = ~jnp.any(flipped) & ~jnp.any(violating) & stationary & jnp.all(jnp.isfinite(sol))
         return flipped, violating, valid
 
-    # Primal steps need a point and a branch per lane: one lane only.
-    primal_steps = _PRIMAL_STEPS and singular_steps and not sync_axes
+    primal_steps = _takes_primal_steps(singular_steps, sync_axes)
     if low_rank:
         # A support of at most n features, its Gram formed from the factor (as ``direct``).
         near_size, near_block = min(G.ZT.shape), lambda P: G.ZT[P] @ G.ZT[P].T
@@ -486,6 +485,12 @@ def _polish(G: Array, lin: Array, b: Array, c: Array, a1: Array, a2: Array, mask
     if with_point:
         return sol, q, valid, dsol, point
     return sol, q, valid, dsol
+
+
+def _takes_primal_steps(singular_steps: bool, sync_axes: tuple[str, ...]) -> bool:
+    """Whether :func:`_polish` takes primal steps (static): where they are compiled at all
+    (``singular_steps``) and on one lane only -- they need a point and a branch per lane."""
+    return _PRIMAL_STEPS and singular_steps and not sync_axes
 
 
 def _support_system(Gs: Array, act: Array, a2s: Array, dtype=None) -> Array:
@@ -652,7 +657,7 @@ def _solve_model(G, lin, b, h, a1, a2, mask, m, tol, max_sweeps, ratio, levels, 
     the minimiser did not come from an exact solve).
     """
     # Whether the polish takes primal steps (and so may hand back another point).
-    steps = _PRIMAL_STEPS and singular_steps and not sync_axes
+    steps = _takes_primal_steps(singular_steps, sync_axes)
 
     def cond(st):
         _, _, worst, sweeps, valid, _ = st
