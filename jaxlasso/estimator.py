@@ -182,7 +182,8 @@ class LassoLogistic(_LogisticFacade):
         Per-feature penalty multipliers (glmnet ``penalty.factor``), rescaled to sum to
         n_features; 0 = never penalised, ``inf`` = excluded.
     tol : float, default=None
-        KKT-gap tolerance per lambda; default 1e-6 (float64), 1e-5 (float32).
+        KKT-gap tolerance per lambda (default 1e-5; in float64 the solver goes on to tol / 10
+        unless its estimate of the objective left is below 1e-8 of the loss).
     max_iter : int, default=200
         Newton iterations per lambda.
     dtype : {"float64", "float32"}, default="float64"

@@ -274,8 +274,9 @@ def logistic_path(X: Any, y: Any, *, l1_ratio: float = PATH.l1_ratio, lambdas: A
         the previous lambda < 1e-5, as lognet tests it) to the default grid. User-supplied
         ``lambdas`` are never cut short (as glmnet).
     tol : float, optional
-        Stop each lambda when the KKT gap (max subgradient distance, standardised scale) is
-        <= tol. Default 1e-6 (float64), 1e-5 (float32).
+        Every lambda ends with its KKT gap (max subgradient distance, standardised scale)
+        <= tol; in float64 the solver goes on to tol / 10 unless its estimate of the objective
+        left above the optimum is below 1e-8 of the loss. Default 1e-5 (either dtype).
     max_iter : int
         Newton iterations per lambda.
     dtype : float64 (default) or float32
