@@ -26,7 +26,7 @@ class PathDefaults:
     early_stop: bool = True
     """glmnet's early stop of its own grid (user-supplied lambdas are never cut short)."""
     tol: float = 1e-5
-    """KKT-gap tolerance (standardised scale). Every lambda ends with a KKT gap <= tol; in float64
+    """KKT-gap tolerance (standardised scale). A lambda converges with a KKT gap <= tol; in float64
     the Newton loop goes on to tol / 10 unless a step's estimate of the objective left above the
     optimum is below 1e-8 of the loss (``kernels.solver._SUBOPT_RTOL``). glmnet's default
     ``thresh = 1e-7`` leaves KKT gaps of 3e-5 to 2e-4 on this scale, and the issue's bar -- the

@@ -274,7 +274,7 @@ def logistic_path(X: Any, y: Any, *, l1_ratio: float = PATH.l1_ratio, lambdas: A
         the previous lambda < 1e-5, as lognet tests it) to the default grid. User-supplied
         ``lambdas`` are never cut short (as glmnet).
     tol : float, optional
-        Every lambda ends with its KKT gap (max subgradient distance, standardised scale)
+        A lambda converges when its KKT gap (max subgradient distance, standardised scale) is
         <= tol; in float64 the solver goes on to tol / 10 unless its estimate of the objective
         left above the optimum is below 1e-8 of the loss. Default 1e-5 (either dtype).
     max_iter : int
