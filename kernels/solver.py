@@ -741,11 +741,10 @@ _GRAM_DRIFT = 0.25
 _STALE_PROGRESS = 0.25
 # The Newton loop ends once the working set's KKT gap is <= _STRICT * tol, or <= tol after a
 # step whose estimate of the objective left above the optimum is <= _SUBOPT_RTOL x the loss (a
-# hundredth of the 1e-6 bar against glmnet's default; benchmarks/NOTES.md); in float32 at
-# tol (its gradients are too coarse for the estimate). Without
-# a step in this call there is no estimate, and the loop goes on to _STRICT * tol: a warm start
+# hundredth of the 1e-6 bar against glmnet's default; benchmarks/NOTES.md). Without a
+# step in this call there is no estimate, and the loop goes on to _STRICT * tol: a warm start
 # within tol can sit far above the optimum where the curvature is small (an n > p fit near its
-# unpenalised end).
+# unpenalised end). Float32 stops at tol (see newton_solve).
 _STRICT = 0.1
 _SUBOPT_RTOL = 1e-8
 
@@ -993,7 +992,9 @@ def newton_solve(ws: WorkingSet, y: Array, w: Array, b: Array, b0: Array, eta: A
         # No acceptable step within tol: the point is as good as this model can make it (a step
         # on a kept Gram is not: the next one forms a new Gram).
         flat = (~ok) & band
-        settled = settled | (flat & ~reused if kept is not None else flat)
+        if kept is not None:
+            flat = flat & ~reused
+        settled = settled | flat
         return NewtonState(nb, nb0, neta, ng, ng0, gap, it, status, dc, dc0, kept, fresh, settled)
 
     if cache is not None:
