@@ -33,6 +33,9 @@ def test_compiled_solvers_hold_mappings_and_a_release_returns_them():
     # A shape bucket no other test uses: this process has no executable for it yet (it compiles,
     # or loads one from a compilation cache kept across sessions; either maps its sections).
     X, y = _data(37, 61, 0)
+    # Released first: a worker that earlier tests left near the limit would otherwise release
+    # during this solve, and the count would fall instead of rising.
+    executables._RELEASER.release(executables.mapping_count(), executables.mapping_limit())
     before = executables.mapping_count()
     jaxlasso.logistic_path(X, y, n_lambdas=20)
     compiled = executables.mapping_count()
